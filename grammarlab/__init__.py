@@ -1,0 +1,18 @@
+"""grammarlab: how language models learn formal languages by rote and with understanding.
+
+The data flows one way: grammar -> samples -> training -> curves -> phases/measures -> plots.
+"""
+
+from grammarlab.errors import GrammarlabError
+from grammarlab.grammar import Grammar, load, loads
+
+__all__ = ["Grammar", "GrammarlabError", "load", "loads", "load_runs"]
+__version__ = "0.1.0"
+
+
+def load_runs(path):  # noqa: ANN001, ANN201 - re-exported lazily (pandas import is slow)
+    """Metrics, phases and measures of a run, or of every run under a folder, as tidy DataFrames.
+    See :func:`grammarlab.results.load_runs`."""
+    from grammarlab.results import load_runs as _load_runs
+
+    return _load_runs(path)

@@ -1,0 +1,5 @@
+import sys
+
+from grammarlab.cli import main
+
+sys.exit(main())
