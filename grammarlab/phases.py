@@ -1,0 +1,333 @@
+"""Phase detector: when memorization starts and generalization ends, from recorded loss curves.
+
+Pure functions over per-epoch arrays (losses in nats/token, Eq. 1 of the paper); no torch. The
+definitions (each also in its function's docstring; the README copies them):
+
+* **memorization onset** -- the first epoch from which ``test_loss / train_loss > threshold``
+  (default 1.05, i.e. test loss more than 5% above train loss) holds at every later epoch to the
+  end of training: the paper's "point after which" the ratio exceeds 1.05. ``None`` when the
+  ratio is not above the threshold at the last epoch. The **first crossing** is the first epoch at
+  which the ratio is above the threshold at all (it may fall back later).
+* **end of generalization** -- the epoch of the minimum test loss (the first one on ties).
+* **memorization score** -- ``1 - train_loss / test_loss`` per epoch, reported as computed (it can
+  be negative when the test loss is below the train loss; plots clip it to [0, 1] and say so), and
+  its accuracy form ``train_acc - test_acc`` (paper Fig. 1b).
+* **overlap** -- the phases overlap when the memorization onset comes strictly before the end of
+  generalization (False when either is absent).
+* **sequential runs** (stage 1 on D1, stage 2 on D2): the **re-generalization epoch** is the
+  epoch of the minimum test loss within stage 2; the **D1 plateau** is the set of stage-2 epochs
+  at which D1's loss is within ``tolerance`` (5%) of that minimum, ``|d1 - m| <= 0.05 m``
+  (reported as first, last and count); the **forgetting epoch** is the first stage-2 epoch from
+  which D1's loss stays within 5% of the test loss, ``|d1 - test| <= 0.05 test``, at every later
+  stage-2 epoch to the end. For sequential runs the single-run quantities above (onset, first
+  crossing, end of generalization, overlap) are computed on stage 1 only ("end of training" is the
+  end of stage 1); the stage-2 onset uses the D2 loss (``d2_loss``, else ``train_loss``).
+
+Non-finite values: an epoch whose needed values are NaN or +-inf is *skipped* (treated as not
+recorded); it neither starts nor breaks a run of epochs above the threshold, and "to the end"
+means to the last epoch with finite values. The mean curve over seeds is NaN at an epoch where
+any seed's value is non-finite, so that epoch is skipped too (the mean "breaks" there). Empty
+input raises :class:`GrammarlabError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grammarlab.errors import GrammarlabError
+
+DEFAULT_THRESHOLD = 1.05
+DEFAULT_TOLERANCE = 0.05
+_CURVE_FIELDS = ("train_loss", "test_loss", "train_acc", "test_acc", "d1_loss", "d2_loss")
+
+
+@dataclass(frozen=True, eq=False)
+class Curves:
+    """Per-epoch curves of one run (or the mean over runs), sorted by epoch.
+
+    Losses are nats/token (Eq. 1), accuracies fractions. Optional curves are ``None`` when not
+    recorded. ``stage`` is 1 everywhere for a single-stage run.
+    """
+
+    epoch: np.ndarray
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    stage: np.ndarray = field(default=None)  # type: ignore[assignment]
+    train_acc: np.ndarray | None = None
+    test_acc: np.ndarray | None = None
+    d1_loss: np.ndarray | None = None
+    d2_loss: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        ep = np.asarray(self.epoch, dtype=np.int64).ravel()
+        if ep.size == 0:
+            raise GrammarlabError(
+                "no epochs recorded", hint="the run has no lines in metrics.jsonl yet"
+            )
+        if len(np.unique(ep)) != ep.size:
+            raise GrammarlabError(f"duplicate epochs in curves: {sorted(ep.tolist())}")
+        order = np.argsort(ep, kind="stable")
+        object.__setattr__(self, "epoch", ep[order])
+        stage = np.ones(ep.size, np.int64) if self.stage is None else self.stage
+        for name in ("stage", *_CURVE_FIELDS):
+            v = stage if name == "stage" else getattr(self, name)
+            if v is None:
+                continue
+            arr = np.asarray(v, dtype=np.int64 if name == "stage" else np.float64).ravel()
+            if arr.size != ep.size:
+                raise GrammarlabError(f"curve {name!r} has {arr.size} values for {ep.size} epochs")
+            object.__setattr__(self, name, arr[order])
+
+    @property
+    def sequential(self) -> bool:
+        return self.d1_loss is not None and bool(np.any(self.stage >= 2))
+
+    @classmethod
+    def from_records(cls, records: Sequence[Mapping[str, Any]]) -> Curves:
+        """Curves from metrics.jsonl objects (keys epoch, stage, train_loss, test_loss, ...).
+
+        A missing or null value becomes NaN (skipped by the detectors)."""
+        if not records:
+            raise GrammarlabError("no epochs recorded", hint="metrics.jsonl is empty")
+
+        def col(key: str) -> np.ndarray | None:
+            if not any(key in r for r in records):
+                return None
+            return np.array([_num(r.get(key)) for r in records], dtype=np.float64)
+
+        for key in ("epoch", "train_loss", "test_loss"):
+            if col(key) is None:
+                raise GrammarlabError(f"metrics records lack {key!r}")
+        stage = col("stage")
+        return cls(
+            epoch=np.array([int(r["epoch"]) for r in records]),
+            train_loss=col("train_loss"),  # type: ignore[arg-type]
+            test_loss=col("test_loss"),  # type: ignore[arg-type]
+            stage=None if stage is None else np.nan_to_num(stage, nan=1).astype(np.int64),
+            **{k: col(k) for k in _CURVE_FIELDS[2:]},
+        )
+
+    def select(self, mask: np.ndarray) -> Curves:
+        """The epochs where ``mask`` is True."""
+        kw = {
+            k: (None if getattr(self, k) is None else getattr(self, k)[mask]) for k in _CURVE_FIELDS
+        }
+        return Curves(epoch=self.epoch[mask], stage=self.stage[mask], **kw)
+
+
+def _num(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def mean_curves(runs: Sequence[Curves]) -> Curves:
+    """The mean curve over runs (seeds), aligned by epoch on the epochs all runs recorded.
+
+    At an epoch where any run's value is non-finite the mean is NaN (the detectors skip it). An
+    optional curve is kept only when every run has it. Stages are taken from the first run."""
+    if not runs:
+        raise GrammarlabError("no runs to average")
+    common = runs[0].epoch
+    for r in runs[1:]:
+        common = np.intersect1d(common, r.epoch)
+    if common.size == 0:
+        raise GrammarlabError("the runs share no epoch; cannot average their curves")
+    picked = [r.select(np.isin(r.epoch, common)) for r in runs]
+    kw: dict[str, np.ndarray | None] = {}
+    for name in _CURVE_FIELDS:
+        vals = [getattr(r, name) for r in picked]
+        if any(v is None for v in vals):
+            kw[name] = None
+            continue
+        stack = np.vstack(vals)
+        mean = stack.mean(axis=0)
+        mean[~np.all(np.isfinite(stack), axis=0)] = np.nan
+        kw[name] = mean
+    return Curves(epoch=common, stage=picked[0].stage, **kw)  # type: ignore[arg-type]
+
+
+def memorization_score(train_loss: np.ndarray, test_loss: np.ndarray) -> np.ndarray:
+    """``1 - train_loss / test_loss`` per epoch (losses in any one unit), as computed: negative
+    when the test loss is below the train loss. NaN where a loss is non-finite or the test loss is
+    not positive."""
+    tr = np.asarray(train_loss, dtype=np.float64)
+    te = np.asarray(test_loss, dtype=np.float64)
+    ok = np.isfinite(tr) & np.isfinite(te) & (te > 0)
+    out = np.full(tr.shape, np.nan)
+    out[ok] = 1.0 - tr[ok] / te[ok]
+    return out
+
+
+def memorization_score_acc(train_acc: np.ndarray, test_acc: np.ndarray) -> np.ndarray:
+    """Accuracy form of the score, ``train_acc - test_acc`` per epoch (paper Fig. 1b); NaN where
+    either is non-finite."""
+    tr = np.asarray(train_acc, dtype=np.float64)
+    te = np.asarray(test_acc, dtype=np.float64)
+    out = tr - te
+    out[~(np.isfinite(tr) & np.isfinite(te))] = np.nan
+    return out
+
+
+def _above(train_loss: np.ndarray, test_loss: np.ndarray, threshold: float) -> np.ndarray:
+    """Per epoch: 1.0 when test/train > threshold, 0.0 when not, NaN when skipped (non-finite).
+    ``test > threshold * train`` avoids dividing by a zero train loss."""
+    ok = np.isfinite(train_loss) & np.isfinite(test_loss)
+    out = np.full(train_loss.shape, np.nan)
+    out[ok] = (test_loss[ok] > threshold * train_loss[ok]).astype(np.float64)
+    return out
+
+
+def _stays_from(epochs: np.ndarray, flag: np.ndarray) -> int | None:
+    """First epoch from which ``flag`` is 1 at every later non-NaN epoch; None when the last
+    non-NaN flag is 0 or there is none."""
+    valid = ~np.isnan(flag)
+    if not valid.any():
+        return None
+    ep, f = epochs[valid], flag[valid]
+    if f[-1] != 1.0:
+        return None
+    below = np.flatnonzero(f == 0.0)
+    return int(ep[0] if below.size == 0 else ep[below[-1] + 1])
+
+
+def memorization_onset(
+    epochs: np.ndarray,
+    train_loss: np.ndarray,
+    test_loss: np.ndarray,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> tuple[int | None, int | None]:
+    """(onset, first crossing) epochs of memorization.
+
+    onset: the first epoch from which ``test_loss / train_loss > threshold`` at every later epoch
+    to the end (epochs with a non-finite loss skipped); first crossing: the first epoch where the
+    ratio is above the threshold. Each None when it never happens."""
+    epochs = np.asarray(epochs)
+    flag = _above(np.asarray(train_loss, float), np.asarray(test_loss, float), threshold)
+    hits = np.flatnonzero(flag == 1.0)
+    first = int(epochs[hits[0]]) if hits.size else None
+    return _stays_from(epochs, flag), first
+
+
+def generalization_end(
+    epochs: np.ndarray, test_loss: np.ndarray
+) -> tuple[int | None, float | None]:
+    """(epoch, value) of the minimum finite test loss, the first such epoch on ties; (None, None)
+    when no test loss is finite."""
+    te = np.asarray(test_loss, dtype=np.float64)
+    ok = np.flatnonzero(np.isfinite(te))
+    if ok.size == 0:
+        return None, None
+    i = ok[np.argmin(te[ok])]  # argmin returns the first of equal minima
+    return int(np.asarray(epochs)[i]), float(te[i])
+
+
+def _within(a: np.ndarray, ref: np.ndarray | float, tol: float) -> np.ndarray:
+    """1.0 where ``|a - ref| <= tol * |ref|``, 0.0 where not, NaN where non-finite."""
+    ref = np.broadcast_to(np.asarray(ref, dtype=np.float64), a.shape)
+    ok = np.isfinite(a) & np.isfinite(ref)
+    out = np.full(a.shape, np.nan)
+    out[ok] = (np.abs(a[ok] - ref[ok]) <= tol * np.abs(ref[ok])).astype(np.float64)
+    return out
+
+
+@dataclass(frozen=True)
+class Phases:
+    """Phase epochs of one run or of a mean curve; epochs are ``None`` when absent.
+
+    Losses are nats/token. Sequential-only fields stay ``None`` for single-stage runs."""
+
+    threshold: float
+    tolerance: float
+    n_epochs: int
+    last_epoch: int
+    memorization_onset_epoch: int | None
+    memorization_first_crossing_epoch: int | None
+    generalization_end_epoch: int | None
+    min_test_loss: float | None
+    test_loss_at_onset: float | None
+    overlap: bool
+    final_memorization_score: float | None
+    max_memorization_score: float | None
+    sequential: bool = False
+    regeneralization_epoch: int | None = None
+    regeneralization_test_loss: float | None = None
+    d1_plateau_first_epoch: int | None = None
+    d1_plateau_last_epoch: int | None = None
+    d1_plateau_count: int | None = None
+    forgetting_epoch: int | None = None
+    stage2_memorization_onset_epoch: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (None for absent values)."""
+        return asdict(self)
+
+
+def detect_phases(
+    curves: Curves, threshold: float = DEFAULT_THRESHOLD, tolerance: float = DEFAULT_TOLERANCE
+) -> Phases:
+    """All phase quantities of one run's (or a mean) curves; see the module docstring."""
+    if not threshold > 0 or not tolerance >= 0:
+        raise GrammarlabError(
+            f"need threshold > 0 and tolerance >= 0, got {threshold}, {tolerance}"
+        )
+    seq = curves.sequential
+    c1 = curves.select(curves.stage <= 1) if seq else curves
+    if c1.epoch.size == 0:
+        raise GrammarlabError("a sequential run without stage-1 epochs")
+    onset, first = memorization_onset(c1.epoch, c1.train_loss, c1.test_loss, threshold)
+    gen_end, min_test = generalization_end(c1.epoch, c1.test_loss)
+    score = memorization_score(c1.train_loss, c1.test_loss)
+    fin = score[np.isfinite(score)]
+    at_onset = None if onset is None else float(c1.test_loss[c1.epoch == onset][0])
+    extra: dict[str, Any] = {}
+    if seq:
+        extra = _sequential(curves.select(curves.stage >= 2), threshold, tolerance)
+    return Phases(
+        threshold=float(threshold),
+        tolerance=float(tolerance),
+        n_epochs=int(curves.epoch.size),
+        last_epoch=int(curves.epoch[-1]),
+        memorization_onset_epoch=onset,
+        memorization_first_crossing_epoch=first,
+        generalization_end_epoch=gen_end,
+        min_test_loss=min_test,
+        test_loss_at_onset=at_onset,
+        overlap=bool(onset is not None and gen_end is not None and onset < gen_end),
+        final_memorization_score=float(fin[-1]) if fin.size else None,
+        max_memorization_score=float(fin.max()) if fin.size else None,
+        sequential=seq,
+        **extra,
+    )
+
+
+def _sequential(c2: Curves, threshold: float, tol: float) -> dict[str, Any]:
+    """Stage-2 quantities: re-generalization, D1 plateau, forgetting, stage-2 onset."""
+    regen, m = generalization_end(c2.epoch, c2.test_loss)
+    d1 = c2.d1_loss
+    assert d1 is not None
+    out: dict[str, Any] = {"regeneralization_epoch": regen, "regeneralization_test_loss": m}
+    if m is not None:
+        plateau = c2.epoch[_within(d1, m, tol) == 1.0]
+        out["d1_plateau_count"] = int(plateau.size)
+        if plateau.size:
+            out["d1_plateau_first_epoch"] = int(plateau[0])
+            out["d1_plateau_last_epoch"] = int(plateau[-1])
+    out["forgetting_epoch"] = _stays_from(c2.epoch, _within(d1, c2.test_loss, tol))
+    d2 = c2.d2_loss if c2.d2_loss is not None else c2.train_loss
+    out["stage2_memorization_onset_epoch"] = memorization_onset(
+        c2.epoch, d2, c2.test_loss, threshold
+    )[0]
+    return out
+
+
+def phases_over_seeds(
+    runs: Sequence[Curves],
+    threshold: float = DEFAULT_THRESHOLD,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> tuple[list[Phases], Phases]:
+    """Phases of each run (seed) and of their mean curve (see :func:`mean_curves`)."""
+    per = [detect_phases(r, threshold, tolerance) for r in runs]
+    return per, detect_phases(mean_curves(runs), threshold, tolerance)

@@ -1,0 +1,228 @@
+"""Phase detector on hand-made curves; every expected value is derived by hand in a comment."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from grammarlab.errors import GrammarlabError
+from grammarlab.phases import (
+    Curves,
+    detect_phases,
+    generalization_end,
+    mean_curves,
+    memorization_onset,
+    memorization_score,
+    memorization_score_acc,
+    phases_over_seeds,
+)
+
+NAN = float("nan")
+INF = float("inf")
+
+
+def curves(train, test, **kw) -> Curves:
+    return Curves(epoch=np.arange(len(train)), train_loss=train, test_loss=test, **kw)
+
+
+# A Fig.-2-like run. ratio test/train per epoch:
+# e0 3.0/3.0=1.00, e1 2.5/2.4=1.042, e2 2.2/2.0=1.10 (first crossing), e3 2.0/1.95=1.026 (falls
+# back), e4 1.9/1.7=1.118, e5 1.85/1.4=1.32, e6 1.9/1.0=1.9, e7 2.1/0.5=4.2.
+# Above 1.05 at e2 and from e4 on -> first crossing 2, onset 4. Min test loss 1.85 at e5 -> end of
+# generalization 5; onset 4 < 5 -> overlap.
+TRAIN = [3.0, 2.4, 2.0, 1.95, 1.7, 1.4, 1.0, 0.5]
+TEST = [3.0, 2.5, 2.2, 2.0, 1.9, 1.85, 1.9, 2.1]
+
+
+def test_single_run_phases():
+    p = detect_phases(curves(TRAIN, TEST))
+    assert p.memorization_first_crossing_epoch == 2
+    assert p.memorization_onset_epoch == 4
+    assert p.generalization_end_epoch == 5
+    assert p.min_test_loss == pytest.approx(1.85)
+    assert p.test_loss_at_onset == pytest.approx(1.9)
+    assert p.overlap is True
+    # final score 1 - 0.5/2.1 = 0.7619...; the max is the same (train keeps falling, test rising)
+    assert p.final_memorization_score == pytest.approx(1 - 0.5 / 2.1)
+    assert p.max_memorization_score == pytest.approx(1 - 0.5 / 2.1)
+    assert p.sequential is False and p.forgetting_epoch is None
+    d = p.to_dict()
+    json.dumps(d, allow_nan=False)
+    for key in (
+        "memorization_onset_epoch",
+        "memorization_first_crossing_epoch",
+        "generalization_end_epoch",
+        "min_test_loss",
+        "overlap",
+        "threshold",
+        "regeneralization_epoch",
+        "d1_plateau_first_epoch",
+        "d1_plateau_last_epoch",
+        "d1_plateau_count",
+        "forgetting_epoch",
+    ):
+        assert key in d
+
+
+def test_threshold_changes_onset():
+    # with threshold 1.2 the ratios above are e5 1.32, e6, e7 -> onset 5 = first crossing;
+    # 5 < 5 is false -> no overlap
+    p = detect_phases(curves(TRAIN, TEST), threshold=1.2)
+    assert (p.memorization_onset_epoch, p.memorization_first_crossing_epoch) == (5, 5)
+    assert p.overlap is False
+
+
+def test_never_memorizes_and_falls_back_at_end():
+    # ratio 1.0, 1.1, 1.0: crosses at e1 but is below at the last epoch -> onset None, first 1
+    onset, first = memorization_onset(np.arange(3), [2.0, 2.0, 2.0], [2.0, 2.2, 2.0])
+    assert (onset, first) == (None, 1)
+    # test == train everywhere: never above
+    p = detect_phases(curves([2.0, 1.5, 1.2], [2.0, 1.5, 1.2]))
+    assert p.memorization_onset_epoch is None and p.memorization_first_crossing_epoch is None
+    assert p.generalization_end_epoch == 2  # monotone decrease: min at the last epoch
+    assert p.overlap is False
+    assert p.test_loss_at_onset is None
+
+
+def test_flat_curves_first_minimum_wins():
+    # all equal -> ties everywhere -> first epoch; ratio 1 never above 1.05
+    p = detect_phases(curves([1.0] * 4, [1.0] * 4))
+    assert p.generalization_end_epoch == 0
+    assert p.memorization_onset_epoch is None
+    assert generalization_end(np.array([3, 4, 5]), [1.0, 0.5, 0.5]) == (4, 0.5)
+
+
+def test_noisy_curve_onset_is_after_last_dip():
+    # ratio: 1.0, 1.1, 1.0, 1.1, 1.0, 1.1, 1.1 -> last epoch below is e4 -> onset e5, first e1
+    train = [1.0] * 7
+    test = [1.0, 1.1, 1.0, 1.1, 1.0, 1.1, 1.1]
+    assert memorization_onset(np.arange(7), train, test) == (5, 1)
+
+
+def test_non_finite_epochs_are_skipped():
+    # e3 (NaN) and e4 (inf) are skipped; remaining ratios e0 1.0, e1 1.0, e2 1.1, e5 1.2 -> onset
+    # e2 (the skipped epochs neither break nor start the run); min test over finite = 1.0 at e0
+    train = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    test = [1.0, 1.0, 1.1, NAN, INF, 1.2]
+    assert memorization_onset(np.arange(6), train, test) == (2, 2)
+    assert generalization_end(np.arange(6), test) == (0, 1.0)
+    # a trailing NaN epoch: "to the end" is to the last finite epoch -> still onset 2
+    assert memorization_onset(np.arange(4), [1, 1, 1, NAN], [1.0, 1.0, 1.1, 1.0]) == (2, 2)
+    # only non-finite values: nothing can be said
+    assert memorization_onset(np.arange(2), [NAN, NAN], [1.0, 1.0]) == (None, None)
+    assert generalization_end(np.arange(2), [NAN, INF]) == (None, None)
+
+
+def test_zero_train_loss_counts_as_above():
+    # test > 1.05 * 0 is true for any positive test loss (no division by zero)
+    assert memorization_onset(np.arange(2), [1.0, 0.0], [1.0, 0.3]) == (1, 1)
+
+
+def test_single_epoch_and_empty_input():
+    p = detect_phases(curves([2.0], [2.2]))  # ratio 1.1 at the only epoch
+    assert (p.memorization_onset_epoch, p.generalization_end_epoch) == (0, 0)
+    assert p.overlap is False and p.n_epochs == 1
+    with pytest.raises(GrammarlabError):
+        curves([], [])
+    with pytest.raises(GrammarlabError):
+        Curves.from_records([])
+    with pytest.raises(GrammarlabError):
+        Curves(epoch=[0, 1], train_loss=[1.0], test_loss=[1.0, 2.0])
+    with pytest.raises(GrammarlabError):
+        mean_curves([])
+
+
+def test_memorization_scores():
+    # 1 - 1/2 = 0.5; 1 - 2/1 = -1 (reported negative, not clipped); test 0 -> NaN; NaN -> NaN
+    s = memorization_score([1.0, 2.0, 1.0, NAN], [2.0, 1.0, 0.0, 1.0])
+    assert s[0] == pytest.approx(0.5) and s[1] == pytest.approx(-1.0)
+    assert math.isnan(s[2]) and math.isnan(s[3])
+    a = memorization_score_acc([0.9, 0.5, NAN], [0.6, 0.5, 0.1])
+    assert a[0] == pytest.approx(0.3) and a[1] == 0.0 and math.isnan(a[2])
+
+
+def test_from_records_unsorted_and_nulls():
+    recs = [
+        {"epoch": 1, "train_loss": 1.0, "test_loss": 1.2, "train_acc": 0.5, "test_acc": 0.4},
+        {"epoch": 0, "train_loss": 2.0, "test_loss": None, "train_acc": 0.1, "test_acc": 0.1},
+    ]
+    c = Curves.from_records(recs)
+    assert c.epoch.tolist() == [0, 1]
+    assert math.isnan(c.test_loss[0]) and c.train_acc[1] == 0.5
+    # e0 skipped (null) -> onset e1 (1.2 > 1.05); min test at e1
+    p = detect_phases(c)
+    assert (p.memorization_onset_epoch, p.generalization_end_epoch) == (1, 1)
+    with pytest.raises(GrammarlabError):
+        Curves.from_records([{"epoch": 0, "train_loss": 1.0}])
+
+
+def test_mean_curve_over_seeds():
+    # seed A: train 2,1,0.5 test 2,1.5,1.6 ; seed B: train 2,1,0.5 test 2,1.1,1.0 (+ epoch 3)
+    # mean on common epochs 0..2: train 2,1,0.5 ; test 2, 1.3, 1.3
+    # A: ratio 1, 1.5, 3.2 -> onset 1; min test 1.5 at e1
+    # B: ratio 1, 1.1, 2.0 -> onset 1 (epoch 3 ratio 1.0/1.0 = 1 -> B alone: None); min 1.0 at e2/e3
+    # mean: ratio 1, 1.3, 2.6 -> onset 1; min 1.3 at e1 (first on ties with e2)
+    a = curves([2.0, 1.0, 0.5], [2.0, 1.5, 1.6])
+    b = curves([2.0, 1.0, 0.5, 1.0], [2.0, 1.1, 1.0, 1.0])
+    per, mean = phases_over_seeds([a, b])
+    assert per[0].memorization_onset_epoch == 1 and per[0].generalization_end_epoch == 1
+    assert per[1].memorization_onset_epoch is None and per[1].generalization_end_epoch == 2
+    assert mean.n_epochs == 3
+    assert mean.memorization_onset_epoch == 1 and mean.generalization_end_epoch == 1
+    assert mean.min_test_loss == pytest.approx(1.3)
+
+
+def test_mean_curve_breaks_on_nan():
+    # seed B has NaN at epoch 1 -> mean test NaN at e1 -> skipped; mean test 2.0, -, 1.0 -> min e2
+    a = curves([2.0, 1.0, 0.5], [2.0, 0.9, 1.0])
+    b = curves([2.0, 1.0, 0.5], [2.0, NAN, 1.0])
+    m = mean_curves([a, b])
+    assert math.isnan(m.test_loss[1]) and m.test_loss[2] == 1.0
+    assert detect_phases(m).generalization_end_epoch == 2
+
+
+def sequential_curves() -> Curves:
+    # Stage 1 = epochs 0..4 (train on D1), stage 2 = epochs 5..11 (train on D2).
+    # epoch   0    1    2    3    4  |  5    6    7    8    9    10   11
+    # test   3.0  2.0  1.8  1.9  2.2 | 2.0  1.7  1.6  1.62 1.8  2.0  2.3
+    # d1     3.0  1.9  1.5  1.0  0.5 | 1.2  1.65 1.63 1.66 1.85 2.05 2.3
+    # d2     3.0  2.0  1.8  1.9  2.2 | 2.0  1.5  1.2  0.9  0.6  0.4  0.2
+    test = [3.0, 2.0, 1.8, 1.9, 2.2, 2.0, 1.7, 1.6, 1.62, 1.8, 2.0, 2.3]
+    d1 = [3.0, 1.9, 1.5, 1.0, 0.5, 1.2, 1.65, 1.63, 1.66, 1.85, 2.05, 2.3]
+    d2 = [3.0, 2.0, 1.8, 1.9, 2.2, 2.0, 1.5, 1.2, 0.9, 0.6, 0.4, 0.2]
+    train = d1[:5] + d2[5:]
+    stage = [1] * 5 + [2] * 7
+    return curves(train, test, stage=stage, d1_loss=d1, d2_loss=d2)
+
+
+def test_sequential_run():
+    p = detect_phases(sequential_curves())
+    assert p.sequential is True
+    # stage 1 only: ratio test/d1 = 1, 1.053, 1.2, 1.9, 4.4 -> all above from e1 -> onset 1 and
+    # first crossing 1; min test in stage 1 is 1.8 at e2 -> overlap (1 < 2)
+    assert p.memorization_onset_epoch == 1 and p.memorization_first_crossing_epoch == 1
+    assert p.generalization_end_epoch == 2 and p.overlap is True
+    # stage 2 min test 1.6 at e7 -> re-generalization 7
+    assert p.regeneralization_epoch == 7 and p.regeneralization_test_loss == pytest.approx(1.6)
+    # plateau: |d1 - 1.6| <= 0.08 -> e6 (1.65), e7 (1.63), e8 (1.66); e9 1.85 no -> 6..8, 3 epochs
+    assert (p.d1_plateau_first_epoch, p.d1_plateau_last_epoch, p.d1_plateau_count) == (6, 8, 3)
+    # forgetting: |d1 - test| <= 0.05 test per stage-2 epoch:
+    # e5 0.8>0.1 no; e6 0.05<=0.085 yes; e7 .03<=.08 yes; e8 .04<=.081 yes; e9 .05<=.09 yes;
+    # e10 .05<=.1 yes; e11 0 yes -> stays from e6
+    assert p.forgetting_epoch == 6
+    # stage-2 onset on d2: ratios e5 1.0, e6 1.13, ... all above from e6 -> 6
+    assert p.stage2_memorization_onset_epoch == 6
+
+
+def test_sequential_not_forgotten():
+    # D1 stays memorized in stage 2 (d1 far below test at the end) -> forgetting None, no plateau
+    c = sequential_curves()
+    d1 = c.d1_loss.copy()
+    d1[5:] = 0.1
+    p = detect_phases(Curves(c.epoch, c.train_loss, c.test_loss, stage=c.stage, d1_loss=d1))
+    assert p.forgetting_epoch is None
+    assert p.d1_plateau_count == 0 and p.d1_plateau_first_epoch is None
+    assert p.regeneralization_epoch == 7
