@@ -1,0 +1,159 @@
+"""``grammarlab phases RUN_DIR`` and ``grammarlab measures RUN_DIR``: thin shells over
+:mod:`grammarlab.phases` and :mod:`grammarlab.measures`.
+
+``phases --json`` prints one JSON object: for a single run folder, that run's phases (keys of
+:meth:`grammarlab.phases.Phases.to_dict`, null when absent); for a folder of several runs,
+``{"n_runs": k, "runs": {RUN_ID: phases, ...}, "mean": phases of the mean curve}`` where RUN_ID is
+the run's path relative to RUN_DIR and the mean curve averages the runs epoch by epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from grammarlab.phases import DEFAULT_THRESHOLD, DEFAULT_TOLERANCE
+
+# what the readable table shows, in order: (key, header)
+_PHASE_COLUMNS = (
+    ("memorization_onset_epoch", "onset"),
+    ("memorization_first_crossing_epoch", "first>thr"),
+    ("generalization_end_epoch", "gen_end"),
+    ("min_test_loss", "min_test"),
+    ("overlap", "overlap"),
+)
+_SEQ_COLUMNS = (
+    ("regeneralization_epoch", "regen"),
+    ("d1_plateau_first_epoch", "plateau_from"),
+    ("d1_plateau_last_epoch", "plateau_to"),
+    ("forgetting_epoch", "forget"),
+)
+_MEASURE_COLUMNS = (
+    "excess_test_bits",
+    "memU_train_bits_total",
+    "memU_test_bits_mean",
+    "memU_bits_per_param",
+    "mia_auc",
+    "mia_auc_ref",
+    "greedy_extraction_rate_train",
+    "gen_novel_share",
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "phases",
+        help="memorization onset and end of generalization of a run (or each run and their mean)",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a folder of runs")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="memorization starts when test/train loss stays above this (default 1.05)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help="sequential runs: relative closeness of D1's loss for plateau/forgetting (0.05)",
+    )
+    p.set_defaults(func=cmd_phases)
+
+    m = sub.add_parser("measures", help="(re)compute and write a run's memorization measures")
+    m.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a folder of runs")
+    m.set_defaults(func=cmd_measures)
+
+
+def _phases_of(run_dirs: list[Path], root: Path, threshold: float, tolerance: float) -> Any:
+    from grammarlab.phases import Curves, detect_phases, mean_curves
+    from grammarlab.results import read_metrics, run_id
+
+    curves = {run_id(r, root): Curves.from_records(read_metrics(r)) for r in run_dirs}
+    per = {k: detect_phases(c, threshold, tolerance).to_dict() for k, c in curves.items()}
+    mean = None
+    if len(curves) > 1:
+        mean = detect_phases(mean_curves(list(curves.values())), threshold, tolerance).to_dict()
+    return per, mean
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    return "\n".join([line(header)] + [line(r) for r in rows])
+
+
+def cmd_phases(args: argparse.Namespace) -> int:
+    from grammarlab.results import find_run_dirs
+
+    root = Path(args.run_dir)
+    runs = find_run_dirs(root)
+    per, mean = _phases_of(runs, root, args.threshold, args.tolerance)
+    if args.json:
+        obj = next(iter(per.values())) if mean is None else {
+            "n_runs": len(per), "runs": per, "mean": mean
+        }  # fmt: skip
+        print(json.dumps(obj, allow_nan=False))
+        return 0
+    entries = dict(per)
+    if mean is not None:
+        entries[f"mean of {len(per)}"] = mean
+        _warn_if_configs_differ(runs)
+    cols = _PHASE_COLUMNS + (_SEQ_COLUMNS if any(e["sequential"] for e in entries.values()) else ())
+    header = ["run"] + [h for _, h in cols] + ["epochs"]
+    rows = [
+        [k] + [_fmt(e.get(key)) for key, _ in cols] + [_fmt(e["n_epochs"])]
+        for k, e in entries.items()
+    ]
+    print(f"phases (test/train loss threshold {args.threshold}; losses in nats/token)")
+    print(_table(header, rows))
+    return 0
+
+
+def _warn_if_configs_differ(runs: list[Path]) -> None:
+    """The mean is meant over seeds: say so when runs differ in more than seed-like keys."""
+    from grammarlab.results import read_config
+
+    cfgs = [{k: v for k, v in read_config(r).items() if "seed" not in k} for r in runs]
+    keys = sorted({k for c in cfgs for k in c if any(c.get(k) != d.get(k) for d in cfgs)})
+    if keys:
+        print(f"note: the runs differ in {', '.join(keys)}; the mean mixes them", file=sys.stderr)
+
+
+def cmd_measures(args: argparse.Namespace) -> int:
+    from grammarlab.measures import write_run_analysis
+    from grammarlab.results import find_run_dirs, read_jsonl, run_id
+
+    root = Path(args.run_dir)
+    for run in find_run_dirs(root):
+        write_run_analysis(run)
+        rows = read_jsonl(run / "measures.jsonl")
+        print(f"{run_id(run, root)}: wrote phases.json, measures.jsonl, per_string.csv, "
+              f"per_position.csv ({len(rows)} epochs)")  # fmt: skip
+        if not rows:
+            continue
+        if len(rows) > 12:  # first, last and evenly spaced epochs between
+            step = (len(rows) - 1) / 11
+            rows = [rows[round(i * step)] for i in range(12)]
+        cols = [c for c in _MEASURE_COLUMNS if any(c in r for r in rows)]
+        print(
+            _table(
+                ["epoch", *cols], [[str(r["epoch"])] + [_fmt(r.get(c)) for c in cols] for r in rows]
+            )
+        )
+    print("bits per string unless _per_token; memU with the grammar as the reference model")
+    return 0
