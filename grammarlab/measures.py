@@ -266,7 +266,13 @@ def analyze_run(run_dir: Path | str) -> tuple[Any, list[dict[str, Any]], Any, An
     import pandas as pd
 
     from grammarlab.phases import Curves, detect_phases
-    from grammarlab.results import epoch_files, read_env, read_metrics, read_run_strings
+    from grammarlab.results import (
+        epoch_files,
+        read_env,
+        read_grammar,
+        read_metrics,
+        read_run_strings,
+    )
 
     run_dir = Path(run_dir)
     records = read_metrics(run_dir)
@@ -283,7 +289,7 @@ def analyze_run(run_dir: Path | str) -> tuple[Any, list[dict[str, Any]], Any, An
     frames_s: list[pd.DataFrame] = []
     frames_p: list[pd.DataFrame] = []
     if npz_files or gen_files:
-        g = _load_grammar(run_dir)
+        g = read_grammar(run_dir)
         gbits, gtok = _grammar_bits(g, strings)
     for epoch, path in npz_files.items():
         with np.load(path) as z:
@@ -322,6 +328,8 @@ def _epoch_tables(
         mb = string_bits(tb)
         mu = memu_bits(mb, gb[n]) if n in gb else np.full(mb.size, np.nan)
         row[f"model_{n}_bits_mean"] = float(np.nanmean(mb)) if mb.size else math.nan
+        if n == "test" and n in gb:  # the entropy floor, estimated on the test strings
+            row["grammar_test_bits_mean"] = float(np.mean(gb[n]))
         if n in gb and n not in ("train", "test", "random"):
             row[f"memU_{n}_bits_mean"] = float(np.nanmean(mu))
         correct, match = arrays.get(f"{n}_correct"), arrays.get(f"{n}_greedy_match")
@@ -369,27 +377,20 @@ def _label_key(key: str, sequential: bool) -> str:
     return key
 
 
-def _json_value(v: Any) -> Any:
+def _json_value(v: Any) -> Any:  # JSON has no NaN/inf: null
     if isinstance(v, (float, np.floating)):
         return float(v) if math.isfinite(v) else None
     return int(v) if isinstance(v, np.integer) else v
 
 
-def _load_grammar(run_dir: Path) -> Any:
-    from grammarlab.grammar import load
-
-    path = run_dir / "grammar.cfg"
-    if not path.is_file():
-        raise GrammarlabError(
-            "run folder has no grammar.cfg", file=str(path), hint="measures need the run's grammar"
-        )
-    return load(path)
-
-
 def _grammar_bits(g: Any, strings: dict[str, list]) -> tuple[dict, dict]:
     """Per data file: grammar bits per string, and per-token grammar bits (not for random)."""
-    from grammarlab.inside import surprisal_bits, token_surprisals_bits
-
+    try:
+        from grammarlab.inside import surprisal_bits, token_surprisals_bits
+    except ImportError as e:
+        raise GrammarlabError(
+            f"the grammar engine is not available ({e})", hint="grammarlab.inside is needed"
+        ) from None
     gbits = {k: np.asarray(surprisal_bits(g, s), dtype=np.float64) for k, s in strings.items()}
     gtok = {k: token_surprisals_bits(g, s) for k, s in strings.items() if k != "random"}
     return gbits, gtok

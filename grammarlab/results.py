@@ -124,6 +124,17 @@ def read_run_strings(run_dir: Path) -> dict[str, list[tuple[str, ...]]]:
     )
 
 
+def read_grammar(run_dir: Path) -> Any:
+    """The run's grammar (``grammar.cfg``, a copy of the grammar it was trained on)."""
+    from grammarlab.grammar import load
+
+    path = Path(run_dir) / "grammar.cfg"
+    if not path.is_file():
+        raise GrammarlabError("run folder has no grammar.cfg", file=str(path),
+                              hint="the measures need the run's grammar")  # fmt: skip
+    return load(path)
+
+
 def epoch_files(folder: Path, suffix: str) -> dict[int, Path]:
     """``epoch_XXXX<suffix>`` files of a folder by epoch, sorted ({} when the folder is absent)."""
     if not Path(folder).is_dir():

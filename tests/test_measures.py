@@ -220,6 +220,7 @@ def test_write_run_analysis(tmp_path, monkeypatch):
     assert r1["memU_train_bits_total"] == pytest.approx(1.5)
     assert r1["memU_bits_per_param"] == pytest.approx(0.5)
     assert r1["excess_test_bits"] == pytest.approx(2 / 3)
+    assert r1["grammar_test_bits_mean"] == 2.0  # every string of the grammar has 2 bits
     assert r1["mia_auc"] == 1.0 and r1["mia_auc_ref"] == 1.0
     assert r1["greedy_extraction_rate_train"] == 0.5 and r1["greedy_extraction_rate_test"] == 0.0
     assert r1["token_acc_train"] == pytest.approx(0.5) and r1["token_acc_test"] == 0.0
@@ -286,6 +287,16 @@ def test_run_analysis_needs_grammar(tmp_path, monkeypatch):
     )
     (run / "grammar.cfg").unlink()
     with pytest.raises(GrammarlabError, match="grammar.cfg"):
+        write_run_analysis(run)
+
+
+def test_run_analysis_without_grammar_engine(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "grammarlab.inside", None)  # import fails
+    run = tmp_path / "r"
+    write_run(
+        run, [metric(0, 1, 1)], {"train": TRAIN, "test": TEST}, {0: arrays(TRAIN_BITS, TEST_BITS)}
+    )
+    with pytest.raises(GrammarlabError, match="grammar engine"):
         write_run_analysis(run)
 
 
