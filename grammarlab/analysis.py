@@ -74,7 +74,9 @@ def expected_expansions(g: Grammar) -> np.ndarray:
     return np.linalg.solve((np.eye(n) - m).T, e)
 
 
-def termination_probabilities(g: Grammar, tol: float = 1e-13, max_iter: int = 100_000) -> np.ndarray:
+def termination_probabilities(
+    g: Grammar, tol: float = 1e-13, max_iter: int = 100_000
+) -> np.ndarray:
     """q[A] = probability that a derivation from A is finite: the least fixed point of
     q_A = sum_r p_r prod_{B in rhs_r} q_B, found by Newton's method from q = 0 (monotone and
     convergent for this system; Etessami & Yannakakis 2009). Undefined nonterminals count as 0."""
@@ -116,7 +118,9 @@ def useful_cycle(g: Grammar) -> bool:
     """True when some reachable, productive nonterminal can derive itself (the language or the
     set of derivations may then be infinite)."""
     useful = reachable(g) & productive(g)
-    graph = {a: {b for r in g.by_lhs.get(a, ()) for b in r.nonterminals if b in useful} for a in useful}
+    graph = {
+        a: {b for r in g.by_lhs.get(a, ()) for b in r.nonterminals if b in useful} for a in useful
+    }
     color: dict[str, int] = {}
 
     def visit(a: str) -> bool:

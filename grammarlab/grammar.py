@@ -57,10 +57,12 @@ class Rule:
 
     @property
     def nonterminals(self) -> tuple[str, ...]:
-        return tuple(s for s, t in zip(self.rhs, self.terminal_mask) if not t)
+        return tuple(s for s, t in zip(self.rhs, self.terminal_mask, strict=True) if not t)
 
     def rhs_text(self) -> str:
-        return " ".join(_quote(s) if t else s for s, t in zip(self.rhs, self.terminal_mask))
+        return " ".join(
+            _quote(s) if t else s for s, t in zip(self.rhs, self.terminal_mask, strict=True)
+        )
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class Grammar:
         """The alphabet, in order of first appearance."""
         seen: dict[str, None] = {}
         for r in self.rules:
-            for s, t in zip(r.rhs, r.terminal_mask):
+            for s, t in zip(r.rhs, r.terminal_mask, strict=True):
                 if t:
                     seen.setdefault(s)
         return tuple(seen)
@@ -110,7 +112,8 @@ class Grammar:
         if len(probs) != len(self.rules):
             raise ValueError(f"need {len(self.rules)} probabilities, got {len(probs)}")
         rules = tuple(
-            Rule(r.lhs, r.rhs, float(p), r.line, r.terminal_mask) for r, p in zip(self.rules, probs)
+            Rule(r.lhs, r.rhs, float(p), r.line, r.terminal_mask)
+            for r, p in zip(self.rules, probs, strict=True)
         )
         return Grammar(rules, self.source, self.header if header is None else header)
 
@@ -242,7 +245,10 @@ def _tokenize(line: str) -> tuple[list[tuple[str, str]], tuple[str, str] | None]
         kind = m.lastgroup
         val = m.group(kind)
         if kind == "quoted" and (len(val) < 2 or val[-1] != val[0]):
-            return [], (f"unterminated quote in {val!r}", "close the terminal with a matching quote")
+            return [], (
+                f"unterminated quote in {val!r}",
+                "close the terminal with a matching quote",
+            )
         if kind == "prob" and not val.endswith("]"):
             return [], (f"unterminated probability {val!r}", "write probabilities like [0.5]")
         tokens.append((kind, val))

@@ -27,8 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     i = gsub.add_parser("info", help="exact entropy, lengths, ambiguity and size of a grammar")
     i.add_argument("file", metavar="FILE")
     i.add_argument("--json", action="store_true", help="print one JSON object")
-    i.add_argument("--mc-samples", type=int, default=20_000, help="samples for a Monte Carlo "
-                   "estimate when the string entropy cannot be computed exactly")
+    i.add_argument(
+        "--mc-samples",
+        type=int,
+        default=20_000,
+        help="samples for a Monte Carlo "
+        "estimate when the string entropy cannot be computed exactly",
+    )
     i.add_argument("--seed", type=int, default=0)
     i.set_defaults(func=cmd_info)
 
@@ -49,8 +54,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("file", metavar="FILE")
     t.add_argument("--target-bits", type=float, required=True, help="target entropy, bits/string")
     t.add_argument("--method", choices=["temper", "skew"], default="temper")
-    t.add_argument("--toward", metavar="SYMBOL", help="skew toward this terminal (default: the "
-                   "first alternative of each nonterminal)")
+    t.add_argument(
+        "--toward",
+        metavar="SYMBOL",
+        help="skew toward this terminal (default: the first alternative of each nonterminal)",
+    )
     t.add_argument("-o", "--out", required=True)
     t.set_defaults(func=cmd_tune)
 
@@ -60,8 +68,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--length", type=int, default=64, help="random: string length")
     n.add_argument("--oversample", metavar="SYMBOL", help="random: the oversampled letter")
     n.add_argument("--oversample-prob", type=float, help="random: its probability per position")
-    n.add_argument("--target-bits", type=float, help="random: entropy per string to reach by "
-                   "oversampling (instead of --oversample-prob)")
+    n.add_argument(
+        "--target-bits",
+        type=float,
+        help="random: entropy per string to reach by oversampling (instead of --oversample-prob)",
+    )
     n.add_argument("-p", type=float, default=0.5, help="hierarchical: first-rule probability")
     n.add_argument("-o", "--out", required=True)
     n.set_defaults(func=cmd_new)
