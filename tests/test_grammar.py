@@ -1,0 +1,112 @@
+"""The grammar-file parser: notation, comments, continuation lines, header, round trip through
+to_text (and through nltk), and syntax errors with their line numbers."""
+
+from __future__ import annotations
+
+import nltk
+import pytest
+
+from grammarlab.errors import GrammarError
+from grammarlab.grammar import format_prob, loads, parse
+
+TEXT = """\
+# A small grammar.
+# Second header line.
+
+S -> A B [0.5]   # a comment after a rule
+   | 'x' [0.5]
+# a comment on its own line
+A -> 'a#b' [0.25] | "it's" [0.75]
+B -> 'b' [1.0]
+"""
+
+
+def test_rules_symbols_and_start() -> None:
+    g = loads(TEXT, "t.cfg")
+    assert g.start == "S"
+    assert g.nonterminals == ("S", "A", "B")
+    assert g.terminals == ("x", "a#b", "it's", "b")
+    assert [(r.lhs, r.rhs, r.prob, r.line) for r in g.rules] == [
+        ("S", ("A", "B"), 0.5, 4),
+        ("S", ("x",), 0.5, 5),  # the continuation line keeps its own line number
+        ("A", ("a#b",), 0.25, 7),  # '#' inside quotes is not a comment
+        ("A", ("it's",), 0.75, 7),
+        ("B", ("b",), 1.0, 8),
+    ]
+    assert g.rules[0].terminal_mask == (False, False)
+    assert g.rules[1].terminal_mask == (True,)
+
+
+def test_header_capture() -> None:
+    g = loads(TEXT)
+    assert g.header == "A small grammar.\nSecond header line."
+    assert loads("S -> 'a' [1.0]\n# not a header\n").header == ""
+
+
+def test_left_side_spread_over_lines() -> None:
+    g = loads("S -> A [1.0]\nA -> 'a' [0.5]\nA -> 'b' [0.25]\n| 'c' [0.25]\n")
+    assert [r.rhs for r in g.by_lhs["A"]] == [("a",), ("b",), ("c",)]
+    assert g.nonterminals == ("S", "A")
+
+
+def test_to_text_round_trip() -> None:
+    g = loads(TEXT)
+    text = g.to_text()
+    g2 = loads(text)
+    strip = [(r.lhs, r.rhs, r.prob, r.terminal_mask) for r in g.rules]
+    assert [(r.lhs, r.rhs, r.prob, r.terminal_mask) for r in g2.rules] == strip
+    assert g2.header == g.header
+    assert g2.to_text() == text  # a fixed point
+
+
+def test_to_text_probabilities_exact() -> None:
+    # 1/3 and 2/3 survive the trip as the same floats, written without exponents
+    g = loads("S -> 'a' [0.3333333333333333] | 'b' [0.6666666666666666]\n")
+    assert [r.prob for r in loads(g.to_text()).rules] == [1 / 3, 2 / 3]
+    assert format_prob(1e-5) == "0.00001"
+
+
+def test_nltk_reads_to_text() -> None:
+    g = loads(TEXT)
+    body = "\n".join(ln for ln in g.to_text().splitlines() if not ln.startswith("#"))
+    pcfg = nltk.PCFG.fromstring(body)
+    assert str(pcfg.start()) == "S"
+    got = sorted(
+        (str(p.lhs()), tuple(str(s) for s in p.rhs()), p.prob()) for p in pcfg.productions()
+    )
+    want = sorted((r.lhs, r.rhs, r.prob) for r in g.rules)
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("S -> 'a' [1.0]\nA -> 'b'\n", 2, "has no probability"),  # missing probability
+        ("S -> 'a' | 'b' [1.0]\n", 1, "no probability before '|'"),
+        ("S -> A [1.0]\nA -> 'a [1.0]\n", 2, "unterminated quote"),
+        ("S -> 'a' [0.5x]\n", 1, "is not a number"),  # bad number
+        ("S -> 'a' [1.0]\nA 'b' [1.0]\n", 2, "expected 'NONTERMINAL -> ...'"),  # missing arrow
+        ("S -> A [1.0]\nA -> [1.0]\n", 2, "epsilon rules are not supported"),
+        ("S -> 'a' [1.0]\n\n| 'b' [0.5]\n", None, None),  # valid continuation after a blank
+        ("| 'b' [1.0]\n", 1, "must continue a rule"),
+        ("S -> 'a b' [1.0]\n", 1, "contains whitespace"),
+        ("S -> 'a' [0.5\n", 1, "unterminated probability"),
+    ],
+)
+def test_syntax_errors_with_lines(text: str, line: int | None, words: str | None) -> None:
+    _g, diags = parse(text, "s.cfg")
+    if words is None:
+        assert diags == []
+        return
+    assert len(diags) == 1, diags
+    assert diags[0].line == line
+    assert words in diags[0].message
+    assert diags[0].format().startswith(f"s.cfg:{line}: error: ")
+
+
+def test_all_syntax_errors_reported_at_once() -> None:
+    text = "S -> A [1.0]\nA -> 'a [1.0]\nB 'b' [1.0]\nA -> 'a' [0.5x]\n"
+    with pytest.raises(GrammarError) as e:
+        loads(text, "m.cfg")
+    assert [d.line for d in e.value.diagnostics] == [2, 3, 4]
+    assert "m.cfg:3: error:" in str(e.value)
