@@ -1,0 +1,275 @@
+"""Sampling: determinism, derivability (brute force), exact frequencies (chi-square), derivation
+log probabilities, unique/exclude/overlap, random strings, and the paper's hierarchical grammar.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+
+import grammarlab.sample as sample_mod
+from grammarlab.errors import GrammarlabError
+from grammarlab.grammar import Grammar, loads
+from grammarlab.sample import (
+    count_derivations,
+    language,
+    overlap,
+    overlap_report,
+    random_strings,
+    sample,
+    sample_derivations,
+)
+
+# Nine strings, two of them ambiguous ("a a c" and "x a" each have two derivations).
+SMALL = """
+S -> A B [0.4] | 'x' A [0.3] | C [0.3]
+A -> 'a' [0.5] | 'b' [0.5]
+B -> 'c' [0.6] | 'a' 'c' [0.3] | 'd' [0.1]
+C -> 'a' 'a' 'c' [0.5] | 'x' 'a' [0.2] | 'y' [0.3]
+"""
+# By hand: A B gives 0.4 * 0.5 * {c: 0.6, a c: 0.3, d: 0.1} for each of a, b;
+# 'x' A gives 0.3 * 0.5 each; C gives 0.3 * {0.5, 0.2, 0.3}.
+SMALL_PROBS = {
+    "a c": 0.12,
+    "a a c": 0.06 + 0.15,  # A B with B -> 'a' 'c', or C -> 'a' 'a' 'c'
+    "a d": 0.02,
+    "b c": 0.12,
+    "b a c": 0.06,
+    "b d": 0.02,
+    "x a": 0.15 + 0.06,  # 'x' A with A -> 'a', or C -> 'x' 'a'
+    "x b": 0.15,
+    "y": 0.09,
+}
+
+RECURSIVE = "S -> 'a' S 'b' [0.3] | S 'c' [0.2] | 'd' [0.5]\n"
+
+# Appendix A.2 of seed 002 with p = 0.5, written out by hand.
+HIERARCHICAL = """
+S -> A16 [1.0]
+A16 -> A15 A14 A13 [0.5] | A13 A15 A14 [0.5]
+A13 -> A11 A12 [0.5] | A12 A11 [0.5]
+A14 -> A11 A10 A12 [0.5] | A10 A11 A12 [0.5]
+A15 -> A12 A11 A10 [0.5] | A11 A12 A10 [0.5]
+A10 -> A7 A9 A8 [0.5] | A9 A8 A7 [0.5]
+A11 -> A8 A7 A9 [0.5] | A7 A8 A9 [0.5]
+A12 -> A8 A9 A7 [0.5] | A9 A7 A8 [0.5]
+A7 -> '3' '1' '2' [0.5] | '1' '2' '3' [0.5]
+A8 -> '6' '5' '4' [0.5] | '6' '4' '5' [0.5]
+A9 -> '9' '8' '7' [0.5] | '8' '7' '9' [0.5]
+"""
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def derivations(g: Grammar, max_len: int) -> dict[tuple[str, ...], list[float]]:
+    """Brute force, independent of grammarlab.sample: every leftmost derivation of a string of
+    at most ``max_len`` tokens -> the list of its derivation probabilities. Forms never shrink
+    (no epsilon rules), so longer forms are pruned; fine for tiny grammars without unit cycles."""
+    out: dict[tuple[str, ...], list[float]] = {}
+    todo = [((g.start,), (False,), 1.0)]
+    while todo:
+        form, is_t, p = todo.pop()
+        if len(form) > max_len:
+            continue
+        i = next((k for k, t in enumerate(is_t) if not t), None)
+        if i is None:
+            out.setdefault(form, []).append(p)
+            continue
+        for r in g.by_lhs[form[i]]:
+            todo.append(
+                (
+                    form[:i] + r.rhs + form[i + 1 :],
+                    is_t[:i] + r.terminal_mask + is_t[i + 1 :],
+                    p * r.prob,
+                )
+            )
+    return out
+
+
+def test_brute_force_matches_hand_probabilities() -> None:
+    d = derivations(loads(SMALL), 5)
+    got = {" ".join(s): sum(ps) for s, ps in d.items()}
+    assert got.keys() == SMALL_PROBS.keys()
+    for s, p in SMALL_PROBS.items():
+        assert got[s] == pytest.approx(p, abs=1e-12)
+    assert sum(got.values()) == pytest.approx(1.0)
+
+
+def test_same_seed_same_strings_different_seed_differs() -> None:
+    for text in (SMALL, RECURSIVE, HIERARCHICAL):
+        g = loads(text)
+        a = sample(g, 300, rng(7))
+        assert a == sample(g, 300, rng(7))
+        assert a == sample(loads(text), 300, rng(7))  # a fresh Grammar object (no cache)
+        assert a != sample(g, 300, rng(8))
+
+
+def test_every_sample_is_derivable() -> None:
+    g = loads(RECURSIVE)
+    strings = sample(g, 2000, rng(1))
+    lengths = [len(s) for s in strings]
+    assert min(lengths) == 1 and max(lengths) > 3  # variable length
+    lang = derivations(g, 9)
+    short = [s for s in strings if len(s) <= 9]
+    assert len(short) > 1900
+    assert all(s in lang for s in short)
+    small = loads(SMALL)
+    small_lang = derivations(small, 5)
+    assert all(s in small_lang for s in sample(small, 2000, rng(2)))
+
+
+def test_frequencies_match_exact_probabilities() -> None:
+    g = loads(SMALL)
+    exact = {s: sum(ps) for s, ps in derivations(g, 5).items()}
+    n = 20_000
+    counts = Counter(sample(g, n, rng(12345)))
+    keys = sorted(exact)
+    obs = np.array([counts[k] for k in keys], dtype=float)
+    exp = np.array([exact[k] * n for k in keys])
+    assert obs.sum() == n  # nothing outside the language
+    assert chisquare(obs, exp).pvalue > 1e-3
+
+
+def test_recursive_frequencies_by_length() -> None:
+    # S -> 'a' S 'b' [0.3] | S 'c' [0.2] | 'd' [0.5]. Each of these strings has one derivation:
+    # "d" = 0.5; "a d b" = 0.3 * 0.5 = 0.15; "d c" = 0.2 * 0.5 = 0.1; the rest lumped together.
+    g = loads(RECURSIVE)
+    n = 20_000
+    c = Counter(sample(g, n, rng(3)))
+    obs = np.array([c[("d",)], c[("a", "d", "b")], c[("d", "c")], 0.0])
+    exp = np.array([0.5, 0.15, 0.1, 0.0]) * n
+    obs[3] = n - obs[:3].sum()
+    exp[3] = n - exp[:3].sum()
+    assert chisquare(obs, exp).pvalue > 1e-3
+
+
+def test_derivation_logprob_is_a_derivation_of_the_string() -> None:
+    g = loads(SMALL)
+    d = derivations(g, 5)
+    strings, logp = sample_derivations(g, 500, rng(4))
+    assert logp.shape == (500,)
+    for s, lp in zip(strings, logp, strict=True):
+        assert any(math.isclose(lp, math.log(p), rel_tol=1e-12) for p in d[s])
+    # unambiguous recursion: a^k S-expansions then 'b': log p = k log 0.3 + log 0.7 (nats)
+    g2 = loads("S -> 'a' S [0.3] | 'b' [0.7]\n")
+    strings, logp = sample_derivations(g2, 300, rng(5))
+    for s, lp in zip(strings, logp, strict=True):
+        k = len(s) - 1
+        assert lp == pytest.approx(k * math.log(0.3) + math.log(0.7), rel=1e-12)
+
+
+def test_hierarchical_grammar() -> None:
+    g = loads(HIERARCHICAL)
+    strings, logp = sample_derivations(g, 1000, rng(6))
+    assert {len(s) for s in strings} == {72}
+    assert set().union(*strings) <= {str(i) for i in range(1, 10)}
+    # 36 binary choices per derivation: A16, three of A13-15, 8 of A10-12, 24 of A7-9
+    assert np.allclose(logp, 36 * math.log(0.5))
+    # triples come from the A7-A9 rules only
+    triples = {s[i : i + 3] for s in strings for i in range(0, 72, 3)}
+    assert {"".join(t) for t in triples} == {"312", "123", "654", "645", "987", "879"}
+    assert len(set(strings)) == 1000  # 2^36 derivations, collisions essentially impossible
+    assert count_derivations(g) == 2**36
+
+
+def test_fast_path_equals_general_path() -> None:
+    # the fixed-length fast path draws the same numbers in the same order as the general one
+    g = loads(HIERARCHICAL)
+    t = sample_mod._tables(g)
+    assert t.length == 72
+    fast = sample_mod._derive_fixed(g, t, 200, rng(9))
+    general = sample_mod._derive_general(g, t, 200, rng(9))
+    assert fast[0] == general[0]
+    assert np.allclose(fast[1], general[1])
+    assert sample_mod._tables(loads(SMALL)).length is None
+
+
+def test_unique_and_exclude() -> None:
+    g = loads(SMALL)
+    lang = {tuple(k.split()) for k in SMALL_PROBS}
+    assert language(g) == lang
+    assert count_derivations(g) == 11  # 9 strings, two of them with two derivations
+    all9 = sample(g, 9, rng(0), unique=True)
+    assert len(all9) == 9 and set(all9) == lang
+    excluded = [("a", "c"), ("y",), ("x", "b"), ("not", "in", "language")]
+    got = sample(g, 6, rng(0), unique=True, exclude=excluded)
+    assert len(set(got)) == 6 and not set(got) & set(excluded)
+    many = sample(g, 2000, rng(0), exclude=excluded)
+    assert len(many) == 2000 and not set(many) & set(excluded)
+    assert len(set(many)) == 6  # duplicates allowed without unique
+
+
+def test_too_many_unique() -> None:
+    g = loads(SMALL)
+    with pytest.raises(GrammarlabError, match="only 9 distinct strings"):
+        sample(g, 10, rng(0), unique=True)
+    with pytest.raises(GrammarlabError, match="3 of them excluded"):
+        sample(g, 7, rng(0), unique=True, exclude=[("a", "c"), ("y",), ("x", "b")])
+
+
+def test_too_many_unique_by_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    # strings of length 3 over {a, b}: 8 derivations; without enumeration the count is the bound
+    g = loads(
+        "S -> 'a' A [0.5] | 'b' A [0.5]\nA -> 'a' B [0.5] | 'b' B [0.5]\nB -> 'a' [0.5] | 'b' [0.5]"
+    )
+    monkeypatch.setattr(sample_mod, "ENUMERATE_LIMIT", 4)
+    with pytest.raises(GrammarlabError, match="at most 8"):
+        sample(g, 9, rng(0), unique=True)
+    assert len(set(sample(g, 8, rng(0), unique=True))) == 8
+
+
+def test_too_many_unique_infinite_gives_up() -> None:
+    # infinite language, but a^k b has probability 0.01^k 0.99: a few hundred thousand draws
+    # find only a handful of distinct strings
+    g = loads("S -> 'a' S [0.01] | 'b' [0.99]\n")
+    with pytest.raises(GrammarlabError, match="found only"):
+        sample(g, 50, rng(0), unique=True)
+
+
+def test_runaway_recursion(monkeypatch: pytest.MonkeyPatch) -> None:
+    g = loads("S -> S S [0.5] | 'a' [0.5]\n")  # critical: infinite expected length
+    monkeypatch.setattr(sample_mod, "MAX_NODES", 2_000)
+    with pytest.raises(GrammarlabError, match="sampling stopped") as e:
+        sample(g, 1000, rng(0))
+    assert "recursive rules" in str(e.value)
+
+
+def test_overlap() -> None:
+    a = [("x",), ("y",), ("x",), ("z",)]
+    b = [("x",), ("w",)]
+    assert overlap(a, b) == 2  # both copies of ("x",)
+    assert overlap(b, a) == 1
+    rep = overlap_report(train=b, test=a)
+    assert rep["n_test_in_train"] == 2
+    assert rep["test_in_train_fraction"] == 0.5
+    assert rep["n_shared_distinct"] == 1
+    assert rep["n_test_distinct"] == 3
+
+
+def test_random_strings() -> None:
+    g = loads(RECURSIVE)
+    n = 4000
+    rs = random_strings(g, n, rng(11))
+    grammar_strings = sample(g, n, rng(11))
+    # lengths are those of grammar strings drawn with the same rng first
+    assert [len(s) for s in rs] == [len(s) for s in grammar_strings]
+    tokens = Counter(t for s in rs for t in s)
+    assert set(tokens) <= set(g.terminals)
+    obs = np.array([tokens[t] for t in g.terminals], dtype=float)
+    assert chisquare(obs).pvalue > 1e-3  # uniform over the alphabet
+    assert rs != grammar_strings
+
+
+def test_zero_and_negative() -> None:
+    g = loads(SMALL)
+    assert sample(g, 0, rng(0)) == []
+    strings, logp = sample_derivations(g, 0, rng(0))
+    assert strings == [] and logp.shape == (0,)
+    with pytest.raises(GrammarlabError):
+        sample(g, -1, rng(0))
