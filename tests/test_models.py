@@ -297,7 +297,9 @@ def test_hub_preset_loads_from_the_hf_cache_offline(monkeypatch, tmp_path):
     # the same directory given as a path preset
     model2, tm2 = load_model(ModelSpec(str(snap)), ("3", "1"), seed=5)
     assert tm2 == tm
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), model2.parameters()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), model2.parameters(), strict=True)
+    )
 
 
 def test_missing_gguf_package_names_the_install_command(monkeypatch):
