@@ -1,11 +1,13 @@
 """Seeded, vectorized sampling of strings from a grammar (nltk has no sampler).
 
 All samples of a batch grow together, one tree level per iteration: every nonterminal of the
-current level picks its rule at once (one uniform draw each, through Walker's alias tables: O(1)
-per draw, several times faster than ``searchsorted`` on unsorted keys) and its right side is gathered from a flat right-side table with ``np.repeat``.
-Terminals are touched once, when created. At the end, yields (subtree lengths) are summed bottom-up
-and offsets pushed top-down, which puts every terminal at its place in its string. The work is
-linear in the number of tree nodes; the number of numpy calls is linear in the tree depth.
+current level picks its rule at once (one uniform draw each through Walker's alias tables: O(1)
+per draw, several times faster than ``searchsorted`` on unsorted keys) and its right side is
+gathered from a flat right-side table with ``np.repeat``. Terminals are touched once, when created.
+At the end, yields (subtree lengths) are summed bottom-up and offsets pushed top-down, which puts
+every terminal at its place in its string. The work is linear in the number of tree nodes; the
+number of numpy calls is linear in the tree depth. When every nonterminal always derives the same
+length (both of the paper's families), positions are known top-down and a leaner path is used.
 
 Every function takes an explicit :class:`numpy.random.Generator`; the same seed gives the same
 strings.
@@ -14,9 +16,9 @@ strings.
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import product
 
 import numpy as np
@@ -27,8 +29,8 @@ from grammarlab.grammar import Grammar
 
 Tokens = tuple[str, ...]
 
-BATCH = 65_536  # samples derived together (bounds memory; results depend on it, so it is fixed)
-MAX_NODES = 20_000_000  # tree nodes per batch before giving up (runaway recursion)
+BATCH = 65_536  # most samples derived together (results depend on it, so it is fixed)
+MAX_NODES = 20_000_000  # tree nodes kept per batch by the general path before giving up
 MAX_DEPTH = 100_000  # tree levels before giving up
 MAX_ROUNDS = 64  # sampling rounds for `unique` / `exclude` before giving up
 ENUMERATE_LIMIT = 100_000  # enumerate a finite language with at most this many derivations
@@ -50,38 +52,30 @@ class _Tables:
     rhs_len: np.ndarray  # [n_rules]
     rhs_flat: np.ndarray  # all right sides, concatenated, as symbol ids
     terminals: np.ndarray  # object array of terminal names
-    # Fixed-length fast path (None unless every nonterminal always derives the same length):
-    # per rule, its terminal children (t_*) and nonterminal children (n_*) with their offsets
-    # from the start of the rule's yield.
-    length: int | None = None  # length of every string
-    t_start: np.ndarray | None = None
-    t_cnt: np.ndarray | None = None
-    t_sym: np.ndarray | None = None
-    t_off: np.ndarray | None = None
-    n_start: np.ndarray | None = None
-    n_cnt: np.ndarray | None = None
-    n_sym: np.ndarray | None = None
-    n_off: np.ndarray | None = None
+    fixed: _Fixed | None  # the fast path's tables, when every string has the same length
+    batch: int  # samples per batch: BATCH, or fewer when expected trees are large
 
 
-_CACHE: dict[int, tuple[weakref.ref, _Tables]] = {}
+@dataclass(frozen=True)
+class _Fixed:
+    """Per rule, its terminal children (t_*) and nonterminal children (n_*): where they start in
+    t_sym / n_sym, how many, and their offsets from the start of the rule's yield."""
+
+    length: int  # of every string
+    t_start: np.ndarray
+    t_cnt: np.ndarray
+    t_sym: np.ndarray
+    t_off: np.ndarray
+    n_start: np.ndarray
+    n_cnt: np.ndarray
+    n_sym: np.ndarray
+    n_off: np.ndarray
 
 
+@lru_cache(maxsize=64)
 def _tables(g: Grammar) -> _Tables:
-    """Compiled tables of ``g``, cached per grammar object (dropped when the grammar is)."""
-    key = id(g)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is g:
-        return hit[1]
-    tables = _compile(g)
-
-    def _drop(ref: weakref.ref, key: int = key) -> None:
-        entry = _CACHE.get(key)
-        if entry is not None and entry[0] is ref:
-            del _CACHE[key]
-
-    _CACHE[key] = (weakref.ref(g, _drop), tables)
-    return tables
+    """Compiled tables of ``g``, cached per grammar (frozen, hashable)."""
+    return _compile(g)
 
 
 def _compile(g: Grammar) -> _Tables:
@@ -109,6 +103,7 @@ def _compile(g: Grammar) -> _Tables:
     rhs_start = np.asarray(starts, dtype=np.int64)
     rhs_len = np.asarray(lens, dtype=np.int64)
     rhs_flat = np.asarray(flat, dtype=np.int64)
+    fixed = _fixed_length_tables(len(nts), lhs, rhs_start, rhs_len, rhs_flat)
     return _Tables(
         n_nt=len(nts),
         start=nt_id[g.start],
@@ -121,8 +116,19 @@ def _compile(g: Grammar) -> _Tables:
         rhs_len=rhs_len,
         rhs_flat=rhs_flat,
         terminals=_object_array(g.terminals),
-        **_fixed_length_tables(len(nts), lhs, rhs_start, rhs_len, rhs_flat),
+        fixed=fixed,
+        batch=BATCH if fixed else _batch_size(g, np.exp(logp), rhs_len, lhs),
     )
+
+
+def _batch_size(g: Grammar, rule_p: np.ndarray, rhs_len: np.ndarray, lhs: list[int]) -> int:
+    """Samples per batch for the general path: on average at most MAX_NODES / 8 tree nodes, so
+    the runaway guard only fires on heavy-tailed (near-critical) grammars."""
+    e = expected_expansions(g)  # per nonterminal, per derivation
+    if not np.all(np.isfinite(e)):
+        return BATCH
+    nodes = 1.0 + float(np.sum(e[np.asarray(lhs)] * rule_p * rhs_len))
+    return int(max(1, min(BATCH, MAX_NODES // (8 * nodes))))
 
 
 def _alias_table(probs: Sequence[float]) -> tuple[list[float], list[int]]:
@@ -160,9 +166,9 @@ def _object_array(items: Sequence[str]) -> np.ndarray:
 
 def _fixed_length_tables(
     n_nt: int, lhs: list[int], rhs_start: np.ndarray, rhs_len: np.ndarray, rhs_flat: np.ndarray
-) -> dict:
+) -> _Fixed | None:
     """Tables for the fast path when each nonterminal always derives strings of one length (true
-    of both of the paper's families); an empty dict otherwise."""
+    of both of the paper's families); None otherwise."""
     rhs = [rhs_flat[a : a + k].tolist() for a, k in zip(rhs_start, rhs_len, strict=True)]
     size: dict[int, int] = {}
     changed = True
@@ -174,9 +180,9 @@ def _fixed_length_tables(
                 changed = True
     for a, r in zip(lhs, rhs, strict=True):
         if a not in size or any(b < n_nt and b not in size for b in r):
-            return {}
+            return None
         if sum(size.get(b, 1) for b in r) != size[a]:
-            return {}
+            return None
     cols: dict[str, list[int]] = {k: [] for k in ("t_start", "t_cnt", "t_sym", "t_off")}
     cols.update({k: [] for k in ("n_start", "n_cnt", "n_sym", "n_off")})
     for r in rhs:
@@ -190,9 +196,8 @@ def _fixed_length_tables(
             off += size.get(b, 1)
         cols["t_cnt"].append(len(cols["t_sym"]) - cols["t_start"][-1])
         cols["n_cnt"].append(len(cols["n_sym"]) - cols["n_start"][-1])
-    out: dict = {k: np.asarray(v, dtype=np.int64) for k, v in cols.items()}
-    out["length"] = size[0]  # the start symbol is nonterminal 0
-    return out
+    arrays = {k: np.asarray(v, dtype=np.int64) for k, v in cols.items()}
+    return _Fixed(length=size[0], **arrays)  # the start symbol is nonterminal 0
 
 
 def sample_derivations(
@@ -206,8 +211,8 @@ def sample_derivations(
     t = _tables(g)
     strings: list[Tokens] = []
     logps = []
-    for lo in range(0, n, BATCH):
-        s, lp = _derive_batch(g, t, min(BATCH, n - lo), rng)
+    for lo in range(0, n, t.batch):
+        s, lp = _derive_batch(g, t, min(t.batch, n - lo), rng)
         strings.extend(s)
         logps.append(lp)
     return strings, (np.concatenate(logps) if logps else np.zeros(0))
@@ -216,7 +221,7 @@ def sample_derivations(
 def _derive_batch(
     g: Grammar, t: _Tables, n: int, rng: np.random.Generator
 ) -> tuple[list[Tokens], np.ndarray]:
-    if t.length is not None:
+    if t.fixed is not None:
         return _derive_fixed(g, t, n, rng)
     return _derive_general(g, t, n, rng)
 
@@ -228,7 +233,8 @@ def _derive_fixed(
     the output is fixed when its parent's rule is chosen; terminals are written at once and only
     nonterminals are carried to the next level. Draws the same random numbers in the same order
     as the general path, so both give the same strings."""
-    size = t.length
+    f = t.fixed
+    size = f.length
     out = np.empty(n * size, dtype=np.int64)
     sym = np.full(n, t.start, dtype=np.int64)
     pos = np.arange(n, dtype=np.int64) * size  # where each node's yield starts in `out`
@@ -237,17 +243,17 @@ def _derive_fixed(
     while sym.size:
         rule = _choose(t, sym, rng)
         logp += np.bincount(pos // size, weights=t.rule_logp[rule], minlength=n)
-        k = t.t_cnt[rule]
-        if k.any():
-            j = np.repeat(t.t_start[rule] - (np.cumsum(k) - k), k) + np.arange(int(k.sum()))
-            out[np.repeat(pos, k) + t.t_off[j]] = t.t_sym[j]
-        k = t.n_cnt[rule]
-        j = np.repeat(t.n_start[rule] - (np.cumsum(k) - k), k) + np.arange(int(k.sum()))
-        sym = t.n_sym[j]
-        pos = np.repeat(pos, k) + t.n_off[j]
-        nodes += int(t.rhs_len[rule].sum())
+        k = f.t_cnt[rule]
+        if k.any():  # j: index of each new terminal child in t_sym
+            j = np.repeat(f.t_start[rule] - (np.cumsum(k) - k), k) + np.arange(int(k.sum()))
+            out[np.repeat(pos, k) + f.t_off[j]] = f.t_sym[j]
+        k = f.n_cnt[rule]
+        j = np.repeat(f.n_start[rule] - (np.cumsum(k) - k), k) + np.arange(int(k.sum()))
+        sym = f.n_sym[j]
+        pos = np.repeat(pos, k) + f.n_off[j]
+        nodes += int(t.rhs_len[rule].sum())  # nothing is kept: only the depth can run away
         depth += 1
-        if nodes > MAX_NODES or depth > MAX_DEPTH:
+        if depth > MAX_DEPTH:
             _runaway(g, n, nodes, depth)
     return _to_tuples(t.terminals[out - t.n_nt], np.full(n, size)), logp
 
