@@ -255,7 +255,7 @@ def _derive_fixed(
         depth += 1
         if depth > MAX_DEPTH:
             _runaway(g, n, nodes, depth)
-    return _to_tuples(t.terminals[out - t.n_nt], np.full(n, size)), logp
+    return _to_tuples(t.terminals, out - t.n_nt, np.full(n, size)), logp
 
 
 def _derive_general(
@@ -312,17 +312,31 @@ def _derive_general(
         excl = np.cumsum(yc) - yc  # exclusive prefix over the whole level
         p = parents[lvl + 1]
         pos = pos[p] + excl - excl[child_lo[lvl][p]]
-    return _to_tuples(t.terminals[out - t.n_nt], lengths), logp
+    return _to_tuples(t.terminals, out - t.n_nt, lengths), logp
 
 
-def _to_tuples(tokens: np.ndarray, lengths: np.ndarray) -> list[Tokens]:
-    if len(lengths) and np.all(lengths == lengths[0]):
-        # zip builds the tuples in C: columns in, one tuple per row out
-        return list(zip(*tokens.reshape(len(lengths), int(lengths[0])).T.tolist(), strict=True))
+def _to_tuples(names: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> list[Tokens]:
+    """Strings as tuples of terminal names, from terminal indices ``ids`` (all strings
+    concatenated) and the strings' ``lengths``. This Python-object step costs about as much as
+    the sampling itself, hence the fast cases."""
+    if len(lengths) == 0:
+        return []
+    same = bool(np.all(lengths == lengths[0]))
+    if all(len(x) == 1 for x in names):
+        # one-character terminals (both paper families): build each string as one str and let
+        # tuple() split it into characters in C (single characters are cached by CPython)
+        chars = np.array(list(names), dtype="<U1")[ids]
+        if same:
+            return list(map(tuple, chars.view(f"<U{int(lengths[0])}").tolist()))
+        text = chars.tobytes().decode("utf-32-le")
+        ends = np.cumsum(lengths).tolist()
+        return [tuple(text[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    tokens = names[ids]
+    if same:  # zip builds one tuple per row in C from the columns
+        return list(zip(*tokens.reshape(len(lengths), -1).T.tolist(), strict=True))
     flat = tokens.tolist()
     ends = np.cumsum(lengths).tolist()
-    starts = [0, *ends[:-1]]
-    return [tuple(flat[a:b]) for a, b in zip(starts, ends, strict=True)]
+    return [tuple(flat[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 def _runaway(g: Grammar, n: int, nodes: int, depth: int) -> None:
@@ -474,6 +488,5 @@ def random_strings(g: Grammar, n: int, rng: np.random.Generator) -> list[Tokens]
     grammar strings are sampled with the same ``rng`` and only their lengths kept)."""
     strings, _lp = sample_derivations(g, n, rng)
     lengths = np.array([len(s) for s in strings], dtype=np.int64)
-    alphabet = _object_array(g.terminals)
-    tokens = alphabet[rng.integers(0, len(alphabet), size=int(lengths.sum()))]
-    return _to_tuples(tokens, lengths)
+    ids = rng.integers(0, len(g.terminals), size=int(lengths.sum()))
+    return _to_tuples(_object_array(g.terminals), ids, lengths)

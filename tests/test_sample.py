@@ -273,3 +273,18 @@ def test_zero_and_negative() -> None:
     assert strings == [] and logp.shape == (0,)
     with pytest.raises(GrammarlabError):
         sample(g, -1, rng(0))
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        # multi-character terminals, fixed length (fast path) and variable length (general path)
+        ("S -> 'ab' 'c' [0.5] | 'c' '12' [0.5]\n", {("ab", "c"), ("c", "12")}),
+        ("S -> 'ab' [0.5] | 'c' '12' [0.5]\n", {("ab",), ("c", "12")}),
+        ("S -> 'a' [0.5] | 'b' 'c' [0.5]\n", {("a",), ("b", "c")}),  # one-character tokens
+    ],
+)
+def test_tokens_come_back_whole(text: str, lang: set) -> None:
+    got = sample(loads(text), 200, rng(0))
+    assert set(got) == lang
+    assert all(isinstance(s, tuple) and all(isinstance(x, str) for x in s) for s in got)
