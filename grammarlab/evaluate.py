@@ -1,0 +1,195 @@
+"""Per-epoch evaluation of a causal LM on sets of grammar strings, and scoring strings of a run.
+
+Every string enters the model as ``bos t_1 .. t_L eos``; the model predicts the L string tokens
+and the end token (L + 1 predictions, the start token is never predicted). The paper's loss
+(seed 002, Eq. 1) is, per string, the mean over those predictions of ``-ln p`` (nats per token),
+then the mean over strings. Surprisals are saved in bits (``-log2 p``) per predicted token.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+LN2 = math.log(2.0)
+INVALID = "<invalid>"  # a generated sample that does not decode to terminals + end token
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A set of strings as model input: ``ids``/``mask`` [n, Lmax + 2] from TokenMap.encode."""
+
+    name: str
+    strings: list[tuple[str, ...]]
+    ids: torch.Tensor
+    mask: torch.Tensor
+
+
+@dataclass
+class SetResult:
+    """One set at one epoch. ``loss`` nats/token (Eq. 1); ``acc`` share of predicted tokens where
+    argmax == target; ``token_bits`` float32 [n, Lmax + 1] (NaN padding); ``correct`` bool
+    [n, Lmax + 1]; ``greedy_match`` bool [n] (None until computed)."""
+
+    loss: float
+    acc: float
+    token_bits: np.ndarray
+    correct: np.ndarray
+    greedy_match: np.ndarray | None = None
+
+    @property
+    def string_bits(self) -> np.ndarray:
+        """Surprisal of each whole string in bits, end token included."""
+        return np.nansum(self.token_bits.astype(np.float64), axis=1)
+
+
+def encode_set(name: str, strings: Sequence[tuple[str, ...]], tmap: Any, device: Any) -> Encoded:
+    ids, mask = tmap.encode(list(strings))
+    return Encoded(name, list(strings), ids.to(device), mask.to(device))
+
+
+def token_nll(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor):
+    """``-ln p`` of every predicted token (float32 [B, W - 1], 0 on padding), the prediction mask
+    and argmax == target. Logits are upcast to float32 before the softmax."""
+    logits = model(input_ids=ids, attention_mask=mask.long()).logits[:, :-1].float()
+    target, tmask = ids[:, 1:], mask[:, 1:]
+    nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none") * tmask
+    correct = (logits.argmax(-1) == target) & tmask
+    return nll, tmask, correct
+
+
+def batch_loss(nll: torch.Tensor, tmask: torch.Tensor) -> torch.Tensor:
+    """Sum over strings of each string's mean nats per predicted token (Eq. 1 without the final
+    division by the number of strings, so micro-batches add up to the whole set)."""
+    return (nll.sum(1) / tmask.sum(1)).sum()
+
+
+class Accumulator:
+    """Collects micro-batch outputs into a :class:`SetResult` for the whole set."""
+
+    def __init__(self, n: int, width: int) -> None:
+        self.n = n
+        self.bits = np.full((n, width), np.nan, dtype=np.float32)
+        self.correct = np.zeros((n, width), dtype=bool)
+        self.loss_sum = 0.0  # sum over strings of nats/token, float64
+        self.row = 0
+
+    def add(self, nll: torch.Tensor, tmask: torch.Tensor, correct: torch.Tensor) -> None:
+        nll, tmask = nll.detach().double().cpu(), tmask.cpu()
+        b, w = nll.shape
+        rows = slice(self.row, self.row + b)
+        self.bits[rows, :w] = torch.where(tmask, nll / LN2, math.nan).numpy()
+        self.correct[rows, :w] = correct.cpu().numpy()
+        self.loss_sum += float((nll.sum(1) / tmask.sum(1)).sum())
+        self.row += b
+
+    def result(self) -> SetResult:
+        predicted = ~np.isnan(self.bits)
+        acc = float(self.correct.sum() / predicted.sum()) if predicted.any() else math.nan
+        return SetResult(self.loss_sum / max(self.n, 1), acc, self.bits, self.correct)
+
+
+def micro_batches(enc: Encoded, size: int):
+    """(ids, mask) slices of at most ``size`` strings, trimmed to their longest string."""
+    for i in range(0, enc.ids.shape[0], size):
+        ids, mask = enc.ids[i : i + size], enc.mask[i : i + size]
+        width = int(mask.sum(1).max())
+        yield ids[:, :width], mask[:, :width]
+
+
+@torch.inference_mode()
+def evaluate_set(model: torch.nn.Module, enc: Encoded, micro_batch_size: int) -> SetResult:
+    """Loss (nats/token), accuracy and per-token surprisals (bits) of a set, no gradients."""
+    acc = Accumulator(len(enc.strings), enc.ids.shape[1] - 1)
+    for ids, mask in micro_batches(enc, micro_batch_size):
+        acc.add(*token_nll(model, ids, mask))
+    return acc.result()
+
+
+@torch.inference_mode()
+def decode(
+    model: torch.nn.Module,
+    prefix: torch.Tensor,
+    steps: int,
+    eos_id: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Continue equal-length prefixes [B, P] by ``steps`` tokens with the KV cache: greedy
+    (argmax, deterministic) without a generator, else multinomial sampling from the softmax
+    drawn with ``generator``. Stops early once every row has produced ``eos_id``."""
+    out = model(input_ids=prefix, use_cache=True)
+    past, logits = out.past_key_values, out.logits[:, -1].float()
+    tokens, done = [], torch.zeros(prefix.shape[0], dtype=torch.bool, device=prefix.device)
+    for t in range(steps):
+        if generator is None:
+            nxt = logits.argmax(-1)
+        else:
+            probs = torch.softmax(logits, -1)
+            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        tokens.append(nxt)
+        done |= nxt == eos_id
+        if bool(done.all()) or t == steps - 1:
+            break
+        pos = torch.full((prefix.shape[0], 1), prefix.shape[1] + t, device=prefix.device)
+        out = model(input_ids=nxt[:, None], past_key_values=past, use_cache=True,
+                    position_ids=pos)  # fmt: skip
+        past, logits = out.past_key_values, out.logits[:, -1].float()
+    return torch.stack(tokens, 1) if tokens else prefix[:, :0]
+
+
+def greedy_matches(model: torch.nn.Module, enc: Encoded, prefix_tokens: int, eos_id: int):
+    """bool [n]: greedy decoding from ``bos`` + the first ``min(prefix_tokens, L)`` string tokens
+    reproduces the rest of the string and then the end token exactly (Carlini et al.'s
+    extraction test; a string not longer than the prefix only tests its end token)."""
+    lengths = enc.mask.sum(1).cpu() - 2
+    p_len = torch.clamp(lengths, max=prefix_tokens)
+    match = np.zeros(len(enc.strings), dtype=bool)
+    for p in sorted(set(p_len.tolist())):
+        rows = torch.nonzero(p_len == p).squeeze(1)
+        steps = int(lengths[rows].max()) - p + 1
+        got = decode(model, enc.ids[rows.to(enc.ids.device), : p + 1], steps, eos_id)
+        for j, r in enumerate(rows.tolist()):
+            want = enc.ids[r, p + 1 : int(lengths[r]) + 2]  # rest of the string, then eos
+            match[r] = got.shape[1] >= want.shape[0] and bool(
+                torch.equal(got[j, : want.shape[0]], want)
+            )
+    return match
+
+
+def generate_strings(
+    model: torch.nn.Module, tmap: Any, n: int, max_tokens: int, generator: torch.Generator
+) -> list[tuple[str, ...] | None]:
+    """``n`` strings sampled from the model after ``bos`` (at most ``max_tokens`` tokens incl. the
+    end token); None for a sample that does not decode (TokenMap.decode)."""
+    device = next(model.parameters()).device
+    prefix = torch.full((n, 1), tmap.bos_id, dtype=torch.long, device=device)
+    ids = decode(model, prefix, max_tokens, tmap.eos_id, generator) if n else prefix
+    return [tmap.decode(row.tolist()) for row in ids.cpu()]
+
+
+def format_generations(samples: Sequence[tuple[str, ...] | None]) -> str:
+    """One sample per line (tokens separated by spaces); ``<invalid>`` for an undecodable one
+    (a non-terminal token before the end token, or no end token within the length limit)."""
+    return "".join((INVALID if s is None else " ".join(s)) + "\n" for s in samples)
+
+
+def score_strings(
+    run_dir: str | Path, strings: Sequence[tuple[str, ...]]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Surprisal of ``strings`` under a run's model: bits per string (end token included) and
+    bits per predicted token (length L + 1 each). Uses final_model/ if present, else the latest
+    checkpoint."""
+    from grammarlab.runs import load_run_model
+
+    model, tmap, device = load_run_model(Path(run_dir))
+    model.eval()
+    res = evaluate_set(model, encode_set("score", strings, tmap, device), 64)
+    per_token = [res.token_bits[i, : len(s) + 1].copy() for i, s in enumerate(strings)]
+    return res.string_bits, per_token

@@ -1,0 +1,257 @@
+"""The epoch loop (paper seed 002, Sec. 2-4 and App. A.1).
+
+One epoch = one optimizer step on the whole training set (micro-batches accumulate gradients).
+Epoch 0 is the model before any update, epoch k the model after k updates; every epoch is
+evaluated on every set. Our models have no dropout, so the forward pass of update k+1 *is* the
+evaluation of the training set at epoch k: we reuse it, and only the last epoch needs an extra
+forward on the training set. Sequential runs (Sec. 4) train on D1 for ``epochs`` then on D2 for
+``epochs2`` (epochs E+1..E+E2 are stage 2), each stage with a fresh AdamW and its own linear decay
+unless configured otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from grammarlab import runs
+from grammarlab.config import TrainConfig, resolve
+from grammarlab.errors import ConfigError
+from grammarlab.evaluate import (
+    Accumulator,
+    SetResult,
+    batch_loss,
+    encode_set,
+    evaluate_set,
+    format_generations,
+    generate_strings,
+    greedy_matches,
+    micro_batches,
+    token_nll,
+)
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, *, quiet: bool = False) -> str:
+    """Train (or resume) the run of ``cfg`` in ``run_dir``; return its final state (done or
+    diverged). A finished run is not retrained; a folder holding a different config is refused."""
+    from grammarlab.grammar import load
+
+    run_dir = Path(run_dir)
+    grammar = load(cfg.grammar)
+    cfg = resolve(cfg, grammar)
+    grammar_text = Path(cfg.grammar).read_text(encoding="utf-8")
+    runs.check_same_config(run_dir, cfg)
+    saved = run_dir / "grammar.cfg"
+    if saved.is_file() and saved.read_text(encoding="utf-8") != grammar_text:
+        raise ConfigError(f"{cfg.grammar} changed since the run in {run_dir} started",
+                          file=str(saved), hint="use --out to pick another folder")  # fmt: skip
+    status = runs.read_status(run_dir)
+    if status and status["state"] in ("done", "diverged"):
+        print(f"{run_dir}: already finished ({status['state']} at epoch {status['epoch']}); "
+              "nothing to do", file=sys.stderr)  # fmt: skip
+        return status["state"]
+    try:
+        state = _run(cfg, run_dir, grammar, grammar_text, quiet)
+    except Exception as e:
+        last = runs.read_metrics(run_dir)
+        runs.write_status(run_dir, "failed", last[-1]["epoch"] if last else None,
+                          f"{type(e).__name__}: {e}")  # fmt: skip
+        raise
+    _write_analysis(run_dir)
+    return state
+
+
+def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: bool) -> str:
+    from grammarlab.data import make_datasets
+
+    device, dtype = _device(cfg)
+    data = make_datasets(cfg, grammar)
+    start = runs.checkpoint_epoch(run_dir) if (run_dir / "config.toml").is_file() else None
+    if start is None:  # a fresh run (or one killed before its first checkpoint)
+        for name in ("metrics.jsonl", "surprisals", "generations", "final_model"):
+            p = run_dir / name
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        runs.init_run(run_dir, cfg, grammar_text, data.sets)
+    else:
+        runs.rewind(run_dir, start)  # epoch `start` is evaluated again, identically
+    model, tmap = build_model(cfg, grammar.terminals, device, dtype)
+    from grammarlab.models import count_parameters
+
+    runs.write_env(run_dir, cfg, str(device), count_parameters(model),
+                   count_parameters(model, trainable_only=True))  # fmt: skip
+    names = {"train": "d1", "train2": "d2"} if cfg.sequential else {}
+    sets = {names.get(k, k): encode_set(names.get(k, k), v, tmap, device)
+            for k, v in data.sets.items()}  # fmt: skip
+    opt, sched = _optimizer(model, cfg, 0)
+    if start is not None:
+        if cfg.sequential and start > cfg.epochs and (cfg.fresh_optimizer or cfg.reset_schedule):
+            opt, sched = _optimizer(
+                model, cfg, cfg.epochs, opt if not cfg.fresh_optimizer else None
+            )
+        runs.load_checkpoint(run_dir, model, opt, sched)
+    start = start or 0
+    runs.write_status(run_dir, "running", start - 1 if start else None)
+    E, T, mb = cfg.epochs, cfg.total_epochs, cfg.micro_batch_size
+    bar = tqdm(total=T + 1, initial=start, disable=quiet or not sys.stderr.isatty(), unit="epoch")
+    for k in range(start, T + 1):
+        t0 = time.perf_counter()
+        train_name = ("d1" if k <= E else "d2") if cfg.sequential else "train"
+        upd = None if k == T else ("d2" if cfg.sequential and k >= E else train_name)
+        if cfg.sequential and k == E and upd and (cfg.fresh_optimizer or cfg.reset_schedule):
+            opt, sched = _optimizer(model, cfg, E, None if cfg.fresh_optimizer else opt)
+        res: dict[str, SetResult] = {}
+        if upd:  # forward + backward of update k+1 = the training set's evaluation at epoch k
+            model.train()
+            opt.zero_grad(set_to_none=True)
+            res[upd] = forward_backward(model, sets[upd], mb)
+        model.eval()
+        for name, enc in sets.items():
+            if name not in res:
+                res[name] = evaluate_set(model, enc, mb)
+            res[name].greedy_match = greedy_matches(model, enc, cfg.extraction_prefix, tmap.eos_id)
+        if k in cfg.generate_epochs and cfg.n_generate:
+            _write_generations(run_dir, k, model, tmap, cfg, sets, device)
+        lr = opt.param_groups[0]["lr"] if upd else 0.0
+        record = _record(k, 1 if k <= E else 2, lr, res, train_name, time.perf_counter() - t0)
+        _write_surprisals(run_dir, k, res)
+        runs.append_metrics(run_dir, record)
+        bar.update(1)
+        bar.set_postfix(train=f"{record['train_loss']:.3f}", test=f"{record['test_loss']:.3f}")
+        if not all(math.isfinite(res[n].loss) for n in {train_name, upd} - {None}):
+            bar.close()
+            runs.write_status(run_dir, "diverged", k, f"non-finite training loss at epoch {k}")
+            return "diverged"
+        if upd:
+            opt.step()
+            sched.step()
+            if (k + 1) % cfg.checkpoint_every == 0 or (cfg.sequential and k + 1 == E):
+                if k + 1 < T:
+                    runs.save_checkpoint(run_dir, k + 1, model, opt, sched)
+    bar.close()
+    runs.save_checkpoint(run_dir, T, model, opt, sched)
+    if cfg.save_final_model:
+        runs.save_final_model(run_dir, model, tmap)
+    runs.write_status(run_dir, "done", T)
+    return "done"
+
+
+def forward_backward(model: torch.nn.Module, enc, micro_batch_size: int) -> SetResult:
+    """Accumulate the gradient of the Eq.-1 loss of the whole set over micro-batches: each adds
+    (sum of its strings' nats/token) / n, so the total equals one big batch up to float error."""
+    acc = Accumulator(len(enc.strings), enc.ids.shape[1] - 1)
+    for ids, mask in micro_batches(enc, micro_batch_size):
+        nll, tmask, correct = token_nll(model, ids, mask)
+        (batch_loss(nll, tmask) / len(enc.strings)).backward()
+        acc.add(nll, tmask, correct)
+    return acc.result()
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """Multiplier of the base lr for the update after ``step`` updates: linear decay to 0 over
+    the stage (or over the whole run when stage 2 does not reset the schedule)."""
+    E, T = cfg.epochs, cfg.total_epochs
+    if cfg.sequential and cfg.reset_schedule:
+        return 1.0 - (step - E) / (T - E) if step >= E else 1.0 - step / E
+    return 1.0 - step / T
+
+
+def _optimizer(model, cfg: TrainConfig, first_step: int, opt=None):
+    """AdamW over the trainable parameters (or ``opt`` kept) and a LambdaLR whose step 0 is
+    global step ``first_step``."""
+    if opt is None:
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for g in opt.param_groups:
+        g["lr"] = g["initial_lr"] = cfg.lr
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(cfg, first_step + i))
+    return opt, sched
+
+
+def build_model(cfg: TrainConfig, terminals, device, dtype):
+    """The run's model (LoRA adapters added when ``lora.rank`` > 0) and its TokenMap."""
+    from grammarlab.models import apply_lora, load_model
+
+    model, tmap = load_model(cfg.model, terminals, seed=cfg.model_seed, dtype=dtype, device=device)
+    if cfg.lora.rank:
+        model = apply_lora(model, rank=cfg.lora.rank, alpha=cfg.lora.alpha,
+                           dropout=cfg.lora.dropout, targets=cfg.lora.targets,
+                           seed=cfg.model_seed)  # fmt: skip
+    return model, tmap
+
+
+def _device(cfg: TrainConfig) -> tuple[torch.device, torch.dtype]:
+    cuda = torch.cuda.is_available()
+    if cfg.device == "cuda" and not cuda:
+        raise ConfigError("device = \"cuda\" but no CUDA GPU is available",
+                          hint='use device = "auto" or "cpu"')  # fmt: skip
+    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and cuda)
+                          else "cpu")  # fmt: skip
+    if cfg.dtype == "bfloat16" and device.type != "cuda":
+        raise ConfigError('dtype = "bfloat16" needs a GPU; on the CPU use "float32"')
+    return device, getattr(torch, cfg.dtype)
+
+
+def _record(k, stage, lr, res, train_name, seconds) -> dict:
+    """One metrics.jsonl line: losses in nats/token (Eq. 1), accuracies, the epoch's seconds."""
+    get = {n: res.get(n) for n in (train_name, "test", "random")}
+    rec = {"epoch": k, "stage": stage, "lr": lr}
+    for key, name in (("train", train_name), ("test", "test"), ("random", "random")):
+        rec[f"{key}_loss"] = get[name].loss if get[name] else None
+    for key, name in (("train", train_name), ("test", "test"), ("random", "random")):
+        rec[f"{key}_acc"] = get[name].acc if get[name] else None
+    for name in ("d1", "d2"):
+        if name in res:
+            rec[f"{name}_loss"], rec[f"{name}_acc"] = res[name].loss, res[name].acc
+    rec["time_s"] = seconds
+    return rec
+
+
+def _write_surprisals(run_dir: Path, k: int, res: dict[str, SetResult]) -> None:
+    from grammarlab.io import write_atomic
+
+    arrays = {}
+    for name, r in res.items():
+        arrays.update({f"{name}_bits": r.token_bits, f"{name}_correct": r.correct,
+                       f"{name}_greedy_match": r.greedy_match})  # fmt: skip
+    path = run_dir / "surprisals" / runs.epoch_name(k, ".npz")
+
+    def save(p: Path) -> None:
+        with open(p, "wb") as f:  # a file object: numpy would append .npz to a path
+            np.savez_compressed(f, **arrays)
+
+    write_atomic(path, save)
+
+
+def _write_generations(run_dir, k, model, tmap, cfg, sets, device) -> None:
+    from grammarlab.io import write_text_atomic
+
+    seed = int(np.random.SeedSequence([cfg.seed, k]).generate_state(1)[0])
+    gen = torch.Generator(device=device).manual_seed(seed)
+    longest = max(len(s) for enc in sets.values() for s in enc.strings)
+    limit = getattr(model.config, "max_position_embeddings", 4096) - 1
+    samples = generate_strings(model, tmap, cfg.n_generate, min(2 * longest + 2, limit), gen)
+    path = run_dir / "generations" / runs.epoch_name(k, ".txt")
+    write_text_atomic(path, format_generations(samples))
+
+
+def _write_analysis(run_dir: Path) -> None:
+    """phases.json and measures.jsonl (grammarlab.measures), when that module and the grammar
+    engine it needs (grammarlab.inside) exist; their errors are never swallowed."""
+    import importlib.util
+
+    if importlib.util.find_spec("grammarlab.inside") is None:
+        return
+    try:
+        from grammarlab.measures import write_run_analysis
+    except ModuleNotFoundError as e:
+        if e.name == "grammarlab.measures":
+            return
+        raise
+    write_run_analysis(run_dir)
