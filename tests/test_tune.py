@@ -1,0 +1,139 @@
+"""Entropy control: tuned grammars hit the target exactly, measured on the re-parsed text."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from grammarlab import entropy
+from grammarlab.cli import main
+from grammarlab.errors import GrammarlabError
+from grammarlab.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar import load, loads
+from grammarlab.tune import tune
+
+if not hasattr(entropy, "string_entropy_bits"):  # until entropy.string_entropy_bits lands
+    pytest.skip("entropy.string_entropy_bits not available yet", allow_module_level=True)
+
+
+def _h2(p: float) -> float:
+    """Binary entropy in bits."""
+    return -p * math.log2(p) - (1 - p) * math.log2(1 - p)
+
+
+def _reparsed_bits(g) -> float:
+    """Exact string entropy of the grammar as it ships: its text, parsed back."""
+    return entropy.string_entropy_bits(loads(g.to_text()))
+
+
+def _first_probs(g) -> set[float]:
+    return {g.by_lhs[a][0].prob for a in g.nonterminals if a != "S"}
+
+
+@pytest.mark.parametrize(
+    ("p", "method", "target"),
+    [(0.5, "skew", 20.0), (0.75, "temper", 20.0), (0.75, "temper", 33.0), (0.75, "skew", 10.0)],
+)
+def test_hierarchical_round_trip(p, method, target):
+    tuned = tune(hierarchical_grammar(p), target, method=method)
+    assert abs(_reparsed_bits(tuned) - target) < 1e-6
+    # Both methods keep every nonterminal's two rules at the same (p', 1 - p'), so the entropy is
+    # 36 h(p') (36 binary choices per derivation): an independent check of the probabilities.
+    (p1,) = _first_probs(tuned)
+    assert abs(36 * _h2(p1) - target) < 1e-6
+
+
+def test_temper_beta_zero_is_uniform():
+    # 36 bits is the maximum (p' = 1/2 everywhere), reached exactly at beta = 0.
+    tuned = tune(hierarchical_grammar(0.9), 36.0, method="temper")
+    assert _first_probs(tuned) == {0.5}
+    assert "beta = 0;" in tuned.header
+
+
+@pytest.mark.parametrize(("method", "toward"), [("temper", None), ("skew", "b"), ("skew", None)])
+def test_random_round_trip(method, toward):
+    base = random_grammar(3, length=6, oversample="a", oversample_prob=0.5)
+    target = 7.0  # below 6 * H(0.5, 0.25, 0.25) = 9 bits
+    tuned = tune(base, target, method=method, toward=toward)
+    assert abs(_reparsed_bits(tuned) - target) < 1e-6
+    a1 = tuned.by_lhs["A1"]
+    # Independent check: 6 identical positions, each of entropy -sum p log2 p.
+    per_pos = -sum(r.prob * math.log2(r.prob) for r in a1)
+    assert abs(6 * per_pos - target) < 1e-6
+    if toward == "b":
+        assert a1[1].prob > max(a1[0].prob, a1[2].prob)
+
+
+def test_skew_first_alternative_is_the_papers_p():
+    # lam = 0.5 on p = 0.5 gives p' = 0.5 * 0.5 + 0.5 * 1 = 0.75, entropy 36 h(0.75).
+    tuned = tune(hierarchical_grammar(0.5), 36 * _h2(0.75), method="skew")
+    (p1,) = _first_probs(tuned)
+    assert abs(p1 - 0.75) < 1e-7
+    lam = float(re.search(r"lam = ([\d.]+);", tuned.header).group(1))
+    assert abs(lam - 0.5) < 1e-7
+
+
+def test_skew_toward_a_matches_random_family():
+    # Uniform 26 letters, length 8; oversampling 'a' both ways must give the same q.
+    target = 8.0
+    tuned = tune(random_grammar(26, length=8), target, method="skew", toward="a")
+    family = random_grammar(26, length=8, oversample="a", target_bits=target)
+    assert [r.rhs for r in tuned.rules] == [r.rhs for r in family.rules]
+    for a, b in zip(tuned.rules, family.rules, strict=True):
+        assert a.prob == pytest.approx(b.prob, rel=1e-8)
+    assert tuned.by_lhs["A1"][0].prob > 0.8
+
+
+def test_out_of_reach_names_range():
+    with pytest.raises(GrammarlabError) as e:
+        tune(hierarchical_grammar(0.5), 40.0, method="skew")
+    m = re.search(r"reachable range \[([\d.e-]+), ([\d.e-]+)\] bits", str(e.value))
+    assert m, str(e.value)
+    # skew lam = 1 is deterministic (0 bits), lam = 0 leaves 36 bits.
+    assert float(m.group(1)) == pytest.approx(0.0, abs=1e-9)
+    assert float(m.group(2)) == pytest.approx(36.0, abs=1e-9)
+    # Tempering a grammar whose rules are all 50/50 changes nothing: range [36, 36].
+    with pytest.raises(GrammarlabError, match=r"reachable range \[36.0, 36.0\]"):
+        tune(hierarchical_grammar(0.5), 20.0, method="temper")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "skew", "toward": "z"}, "toward='z' is not a terminal"),
+        ({"method": "temper", "toward": "1"}, "applies to method 'skew' only"),
+        ({"method": "anneal"}, "unknown method"),
+        ({"method": "skew", "target_bits": -1.0}, "finite number >= 0"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    kwargs = {"target_bits": 20.0, **kwargs}
+    with pytest.raises(GrammarlabError, match=re.escape(message)):
+        tune(hierarchical_grammar(0.5), **kwargs)
+
+
+def test_ambiguous_grammar_is_refused():
+    # Two derivations of 'x': only an estimate of the string entropy exists.
+    g = loads("S -> A [0.5] | B [0.5]\nA -> 'x' [0.5] | 'y' [0.5]\nB -> 'x' [0.5] | 'z' [0.5]\n")
+    with pytest.raises(GrammarlabError, match="exactly computable"):
+        tune(g, 1.0, method="temper")
+
+
+def test_cli_tune(tmp_path, capsys):
+    base = tmp_path / "h.cfg"
+    base.write_text(hierarchical_grammar(0.5).to_text())
+    out = tmp_path / "t.cfg"
+    rc = main(
+        ["grammar", "tune", str(base), "--target-bits", "25", "--method", "skew", "-o", str(out)]
+    )
+    assert rc == 0
+    tuned = load(out)
+    assert abs(entropy.string_entropy_bits(tuned) - 25.0) < 1e-6
+    assert f"Tuned from {base}" in tuned.header
+    assert "--method skew" in tuned.header
+    rc = main(["grammar", "tune", str(base), "--target-bits", "99", "-o", str(tmp_path / "x.cfg")])
+    assert rc == 2
+    assert "reachable range [36.0, 36.0]" in capsys.readouterr().err
+    assert not (tmp_path / "x.cfg").exists()
