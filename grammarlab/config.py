@@ -262,8 +262,13 @@ def _key_lines(text: str, source: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a TOML config file and apply ``key=value`` overrides (dotted keys)."""
+def load_config(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    where: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Read a TOML config file and apply ``key=value`` overrides (dotted keys). ``where`` names
+    the origin of override keys in error messages (default ``--set KEY=VALUE``)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -275,9 +280,9 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         m = re.search(r"line (\d+)", str(e))
         raise ConfigError(f"invalid TOML: {e}", file=str(p),
                           line=int(m.group(1)) if m else None) from None  # fmt: skip
-    where = _key_lines(text, str(p))
-    where.update({o.partition("=")[0].strip(): {"file": f"--set {o}"} for o in overrides})
-    return config_from_dict(apply_overrides(data, overrides), where)
+    lines = _key_lines(text, str(p))
+    lines.update({o.partition("=")[0].strip(): {"file": f"--set {o}"} for o in overrides})
+    return config_from_dict(apply_overrides(data, overrides), {**lines, **(where or {})})
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
