@@ -1,0 +1,201 @@
+"""Tests for grammarlab.inside against brute-force enumeration and hand-derived values."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from grammarlab.grammar import Grammar, Rule, loads
+from grammarlab.inside import (
+    END,
+    next_token_logprobs,
+    prefix_logprobs,
+    string_logprobs,
+    surprisal_bits,
+    token_surprisals_bits,
+)
+from grammarlab.sample import sample
+
+# Ambiguous, finite, with unit rules, long right sides and terminals mixed with nonterminals.
+MIXED = """
+S -> A B [0.4] | 'a' C 'b' [0.3] | D [0.2] | A 'b' B 'a' [0.1]
+A -> 'a' [0.5] | 'a' 'b' [0.5]
+B -> 'b' [0.6] | 'b' 'b' [0.4]
+C -> 'b' [0.5] | A [0.5]
+D -> A 'b' 'b' [0.7] | C [0.3]
+"""
+GEOMETRIC = "S -> 'a' S [0.3] | 'b' [0.7]"
+UNIT_CYCLE = "S -> A A [1.0]\nA -> B [0.5] | 'a' [0.5]\nB -> A [0.5] | 'b' [0.5]"
+HIERARCHICAL = """
+S -> A16 [1.0]
+A16 -> A15 A14 A13 [{p}] | A13 A15 A14 [{q}]
+A13 -> A11 A12 [{p}] | A12 A11 [{q}]
+A14 -> A11 A10 A12 [{p}] | A10 A11 A12 [{q}]
+A15 -> A12 A11 A10 [{p}] | A11 A12 A10 [{q}]
+A10 -> A7 A9 A8 [{p}] | A9 A8 A7 [{q}]
+A11 -> A8 A7 A9 [{p}] | A7 A8 A9 [{q}]
+A12 -> A8 A9 A7 [{p}] | A9 A7 A8 [{q}]
+A7 -> '3' '1' '2' [{p}] | '1' '2' '3' [{q}]
+A8 -> '6' '5' '4' [{p}] | '6' '4' '5' [{q}]
+A9 -> '9' '8' '7' [{p}] | '8' '7' '9' [{q}]
+"""
+
+
+def hierarchical(p: float) -> Grammar:
+    return loads(HIERARCHICAL.format(p=p, q=1 - p))
+
+
+def chain(letters: int, length: int) -> Grammar:
+    """The paper's uniform random grammar: S -> A1, Ai -> t A(i+1) for every letter t."""
+    rules = [Rule("S", ("A1",), 1.0)]
+    for i in range(1, length + 1):
+        for t in "abcdefghijklmnopqrstuvwxyz"[:letters]:
+            rhs, mask = ((t, f"A{i + 1}"), (True, False)) if i < length else ((t,), (True,))
+            rules.append(Rule(f"A{i}", rhs, 1.0 / letters, 0, mask))
+    return Grammar(tuple(rules))
+
+
+def enumerate_strings(g: Grammar, max_len: int, min_prob: float = 1e-16) -> dict:
+    """Brute force: expand leftmost nonterminals of every sentential form (each symbol yields at
+    least one token, so forms longer than max_len are dropped); P(string) summed over
+    derivations. Unit cycles are cut below min_prob."""
+    out: dict[tuple, float] = defaultdict(float)
+    todo = [((g.start,), (False,), 1.0)]
+    while todo:
+        form, mask, p = todo.pop()
+        if len(form) > max_len or p < min_prob:
+            continue
+        if all(mask):
+            out[form] += p
+            continue
+        j = mask.index(False)
+        for r in g.by_lhs[form[j]]:
+            todo.append(
+                (
+                    form[:j] + r.rhs + form[j + 1 :],
+                    mask[:j] + r.terminal_mask + mask[j + 1 :],
+                    p * r.prob,
+                )
+            )
+    return dict(out)
+
+
+def test_mixed_grammar_matches_enumeration() -> None:
+    g = loads(MIXED)
+    lang = enumerate_strings(g, 10)
+    assert sum(lang.values()) == pytest.approx(1.0, abs=1e-12)  # finite: all mass enumerated
+    strings = sorted(lang)
+    got = string_logprobs(g, strings)
+    np.testing.assert_allclose(got, np.log([lang[s] for s in strings]), rtol=1e-12)
+
+
+def test_ambiguous_by_hand() -> None:
+    # 'a b b' from MIXED: S->A B with (a)(b b) .4*.5*.4 and (a b)(b) .4*.5*.6; S->'a' C 'b' with
+    # C->'b' .3*.5; S->D->A 'b' 'b' with A->'a' .2*.7*.5; S->D->C->A->... no (length 1/2).
+    # Total .08 + .12 + .15 + .07 = .42
+    g = loads(MIXED)
+    assert string_logprobs(g, [("a", "b", "b")])[0] == pytest.approx(math.log(0.42), rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 30])
+def test_geometric_closed_form(n: int) -> None:
+    # a^n b has exactly one derivation: 0.3^n * 0.7
+    g = loads(GEOMETRIC)
+    s = ("a",) * n + ("b",)
+    assert string_logprobs(g, [s])[0] == pytest.approx(n * math.log(0.3) + math.log(0.7))
+    # P(prefix a^n) = 0.3^n; P(prefix a^n b) = P(a^n b)
+    pre = prefix_logprobs(g, [("a",) * n, s])
+    np.testing.assert_allclose(pre, [n * math.log(0.3), n * math.log(0.3) + math.log(0.7)])
+
+
+def test_unit_cycle_by_hand() -> None:
+    # From A: P(a) = 0.5 + 0.5*0.5*P(a) -> 2/3, P(b) = 0.25 + 0.25 P(b) -> 1/3 (cycle A->B->A).
+    g = loads(UNIT_CYCLE)
+    got = np.exp(string_logprobs(g, [("a", "a"), ("a", "b"), ("b", "b"), ("a",), ("a",) * 3]))
+    np.testing.assert_allclose(got, [4 / 9, 2 / 9, 1 / 9, 0, 0], atol=1e-15, rtol=1e-12)
+    np.testing.assert_allclose(np.exp(prefix_logprobs(g, [("a",), ("b",)])), [2 / 3, 1 / 3])
+    lang = enumerate_strings(g, 2, min_prob=1e-18)
+    assert lang[("a", "b")] == pytest.approx(2 / 9, rel=1e-12)
+
+
+def test_impossible_strings_are_infinite() -> None:
+    g = loads(MIXED)
+    bits = surprisal_bits(g, [("b", "b"), ("a", "z"), (), ("a",) * 11])
+    assert np.exp(-bits[0]) == 0.0 and ("b", "b") not in enumerate_strings(g, 10)
+    assert np.all(np.isinf(bits)) and np.all(bits > 0)
+    assert prefix_logprobs(g, [("z",)])[0] == -np.inf
+    assert prefix_logprobs(g, [()])[0] == 0.0
+
+
+def test_prefixes_match_enumeration() -> None:
+    g = loads(MIXED)
+    lang = enumerate_strings(g, 10)
+    prefixes = sorted({s[:k] for s in lang for k in range(1, len(s) + 1)})
+    want = [sum(p for s, p in lang.items() if s[: len(x)] == x) for x in prefixes]
+    np.testing.assert_allclose(np.exp(prefix_logprobs(g, prefixes)), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("prefix", [(), ("a",), ("a", "b"), ("a", "b", "b")])
+def test_next_token_distribution(prefix: tuple) -> None:
+    g = loads(MIXED)
+    lang = enumerate_strings(g, 10)
+    symbols, logp = next_token_logprobs(g, prefix)
+    assert symbols[-1] == END and symbols[:-1] == g.terminals
+    assert np.exp(logp).sum() == pytest.approx(1.0, abs=1e-12)
+    n = len(prefix)
+    total = sum(p for s, p in lang.items() if s[:n] == prefix)
+    want = [sum(p for s, p in lang.items() if s[: n + 1] == (*prefix, t)) for t in g.terminals]
+    want.append(lang.get(prefix, 0.0))
+    np.testing.assert_allclose(np.exp(logp), np.array(want) / total, atol=1e-14, rtol=1e-12)
+
+
+def test_token_surprisals_sum_to_string_surprisal() -> None:
+    g = loads(MIXED)
+    strings = [("a", "b", "b"), ("a", "b", "b", "a"), ("a", "a", "b", "b", "a"), ("b", "a")]
+    per_token = token_surprisals_bits(g, strings)
+    whole = surprisal_bits(g, strings)
+    for s, t, w in zip(strings, per_token, whole, strict=True):
+        assert t.shape == (len(s) + 1,)
+        assert t.sum() == pytest.approx(w, rel=1e-12) if np.isfinite(w) else np.isinf(t).any()
+    # geometric: each 'a' costs -log2 0.3, 'b' -log2 0.7 and the end is certain after 'b'
+    t = token_surprisals_bits(loads(GEOMETRIC), [("a", "a", "b")])[0]
+    np.testing.assert_allclose(t, [-math.log2(0.3)] * 2 + [-math.log2(0.7), 0.0], atol=1e-12)
+
+
+def test_long_string_does_not_underflow() -> None:
+    g = chain(26, 400)
+    bits = surprisal_bits(g, [("a",) * 400, ("z",) * 400, ("a",) * 399])
+    assert bits[0] == pytest.approx(400 * math.log2(26), rel=1e-12)
+    assert bits[1] == pytest.approx(400 * math.log2(26), rel=1e-12)
+    assert np.isinf(bits[2])
+
+
+def test_chain_token_surprisals_uniform() -> None:
+    # every letter costs log2 26 bits; after 64 letters the end is certain
+    t = token_surprisals_bits(chain(26, 64), [tuple("abcdefgh" * 8)])[0]
+    np.testing.assert_allclose(t, [math.log2(26)] * 64 + [0.0], atol=1e-10)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.75])
+def test_hierarchical_strings(p: float) -> None:
+    # 36 binary choices per derivation: 1 (A16) + 3 (A13..A15) + 8 (A10..A12: 2 + 3 + 3 children)
+    # + 24 (A7..A9: 8 nodes x 3 children). Unambiguous, so with p = 0.5 each string has 36 bits;
+    # with p = 0.75, a string with k first-rule choices has -(k log2 p + (36-k) log2(1-p)) bits.
+    g = hierarchical(p)
+    strings = sample(g, 40, np.random.default_rng(1))
+    bits = surprisal_bits(g, strings)
+    if p == 0.5:
+        np.testing.assert_allclose(bits, 36.0, rtol=1e-12)
+    else:
+        k = (bits + 36 * math.log2(1 - p)) / (math.log2(1 - p) - math.log2(p))
+        np.testing.assert_allclose(k, np.round(k), atol=1e-8)
+        assert np.all((k >= 0) & (k <= 36))
+    per_token = token_surprisals_bits(g, strings[:5])
+    np.testing.assert_allclose([t.sum() for t in per_token], bits[:5], rtol=1e-12)
+    assert all(t[-1] == pytest.approx(0.0, abs=1e-12) for t in per_token)  # length is fixed
+    broken = list(strings[0])
+    broken[0], broken[1] = broken[1], broken[0]
+    assert np.isinf(surprisal_bits(g, [tuple(broken)])[0]) or broken == list(strings[0])
