@@ -1,0 +1,95 @@
+"""Eq. (1) loss, surprisals, accuracy and greedy extraction on hand-made and tiny models."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from grammarlab.evaluate import (
+    decode,
+    encode_set,
+    evaluate_set,
+    format_generations,
+    generate_strings,
+    greedy_matches,
+)
+from grammarlab.models import ModelSpec, load_model
+from grammarlab.tokens import TokenMap
+
+
+class HalfAfterBos(torch.nn.Module):
+    """Vocabulary a=0, b=1, bos=2, eos=3, pad=4 (V = 5). After bos: p(a) = p(b) = 1/2; after any
+    other token: uniform 1/5. Ties go to the lowest id (argmax), i.e. 'a'."""
+
+    def forward(self, input_ids, attention_mask=None, **kw):
+        logits = torch.zeros(*input_ids.shape, 5)
+        logits[input_ids == 2] = torch.tensor([0.0, 0.0, -1e9, -1e9, -1e9])
+        return SimpleNamespace(logits=logits, past_key_values=None)
+
+
+def test_eq1_is_mean_over_strings_of_per_string_token_means():
+    tmap = TokenMap.for_tiny(("a", "b"))
+    enc = encode_set("x", [("a",), ("a", "a", "a")], tmap, "cpu")
+    r = evaluate_set(HalfAfterBos(), enc, micro_batch_size=1)
+    # "a": predictions a (ln 2) and eos (ln 5): mean (ln2 + ln5)/2
+    # "a a a": a (ln 2), a, a, eos (ln 5 each): mean (ln2 + 3 ln5)/4
+    want = ((math.log(2) + math.log(5)) / 2 + (math.log(2) + 3 * math.log(5)) / 4) / 2
+    assert math.isclose(r.loss, want, rel_tol=1e-6)
+    # bits per predicted token, end token last, NaN padding; the start token is never predicted
+    l2, l5 = 1.0, math.log2(5)
+    np.testing.assert_allclose(r.token_bits[0], [l2, l5, np.nan, np.nan], rtol=1e-6)
+    np.testing.assert_allclose(r.token_bits[1], [l2, l5, l5, l5], rtol=1e-6)
+    np.testing.assert_allclose(r.string_bits, [l2 + l5, l2 + 3 * l5], rtol=1e-6)
+    # argmax is 'a' everywhere: right for every 'a', wrong for every end token -> 4 of 6
+    assert r.correct.tolist() == [[True, False, False, False], [True, True, True, False]]
+    assert math.isclose(r.acc, 4 / 6)
+    same = evaluate_set(HalfAfterBos(), enc, micro_batch_size=2)  # batching changes nothing
+    assert math.isclose(same.loss, r.loss, rel_tol=1e-12)
+
+
+def _tiny():
+    tmap_terms = tuple("123")
+    model, tmap = load_model(ModelSpec("llama-tiny", hidden_size=32, num_layers=1), tmap_terms,
+                             seed=0)  # fmt: skip
+    return model.eval(), tmap
+
+
+def test_kv_cache_greedy_equals_full_recompute():
+    model, tmap = _tiny()
+    prefix = torch.tensor([[tmap.bos_id, 0, 1], [tmap.bos_id, 2, 2]])
+    got = decode(model, prefix, 6, eos_id=-1)  # no early stop
+    ids = prefix
+    with torch.no_grad():
+        for _ in range(6):
+            nxt = model(input_ids=ids).logits[:, -1].argmax(-1)
+            ids = torch.cat([ids, nxt[:, None]], 1)
+    assert torch.equal(got, ids[:, 3:])
+
+
+def test_greedy_match_true_exactly_for_the_models_own_greedy_strings():
+    model, tmap = _tiny()
+    # the model's own greedy continuation of "1 2" (until its end token) matches by definition
+    cont = decode(model, torch.tensor([[tmap.bos_id, 0, 1]]), 20, tmap.eos_id)[0].tolist()
+    own = tmap.decode([0, 1, *cont])
+    strings = [("1", "2", "3", "3"), ("1", "2", "1")]
+    if own is not None:
+        strings.append(own)
+    enc = encode_set("x", strings, tmap, "cpu")
+    m = greedy_matches(model, enc, prefix_tokens=2, eos_id=tmap.eos_id)
+    for s, ok in zip(strings, m, strict=True):
+        want = tmap.decode([0, 1, *cont]) == s
+        assert ok == want
+
+
+def test_generation_is_seeded_and_invalid_samples_are_marked():
+    model, tmap = _tiny()
+    a = generate_strings(model, tmap, 16, 5, torch.Generator().manual_seed(1))
+    b = generate_strings(model, tmap, 16, 5, torch.Generator().manual_seed(1))
+    assert a == b and len(a) == 16
+    # an untrained model over 6 tokens rarely ends within 5: some samples are invalid (None)
+    assert any(s is None for s in a)
+    text = format_generations([("1", "2"), None, ()])
+    assert text == "1 2\n<invalid>\n\n"
