@@ -189,12 +189,14 @@ def derive_grammars(d: dict[str, Any], folder: Path, base_dir: Path, source: str
         out = []
         for values in itertools.product(*lists):
             kw = dict(zip(keys, values, strict=True))
-            tag = "_".join(f"{_short(k)}{_fmt(v)}" for k, v in kw.items())
+            # name by the values that vary (the list-valued keys)
+            tag = "_".join(f"{_short(k)}{_fmt(kw[k])}" for k in keys if isinstance(d[k], list))
             try:
                 g = makers[fam](**kw)
             except TypeError as e:
                 raise ConfigError(f"derive {fam}: {e}", file=source) from None
-            out.append(_write_grammar(folder / f"{prefix or fam}_{tag}.cfg", g.to_text()))
+            stem = "_".join(x for x in (prefix or fam, tag) if x)
+            out.append(_write_grammar(folder / f"{stem}.cfg", g.to_text()))
         return out
     if "grammar" not in d or "entropy_bits" not in d:
         raise ConfigError("a [[derive]] table needs family = ..., or grammar and entropy_bits",
