@@ -24,6 +24,7 @@ from itertools import pairwise
 import numpy as np
 from scipy.optimize import brentq
 
+from grammarlab import entropy
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import Grammar, format_prob, loads
 
@@ -73,12 +74,32 @@ def tune(
         reshape, grid, name = _temper(g), _BETA_GRID, "beta"
     else:
         reshape, grid, name = _skew(g, toward), _LAM_GRID, "lam"
+    # When g's string entropy equals its derivational entropy (one derivation per string), so does
+    # that of every reshaping that adds no rule to the positive ones: the search can then use the
+    # cheap derivational entropy. The result is checked with the exact string entropy either way.
+    support = g.probs > 0
+    fast = abs(base_bits - entropy.derivational_entropy_bits(g)) <= 1e-9
 
-    def bits_at(x: float) -> float:
-        return _exact_bits(g.with_probs(reshape(x)))
+    def search(fast: bool) -> tuple[float, Grammar, float]:
+        def bits_at(x: float) -> float:
+            probs = reshape(x)
+            if fast and not np.any((probs > 0) & ~support):
+                return float(entropy.derivational_entropy_bits(g.with_probs(probs)))
+            return _exact_bits(g.with_probs(probs))
 
-    x = _solve(bits_at, grid, target, method, name)
-    achieved = bits_at(x)
+        x = _solve(bits_at, grid, target, method, name)
+        back = loads(g.with_probs(reshape(x)).to_text(), g.source)
+        return x, back, _exact_bits(back)
+
+    x, back, achieved = search(fast)
+    if fast and abs(achieved - target) > TOL_BITS:
+        x, back, achieved = search(False)
+    if abs(achieved - target) > TOL_BITS:
+        raise GrammarlabError(
+            f"internal: the tuned grammar has {achieved!r} bits after the text round trip, "
+            f"target {target!r}",
+            file=g.source,
+        )
     if method == "temper":
         what = ["each nonterminal's rule probabilities raised to the power beta and renormalised"]
     else:
@@ -99,22 +120,14 @@ def tune(
     if g.header:
         header += ["", "Header of the base grammar (its entropy figures do not apply here):"]
         header += [f"> {line}".rstrip() for line in g.header.splitlines()]
-    tuned = g.with_probs(reshape(x), header="\n".join(header))
-    back = loads(tuned.to_text(), g.source)
-    final = _exact_bits(back)
-    if abs(final - target) > TOL_BITS:
-        raise GrammarlabError(
-            f"internal: the tuned grammar has {final!r} bits after the text round trip, "
-            f"target {target!r}",
-            file=g.source,
-        )
-    return back
+    tuned = loads(back.with_probs(back.probs, header="\n".join(header)).to_text(), g.source)
+    if not np.array_equal(tuned.probs, back.probs):
+        raise GrammarlabError("internal: probabilities changed in the text round trip")
+    return tuned
 
 
 def _exact_bits(g: Grammar) -> float:
     """Exact string entropy in bits, or a GrammarlabError saying why exact control is impossible."""
-    from grammarlab import entropy
-
     try:
         return float(entropy.string_entropy_bits(g))
     except GrammarlabError as e:
