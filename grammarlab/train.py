@@ -68,8 +68,11 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, quiet: bool = False) -> str:
     return state
 
 
-def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: bool) -> str:
+def _setup(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str):
+    """Datasets, model, optimizer and the first epoch to run: 0 for a fresh run, else the
+    checkpoint's epoch (after rewinding the files from that epoch on; it is evaluated again)."""
     from grammarlab.data import make_datasets
+    from grammarlab.models import count_parameters
 
     device, dtype = _device(cfg)
     data = make_datasets(cfg, grammar)
@@ -80,10 +83,8 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
         runs.init_run(run_dir, cfg, grammar_text, data.sets)
     else:
-        runs.rewind(run_dir, start)  # epoch `start` is evaluated again, identically
+        runs.rewind(run_dir, start)
     model, tmap = build_model(cfg, grammar.terminals, device, dtype)
-    from grammarlab.models import count_parameters
-
     runs.write_env(run_dir, cfg, str(device), count_parameters(model),
                    count_parameters(model, trainable_only=True))  # fmt: skip
     names = {"train": "d1", "train2": "d2"} if cfg.sequential else {}
@@ -92,11 +93,13 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
     opt, sched = _optimizer(model, cfg, 0)
     if start is not None:
         if cfg.sequential and start > cfg.epochs and (cfg.fresh_optimizer or cfg.reset_schedule):
-            opt, sched = _optimizer(
-                model, cfg, cfg.epochs, opt if not cfg.fresh_optimizer else None
-            )
+            opt, sched = _optimizer(model, cfg, cfg.epochs, None if cfg.fresh_optimizer else opt)
         runs.load_checkpoint(run_dir, model, opt, sched)
-    start = start or 0
+    return model, tmap, sets, opt, sched, start or 0
+
+
+def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: bool) -> str:
+    model, tmap, sets, opt, sched, start = _setup(cfg, run_dir, grammar, grammar_text)
     runs.write_status(run_dir, "running", start - 1 if start else None)
     E, T, mb = cfg.epochs, cfg.total_epochs, cfg.micro_batch_size
     bar = tqdm(total=T + 1, initial=start, disable=quiet or not sys.stderr.isatty(), unit="epoch")
@@ -117,11 +120,12 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
                 res[name] = evaluate_set(model, enc, mb)
             res[name].greedy_match = greedy_matches(model, enc, cfg.extraction_prefix, tmap.eos_id)
         if k in cfg.generate_epochs and cfg.n_generate:
-            _write_generations(run_dir, k, model, tmap, cfg, sets, device)
+            _write_generations(run_dir, k, model, tmap, cfg, sets)
         lr = opt.param_groups[0]["lr"] if upd else 0.0
         record = _record(k, 1 if k <= E else 2, lr, res, train_name, time.perf_counter() - t0)
         _write_surprisals(run_dir, k, res)
         runs.append_metrics(run_dir, record)
+        runs.write_status(run_dir, "running", k)
         bar.update(1)
         bar.set_postfix(train=f"{record['train_loss']:.3f}", test=f"{record['test_loss']:.3f}")
         if not all(math.isfinite(res[n].loss) for n in {train_name, upd} - {None}):
@@ -229,9 +233,12 @@ def _write_surprisals(run_dir: Path, k: int, res: dict[str, SetResult]) -> None:
     write_atomic(path, save)
 
 
-def _write_generations(run_dir, k, model, tmap, cfg, sets, device) -> None:
+def _write_generations(run_dir, k, model, tmap, cfg, sets) -> None:
+    """generations/epoch_XXXX.txt: n_generate samples drawn with a generator seeded by
+    (seed, epoch), so a resumed run draws the same samples."""
     from grammarlab.io import write_text_atomic
 
+    device = next(model.parameters()).device
     seed = int(np.random.SeedSequence([cfg.seed, k]).generate_state(1)[0])
     gen = torch.Generator(device=device).manual_seed(seed)
     longest = max(len(s) for enc in sets.values() for s in enc.strings)
