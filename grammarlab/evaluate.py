@@ -176,7 +176,8 @@ def generate_strings(
 
 def format_generations(samples: Sequence[tuple[str, ...] | None]) -> str:
     """One sample per line (tokens separated by spaces); ``<invalid>`` for an undecodable one
-    (a non-terminal token before the end token, or no end token within the length limit)."""
+    (a non-terminal token before the end token, or no end token within the length limit). A
+    sample that ends at once (the empty string) is an empty line."""
     return "".join((INVALID if s is None else " ".join(s)) + "\n" for s in samples)
 
 
