@@ -228,7 +228,8 @@ def epoch_measures(
         ntok = float(np.mean(n_predicted_tokens(model_token_bits[name])))
         out[f"excess_{role}_bits"] = ex.mean
         out[f"excess_{role}_bits_stderr"] = ex.stderr
-        out[f"excess_{role}_bits_per_token"] = ex.mean / ntok
+        # A diverged epoch has all-NaN surprisals: no predicted tokens, no per-token value.
+        out[f"excess_{role}_bits_per_token"] = ex.mean / ntok if ntok > 0 else math.nan
         mu = memu_bits(mb[name], grammar_bits[name])
         out[f"memU_{role}_bits_total"] = float(np.nansum(mu))
         out[f"memU_{role}_bits_mean"] = float(np.nanmean(mu)) if np.isfinite(mu).any() else math.nan
@@ -240,7 +241,9 @@ def epoch_measures(
         )
     if members in mb and nonmembers in mb:
         a, b = model_token_bits[members], model_token_bits[nonmembers]
-        sa, sb = -mb[members] / n_predicted_tokens(a), -mb[nonmembers] / n_predicted_tokens(b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sa = -mb[members] / n_predicted_tokens(a)
+            sb = -mb[nonmembers] / n_predicted_tokens(b)
         out["mia_auc"], out["mia_f1"] = mia_auc(sa, sb), mia_best_f1(sa, sb)
         out["mia_f1_trivial"] = 2 * sa.size / (2 * sa.size + sb.size)
         if members in grammar_bits and nonmembers in grammar_bits:
