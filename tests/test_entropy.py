@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
+from collections import defaultdict
 
+import numpy as np
 import pytest
 
-from grammarlab.entropy import derivational_entropy_bits
-from grammarlab.grammar import loads
+from grammarlab.entropy import analyze, derivational_entropy_bits, string_entropy_bits
+from grammarlab.errors import GrammarlabError
+from grammarlab.grammar import Grammar, Rule, loads
 
 
 def h2(q: float) -> float:
@@ -26,3 +30,146 @@ def test_derivational_entropy_finite_tree() -> None:
     # 1.5 bits -> 3 bits; S itself is deterministic (0 bits).
     g = loads("S -> A A [1.0]\nA -> 'x' [0.5] | 'y' [0.25] | 'z' [0.25]")
     assert derivational_entropy_bits(g) == pytest.approx(3.0, rel=1e-12)
+
+
+# --- analyze / string entropy ----------------------------------------------------------------
+
+MIXED = """
+S -> A B [0.4] | 'a' C 'b' [0.3] | D [0.2] | A 'b' B 'a' [0.1]
+A -> 'a' [0.5] | 'a' 'b' [0.5]
+B -> 'b' [0.6] | 'b' 'b' [0.4]
+C -> 'b' [0.5] | A [0.5]
+D -> A 'b' 'b' [0.7] | C [0.3]
+"""
+HIERARCHICAL = """
+S -> A16 [1.0]
+A16 -> A15 A14 A13 [{p}] | A13 A15 A14 [{q}]
+A13 -> A11 A12 [{p}] | A12 A11 [{q}]
+A14 -> A11 A10 A12 [{p}] | A10 A11 A12 [{q}]
+A15 -> A12 A11 A10 [{p}] | A11 A12 A10 [{q}]
+A10 -> A7 A9 A8 [{p}] | A9 A8 A7 [{q}]
+A11 -> A8 A7 A9 [{p}] | A7 A8 A9 [{q}]
+A12 -> A8 A9 A7 [{p}] | A9 A7 A8 [{q}]
+A7 -> '3' '1' '2' [{p}] | '1' '2' '3' [{q}]
+A8 -> '6' '5' '4' [{p}] | '6' '4' '5' [{q}]
+A9 -> '9' '8' '7' [{p}] | '8' '7' '9' [{q}]
+"""
+
+
+def chain(letters: int, length: int) -> Grammar:
+    """The paper's uniform random grammar: S -> A1, Ai -> t A(i+1) for every letter t."""
+    rules = [Rule("S", ("A1",), 1.0)]
+    for i in range(1, length + 1):
+        for t in "abcdefghijklmnopqrstuvwxyz"[:letters]:
+            rhs, mask = ((t, f"A{i + 1}"), (True, False)) if i < length else ((t,), (True,))
+            rules.append(Rule(f"A{i}", rhs, 1.0 / letters, 0, mask))
+    return Grammar(tuple(rules))
+
+
+def brute_force(g: Grammar, max_len: int = 12) -> dict:
+    """P(string) by expanding every derivation (finite grammars without unit cycles)."""
+    out: dict[tuple, float] = defaultdict(float)
+    todo = [((g.start,), (False,), 1.0)]
+    while todo:
+        form, mask, p = todo.pop()
+        if len(form) > max_len:
+            continue
+        if all(mask):
+            out[form] += p
+            continue
+        j = mask.index(False)
+        for r in g.by_lhs[form[j]]:
+            todo.append(
+                (
+                    form[:j] + r.rhs + form[j + 1 :],
+                    mask[:j] + r.terminal_mask + mask[j + 1 :],
+                    p * r.prob,
+                )
+            )
+    return dict(out)
+
+
+def entropy_of(dist: dict) -> float:
+    p = np.array(list(dist.values()))
+    return float(-np.sum(p * np.log2(p)))
+
+
+def test_geometric_report() -> None:
+    # S -> 'a' S [q] | 'b' [1-q]: unambiguous (LL(1)); H = h(q)/(1-q), E[len] = 1/(1-q)
+    q = 0.3
+    r = analyze(loads(f"S -> 'a' S [{q}] | 'b' [{1 - q}]"))
+    assert r.entropy_exact and r.ambiguous is False
+    assert r.entropy_bits == pytest.approx(h2(q) / (1 - q), rel=1e-12)
+    assert r.expected_length == pytest.approx(1 / (1 - q), rel=1e-12)
+    assert r.entropy_bits_per_token == pytest.approx(h2(q), rel=1e-12)
+    assert (r.min_length, r.max_length, r.n_strings, r.n_derivations) == (1, None, None, None)
+    json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_small_ambiguous_by_hand() -> None:
+    # S -> A [0.5] | B [0.5]; A -> 'x' [0.5] | 'y' [0.5]; B -> 'x' [1]:
+    # P(x) = 0.25 + 0.5 = 0.75, P(y) = 0.25 -> H = h(0.25); derivations: 1 + 1.5*0.5... = 1.5 bits
+    # (1 bit at S, 0.5 * 1 bit at A)
+    g = loads("S -> A [0.5] | B [0.5]\nA -> 'x' [0.5] | 'y' [0.5]\nB -> 'x' [1.0]")
+    r = analyze(g)
+    assert r.entropy_bits == pytest.approx(h2(0.25), rel=1e-12)
+    assert r.derivational_entropy_bits == pytest.approx(1.5, rel=1e-12)
+    assert r.ambiguous is True and r.entropy_exact and r.entropy_method == "exact: enumeration"
+    assert (r.n_strings, r.n_derivations) == (2, 3)
+    assert string_entropy_bits(g) == pytest.approx(h2(0.25), rel=1e-12)
+
+
+def test_mixed_matches_brute_force_and_monte_carlo() -> None:
+    g = loads(MIXED)
+    lang = brute_force(g)
+    r = analyze(g)
+    assert r.entropy_exact and r.ambiguous is True
+    assert r.entropy_bits == pytest.approx(entropy_of(lang), rel=1e-12)
+    assert r.derivational_entropy_bits > r.entropy_bits
+    assert r.n_strings == len(lang)
+    assert (r.min_length, r.max_length) == (min(map(len, lang)), max(map(len, lang)))
+    assert r.expected_length == pytest.approx(sum(len(s) * p for s, p in lang.items()))
+    mc = analyze(g, mc_samples=4000, seed=3, enumerate_limit=0)
+    assert not mc.entropy_exact and mc.entropy_method.startswith("estimate")
+    assert mc.ambiguous is True and mc.entropy_stderr_bits > 0
+    assert abs(mc.entropy_bits - entropy_of(lang)) < 4 * mc.entropy_stderr_bits
+    with pytest.raises(GrammarlabError):
+        string_entropy_bits(g, enumerate_limit=0)
+
+
+def test_unambiguous_finite_enumeration_agrees() -> None:
+    # fixed lengths with disjoint alternatives: H = H_D, and enumeration gives the same value
+    g = loads("S -> A A [1.0]\nA -> 'a' 'b' [0.2] | 'b' 'a' [0.3] | 'a' 'a' [0.5]")
+    r = analyze(g)
+    assert r.ambiguous is False and r.entropy_method == "exact: unambiguous"
+    assert r.entropy_bits == pytest.approx(entropy_of(brute_force(g)), rel=1e-12)
+    assert r.n_strings == 9 == r.n_derivations
+
+
+def test_uniform_chain_64() -> None:
+    r = analyze(chain(26, 64))
+    assert r.n_rules == 1 + 64 * 26
+    assert r.entropy_exact and r.ambiguous is False
+    assert r.entropy_bits == pytest.approx(64 * math.log2(26), rel=1e-12)
+    assert r.n_strings == 26**64 and (r.min_length, r.max_length) == (64, 64)
+    json.dumps(r.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.75])
+def test_hierarchical(p: float) -> None:
+    # 36 binary choices per derivation (1 + 3 + 8 + 24), each with entropy h(p); unambiguous.
+    r = analyze(loads(HIERARCHICAL.format(p=p, q=1 - p)))
+    assert r.ambiguous is False and r.entropy_exact
+    assert "fixed lengths" in r.ambiguity_reason  # not LL(1): A8's alternatives both start '6'
+    assert r.entropy_bits == pytest.approx(36 * h2(p), rel=1e-12)
+    assert r.n_strings == 2**36 == r.n_derivations
+    assert (r.min_length, r.expected_length, r.max_length) == (72, pytest.approx(72), 72)
+    assert "72" in r.summary()
+
+
+def test_fixed_length_overlap_is_not_proven() -> None:
+    # A -> 'a' B [.5] | C 'b' [.5] with B -> 'b', C -> 'a' : both alternatives give "a b"
+    g = loads("S -> 'a' B [0.5] | C 'b' [0.5]\nB -> 'b' [1.0]\nC -> 'a' [1.0]")
+    r = analyze(g)
+    assert r.ambiguous is True and r.entropy_bits == pytest.approx(0.0, abs=1e-12)
+    assert r.n_strings == 1 and r.n_derivations == 2
