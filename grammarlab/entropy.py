@@ -118,22 +118,25 @@ def expected_length(g: Grammar) -> float:
 
 def _length_bound(g: Grammar, best) -> dict[str, int] | None:
     """Shortest (``best=min``) or longest (``max``) yield per nonterminal by fixed-point
-    iteration; None when the longest is unbounded (still changing after |N| + 1 rounds)."""
-    nts = g.nonterminals
+    iteration (in place, last rule first: one sweep for bottom-up files); None when the longest is
+    unbounded (still changing after |N| + 2 sweeps)."""
+    rules = [(r.lhs, sum(r.terminal_mask), r.nonterminals) for r in reversed(g.rules) if r.prob > 0]
     val: dict[str, int] = {}
-    rounds = 0
-    while best is min or rounds < len(nts) + 2:
-        rounds += 1
-        new = dict(val)
-        for r in g.rules:
-            if r.prob <= 0 or any(b not in val for b in r.nonterminals):
+    sweeps = 0
+    while best is min or sweeps < len(g.nonterminals) + 2:
+        sweeps += 1
+        changed = False
+        for lhs, n_t, nts in rules:
+            if any(b not in val for b in nts):
                 continue
-            n = sum(1 if t else val[s] for s, t in zip(r.rhs, r.terminal_mask, strict=True))
-            new[r.lhs] = best(new.get(r.lhs, n), n)
-        if new == val:
+            n = n_t + sum(val[b] for b in nts)
+            old = val.get(lhs)
+            if old is None or best(old, n) != old:
+                val[lhs] = n
+                changed = True
+        if not changed:
             return val
-        val = new
-    return None if best is max else val
+    return None
 
 
 def _positive(g: Grammar) -> Grammar:
