@@ -46,7 +46,28 @@ def _grid(n: int, w: float = 4.2, h: float = 3.2, ncols: int = 3, **kw: Any) -> 
     fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False, **kw)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    return fig, axes.flat
+    return fig, list(axes.flat)
+
+
+def _legend_outside(fig: Any, *axes: Any, markers: bool = False, title: str | None = None) -> None:
+    """One legend for the figure, right of the panels (never over data), from the entries of
+    ``axes``; with ``markers``, entries for the onset (x) and end of generalization (triangle)."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+        if ax.get_legend():
+            ax.get_legend().remove()
+    if markers:
+        handles += [Line2D([], [], marker="x", ls="none", color="k", mew=2),
+                    Line2D([], [], marker="^", ls="none", color="k")]  # fmt: skip
+        labels += ["memorization onset", "end of generalization"]
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+               title=title, title_fontsize=8, frameon=False)  # fmt: skip
 
 
 def _curves(t: Any, datasets: tuple[str, ...] = ("train", "test")) -> pd.DataFrame:
@@ -77,6 +98,11 @@ def _loss_at(c: pd.DataFrame, epoch: float, dataset: str) -> float:
     return float(d[d.epoch == e].loss.mean())
 
 
+def _hue(df: pd.DataFrame) -> str:
+    """Colour by the exact entropy when known, else by grammar name."""
+    return "entropy_bits" if df["entropy_bits"].notna().any() else "grammar"
+
+
 def _sorted_grammars(df: pd.DataFrame) -> list[str]:
     g = df.groupby("grammar", dropna=False)["entropy_bits"].first()
     return list(g.sort_values(na_position="last").index) if "entropy_bits" in df else list(g.index)
@@ -86,35 +112,38 @@ def _sorted_grammars(df: pd.DataFrame) -> list[str]:
 
 
 def fig1(t: Any, out: Path) -> list[str]:
-    """Per grammar (smallest n, first seed): losses on train/test/random, accuracies, and the
-    memorization estimates (loss form clipped to [0, 1]; accuracy form train_acc - test_acc)."""
+    """Per grammar (smallest n, first seed): losses on train/test/random with the onset (x) and
+    end of generalization (triangle), accuracies, and the memorization estimates (loss form
+    clipped to [0, 1]; accuracy form train_acc - test_acc)."""
     c = _curves(t, ("train", "test", "random"))
     first = c.sort_values(["n_train", "seed", "run"]).groupby("grammar").run.first()
     c = c[c.run.isin(first.values)]
     grammars = _sorted_grammars(c)
-    fig, axes = plt.subplots(3, len(grammars), figsize=(3.6 * len(grammars), 8.4), squeeze=False)
+    fig, axes = plt.subplots(3, len(grammars), figsize=(3.4 * len(grammars), 8.4), squeeze=False)
+    ph = t.phases.set_index("run")
     rows = []
     for j, g in enumerate(grammars):
         d = c[c.grammar == g]
         for i, what in enumerate(("loss", "acc")):
             ax = axes[i, j]
-            sns.lineplot(d, x="epoch", y=what, hue="dataset", ax=ax, legend=j == 0,
+            sns.lineplot(d, x="epoch", y=what, hue="dataset", ax=ax, legend=i == j == 0,
                          hue_order=["train", "test", "random"])  # fmt: skip
             ax.set_ylabel(LOSS if what == "loss" else "next-token accuracy")
+        _mark_phases(axes[0, j], d, ph.loc[d.run.iloc[0]], "k")
         wide = d.pivot_table(index="epoch", columns="dataset", values=["loss", "acc"])
         score = np.clip(1 - wide["loss"]["train"] / wide["loss"]["test"], 0, 1)
         acc_gap = wide["acc"]["train"] - wide["acc"]["test"]
         ax = axes[2, j]
-        ax.plot(score.index, score.values, label="1 - L_train/L_test, clipped to [0, 1]")
-        ax.plot(acc_gap.index, acc_gap.values, "--", label="train_acc - test_acc")
+        ax.plot(score.index, score.values, color="C3", label="1 - L_train/L_test (clipped [0, 1])")
+        ax.plot(acc_gap.index, acc_gap.values, "--", color="C4", label="train_acc - test_acc")
         ax.set(xlabel="epoch", ylabel="memorization estimate", ylim=(-0.05, 1.05))
-        if j == 0:
-            ax.legend(fontsize=7, loc="upper left")
         row = d[["run", "grammar", "entropy_bits", "n_train"]].iloc[0]
-        axes[0, j].set_title(f"{g}\nH = {row.entropy_bits:.1f} bits, n = {row.n_train}", fontsize=9)
+        axes[0, j].set_title(f"{g}\nH = {row.entropy_bits:.1f} bits/string, n = {row.n_train}",
+                             fontsize=9)  # fmt: skip
         rows.append(pd.DataFrame({"grammar": g, "epoch": score.index, "memorization_loss_clipped":
                                   score.values, "memorization_acc": acc_gap.values}))  # fmt: skip
     fig.tight_layout()
+    _legend_outside(fig, axes[0, 0], axes[2, 0], markers=True)
     data = c.merge(pd.concat(rows), on=["grammar", "epoch"], how="left")
     return [_save(fig, data, out, "fig1_losses_accuracy_memorization")]
 
@@ -146,8 +175,8 @@ def fig2(t: Any, out: Path) -> list[str]:
             if not p.empty:
                 _mark_phases(ax, d[d.n_train == n], p.iloc[0], pal[n])
         ax.set(ylabel=LOSS, title=f"{g} (H = {d.entropy_bits.iloc[0]:.1f} bits)")
-    axes[0].legend(fontsize=7, title="x onset, ^ gen. end", title_fontsize=7)
     fig.tight_layout()
+    _legend_outside(fig, axes[0], markers=True)
     return [_save(fig, c, out, "fig2_train_test_by_n")]
 
 
@@ -228,9 +257,13 @@ def fig5(t: Any, out: Path) -> list[str]:
     the grammar's exact entropy (bits/string)."""
     c = _curves(t)
     c["family"] = c.grammar.map(_family)
+    c["entropy_bits"] = c.entropy_bits.round(1)
     fams, ns = sorted(c.family.unique()), sorted(c.n_train.unique())
     fig, axes = plt.subplots(len(fams), len(ns), figsize=(4.4 * len(ns), 3.3 * len(fams)),
                              squeeze=False)  # fmt: skip
+    hue = _hue(c)
+    numeric = hue == "entropy_bits"
+    norm = (c.entropy_bits.min(), c.entropy_bits.max()) if numeric else None
     for i, fam in enumerate(fams):
         for j, n in enumerate(ns):
             d = c[(c.family == fam) & (c.n_train == n)]
@@ -238,12 +271,33 @@ def fig5(t: Any, out: Path) -> list[str]:
             if d.empty:
                 ax.set_visible(False)
                 continue
-            sns.lineplot(d, x="epoch", y="loss", hue="entropy_bits", style="dataset",
-                         dashes=DASHES, palette="viridis", errorbar="sd", ax=ax)  # fmt: skip
-            ax.legend(fontsize=7, title="H (bits/string)", title_fontsize=7)
+            sns.lineplot(d, x="epoch", y="loss", hue=hue, style="dataset", dashes=DASHES,
+                         palette="viridis" if numeric else None, hue_norm=norm, errorbar="sd",
+                         ax=ax)  # fmt: skip
             ax.set(ylabel=LOSS, title=f"{fam}, n = {n}")
+            if ax.get_legend():
+                ax.get_legend().remove()
     fig.tight_layout()
+    _entropy_legend(fig, c, numeric, norm)
     return [_save(fig, c, out, "fig5_entropy_sweep")]
+
+
+def _entropy_legend(fig: Any, c: pd.DataFrame, numeric: bool, norm: Any) -> None:
+    """Figure legend: one colour per grammar (its entropy), then train solid / test dashed."""
+    from matplotlib.lines import Line2D
+
+    g = c.groupby("grammar").entropy_bits.first().sort_values()
+    cmap = plt.get_cmap("viridis")
+    lo, hi = norm if numeric else (0, 1)
+    handles, labels = [], []
+    for k, (name, h) in enumerate(g.items()):
+        x = (h - lo) / (hi - lo) if numeric and hi > lo else k / max(1, len(g) - 1)
+        handles.append(Line2D([], [], color=cmap(x) if numeric else f"C{k}"))
+        labels.append(f"{name}: {h:.1f} bits" if numeric else str(name))
+    handles += [Line2D([], [], color="k"), Line2D([], [], color="k", ls="--")]
+    labels += ["train", "test"]
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+               title="grammar: H (bits/string)", title_fontsize=8, frameon=False)  # fmt: skip
 
 
 def phase_diagram(t: Any, out: Path) -> list[str]:
@@ -269,10 +323,12 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
         ax.plot(p.generalization_end_epoch, p.entropy_bits, "^--", color="lime", ms=7,
                 label="end of generalization")  # fmt: skip
         for _, r in p.iterrows():
-            ax.text(es[0], r.entropy_bits, f" {r.grammar}", fontsize=7, va="center", color="w")
+            ax.text(es[-1], r.entropy_bits, f"{r.grammar} ", fontsize=7, va="center", ha="right",
+                    color="w")  # fmt: skip
         ax.set(xlabel="epoch", title=f"n = {n}")
     axes[0, 0].set_ylabel("grammar entropy (bits/string)")
-    axes[0, -1].legend(fontsize=7, loc="lower right")
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.15), ncols=2,
+                      frameon=False)  # fmt: skip
     fig.colorbar(mesh, ax=axes[0].tolist(), label=SCORE)
     return [_save(fig, w.merge(ph, on=["entropy_bits", "n_train"], how="left"), out,
                   "phase_diagram")]  # fmt: skip
@@ -283,7 +339,8 @@ def _edges(v: np.ndarray) -> np.ndarray:
     if v.size == 1:
         return np.array([v[0] - 0.5, v[0] + 0.5])
     mid = (v[1:] + v[:-1]) / 2
-    return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+    lo = max(v[0] - (mid[0] - v[0]), min(0.0, v[0]))  # entropies are >= 0
+    return np.concatenate([[lo], mid, [v[-1] + (v[-1] - mid[-1])]])
 
 
 def phases_vs(t: Any, out: Path) -> list[str]:
@@ -293,15 +350,21 @@ def phases_vs(t: Any, out: Path) -> list[str]:
     long = ph.melt(id_vars=["grammar", "entropy_bits", "n_train"], var_name="phase",
                    value_vars=["memorization_onset_epoch", "generalization_end_epoch"],
                    value_name="epoch")  # fmt: skip
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    sns.lineplot(long, x="entropy_bits", y="epoch", hue="n_train", style="phase", markers=True,
-                 ax=axes[0], palette="tab10")  # fmt: skip
+    long["phase"] = long.phase.map({"memorization_onset_epoch": "memorization onset",
+                                    "generalization_end_epoch": "end of generalization"})  # fmt: skip
+    marks = {"memorization onset": "X", "end of generalization": "^"}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    sns.lineplot(long, x="entropy_bits", y="epoch", hue="n_train", style="phase", markers=marks,
+                 ax=axes[0], palette="tab10", ms=8)  # fmt: skip
     axes[0].set(xlabel="grammar entropy (bits/string)", ylabel="epoch")
-    sns.lineplot(long, x="n_train", y="epoch", hue="grammar", style="phase", markers=True,
-                 ax=axes[1])  # fmt: skip
-    axes[1].set(xlabel="n (training strings)", ylabel="epoch", xscale="log")
+    sns.lineplot(long, x="n_train", y="epoch", hue="grammar", style="phase", markers=marks,
+                 ax=axes[1], ms=8)  # fmt: skip
+    ns = sorted(long.n_train.unique())
+    axes[1].set(xlabel="n (training strings, log scale)", ylabel="epoch", xscale="log")
+    axes[1].set_xticks(ns, [str(n) for n in ns])
+    axes[1].minorticks_off()
     for ax in axes:
-        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5))
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     fig.tight_layout()
     return [_save(fig, long, out, "phases_vs_entropy_and_n")]
 
@@ -317,26 +380,28 @@ def memorized_bits(t: Any, out: Path) -> list[str]:
     fig, axes = plt.subplots(2, len(ns), figsize=(4.6 * len(ns), 6.4), squeeze=False)
     labels = {"memU_train_bits_total": "memU on train, total (bits)",
               "excess_test_bits": "excess test bits/string\n(model - grammar)"}  # fmt: skip
+    hue = _hue(m)
     for j, n in enumerate(ns):
         for i, col in enumerate(labels):
-            sns.lineplot(m[m.n_train == n], x="epoch", y=col, hue="entropy_bits", ax=axes[i, j],
-                         palette="viridis", errorbar="sd", legend=j == len(ns) - 1 and i == 0)  # fmt: skip
+            sns.lineplot(m[m.n_train == n], x="epoch", y=col, hue=hue, ax=axes[i, j],
+                         palette="viridis" if hue == "entropy_bits" else None, errorbar="sd")  # fmt: skip
             axes[i, j].set(ylabel=labels[col], title=f"n = {n}" if i == 0 else None)
-    if axes[0, -1].get_legend():
-        sns.move_legend(axes[0, -1], "center left", bbox_to_anchor=(1, 0.5), fontsize=7,
-                        title="H (bits/string)")  # fmt: skip
     fig.tight_layout()
+    _legend_outside(fig, *axes.flat, title="H (bits/string)" if hue == "entropy_bits" else None)
     cols = ["run", "grammar", "entropy_bits", "n_train", "seed", "epoch", *labels]
     return [_save(fig, m[[c for c in cols if c in m]], out, "memorized_bits_vs_epoch")]
 
 
 def per_string(t: Any, out: Path) -> list[str]:
     """Memorized bits (memU) per training string against its surprisal under the grammar, at
-    the memorization onset and at the last epoch: are atypical strings memorized first?"""
+    the memorization onset and at the last epoch, one panel per (n, grammar); the title gives
+    Spearman's rho at the last epoch: are atypical (high-surprisal) strings memorized more?"""
+    from scipy.stats import spearmanr
+
     ps = t.per_string
     if ps.empty or "memU_bits" not in ps:
         raise Skip("per-string memorization needs per_string.csv (grammarlab measures RUN)")
-    ps = ps[ps.dataset == "train"].copy()
+    ps = ps[ps.dataset == "train"]
     onset = t.phases.set_index("run").memorization_onset_epoch
     rows = []
     for run, d in ps.groupby("run"):
@@ -349,10 +414,27 @@ def per_string(t: Any, out: Path) -> list[str]:
     if not rows:
         raise Skip("no training strings in per_string.csv")
     data = pd.concat(rows, ignore_index=True)
-    g = sns.relplot(data, x="grammar_bits", y="memU_bits", hue="grammar", col="when", row="n_train",
-                    height=3.2, aspect=1.3, facet_kws={"sharex": False}, s=18)  # fmt: skip
-    g.set_axis_labels("surprisal under the grammar (bits/string)", "memU (bits/string)")
-    return [_save(g.figure, data, out, "memorized_bits_per_string")]
+    grammars, ns = _sorted_grammars(data), sorted(data.n_train.unique())
+    fig, axes = plt.subplots(len(ns), len(grammars), figsize=(2.9 * len(grammars), 2.7 * len(ns)),
+                             squeeze=False)  # fmt: skip
+    for i, n in enumerate(ns):
+        for j, g in enumerate(grammars):
+            ax, d = axes[i, j], data[(data.n_train == n) & (data.grammar == g)]
+            sns.scatterplot(d, x="grammar_bits", y="memU_bits", hue="when", s=14, ax=ax,
+                            hue_order=["at memorization onset", "last epoch"])  # fmt: skip
+            last = d[d.when == "last epoch"]
+            if last.grammar_bits.nunique() <= 1:
+                note = "all strings equally likely"
+            elif last.memU_bits.nunique() <= 1:
+                note = "memU constant"
+            else:
+                note = f"Spearman rho = {spearmanr(last.grammar_bits, last.memU_bits)[0]:.2f}"
+            ax.set_title(f"{g}, n = {n}\n({note})", fontsize=8)
+            ax.set(xlabel="surprisal under grammar (bits)", ylabel="memU (bits/string)")
+            ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    _legend_outside(fig, *axes.flat)
+    return [_save(fig, data, out, "memorized_bits_per_string")]
 
 
 PLOTS: dict[str, Callable[[Any, Path], list[str]]] = {
