@@ -19,21 +19,30 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import product
 
 import numpy as np
 
-from grammarlab.analysis import expected_expansions, useful_cycle
+from grammarlab.analysis import expected_expansions
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import Grammar
+from grammarlab.language import check_distinct, count_derivations, language
+from grammarlab.strings import Tokens
 
-Tokens = tuple[str, ...]
+# count_derivations and language moved to grammarlab.language; re-exported for old imports
+__all__ = [
+    "count_derivations",
+    "language",
+    "overlap",
+    "overlap_report",
+    "random_strings",
+    "sample",
+    "sample_derivations",
+]
 
 BATCH = 65_536  # most samples derived together (results depend on it, so it is fixed)
 MAX_NODES = 20_000_000  # tree nodes kept per batch by the general path before giving up
 MAX_DEPTH = 100_000  # tree levels before giving up
 MAX_ROUNDS = 64  # sampling rounds for `unique` / `exclude` before giving up
-ENUMERATE_LIMIT = 100_000  # enumerate a finite language with at most this many derivations
 
 
 @dataclass(frozen=True)
@@ -368,7 +377,7 @@ def sample(
     if not unique and not excl:
         return sample_derivations(g, n, rng)[0]
     if unique:
-        _check_enough(g, n, excl)
+        check_distinct(g, n, excl)
     out: list[Tokens] = []
     seen: set[Tokens] = set()
     drawn = 0
@@ -395,68 +404,6 @@ def sample(
             "remaining strings too unlikely; ask for fewer strings",
         )
     return out
-
-
-def _check_enough(g: Grammar, n: int, excl: set[Tokens]) -> None:
-    """Fail fast when a finite grammar cannot have ``n`` distinct strings outside ``excl``."""
-    count = count_derivations(g)
-    if count is None:
-        return
-    if count <= ENUMERATE_LIMIT:
-        lang = language(g)
-        avail = len(lang - excl)
-        if n > avail:
-            extra = f", {len(lang) - avail} of them excluded" if avail < len(lang) else ""
-            raise GrammarlabError(
-                f"asked for {n} distinct strings but the grammar has only {len(lang)} "
-                f"distinct strings{extra}",
-                file=g.source,
-                hint=f"ask for at most {avail}",
-            )
-    elif n > count:
-        raise GrammarlabError(
-            f"asked for {n} distinct strings but the grammar has at most {count:,} "
-            "(its number of derivations)",
-            file=g.source,
-            hint=f"ask for at most {count:,}",
-        )
-
-
-def count_derivations(g: Grammar) -> int | None:
-    """Exact number of derivations from the start symbol (an upper bound on the number of
-    distinct strings), or None when it is infinite."""
-    if useful_cycle(g):
-        return None
-    memo: dict[str, int] = {}
-
-    def count(a: str) -> int:
-        if a not in memo:
-            memo[a] = sum(math.prod(count(b) for b in r.nonterminals) for r in g.by_lhs[a])
-        return memo[a]
-
-    return count(g.start)
-
-
-def language(g: Grammar) -> set[Tokens]:
-    """Every string of a finite grammar (no useful cycle). Cost grows with the number of
-    derivations; meant for small languages (see :func:`count_derivations`)."""
-    if useful_cycle(g):
-        raise GrammarlabError("the grammar's language is infinite", file=g.source)
-    memo: dict[str, set[Tokens]] = {}
-
-    def strings(a: str) -> set[Tokens]:
-        if a not in memo:
-            out: set[Tokens] = set()
-            for r in g.by_lhs[a]:
-                parts = [
-                    {(s,)} if is_t else strings(s)
-                    for s, is_t in zip(r.rhs, r.terminal_mask, strict=True)
-                ]
-                out.update(sum(combo, ()) for combo in product(*parts))
-            memo[a] = out
-        return memo[a]
-
-    return strings(g.start)
 
 
 def overlap(a: Iterable[Sequence[str]], b: Iterable[Sequence[str]]) -> int:
