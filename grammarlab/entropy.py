@@ -348,6 +348,8 @@ def analyze(
     e_len = expected_length(g)
     lo = _length_bound(g, min)
     hi = _length_bound(g, max)
+    if hi is not None and lo[g.start] == hi[g.start]:
+        e_len = float(lo[g.start])  # fixed length: exact, without the linear solve's rounding
     n_deriv = count_derivations(g)
     exact = _exact_entropy(g, n_deriv, enumerate_limit)
     stderr = 0.0
