@@ -91,8 +91,6 @@ def test_shipped_header_entropy_matches_hand_derivation(name):
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_exact_string_entropy(name):
-    if not hasattr(entropy, "string_entropy_bits"):  # until entropy.string_entropy_bits lands
-        pytest.skip("entropy.string_entropy_bits not available yet")
     _, bits, _ = SHIPPED[name]
     assert abs(entropy.string_entropy_bits(load(GRAMMARS / name)) - bits) < 1e-6
 

@@ -14,9 +14,6 @@ from grammarlab.families import hierarchical_grammar, random_grammar
 from grammarlab.grammar import load, loads
 from grammarlab.tune import tune
 
-if not hasattr(entropy, "string_entropy_bits"):  # until entropy.string_entropy_bits lands
-    pytest.skip("entropy.string_entropy_bits not available yet", allow_module_level=True)
-
 
 def _h2(p: float) -> float:
     """Binary entropy in bits."""
@@ -115,10 +112,21 @@ def test_bad_arguments(kwargs, message):
 
 
 def test_ambiguous_grammar_is_refused():
-    # Two derivations of 'x': only an estimate of the string entropy exists.
-    g = loads("S -> A [0.5] | B [0.5]\nA -> 'x' [0.5] | 'y' [0.5]\nB -> 'x' [0.5] | 'z' [0.5]\n")
+    # 'a' 'a' 'a' has two derivations and the language is infinite (no enumeration): the string
+    # entropy can only be estimated, so exact control is impossible.
+    g = loads("S -> S S [0.3] | 'a' [0.7]\n")
     with pytest.raises(GrammarlabError, match="exactly computable"):
         tune(g, 1.0, method="temper")
+
+
+def test_ambiguous_but_enumerable_grammar_is_tuned_exactly():
+    # 'x' has two derivations, so string entropy (by enumeration) < derivational entropy; skewing
+    # toward the first alternatives must hit the string entropy, not the derivational one.
+    g = loads("S -> A [0.5] | B [0.5]\nA -> 'x' [0.5] | 'y' [0.5]\nB -> 'x' [0.5] | 'z' [0.5]\n")
+    assert entropy.string_entropy_bits(g) == pytest.approx(1.5)  # P(x) = 1/2, P(y) = P(z) = 1/4
+    tuned = tune(g, 1.0, method="skew")
+    assert abs(entropy.string_entropy_bits(loads(tuned.to_text())) - 1.0) < 1e-6
+    assert entropy.derivational_entropy_bits(tuned) > 1.0 + 1e-3
 
 
 def test_cli_tune(tmp_path, capsys):
