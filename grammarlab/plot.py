@@ -302,36 +302,44 @@ def _entropy_legend(fig: Any, c: pd.DataFrame, numeric: bool, norm: Any) -> None
 
 def phase_diagram(t: Any, out: Path) -> list[str]:
     """Epoch x grammar entropy, colour = memorization score clipped to [0, 1] (mean over
-    seeds), one panel per n; onset (x) and end of generalization (triangles) on top."""
+    seeds); one row per grammar family (name up to its first '_'), one column per n; onset (x)
+    and end of generalization (triangles) on top, joined within a family."""
     c = _curves(t)
     if c.entropy_bits.isna().all():
         raise Skip("phase diagram needs the grammars' entropies (grammarlab.entropy)")
-    w = c.pivot_table(index=["entropy_bits", "n_train", "epoch"], columns="dataset", values="loss")
-    w = w.reset_index()
+    keys = ["grammar", "entropy_bits", "n_train", "epoch"]
+    w = c.pivot_table(index=keys, columns="dataset", values="loss").reset_index()
     w["score"] = np.clip(1 - w["train"] / w["test"], 0, 1)
+    w["family"] = w.grammar.map(_family)
     ph = _mean_phases(t)
-    ns = sorted(w.n_train.unique())
-    fig, axes = plt.subplots(1, len(ns), figsize=(5.2 * len(ns), 4.2), squeeze=False,
-                             sharey=True)  # fmt: skip
-    for ax, n in zip(axes[0], ns, strict=True):
-        m = w[w.n_train == n].pivot_table(index="entropy_bits", columns="epoch", values="score")
-        hs, es = m.index.to_numpy(float), m.columns.to_numpy(float)
-        mesh = ax.pcolormesh(_edges(es), _edges(hs), m.to_numpy(), cmap="magma", vmin=0, vmax=1)
-        p = ph[ph.n_train == n].sort_values("entropy_bits")
-        ax.plot(p.memorization_onset_epoch, p.entropy_bits, "x-", color="cyan", ms=8, mew=2,
-                label="memorization onset")  # fmt: skip
-        ax.plot(p.generalization_end_epoch, p.entropy_bits, "^--", color="lime", ms=7,
-                label="end of generalization")  # fmt: skip
-        for _, r in p.iterrows():
-            ax.text(es[-1], r.entropy_bits, f"{r.grammar} ", fontsize=7, va="center", ha="right",
-                    color="w")  # fmt: skip
-        ax.set(xlabel="epoch", title=f"n = {n}")
-    axes[0, 0].set_ylabel("grammar entropy (bits/string)")
-    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.15), ncols=2,
-                      frameon=False)  # fmt: skip
-    fig.colorbar(mesh, ax=axes[0].tolist(), label=SCORE)
-    return [_save(fig, w.merge(ph, on=["entropy_bits", "n_train"], how="left"), out,
-                  "phase_diagram")]  # fmt: skip
+    fams, ns = sorted(w.family.unique()), sorted(w.n_train.unique())
+    fig, axes = plt.subplots(len(fams), len(ns), figsize=(5 * len(ns), 2.9 * len(fams)),
+                             squeeze=False)  # fmt: skip
+    for i, fam in enumerate(fams):
+        for j, n in enumerate(ns):
+            ax = axes[i, j]
+            d = w[(w.n_train == n) & (w.family == fam)]
+            m = d.pivot_table(index="entropy_bits", columns="epoch", values="score")
+            hs, es = m.index.to_numpy(float), m.columns.to_numpy(float)
+            mesh = ax.pcolormesh(_edges(es), _edges(hs), m.to_numpy(), cmap="magma", vmin=0,
+                                 vmax=1)  # fmt: skip
+            p = ph[(ph.n_train == n) & ph.grammar.isin(d.grammar.unique())]
+            p = p.sort_values("entropy_bits")
+            ax.plot(p.memorization_onset_epoch, p.entropy_bits, "x-", color="cyan", ms=8, mew=2,
+                    label="memorization onset")  # fmt: skip
+            ax.plot(p.generalization_end_epoch, p.entropy_bits, "^--", color="lime", ms=7,
+                    label="end of generalization")  # fmt: skip
+            ax.set_yticks(p.entropy_bits, [f"{h:.1f}\n{g}" for g, h in
+                                           zip(p.grammar, p.entropy_bits, strict=True)])  # fmt: skip
+            ax.tick_params(axis="y", labelsize=7)
+            ax.set(xlabel="epoch" if i == len(fams) - 1 else None, title=f"{fam}, n = {n}",
+                   ylabel="grammar entropy\n(bits/string)" if j == 0 else None)  # fmt: skip
+    axes[-1, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.3), ncols=2,
+                       frameon=False)  # fmt: skip
+    fig.tight_layout()
+    fig.colorbar(mesh, ax=axes.ravel().tolist(), label=SCORE)
+    data = w.merge(ph, on=["grammar", "entropy_bits", "n_train"], how="left")
+    return [_save(fig, data, out, "phase_diagram")]
 
 
 def _edges(v: np.ndarray) -> np.ndarray:

@@ -1,0 +1,62 @@
+"""``grammarlab demo``: the fast variant end to end (default tests), the full one as slow."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pytest
+
+from grammarlab.cli import main
+from grammarlab.demo import demo_spec
+from grammarlab.sweep import expand
+
+
+def test_demo_spec_grid(tmp_path):
+    full = expand(demo_spec(seeds=2), tmp_path / "full")
+    # 6 grammars (random 2/7/26, hierarchical 0.5/0.75/0.9) x n in {8, 64} x 2 seeds
+    assert len(full.runs) == 6 * 2 * 2
+    names = {p.name for p in (tmp_path / "full" / "grammars").iterdir()}
+    assert names == {"random_l2.cfg", "random_l7.cfg", "random_l26.cfg",
+                     "hierarchical_p0.5.cfg", "hierarchical_p0.75.cfg", "hierarchical_p0.9.cfg"}  # fmt: skip
+    r = full.runs[0].config
+    assert (r.model.preset, r.model.hidden_size, r.model.num_layers, r.epochs) == (
+        "pythia-tiny", 64, 2, 100)  # fmt: skip
+    fast = expand(demo_spec(fast=True), tmp_path / "fast")
+    assert len(fast.runs) == 2 and fast.runs[0].config.epochs < r.epochs
+    with pytest.raises(Exception, match="seeds"):
+        demo_spec(seeds=0)
+
+
+def test_demo_fast_end_to_end(tmp_path, capsys):
+    out, fig = tmp_path / "runs", tmp_path / "fig"
+    t0 = time.perf_counter()
+    rc = main(["demo", "--fast", "--out", str(out), "--figures", str(fig), "--workers", "2"])
+    assert rc == 0
+    assert time.perf_counter() - t0 < 120
+    ph = pd.read_csv(out / "phases.csv")
+    assert len(ph) == 2 and set(ph.n_train) == {8}
+    assert {"memorization_onset_epoch", "generalization_end_epoch", "min_test_loss",
+            "min_excess_test_bits", "entropy_bits"} <= set(ph.columns)  # fmt: skip
+    curves = pd.read_csv(out / "curves.csv")
+    assert len(curves) == 2 * 31 * 3  # 2 runs x epochs 0..30 x train/test/random
+    for stem in ("fig1_losses_accuracy_memorization", "fig2_train_test_by_n"):
+        assert (fig / f"{stem}.png").stat().st_size > 0 and (fig / f"{stem}.pdf").exists()
+    text = capsys.readouterr().out
+    assert "onset" in text and "hierarchical_p0.5" in text and "random_l2" in text
+    # relaunch: both runs are finished and skipped
+    t0 = time.perf_counter()
+    assert main(["demo", "--fast", "--out", str(out), "--figures", str(fig)]) == 0
+    assert all(len((p / "metrics.jsonl").read_text().splitlines()) == 31
+               for p in out.iterdir() if (p / "metrics.jsonl").exists())  # fmt: skip
+
+
+@pytest.mark.slow
+def test_demo_full_within_budget(tmp_path):
+    """The whole demo: at most 5 minutes on 2 cores, phase diagram written."""
+    out, fig = tmp_path / "runs", tmp_path / "fig"
+    t0 = time.perf_counter()
+    assert main(["demo", "--out", str(out), "--figures", str(fig), "--workers", "2"]) == 0
+    assert time.perf_counter() - t0 < 300
+    assert (fig / "phase_diagram.png").stat().st_size > 0
+    assert len(pd.read_csv(out / "phases.csv")) == 12

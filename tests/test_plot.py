@@ -1,0 +1,114 @@
+"""Figures from synthetic sweeps: every kind writes PNG, PDF and the CSV it drew, whose content
+matches the tables; missing inputs skip a figure with a note."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import grammarlab.sweep as sweep_mod
+from grammarlab.plot import PLOTS, plot_all
+
+GRAMMARS = {"low": 10.0, "high": 40.0}  # name -> entropy (bits/string), injected below
+
+
+def write_run(run: Path, grammar: str, n: int, seed: int, sequential: bool = False) -> None:
+    """A finished run whose train and test losses part after epoch n // 2."""
+    run.mkdir(parents=True)
+    (run / "grammar.cfg").write_text(f"# {grammar}\nS -> 'a' [1.0]\n")
+    (run / "config.toml").write_text(
+        f'grammar = "/x/{grammar}.cfg"\nn_train = {n}\nseed = {seed}\n[model]\npreset = "p"\n'
+    )
+    recs, ps = [], []
+    for e in range(21):
+        tr = 2.0 / (1 + 0.2 * e) + 0.01 * seed
+        te = tr if e < n // 2 else 2.0 / (1 + 0.2 * (n // 2)) + 0.05 * (e - n // 2)
+        r = {"epoch": e, "stage": 1 + (sequential and e > 10), "lr": 0.1, "train_loss": tr,
+             "test_loss": te, "random_loss": 3.0, "train_acc": 0.5, "test_acc": 0.4,
+             "random_acc": 0.1}  # fmt: skip
+        if sequential:
+            r["d1_loss"], r["d2_loss"] = tr if e <= 10 else te, te if e <= 10 else tr
+        recs.append(r)
+        for i in range(n):
+            gb = 5.0 + i
+            ps.append({"epoch": e, "dataset": "train", "index": i, "model_bits": gb - 0.1 * e,
+                       "grammar_bits": gb, "memU_bits": 0.1 * e * i / n})  # fmt: skip
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    meas = [{"epoch": e, "excess_test_bits": 3.0 - 0.1 * e, "memU_train_bits_total": 0.5 * e}
+            for e in range(21)]  # fmt: skip
+    (run / "measures.jsonl").write_text("".join(json.dumps(r) + "\n" for r in meas))
+    pd.DataFrame(ps).to_csv(run / "per_string.csv", index=False)
+    (run / "status.json").write_text('{"state": "done", "epoch": 20}')
+
+
+@pytest.fixture
+def sweep(tmp_path, monkeypatch):
+    # entropy by grammar name (the header comment) instead of the entropy engine
+    monkeypatch.setattr(sweep_mod, "_entropy_of_text",
+                        lambda text, src, notes: GRAMMARS[text.split()[1]])  # fmt: skip
+    root = tmp_path / "sw"
+    for g in GRAMMARS:
+        for n in (4, 8):
+            for s in (0, 1):
+                write_run(root / f"{g}-n{n}-s{s}", g, n, s)
+    return root
+
+
+def files_ok(out: Path, stem: str) -> pd.DataFrame:
+    for ext in ("png", "pdf", "csv"):
+        assert (out / f"{stem}.{ext}").stat().st_size > 0, f"{stem}.{ext}"
+    return pd.read_csv(out / f"{stem}.csv")
+
+
+def test_all_figures_of_a_sweep(sweep, tmp_path):
+    out = tmp_path / "fig"
+    written, notes = plot_all(sweep, out)
+    assert "fig4_sequential_forgetting" not in written
+    assert any(n.startswith("fig4 skipped") for n in notes)
+    assert len(written) == len(PLOTS) - 1
+    for stem in written:
+        files_ok(out, stem)
+    fig2 = files_ok(out, "fig2_train_test_by_n")
+    # 8 runs x 21 epochs x (train, test)
+    assert len(fig2) == 8 * 21 * 2 and set(fig2.dataset) == {"train", "test"}
+    pd_ = files_ok(out, "phase_diagram")
+    assert pd_.score.between(0, 1).all()
+    # at e = n//2 test = 2/(1 + 0.2 n/2) <= train (ratio <= 1); from e = n//2 + 1 on the test
+    # loss grows by 0.05/epoch while train falls: ratio > 1.05, so onset = n//2 + 1 (both seeds)
+    onset = pd_.groupby("n_train").memorization_onset_epoch.first().to_dict()
+    assert onset == {4: 3, 8: 5}
+    assert set(pd_.entropy_bits) == {10.0, 40.0}
+    pv = files_ok(out, "phases_vs_entropy_and_n")
+    assert len(pv) == 2 * 2 * 2  # (grammar, n) x 2 phases
+    ps = files_ok(out, "memorized_bits_per_string")
+    assert set(ps.when) == {"at memorization onset", "last epoch"}
+    last = ps[ps.when == "last epoch"]
+    assert len(last) == 2 * 2 * (4 + 8) and (last.epoch == 20).all()
+    f3 = files_ok(out, "fig3_same_loss_rote_vs_understanding")
+    # level = train loss of n = 8 at its onset (epoch 5): 2 / (1 + 0.2 * 5) + mean(0, 0.01)
+    assert f3.level_nats_per_token.iloc[0] == pytest.approx(1.0 + 0.005)
+
+
+def test_sequential_and_single_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep_mod, "_entropy_of_text", lambda text, src, notes: 10.0)
+    write_run(tmp_path / "seq", "low", 8, 0, sequential=True)
+    out = tmp_path / "fig"
+    written, notes = plot_all(tmp_path / "seq", out, kinds=["fig4", "fig1", "fig3"])
+    assert written == ["fig4_sequential_forgetting", "fig1_losses_accuracy_memorization"]
+    f4 = files_ok(out, "fig4_sequential_forgetting")
+    assert set(f4.dataset) == {"d1", "d2", "test"}
+    f1 = files_ok(out, "fig1_losses_accuracy_memorization")
+    assert f1.memorization_loss_clipped.between(0, 1).all()
+    assert np.isclose(f1.memorization_acc.dropna(), 0.1).all()
+    assert any("fig3 skipped" in n for n in notes)
+
+
+def test_unknown_kind_is_a_user_error(sweep, tmp_path):
+    from grammarlab.errors import GrammarlabError
+
+    with pytest.raises(GrammarlabError, match="unknown plot kind"):
+        plot_all(sweep, tmp_path / "f", kinds=["nope"])
