@@ -3,18 +3,24 @@
 All samples of a batch grow together, one tree level per iteration: every nonterminal of the
 current level picks its rule at once (one uniform draw each through Walker's alias tables: O(1)
 per draw, several times faster than ``searchsorted`` on unsorted keys) and its right side is
-gathered from a flat right-side table with ``np.repeat``. Terminals are touched once, when created.
-At the end, yields (subtree lengths) are summed bottom-up and offsets pushed top-down, which puts
-every terminal at its place in its string. The work is linear in the number of tree nodes; the
-number of numpy calls is linear in the tree depth. When every nonterminal always derives the same
-length (both of the paper's families), positions are known top-down and a leaner path is used.
+gathered from a flat right-side table with ``np.repeat``. At the end, yields (subtree lengths)
+are summed bottom-up and offsets pushed top-down, which puts every terminal at its place. The
+work is linear in the number of tree nodes; the number of numpy calls in the tree depth.
 
-Every function takes an explicit :class:`numpy.random.Generator`; the same seed gives the same
-strings.
+When every nonterminal always derives the same length (both of the paper's families), positions
+are known top-down and a leaner path draws the same numbers: right sides are rows of padded
+tables, and what each tree level has in common (rule counts, equal probabilities, children and
+their offsets) is worked out once per grammar, so gathers become scalars and masks disappear.
+
+:func:`sample_ids` gives token indices as arrays; :func:`sample` and the others build tuples from
+them. Every function takes an explicit :class:`numpy.random.Generator`; the same seed gives the
+same strings.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,32 +34,27 @@ from grammarlab.grammar import Grammar
 from grammarlab.language import check_distinct, count_derivations, language
 from grammarlab.strings import Tokens
 
-# count_derivations and language moved to grammarlab.language; re-exported for old imports
-__all__ = [
-    "count_derivations",
-    "language",
-    "overlap",
-    "overlap_report",
-    "random_strings",
-    "sample",
-    "sample_derivations",
-]
+# count_derivations and language live in grammarlab.language; re-exported for older imports
+__all__ = ["count_derivations", "language", "overlap", "overlap_report", "random_strings"]
+__all__ += ["sample", "sample_derivations", "sample_ids"]
 
 BATCH = 65_536  # most samples derived together (results depend on it, so it is fixed)
 MAX_NODES = 20_000_000  # tree nodes kept per batch by the general path before giving up
 MAX_DEPTH = 100_000  # tree levels before giving up
 MAX_ROUNDS = 64  # sampling rounds for `unique` / `exclude` before giving up
+MAX_PADDED = 400_000_000  # cells of the padded array sample_ids may allocate (1.6 GB)
+STATIC_LEVELS = 1_024  # tree levels the fast path works out in advance
 
 
 @dataclass(frozen=True)
 class _Tables:
-    """A grammar compiled to integer arrays. Symbol ids: nonterminal i is i (grammar order),
-    terminal j is n_nt + j (``Grammar.terminals`` order)."""
+    """A grammar compiled to arrays. Symbol ids: nonterminal i is i (grammar order), terminal j
+    is n_nt + j (``Grammar.terminals`` order). Rules are grouped by left side."""
 
     n_nt: int
     start: int
-    n_alt: np.ndarray  # [n_nt] number of rules of each nonterminal (float: int*float is slow)
     first_rule: np.ndarray  # [n_nt] index of its first rule (= its first alias slot)
+    rule_alts: np.ndarray  # [n_rules] number of rules of its left side (float: int*float is slow)
     alias_prob: np.ndarray  # [n_rules] alias slot: keep its own rule if frac < this
     alias_rule: np.ndarray  # [n_rules] alias slot: otherwise take this rule
     rule_logp: np.ndarray  # [n_rules] natural log of the rule probability as written
@@ -61,73 +62,88 @@ class _Tables:
     rhs_len: np.ndarray  # [n_rules]
     rhs_flat: np.ndarray  # all right sides, concatenated, as symbol ids
     terminals: np.ndarray  # object array of terminal names
-    fixed: _Fixed | None  # the fast path's tables, when every string has the same length
-    batch: int  # samples per batch: BATCH, or fewer when expected trees are large
+    chars: np.ndarray | None  # the same as '<U1' when every terminal is one character (not NUL)
+    fixed: _Fixed | None = None  # the fast path's tables, when every string has the same length
+    batch: int = BATCH  # samples per batch: BATCH, or fewer when expected trees are large
+
+
+@dataclass(frozen=True)
+class _Level:
+    """What all nodes of one tree level share, known before sampling (None: it varies): rules
+    per nonterminal, equal rule probabilities, one node per sample (so node i is in sample i),
+    nats added to each derivation, and per rule the number and offsets of the terminal (t) and
+    nonterminal (n) children."""
+
+    alts: float | None = None
+    plain: bool = False
+    single: bool = False
+    logp: float | None = None
+    block: bool = False  # the t_k terminals sit at offsets 0..t_k-1 of t_k-aligned positions
+    t_k: int | None = None
+    t_off: np.ndarray | None = None
+    n_k: int | None = None
+    n_off: np.ndarray | None = None
+
+
+_ANY = _Level()  # a level where nothing is known in advance
 
 
 @dataclass(frozen=True)
 class _Fixed:
-    """Per rule, its terminal children (t_*) and nonterminal children (n_*): where they start in
-    t_sym / n_sym, how many, and their offsets from the start of the rule's yield."""
+    """Per rule, its terminal children (kind "t": terminal index) and nonterminal children
+    ("n": the child's first rule) with their offsets from the start of the rule's yield, as
+    padded tables: ``tabs[kind, None]`` has -1 pads, ``tabs[kind, k]`` the first k columns."""
 
     length: int  # of every string
-    t_start: np.ndarray
-    t_cnt: np.ndarray
-    t_sym: np.ndarray
-    t_off: np.ndarray
-    n_start: np.ndarray
-    n_cnt: np.ndarray
-    n_sym: np.ndarray
-    n_off: np.ndarray
+    tabs: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray]]
+    levels: tuple[_Level, ...]
 
 
 @lru_cache(maxsize=64)
 def _tables(g: Grammar) -> _Tables:
     """Compiled tables of ``g``, cached per grammar (frozen, hashable)."""
-    return _compile(g)
-
-
-def _compile(g: Grammar) -> _Tables:
     if not g.rules:
         raise GrammarlabError("cannot sample from a grammar with no rules", file=g.source)
     nts = g.nonterminals
     nt_id = {a: i for i, a in enumerate(nts)}
     t_id = {t: len(nts) + j for j, t in enumerate(g.terminals)}
-    alias_prob, alias_rule, logp, starts, lens, flat, lhs = [], [], [], [], [], [], []
+    alias_prob, alias_rule, logp, rhs, lhs = [], [], [], [], []
     for i, a in enumerate(nts):
-        rules = g.by_lhs[a]
-        keep, other = _alias_table([r.prob for r in rules])
+        keep, other = _alias_table([r.prob for r in g.by_lhs[a]])
         alias_prob.extend(keep)
         alias_rule.extend(len(logp) + o for o in other)
-        for r in rules:
+        for r in g.by_lhs[a]:
             logp.append(math.log(r.prob))
             lhs.append(i)
-            starts.append(len(flat))
-            lens.append(len(r.rhs))
             for s, is_t in zip(r.rhs, r.terminal_mask, strict=True):
                 if not is_t and s not in nt_id:
                     raise GrammarlabError(f"undefined nonterminal {s}", file=g.source, line=r.line)
-                flat.append(t_id[s] if is_t else nt_id[s])
-    # Rule index k is the k-th rule in nonterminal order (rules grouped by left side).
-    rhs_start = np.asarray(starts, dtype=np.int64)
-    rhs_len = np.asarray(lens, dtype=np.int64)
-    rhs_flat = np.asarray(flat, dtype=np.int64)
-    fixed = _fixed_length_tables(len(nts), lhs, rhs_start, rhs_len, rhs_flat)
-    return _Tables(
+            rhs.append(
+                [
+                    t_id[s] if is_t else nt_id[s]
+                    for s, is_t in zip(r.rhs, r.terminal_mask, strict=True)
+                ]
+            )
+    n_alt = np.asarray([len(g.by_lhs[a]) for a in nts], dtype=np.float64)
+    rhs_len = np.asarray([len(r) for r in rhs], dtype=np.int64)
+    one_char = all(len(x) == 1 and x != "\0" for x in g.terminals)
+    t = _Tables(
         n_nt=len(nts),
         start=nt_id[g.start],
-        n_alt=np.asarray([len(g.by_lhs[a]) for a in nts], dtype=np.float64),
-        first_rule=np.cumsum([0] + [len(g.by_lhs[a]) for a in nts][:-1], dtype=np.int64),
+        first_rule=(np.cumsum(n_alt) - n_alt).astype(np.intp),
+        rule_alts=n_alt[lhs],
         alias_prob=np.asarray(alias_prob),
-        alias_rule=np.asarray(alias_rule, dtype=np.int64),
+        alias_rule=np.asarray(alias_rule, dtype=np.intp),
         rule_logp=np.asarray(logp),
-        rhs_start=rhs_start,
+        rhs_start=np.cumsum(rhs_len) - rhs_len,
         rhs_len=rhs_len,
-        rhs_flat=rhs_flat,
-        terminals=_object_array(g.terminals),
-        fixed=fixed,
-        batch=BATCH if fixed else _batch_size(g, np.exp(logp), rhs_len, lhs),
+        rhs_flat=np.asarray([s for r in rhs for s in r], dtype=np.int64),
+        terminals=np.asarray(g.terminals, dtype=object),
+        chars=np.asarray(g.terminals, dtype="<U1") if one_char else None,
     )
+    fixed = _fixed_length_tables(t, rhs)
+    batch = BATCH if fixed else _batch_size(g, np.exp(logp), rhs_len, lhs)
+    return dataclasses.replace(t, fixed=fixed, batch=batch)
 
 
 def _batch_size(g: Grammar, rule_p: np.ndarray, rhs_len: np.ndarray, lhs: list[int]) -> int:
@@ -158,123 +174,152 @@ def _alias_table(probs: Sequence[float]) -> tuple[list[float], list[int]]:
     return keep, other  # leftovers (rounding) keep themselves with probability 1
 
 
-def _choose(t: _Tables, sym: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One rule per nonterminal in ``sym``, from one uniform draw each: its integer part (times
-    the number of rules) picks the alias slot, the fractional part decides keep or alias."""
-    x = rng.random(sym.size) * t.n_alt[sym]
-    i = x.astype(np.int64)
-    slot = t.first_rule[sym] + i
-    return np.where(x - i < t.alias_prob[slot], slot, t.alias_rule[slot])
+def _choose(t: _Tables, first: np.ndarray, rng: np.random.Generator, lv: _Level) -> np.ndarray:
+    """One rule per nonterminal, given by its ``first`` rule, from one uniform draw each: its
+    integer part (times the number of rules) picks the alias slot, the fractional part decides
+    keep or alias. What the level ``lv`` is known to share replaces gathers by scalars."""
+    x = rng.random(first.size)
+    x *= np.take(t.rule_alts, first) if lv.alts is None else lv.alts
+    slot = x.astype(np.intp)
+    if lv.plain:  # every keep probability is 1.0 and x - floor(x) < 1.0
+        slot += first
+        return slot
+    x -= slot  # exact
+    slot += first
+    return np.where(x < np.take(t.alias_prob, slot), slot, np.take(t.alias_rule, slot))
 
 
-def _object_array(items: Sequence[str]) -> np.ndarray:
-    out = np.empty(len(items), dtype=object)
-    out[:] = list(items)
-    return out
-
-
-def _fixed_length_tables(
-    n_nt: int, lhs: list[int], rhs_start: np.ndarray, rhs_len: np.ndarray, rhs_flat: np.ndarray
-) -> _Fixed | None:
+def _fixed_length_tables(t: _Tables, rhs: list[list[int]]) -> _Fixed | None:
     """Tables for the fast path when each nonterminal always derives strings of one length (true
     of both of the paper's families); None otherwise."""
-    rhs = [rhs_flat[a : a + k].tolist() for a, k in zip(rhs_start, rhs_len, strict=True)]
+    lhs = np.repeat(np.arange(t.n_nt), np.diff([*t.first_rule.tolist(), len(rhs)])).tolist()
     size: dict[int, int] = {}
+
+    def length(r: list[int]) -> int | None:
+        parts = [1 if b >= t.n_nt else size.get(b) for b in r]
+        return None if None in parts else sum(parts)
+
     changed = True
     while changed:  # propagate lengths from rules whose symbols all have one
         changed = False
         for a, r in zip(lhs, rhs, strict=True):
-            if a not in size and all(b >= n_nt or b in size for b in r):
-                size[a] = sum(size.get(b, 1) for b in r)
-                changed = True
-    for a, r in zip(lhs, rhs, strict=True):
-        if a not in size or any(b < n_nt and b not in size for b in r):
-            return None
-        if sum(size.get(b, 1) for b in r) != size[a]:
-            return None
-    cols: dict[str, list[int]] = {k: [] for k in ("t_start", "t_cnt", "t_sym", "t_off")}
-    cols.update({k: [] for k in ("n_start", "n_cnt", "n_sym", "n_off")})
+            if a not in size and (k := length(r)) is not None:
+                size[a], changed = k, True
+    if any(a not in size or length(r) != size[a] for a, r in zip(lhs, rhs, strict=True)):
+        return None
+    kids: dict[str, list[list[tuple[int, int]]]] = {"t": [], "n": []}  # per rule: (child, offset)
     for r in rhs:
-        cols["t_start"].append(len(cols["t_sym"]))
-        cols["n_start"].append(len(cols["n_sym"]))
-        off = 0
-        for b in r:
-            kind = "n" if b < n_nt else "t"
-            cols[f"{kind}_sym"].append(b)
-            cols[f"{kind}_off"].append(off)
-            off += size.get(b, 1)
-        cols["t_cnt"].append(len(cols["t_sym"]) - cols["t_start"][-1])
-        cols["n_cnt"].append(len(cols["n_sym"]) - cols["n_start"][-1])
-    arrays = {k: np.asarray(v, dtype=np.int64) for k, v in cols.items()}
-    return _Fixed(length=size[0], **arrays)  # the start symbol is nonterminal 0
+        at = np.cumsum([0] + [size.get(b, 1) for b in r]).tolist()
+        kids["t"].append([(b - t.n_nt, o) for b, o in zip(r, at, strict=False) if b >= t.n_nt])
+        kids["n"].append([(t.first_rule[b], o) for b, o in zip(r, at, strict=False) if b < t.n_nt])
+    levels = _level_tables(t, size[t.start], kids)
+    tabs = {}
+    for kind, rows in kids.items():
+        sym = np.full((len(rows), max(map(len, rows))), -1, dtype=np.intp)
+        off = np.zeros(sym.shape, dtype=np.intp)
+        for i, x in enumerate(rows):
+            sym[i, : len(x)], off[i, : len(x)] = [s for s, _ in x], [o for _, o in x]
+        for k in {None} | {getattr(lv, f"{kind}_k") for lv in levels}:
+            tabs[kind, k] = (sym, off) if k is None else (sym[:, :k].copy(), off[:, :k].copy())
+            if kind == "t" and k:  # rows of k int32 as one item each, for block writes
+                tabs["b", k] = (sym[:, :k].astype(np.int32).view(f"V{4 * k}").ravel(), off)
+    return _Fixed(size[t.start], tabs, levels)
 
 
-def sample_derivations(
-    g: Grammar, n: int, rng: np.random.Generator
-) -> tuple[list[Tokens], np.ndarray]:
-    """``n`` strings and the natural-log probability (nats) of each one's sampled derivation
-    (the sum of the log probabilities of the rules used; for an ambiguous string this is less
-    than the string's own log probability)."""
-    if n < 0:
-        raise GrammarlabError(f"number of samples must be >= 0, got {n}")
-    t = _tables(g)
-    strings: list[Tokens] = []
-    logps = []
-    for lo in range(0, n, t.batch):
-        s, lp = _derive_batch(g, t, min(t.batch, n - lo), rng)
-        strings.extend(s)
-        logps.append(lp)
-    return strings, (np.concatenate(logps) if logps else np.zeros(0))
+def _level_tables(
+    t: _Tables, size: int, kids: dict[str, list[list[tuple[int, int]]]]
+) -> tuple[_Level, ...]:
+    """What each tree level of a fixed-length grammar has in common, from the set of
+    nonterminals (as first rules) that can occur there, until none is left, a level repeats
+    (unit cycles) or STATIC_LEVELS levels are known; ``per``: nodes per sample, if fixed."""
+    levels: list[_Level] = []
+    syms, per, seen, align = frozenset([int(t.first_rule[t.start])]), 1, set(), size
+    while syms and len(levels) < STATIC_LEVELS and (syms, per) not in seen:
+        seen.add((syms, per))
+        rules = [r for f in sorted(syms) for r in range(f, f + int(t.rule_alts[f]))]
+        info = {}
+        for kind in ("t", "n"):
+            rows = {tuple(kids[kind][r]) for r in rules}
+            ks, offs = {len(x) for x in rows}, {tuple(o for _, o in x) for x in rows}
+            info[f"{kind}_k"] = ks.pop() if len(ks) == 1 else None
+            info[f"{kind}_off"] = np.asarray(offs.pop(), np.intp) if len(offs) == 1 else None
+        alts, logps = {t.rule_alts[r] for r in rules}, {t.rule_logp[r] for r in rules}
+        logp = None
+        if per is not None and len(logps) == 1:  # what bincount would add: 0.0 + w + w ...
+            logp = 0.0
+            for w in [float(logps.pop())] * per:
+                logp += w
+        plain = all(t.alias_prob[r] == 1.0 for r in rules)
+        alts = float(alts.pop()) if len(alts) == 1 else None
+        k = info["t_k"]
+        block = bool(k) and align % k == 0 and tuple(info["t_off"]) == tuple(range(k))
+        levels.append(_Level(alts, plain, per == 1, logp, block, **info))
+        align = math.gcd(align, *(o for r in rules for _, o in kids["n"][r]))
+        per = None if per is None or info["n_k"] is None else per * info["n_k"]
+        syms = frozenset(b for r in rules for b, _ in kids["n"][r])
+    return tuple(levels)
 
 
-def _derive_batch(
-    g: Grammar, t: _Tables, n: int, rng: np.random.Generator
-) -> tuple[list[Tokens], np.ndarray]:
-    if t.fixed is not None:
-        return _derive_fixed(g, t, n, rng)
-    return _derive_general(g, t, n, rng)
+def _expand(
+    f: _Fixed, kind: str, k: int | None, off: np.ndarray | None, rule: np.ndarray, pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Children of one kind of the nodes at ``pos`` that used ``rule``, in order: their table
+    entries and positions (k: children per rule, None when it varies; off: their offsets when
+    all rules share them)."""
+    sym_tab, off_tab = f.tabs[kind, k]
+    sym = np.take(sym_tab, rule, axis=0)
+    at = np.take(off_tab, rule, axis=0) if off is None else np.empty_like(sym)
+    for j in range(sym.shape[1]):  # column by column: numpy is slow on short inner axes
+        np.add(pos, at[:, j] if off is None else off[j], out=at[:, j])
+    if k is None:
+        real = sym >= 0
+        return sym[real], at[real]
+    return sym.ravel(), at.ravel()
 
 
 def _derive_fixed(
-    g: Grammar, t: _Tables, n: int, rng: np.random.Generator
-) -> tuple[list[Tokens], np.ndarray]:
+    g: Grammar, t: _Tables, rng: np.random.Generator, out: np.ndarray, logp: np.ndarray | None
+) -> None:
     """Fast path: every nonterminal's yield has a known length, so each child's position in
     the output is fixed when its parent's rule is chosen; terminals are written at once and only
-    nonterminals are carried to the next level. Draws the same random numbers in the same order
-    as the general path, so both give the same strings."""
-    f = t.fixed
-    size = f.length
-    out = np.empty(n * size, dtype=np.int64)
-    sym = np.full(n, t.start, dtype=np.int64)
-    pos = np.arange(n, dtype=np.int64) * size  # where each node's yield starts in `out`
-    logp = np.zeros(n)
-    nodes, depth = n, 0
-    while sym.size:
-        rule = _choose(t, sym, rng)
-        logp += np.bincount(pos // size, weights=t.rule_logp[rule], minlength=n)
-        k = f.t_cnt[rule]
-        if k.any():  # j: index of each new terminal child in t_sym
-            j = np.repeat(f.t_start[rule] - (np.cumsum(k) - k), k) + np.arange(int(k.sum()))
-            out[np.repeat(pos, k) + f.t_off[j]] = f.t_sym[j]
-        k = f.n_cnt[rule]
-        j = np.repeat(f.n_start[rule] - (np.cumsum(k) - k), k) + np.arange(int(k.sum()))
-        sym = f.n_sym[j]
-        pos = np.repeat(pos, k) + f.n_off[j]
-        nodes += int(t.rhs_len[rule].sum())  # nothing is kept: only the depth can run away
-        depth += 1
-        if depth > MAX_DEPTH:
-            _runaway(g, n, nodes, depth)
-    return _to_tuples(t.terminals, out - t.n_nt, np.full(n, size)), logp
+    nonterminals are carried to the next level. Writes the terminal indices of ``len(out) /
+    length`` strings into ``out`` and adds their derivation log probabilities to ``logp``."""
+    f, size = t.fixed, t.fixed.length
+    n = out.size // size
+    first = np.full(n, t.first_rule[t.start], dtype=np.intp)  # each node's first rule
+    pos = np.arange(0, n * size, size, dtype=np.intp)  # where each node's yield starts in `out`
+    nodes = 0
+    for depth in range(MAX_DEPTH):
+        lv = f.levels[depth] if depth < len(f.levels) else _ANY
+        rule = _choose(t, first, rng, lv)
+        nodes += rule.size
+        if logp is not None and lv.logp is not None:
+            logp += lv.logp
+        elif logp is not None:  # bincount adds in node order, as 0.0 + w for one node
+            w = np.take(t.rule_logp, rule)
+            logp += w if lv.single else np.bincount(pos // size, weights=w, minlength=n)
+        if lv.block:  # write each rule's terminals as one item
+            blocks = out.view(f"V{4 * lv.t_k}")
+            blocks[pos // lv.t_k if lv.t_k > 1 else pos] = np.take(f.tabs["b", lv.t_k][0], rule)
+        elif lv.t_k != 0:
+            sym, at = _expand(f, "t", lv.t_k, lv.t_off, rule, pos)
+            out[at] = sym
+        if lv.n_k == 0:
+            return
+        first, pos = _expand(f, "n", lv.n_k, lv.n_off, rule, pos)
+        if first.size == 0:
+            return
+    _runaway(g, n, nodes, MAX_DEPTH)  # nothing is kept: only the depth can run away
 
 
 def _derive_general(
-    g: Grammar, t: _Tables, n: int, rng: np.random.Generator
-) -> tuple[list[Tokens], np.ndarray]:
-    """Any grammar: keep every level of the derivation forest, then place the terminals."""
+    g: Grammar, t: _Tables, n: int, rng: np.random.Generator, logp: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Any grammar: keep every level of the derivation forest, then place the terminals.
+    Returns the terminal indices of all strings concatenated and the strings' lengths."""
     # levels[k] = (symbols, parent index into level k-1, first-child index per level-k node)
     sym = np.full(n, t.start, dtype=np.int64)
     syms, parents, child_lo = [sym], [np.arange(n)], []
-    logp = np.zeros(n)
     root = np.arange(n)  # sample id of each node of the current level
     nodes = n
     while True:
@@ -282,8 +327,9 @@ def _derive_general(
         if nt_pos.size == 0:
             child_lo.append(np.zeros(len(sym), dtype=np.int64))
             break
-        rule = _choose(t, sym[nt_pos], rng)
-        logp += np.bincount(root[nt_pos], weights=t.rule_logp[rule], minlength=n)
+        rule = _choose(t, np.take(t.first_rule, sym[nt_pos]), rng, _ANY)
+        if logp is not None:
+            logp += np.bincount(root[nt_pos], weights=t.rule_logp[rule], minlength=n)
         k = t.rhs_len[rule]
         total = int(k.sum())
         nodes += total
@@ -310,42 +356,102 @@ def _derive_general(
         yields[lvl] = y
     lengths = yields[0]
     # top-down: absolute position of each node's first terminal in the output buffer
-    out = np.empty(int(lengths.sum()), dtype=np.int64)
+    out = np.empty(int(lengths.sum()), dtype=np.int32)
     pos = np.cumsum(lengths) - lengths
     for lvl in range(len(syms)):
         is_t = syms[lvl] >= t.n_nt
-        out[pos[is_t]] = syms[lvl][is_t]
+        out[pos[is_t]] = syms[lvl][is_t] - t.n_nt
         if lvl + 1 == len(syms):
             break
         yc = yields[lvl + 1]
         excl = np.cumsum(yc) - yc  # exclusive prefix over the whole level
         p = parents[lvl + 1]
         pos = pos[p] + excl - excl[child_lo[lvl][p]]
-    return _to_tuples(t.terminals, out - t.n_nt, lengths), logp
+    return out, lengths
 
 
-def _to_tuples(names: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> list[Tokens]:
+def _derive(
+    g: Grammar, n: int, rng: np.random.Generator, want_logp: bool
+) -> tuple[_Tables, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``n`` derivations, BATCH at a time: the tables, the terminal indices of all strings
+    concatenated (int32), the strings' lengths and, if wanted, their log probabilities (nats)."""
+    if n < 0:
+        raise GrammarlabError(f"number of samples must be >= 0, got {n}")
+    t = _tables(g)
+    logp = np.zeros(n) if want_logp else None
+    size = t.fixed.length if t.fixed else 0
+    ids, lengths = [np.empty(n * size, dtype=np.int32)], [np.full(n if size else 0, size)]
+    for lo in range(0, n, t.batch):
+        hi = min(n, lo + t.batch)
+        lp = None if logp is None else logp[lo:hi]  # a view: filled in place
+        if t.fixed:
+            _derive_fixed(g, t, rng, ids[0][lo * size : hi * size], lp)
+        else:
+            ids[len(ids) :], lengths[len(lengths) :] = zip(_derive_general(g, t, hi - lo, rng, lp))
+    if t.fixed:
+        return t, ids[0], lengths[0], logp
+    return t, np.concatenate(ids), np.concatenate(lengths), logp
+
+
+def sample_ids(g: Grammar, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """``n`` strings as arrays, with no Python object per token: ``(ids, lengths, logp_nats)``;
+    ``ids`` int32 [n, longest length] holds the index of each token in ``g.terminals``, -1 after
+    the string's end; ``lengths`` int64 [n] in tokens; ``logp_nats`` float64 [n] as in
+    :func:`sample_derivations`. Draws as :func:`sample` does: the same seed, the same strings."""
+    t, flat, lengths, logp = _derive(g, n, rng, want_logp=True)
+    width = int(lengths.max()) if n else 0
+    if t.fixed:
+        return flat.reshape(n, width), lengths, logp
+    if n * width > MAX_PADDED:
+        raise GrammarlabError(
+            f"{n} strings padded to the longest ({width:,} tokens) would need {n * width:,} "
+            f"cells (limit {MAX_PADDED:,})",
+            file=g.source,
+            hint="sample fewer strings at a time, or use sample(), which does not pad",
+        )
+    ids = np.full((n, width), -1, dtype=np.int32)
+    ids[np.arange(width) < lengths[:, None]] = flat
+    return ids, lengths, logp
+
+
+def sample_derivations(
+    g: Grammar, n: int, rng: np.random.Generator
+) -> tuple[list[Tokens], np.ndarray]:
+    """``n`` strings and the natural-log probability (nats) of each one's sampled derivation
+    (the sum of the log probabilities of the rules used; for an ambiguous string this is less
+    than the string's own log probability)."""
+    t, flat, lengths, logp = _derive(g, n, rng, want_logp=True)
+    return _to_tuples(t, flat, lengths), logp
+
+
+def _to_tuples(t: _Tables, ids: np.ndarray, lengths: np.ndarray) -> list[Tokens]:
     """Strings as tuples of terminal names, from terminal indices ``ids`` (all strings
-    concatenated) and the strings' ``lengths``. This Python-object step costs about as much as
-    the sampling itself, hence the fast cases."""
+    concatenated) and the strings' ``lengths``: this Python-object step is much of the cost.
+    The cyclic garbage collector is paused meanwhile: tuples of strings cannot form cycles, and
+    it would scan the new tuples over and over (a third of the time)."""
     if len(lengths) == 0:
         return []
-    same = bool(np.all(lengths == lengths[0]))
-    if all(len(x) == 1 for x in names):
-        # one-character terminals (both paper families): build each string as one str and let
-        # tuple() split it into characters in C (single characters are cached by CPython)
-        chars = np.array(list(names), dtype="<U1")[ids]
-        if same:
-            return list(map(tuple, chars.view(f"<U{int(lengths[0])}").tolist()))
-        text = chars.tobytes().decode("utf-32-le")
-        ends = np.cumsum(lengths).tolist()
-        return [tuple(text[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-    tokens = names[ids]
-    if same:  # zip builds one tuple per row in C from the columns
-        return list(zip(*tokens.reshape(len(lengths), -1).T.tolist(), strict=True))
-    flat = tokens.tolist()
+    same = int(lengths[0]) if bool(np.all(lengths == lengths[0])) else 0
     ends = np.cumsum(lengths).tolist()
-    return [tuple(flat[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if t.chars is not None:
+            # one-character terminals (both paper families): build each string as one str and
+            # let tuple() split it into characters in C (single characters are cached by CPython)
+            chars = np.take(t.chars, ids)
+            if same:  # a '<U{same}' view holds one string per row
+                return list(map(tuple, chars.view(f"<U{same}").tolist()))
+            text = chars.tobytes().decode("utf-32-le")
+            return [tuple(text[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        tokens = np.take(t.terminals, ids)
+        if same:  # zip builds one tuple per row in C from the columns
+            return list(zip(*tokens.reshape(len(lengths), -1).T.tolist(), strict=True))
+        flat = tokens.tolist()
+        return [tuple(flat[a:b]) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _runaway(g: Grammar, n: int, nodes: int, depth: int) -> None:
@@ -375,7 +481,7 @@ def sample(
     has too few strings."""
     excl = {tuple(s) for s in exclude}
     if not unique and not excl:
-        return sample_derivations(g, n, rng)[0]
+        return _to_tuples(*_derive(g, n, rng, want_logp=False)[:3])
     if unique:
         check_distinct(g, n, excl)
     out: list[Tokens] = []
@@ -385,7 +491,7 @@ def sample(
         need = n - len(out)
         if need <= 0:
             break
-        batch, _lp = sample_derivations(g, max(2 * need, 64), rng)
+        batch = _to_tuples(*_derive(g, max(2 * need, 64), rng, want_logp=False)[:3])
         drawn += len(batch)
         for s in batch:
             if s in excl or (unique and s in seen):
@@ -433,7 +539,6 @@ def random_strings(g: Grammar, n: int, rng: np.random.Generator) -> list[Tokens]
     """The paper's third evaluation set: tokens drawn uniformly and independently from the
     grammar's alphabet, with lengths distributed as the lengths of the grammar's strings (``n``
     grammar strings are sampled with the same ``rng`` and only their lengths kept)."""
-    strings, _lp = sample_derivations(g, n, rng)
-    lengths = np.array([len(s) for s in strings], dtype=np.int64)
+    t, _ids, lengths, _ = _derive(g, n, rng, want_logp=False)
     ids = rng.integers(0, len(g.terminals), size=int(lengths.sum()))
-    return _to_tuples(_object_array(g.terminals), ids, lengths)
+    return _to_tuples(t, ids, lengths)

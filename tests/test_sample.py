@@ -4,6 +4,7 @@ log probabilities, unique/exclude/overlap, random strings, and the paper's hiera
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import Counter
 
@@ -21,6 +22,7 @@ from grammarlab.sample import (
     random_strings,
     sample,
     sample_derivations,
+    sample_ids,
 )
 
 # Nine strings, two of them ambiguous ("a a c" and "x a" each have two derivations).
@@ -176,16 +178,116 @@ def test_hierarchical_grammar() -> None:
     assert len(set(strings)) == 1000  # 2^36 derivations, collisions essentially impossible
 
 
-def test_fast_path_equals_general_path() -> None:
+FIXED_LENGTH = [
+    HIERARCHICAL,
+    # children counts and offsets differ between rules of a level (masks, no shared offsets)
+    "S -> A B [0.5] | B A [0.5]\nA -> 'a' 'b' [0.2] | C [0.8]\nC -> 'c' 'c' [0.6] | 'd' 'e' [0.4]\n"
+    "B -> 'q' [1.0]\n",
+    # a unit cycle (A -> B -> A): levels repeat, the fast path stops describing them
+    "S -> A 'z' [1.0]\nA -> B [0.5] | 'a' [0.5]\nB -> A [0.7] | 'b' [0.3]\n",
+    # unequal probabilities (alias slots used), multi-character terminals
+    "S -> 'ab' A 'c' [0.3] | A A A [0.7]\nA -> 'x' [0.3] | 'yy' [0.7]\n",
+]
+
+
+@pytest.mark.parametrize("text", FIXED_LENGTH)
+def test_fast_path_equals_general_path(text: str) -> None:
     # the fixed-length fast path draws the same numbers in the same order as the general one
-    g = loads(HIERARCHICAL)
+    # and adds the same log probabilities in the same order
+    g = loads(text)
     t = sample_mod._tables(g)
-    assert t.fixed is not None and t.fixed.length == 72
-    fast = sample_mod._derive_fixed(g, t, 200, rng(9))
-    general = sample_mod._derive_general(g, t, 200, rng(9))
-    assert fast[0] == general[0]
-    assert np.allclose(fast[1], general[1])
-    assert sample_mod._tables(loads(SMALL)).fixed is None
+    assert t.fixed is not None
+    size = t.fixed.length
+    out, lp_fast, lp_general = np.empty(500 * size, dtype=np.int32), np.zeros(500), np.zeros(500)
+    sample_mod._derive_fixed(g, t, rng(9), out, lp_fast)
+    ids, lengths = sample_mod._derive_general(g, t, 500, rng(9), lp_general)
+    assert np.array_equal(out, ids) and np.all(lengths == size)
+    assert np.array_equal(lp_fast, lp_general)
+
+
+def test_level_tables_of_the_hierarchical_grammar() -> None:
+    # By hand: levels S; A16; {A13, A14, A15}; {A10, A11, A12}; {A7, A8, A9}. Every rule has
+    # probability 0.5 except S -> A16, so all alias slots keep their rule ("plain").
+    levels = sample_mod._tables(loads(HIERARCHICAL)).fixed.levels
+    assert len(levels) == 5
+    assert [lv.alts for lv in levels] == [1.0, 2.0, 2.0, 2.0, 2.0]
+    assert all(lv.plain for lv in levels)
+    assert [lv.n_k for lv in levels] == [1, 3, None, 3, 0]  # A13 has 2 children, A14/A15 3
+    assert list(levels[3].n_off) == [0, 3, 6]  # A7, A8, A9 are 3 long, in any order
+    # nodes per sample 1, 1, 3, then unknown to this analysis; log 0.5 summed per level
+    assert [lv.single for lv in levels] == [True, True, False, False, False]
+    assert levels[1].logp == math.log(0.5) and levels[2].logp == 3 * math.log(0.5)
+    assert levels[3].logp is None
+    # the last level writes 3 terminals at offsets 0, 1, 2 of positions that are multiples of 3
+    assert levels[4].t_k == 3 and levels[4].block and not levels[3].block
+
+
+def reference_sample(g: Grammar, n: int, r: np.random.Generator) -> list[tuple[str, ...]]:
+    """The draw contract in plain Python: breadth-first, one level at a time, one uniform per
+    nonterminal in level order; slot = first rule + floor(u * rules), kept if the fraction is
+    below the slot's keep probability, else its alias. Only the alias tables come from the
+    module (their frequencies are tested above)."""
+    t = sample_mod._tables(g)
+    rules = [rule for a in g.nonterminals for rule in g.by_lhs[a]]
+    first = {a: int(t.first_rule[i]) for i, a in enumerate(g.nonterminals)}
+    roots = [[g.start, []] for _ in range(n)]
+    level = roots
+    while level:
+        nxt = []
+        for node, u in zip(level, r.random(len(level)), strict=True):
+            x = u * len(g.by_lhs[node[0]])
+            slot = first[node[0]] + int(x)
+            rule = rules[slot if x - int(x) < t.alias_prob[slot] else t.alias_rule[slot]]
+            for s, is_t in zip(rule.rhs, rule.terminal_mask, strict=True):
+                node[1].append(s if is_t else [s, []])
+            nxt += [c for c in node[1] if isinstance(c, list)]
+        level = nxt
+
+    def tokens(node: list) -> list[str]:
+        return [y for c in node[1] for y in ([c] if isinstance(c, str) else tokens(c))]
+
+    return [tuple(tokens(root)) for root in roots]
+
+
+@pytest.mark.parametrize("text", [SMALL, RECURSIVE, *FIXED_LENGTH])
+def test_same_strings_as_the_reference(text: str) -> None:
+    g = loads(text)
+    assert sample(g, 400, rng(21)) == reference_sample(g, 400, rng(21))
+
+
+@pytest.mark.parametrize("text", [SMALL, RECURSIVE, HIERARCHICAL])
+def test_sample_ids(text: str) -> None:
+    g = loads(text)
+    ids, lengths, logp = sample_ids(g, 300, rng(3))
+    strings, logp2 = sample_derivations(g, 300, rng(3))
+    assert ids.dtype == np.int32 and ids.shape == (300, max(len(s) for s in strings))
+    assert lengths.tolist() == [len(s) for s in strings]
+    assert np.array_equal(logp, logp2)
+    for row, n_tok, s in zip(ids, lengths, strings, strict=True):
+        assert tuple(g.terminals[i] for i in row[:n_tok]) == s
+        assert np.all(row[n_tok:] == -1)
+    empty = sample_ids(g, 0, rng(3))
+    assert empty[0].shape[0] == 0 and empty[1].shape == empty[2].shape == (0,)
+
+
+def test_sample_ids_padding_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sample_mod, "MAX_PADDED", 10)
+    with pytest.raises(GrammarlabError, match="padded") as e:
+        sample_ids(loads(RECURSIVE), 20, rng(0))  # 20 strings of length >= 1: over 10 cells
+    assert "sample()" in str(e.value)
+
+
+def test_garbage_collector_state_is_restored() -> None:
+    g = loads(HIERARCHICAL)
+    assert gc.isenabled()
+    sample(g, 10, rng(0))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        sample(g, 10, rng(0))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_unique_and_exclude() -> None:
