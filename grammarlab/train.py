@@ -32,7 +32,7 @@ from grammarlab.evaluate import (
     evaluate_set,
     format_generations,
     generate_strings,
-    greedy_matches,
+    greedy_matches_from_correct,
     micro_batches,
     token_nll,
 )
@@ -118,7 +118,10 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
         for name, enc in sets.items():
             if name not in res:
                 res[name] = evaluate_set(model, enc, mb)
-            res[name].greedy_match = greedy_matches(model, enc, cfg.extraction_prefix, tmap.eos_id)
+            lengths = (enc.mask.sum(1) - 2).tolist()  # string tokens, without bos and eos
+            res[name].greedy_match = greedy_matches_from_correct(
+                res[name].correct, lengths, cfg.extraction_prefix
+            )
         if k in cfg.generate_epochs and cfg.n_generate:
             _write_generations(run_dir, k, model, tmap, cfg, sets)
         lr = opt.param_groups[0]["lr"] if upd else 0.0

@@ -17,6 +17,7 @@ from grammarlab.evaluate import (
     format_generations,
     generate_strings,
     greedy_matches,
+    greedy_matches_from_correct,
 )
 from grammarlab.models import ModelSpec, load_model
 from grammarlab.tokens import TokenMap
@@ -84,6 +85,36 @@ def test_greedy_match_true_exactly_for_the_models_own_greedy_strings():
     for s, ok in zip(strings, m, strict=True):
         want = tmap.decode([0, 1, *cont]) == s
         assert ok == want
+
+
+def test_teacher_forced_greedy_match_equals_decoding():
+    # Train a tiny model a little on two strings so some strings are reproduced and some not;
+    # the argmax-correctness shortcut used by the runner must agree with real greedy decoding.
+    model, tmap = _tiny()
+    train = [("1", "2", "3", "3", "1"), ("2", "2", "1", "3")]
+    enc = encode_set("t", train, tmap, "cpu")
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-2)
+    for _ in range(40):
+        opt.zero_grad()
+        evaluate_loss = torch.nn.functional.cross_entropy(
+            model(input_ids=enc.ids[:, :-1]).logits.reshape(-1, tmap.vocab_size),
+            enc.ids[:, 1:].reshape(-1).masked_fill(~enc.mask[:, 1:].reshape(-1), -100),
+        )
+        evaluate_loss.backward()
+        opt.step()
+    model.eval()
+    strings = [*train, ("1", "2", "1", "1", "1"), ("2", "2", "3"), ("3",), ("1", "2")]
+    enc = encode_set("x", strings, tmap, "cpu")
+    with torch.no_grad():
+        res = evaluate_set(model, enc, 8)
+        lengths = (enc.mask.sum(1) - 2).tolist()
+        for prefix in (0, 1, 2, 3):
+            want = greedy_matches(model, enc, prefix_tokens=prefix, eos_id=tmap.eos_id)
+            got = greedy_matches_from_correct(res.correct, lengths, prefix)
+            assert got.tolist() == want.tolist(), prefix
+    # the trained strings are reproduced from a 2-token prefix; both outcomes occur overall
+    assert greedy_matches_from_correct(res.correct, lengths, 2)[:2].all()
+    assert not greedy_matches_from_correct(res.correct, lengths, 0).all()
 
 
 def test_generation_is_seeded_and_invalid_samples_are_marked():
