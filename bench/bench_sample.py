@@ -1,9 +1,16 @@
 """Sampling throughput: grammarlab.sample against a plain recursive sampler over nltk's PCFG.
 
 Run by hand: ``.venv/bin/python bench/bench_sample.py`` (writes bench/results/sample.md and
-sample.json). Both samplers return strings as tuples of terminal strings; rates are normalised
-per second, so the two may use different numbers of strings. Each timing is the best of a few
-repeats (the machine may be shared; the load average is recorded).
+sample.json). Two of ours, each against the same nltk baseline:
+
+* tuple API: ``sample(g, n, rng)``, a list of tuples of terminal strings, as the baseline returns;
+* array API: ``sample_ids(g, n, rng)``, an int32 [n, length] array of terminal indices plus
+  lengths and derivation log probabilities (no Python object per token).
+
+The machine is shared, so the three samplers are timed in interleaved rounds (each round times
+each once) and the medians over rounds are reported, with per-round speedups and the load average
+(``os.getloadavg()``) before and after. Rates are per second, so the samplers may use different
+numbers of strings.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import json
 import os
 import platform
 import random
+import statistics
 import string
 import sys
 import time
@@ -25,11 +33,11 @@ from nltk.grammar import Nonterminal
 
 from grammarlab.grammar import Grammar, loads
 from grammarlab.io import write_json_atomic, write_text_atomic
-from grammarlab.sample import sample
+from grammarlab.sample import sample, sample_ids
 
 OURS_N = 20_000
 NLTK_N = 1_000
-REPEATS = 5
+ROUNDS = 7
 
 # Appendix A.2 of seed 002 with p = 0.5.
 HIERARCHICAL = """\
@@ -81,39 +89,47 @@ def nltk_sampler(text: str) -> Callable[[int, random.Random], list[tuple[str, ..
     return lambda n, rnd: [one(rnd) for _ in range(n)]
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
 
 
 def bench(name: str, g: Grammar, text: str) -> dict:
-    sample(g, 100, np.random.default_rng(0))  # compile and cache the tables
-    t_ours, ours = best_time(lambda: sample(g, OURS_N, np.random.default_rng(1)), REPEATS)
+    """ROUNDS interleaved rounds of (tuple API, array API, nltk); medians over rounds."""
     draw = nltk_sampler(text)
-    t_nltk, base = best_time(lambda: draw(NLTK_N, random.Random(1)), max(1, REPEATS // 2))
-    tok_ours = sum(len(s) for s in ours) / t_ours
-    tok_nltk = sum(len(s) for s in base) / t_nltk
-    row = {
-        "grammar": name,
-        "ours_strings": OURS_N,
-        "ours_seconds": t_ours,
-        "ours_strings_per_s": OURS_N / t_ours,
-        "ours_tokens_per_s": tok_ours,
-        "nltk_strings": NLTK_N,
-        "nltk_seconds": t_nltk,
-        "nltk_strings_per_s": NLTK_N / t_nltk,
-        "nltk_tokens_per_s": tok_nltk,
-        "speedup": (OURS_N / t_ours) / (NLTK_N / t_nltk),
-        "mean_length_ours": float(np.mean([len(s) for s in ours])),
-        "mean_length_nltk": float(np.mean([len(s) for s in base])),
-    }
+    ours = sample(g, 1000, np.random.default_rng(0))  # compile and cache the tables
+    ids, lengths, _ = sample_ids(g, 1000, np.random.default_rng(0))
+    assert [tuple(g.terminals[i] for i in r[:k]) for r, k in zip(ids, lengths, strict=True)] == ours
+    load_before = os.getloadavg()[0]
+    rounds = []
+    for k in range(ROUNDS):
+        t_tup, strings = timed(lambda k=k: sample(g, OURS_N, np.random.default_rng(k)))
+        t_arr, (_ids, lens, _lp) = timed(
+            lambda k=k: sample_ids(g, OURS_N, np.random.default_rng(k))
+        )
+        t_nltk, base = timed(lambda k=k: draw(NLTK_N, random.Random(k)))
+        rounds.append(
+            {
+                "tuple_strings_per_s": OURS_N / t_tup,
+                "tuple_tokens_per_s": sum(map(len, strings)) / t_tup,
+                "array_strings_per_s": OURS_N / t_arr,
+                "array_tokens_per_s": int(lens.sum()) / t_arr,
+                "nltk_strings_per_s": NLTK_N / t_nltk,
+                "nltk_tokens_per_s": sum(map(len, base)) / t_nltk,
+                "mean_length_nltk": float(np.mean([len(s) for s in base])),
+            }
+        )
+        rounds[-1]["tuple_speedup"] = rounds[-1]["tuple_strings_per_s"] / (NLTK_N / t_nltk)
+        rounds[-1]["array_speedup"] = rounds[-1]["array_strings_per_s"] / (NLTK_N / t_nltk)
+    row = {"grammar": name, "ours_strings": OURS_N, "nltk_strings": NLTK_N, "rounds": rounds}
+    row |= {f"median_{k}": statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    row |= {"load_average_1m_before": load_before, "load_average_1m_after": os.getloadavg()[0]}
     print(
-        f"{name}: ours {row['ours_strings_per_s']:,.0f} strings/s ({tok_ours:,.0f} tokens/s), "
-        f"nltk {row['nltk_strings_per_s']:,.0f} strings/s -> {row['speedup']:.0f}x",
+        f"{name}: tuple API {row['median_tuple_strings_per_s']:,.0f} strings/s "
+        f"({row['median_tuple_speedup']:.0f}x), array API "
+        f"{row['median_array_strings_per_s']:,.0f} strings/s ({row['median_array_speedup']:.0f}x), "
+        f"nltk {row['median_nltk_strings_per_s']:,.0f} strings/s; load {load_before:.2f}",
         flush=True,
     )
     return row
@@ -139,20 +155,26 @@ def main() -> None:
     lines = [
         "# Sampling throughput",
         "",
-        "`.venv/bin/python bench/bench_sample.py`: `grammarlab.sample.sample` (vectorized numpy)",
-        "against a recursive sampler over `nltk.PCFG` (`random.choices` weighted by rule",
-        f"probability), same run. Best of {REPEATS} repeats for ours ({OURS_N:,} strings), of "
-        f"{max(1, REPEATS // 2)} for nltk ({NLTK_N:,} strings); both return tuples of tokens.",
+        "`.venv/bin/python bench/bench_sample.py`, one run: grammarlab against a recursive sampler",
+        "over `nltk.PCFG` (`random.choices` weighted by rule probability, tuples of tokens), timed",
+        f"in {ROUNDS} interleaved rounds ({OURS_N:,} strings for ours, {NLTK_N:,} for nltk per "
+        "round); medians over rounds. Speedup: the median of the per-round ratios of strings/s.",
+        "*Tuple API*: `sample()` returns a list of tuples of token strings, like the baseline.",
+        "*Array API*: `sample_ids()` returns an int32 array of token indices [n, length], the",
+        "lengths and the derivation log probabilities; no Python object per token.",
         "",
-        "| grammar | ours strings/s | ours tokens/s | nltk strings/s | nltk tokens/s | speedup |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| grammar | API | ours strings/s | ours tokens/s | nltk strings/s | nltk tokens/s "
+        "| speedup | load avg (1 min) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(
-            f"| {r['grammar']} | {r['ours_strings_per_s']:,.0f} | {r['ours_tokens_per_s']:,.0f} "
-            f"| {r['nltk_strings_per_s']:,.0f} | {r['nltk_tokens_per_s']:,.0f} "
-            f"| {r['speedup']:.0f}x |"
-        )
+        for api in ("tuple", "array"):
+            lines.append(
+                f"| {r['grammar']} | {api} | {r[f'median_{api}_strings_per_s']:,.0f} "
+                f"| {r[f'median_{api}_tokens_per_s']:,.0f} | {r['median_nltk_strings_per_s']:,.0f} "
+                f"| {r['median_nltk_tokens_per_s']:,.0f} | {r[f'median_{api}_speedup']:.0f}x "
+                f"| {r['load_average_1m_before']:.2f} -> {r['load_average_1m_after']:.2f} |"
+            )
     lines += ["", "Machine: " + json.dumps(machine), ""]
     write_text_atomic(out / "sample.md", "\n".join(lines))
     print(f"wrote {out / 'sample.md'}", file=sys.stderr)

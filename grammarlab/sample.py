@@ -439,7 +439,7 @@ def _to_tuples(t: _Tables, ids: np.ndarray, lengths: np.ndarray) -> list[Tokens]
         if t.chars is not None:
             # one-character terminals (both paper families): build each string as one str and
             # let tuple() split it into characters in C (single characters are cached by CPython)
-            chars = np.take(t.chars, ids)
+            chars = np.take(t.chars.view(np.uint32), ids).view("<U1")  # 2x faster than on U1
             if same:  # a '<U{same}' view holds one string per row
                 return list(map(tuple, chars.view(f"<U{same}").tolist()))
             text = chars.tobytes().decode("utf-32-le")
