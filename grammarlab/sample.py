@@ -222,7 +222,8 @@ def _fixed_length_tables(t: _Tables, rhs: list[list[int]]) -> _Fixed | None:
         for k in {None} | {getattr(lv, f"{kind}_k") for lv in levels}:
             tabs[kind, k] = (sym, off) if k is None else (sym[:, :k].copy(), off[:, :k].copy())
             if kind == "t" and k:  # rows of k int32 as one item each, for block writes
-                tabs["b", k] = (sym[:, :k].astype(np.int32).view(f"V{4 * k}").ravel(), off)
+                item = sym[:, :k].astype(np.int32)
+                tabs["b", k] = (item.ravel() if k == 1 else item.view(f"V{4 * k}").ravel(), off)
     return _Fixed(size[t.start], tabs, levels)
 
 
@@ -298,9 +299,12 @@ def _derive_fixed(
         elif logp is not None:  # bincount adds in node order, as 0.0 + w for one node
             w = np.take(t.rule_logp, rule)
             logp += w if lv.single else np.bincount(pos // size, weights=w, minlength=n)
-        if lv.block:  # write each rule's terminals as one item
-            blocks = out.view(f"V{4 * lv.t_k}")
-            blocks[pos // lv.t_k if lv.t_k > 1 else pos] = np.take(f.tabs["b", lv.t_k][0], rule)
+        if lv.block:  # each rule's terminals as one item (put: 2x faster than setitem here)
+            items = np.take(f.tabs["b", lv.t_k][0], rule)
+            if lv.t_k == 1:
+                out[pos] = items
+            else:
+                np.put(out.view(f"V{4 * lv.t_k}"), pos // lv.t_k, items)
         elif lv.t_k != 0:
             sym, at = _expand(f, "t", lv.t_k, lv.t_off, rule, pos)
             out[at] = sym
