@@ -85,6 +85,7 @@ def run_demo(
         print(f"note: {note}", file=sys.stderr)
     print(summary_table(tables.phases))
     wall = time.perf_counter() - t0
-    print(f"\n{len(sweep.runs)} runs ({len(failed)} failed) in {t_runs:.0f} s; tables in {out}, "
-          f"{len(written)} figures in {figures}; total {wall:.0f} s")  # fmt: skip
+    cpu = sum(o.cpu_seconds for o in outcomes)
+    print(f"\n{len(sweep.runs)} runs ({len(failed)} failed) in {t_runs:.0f} s wall, {cpu:.0f} CPU s "
+          f"in the runs; tables in {out}, {len(written)} figures in {figures}; total {wall:.0f} s")  # fmt: skip
     return 1 if failed else 0

@@ -305,7 +305,8 @@ class Outcome:
     run_id: str
     state: str | None
     error: str | None
-    seconds: float
+    seconds: float  # wall-clock
+    cpu_seconds: float = 0.0  # CPU time of the process that ran it (all its threads)
 
 
 def train_from_file(config_path: str, run_dir: str) -> str | None:
@@ -323,13 +324,14 @@ def run_job(job: Job) -> Outcome:
     import importlib
     import time
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     module, func = job.target.split(":")
     try:
         state = getattr(importlib.import_module(module), func)(job.config_path, job.run_dir)
-        return Outcome(job.run_id, state, None, time.perf_counter() - t0)
+        error = None
     except Exception as e:  # noqa: BLE001 - reported per run, the other runs go on
-        return Outcome(job.run_id, "failed", f"{type(e).__name__}: {e}", time.perf_counter() - t0)
+        state, error = "failed", f"{type(e).__name__}: {e}"
+    return Outcome(job.run_id, state, error, time.perf_counter() - t0, time.process_time() - c0)
 
 
 def _init_worker() -> None:

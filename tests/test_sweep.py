@@ -96,7 +96,9 @@ def test_derived_entropy_targets(tmp_path):
     from grammarlab.grammar import load
 
     (tmp_path / "ab.cfg").write_text(AB)
-    spec = {"base": {"epochs": 3}, "derive": [{"grammar": "ab.cfg", "entropy_bits": [1.0, 1.5]}]}
+    # tempering keeps a uniform grammar uniform; skewing lowers its 2 bits
+    derive = [{"grammar": "ab.cfg", "entropy_bits": [1.0, 1.5], "method": "skew"}]
+    spec = {"base": {"epochs": 3}, "derive": derive}
     sw = expand(spec, tmp_path / "sw", base_dir=tmp_path)
     assert len(sw.runs) == 2
     for r, target in zip(sw.runs, (1.0, 1.5), strict=True):
