@@ -1,4 +1,4 @@
-"""Seeded, vectorized sampling of strings from a grammar (nltk has no sampler).
+"""Seeded, vectorized sampling of strings from a grammar (nltk has no sampler): the public API.
 
 All samples of a batch grow together, one tree level per iteration: every nonterminal of the
 current level picks its rule at once (one uniform draw each through Walker's alias tables: O(1)
@@ -7,10 +7,9 @@ gathered from a flat right-side table with ``np.repeat``. At the end, yields (su
 are summed bottom-up and offsets pushed top-down, which puts every terminal at its place. The
 work is linear in the number of tree nodes; the number of numpy calls in the tree depth.
 
-When every nonterminal always derives the same length (both of the paper's families), positions
-are known top-down and a leaner path draws the same numbers: right sides are rows of padded
-tables, and what each tree level has in common (rule counts, equal probabilities, children and
-their offsets) is worked out once per grammar, so gathers become scalars and masks disappear.
+This module holds that general path and the public functions; the compiled tables are in
+:mod:`grammarlab.sample_tables` and the fixed-length fast path (same numbers, fewer steps) in
+:mod:`grammarlab.sample_fast`.
 
 :func:`sample_ids` gives token indices as arrays; :func:`sample` and the others build tuples from
 them. Every function takes an explicit :class:`numpy.random.Generator`; the same seed gives the
@@ -21,299 +20,44 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from grammarlab.analysis import expected_expansions
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import Grammar
 from grammarlab.language import check_distinct, count_derivations, language
+from grammarlab.sample_fast import _derive_fixed, _fixed_length_tables
+from grammarlab.sample_tables import (
+    _ANY,
+    BATCH,
+    MAX_DEPTH,
+    MAX_NODES,
+    _batch_size,
+    _choose,
+    _compile,
+    _runaway,
+    _Tables,
+)
 from grammarlab.strings import Tokens
 
 # count_derivations and language live in grammarlab.language; re-exported for older imports
 __all__ = ["count_derivations", "language", "overlap", "overlap_report", "random_strings"]
 __all__ += ["sample", "sample_derivations", "sample_ids"]
 
-BATCH = 65_536  # most samples derived together (results depend on it, so it is fixed)
-MAX_NODES = 20_000_000  # tree nodes kept per batch by the general path before giving up
-MAX_DEPTH = 100_000  # tree levels before giving up
 MAX_ROUNDS = 64  # sampling rounds for `unique` / `exclude` before giving up
 MAX_PADDED = 400_000_000  # cells of the padded array sample_ids may allocate (1.6 GB)
-STATIC_LEVELS = 1_024  # tree levels the fast path works out in advance
-
-
-@dataclass(frozen=True)
-class _Tables:
-    """A grammar compiled to arrays. Symbol ids: nonterminal i is i (grammar order), terminal j
-    is n_nt + j (``Grammar.terminals`` order). Rules are grouped by left side."""
-
-    n_nt: int
-    start: int
-    first_rule: np.ndarray  # [n_nt] index of its first rule (= its first alias slot)
-    rule_alts: np.ndarray  # [n_rules] number of rules of its left side (float: int*float is slow)
-    alias_prob: np.ndarray  # [n_rules] alias slot: keep its own rule if frac < this
-    alias_rule: np.ndarray  # [n_rules] alias slot: otherwise take this rule
-    rule_logp: np.ndarray  # [n_rules] natural log of the rule probability as written
-    rhs_start: np.ndarray  # [n_rules] offset into rhs_flat
-    rhs_len: np.ndarray  # [n_rules]
-    rhs_flat: np.ndarray  # all right sides, concatenated, as symbol ids
-    terminals: np.ndarray  # object array of terminal names
-    chars: np.ndarray | None  # the same as '<U1' when every terminal is one character (not NUL)
-    fixed: _Fixed | None = None  # the fast path's tables, when every string has the same length
-    batch: int = BATCH  # samples per batch: BATCH, or fewer when expected trees are large
-
-
-@dataclass(frozen=True)
-class _Level:
-    """What all nodes of one tree level share, known before sampling (None: it varies): rules
-    per nonterminal, equal rule probabilities, one node per sample (so node i is in sample i),
-    nats added to each derivation, and per rule the number and offsets of the terminal (t) and
-    nonterminal (n) children."""
-
-    alts: float | None = None
-    plain: bool = False
-    single: bool = False
-    logp: float | None = None
-    block: bool = False  # the t_k terminals sit at offsets 0..t_k-1 of t_k-aligned positions
-    t_k: int | None = None
-    t_off: np.ndarray | None = None
-    n_k: int | None = None
-    n_off: np.ndarray | None = None
-
-
-_ANY = _Level()  # a level where nothing is known in advance
-
-
-@dataclass(frozen=True)
-class _Fixed:
-    """Per rule, its terminal children (kind "t": terminal index) and nonterminal children
-    ("n": the child's first rule) with their offsets from the start of the rule's yield, as
-    padded tables: ``tabs[kind, None]`` has -1 pads, ``tabs[kind, k]`` the first k columns."""
-
-    length: int  # of every string
-    tabs: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray]]
-    levels: tuple[_Level, ...]
 
 
 @lru_cache(maxsize=64)
 def _tables(g: Grammar) -> _Tables:
-    """Compiled tables of ``g``, cached per grammar (frozen, hashable)."""
-    if not g.rules:
-        raise GrammarlabError("cannot sample from a grammar with no rules", file=g.source)
-    nts = g.nonterminals
-    nt_id = {a: i for i, a in enumerate(nts)}
-    t_id = {t: len(nts) + j for j, t in enumerate(g.terminals)}
-    alias_prob, alias_rule, logp, rhs, lhs = [], [], [], [], []
-    for i, a in enumerate(nts):
-        keep, other = _alias_table([r.prob for r in g.by_lhs[a]])
-        alias_prob.extend(keep)
-        alias_rule.extend(len(logp) + o for o in other)
-        for r in g.by_lhs[a]:
-            logp.append(math.log(r.prob))
-            lhs.append(i)
-            for s, is_t in zip(r.rhs, r.terminal_mask, strict=True):
-                if not is_t and s not in nt_id:
-                    raise GrammarlabError(f"undefined nonterminal {s}", file=g.source, line=r.line)
-            rhs.append(
-                [
-                    t_id[s] if is_t else nt_id[s]
-                    for s, is_t in zip(r.rhs, r.terminal_mask, strict=True)
-                ]
-            )
-    n_alt = np.asarray([len(g.by_lhs[a]) for a in nts], dtype=np.float64)
-    rhs_len = np.asarray([len(r) for r in rhs], dtype=np.int64)
-    one_char = all(len(x) == 1 and x != "\0" for x in g.terminals)
-    t = _Tables(
-        n_nt=len(nts),
-        start=nt_id[g.start],
-        first_rule=(np.cumsum(n_alt) - n_alt).astype(np.intp),
-        rule_alts=n_alt[lhs],
-        alias_prob=np.asarray(alias_prob),
-        alias_rule=np.asarray(alias_rule, dtype=np.intp),
-        rule_logp=np.asarray(logp),
-        rhs_start=np.cumsum(rhs_len) - rhs_len,
-        rhs_len=rhs_len,
-        rhs_flat=np.asarray([s for r in rhs for s in r], dtype=np.int64),
-        terminals=np.asarray(g.terminals, dtype=object),
-        chars=np.asarray(g.terminals, dtype="<U1") if one_char else None,
-    )
+    """Compiled tables of ``g`` with the fast path's tables (when its strings all have one
+    length) and the batch size, cached per grammar (frozen, hashable)."""
+    t, rhs, lhs = _compile(g)
     fixed = _fixed_length_tables(t, rhs)
-    batch = BATCH if fixed else _batch_size(g, np.exp(logp), rhs_len, lhs)
+    batch = BATCH if fixed else _batch_size(g, np.exp(t.rule_logp), t.rhs_len, lhs)
     return dataclasses.replace(t, fixed=fixed, batch=batch)
-
-
-def _batch_size(g: Grammar, rule_p: np.ndarray, rhs_len: np.ndarray, lhs: list[int]) -> int:
-    """Samples per batch for the general path: on average at most MAX_NODES / 8 tree nodes, so
-    the runaway guard only fires on heavy-tailed (near-critical) grammars."""
-    e = expected_expansions(g)  # per nonterminal, per derivation
-    if not np.all(np.isfinite(e)):
-        return BATCH
-    nodes = 1.0 + float(np.sum(e[np.asarray(lhs)] * rule_p * rhs_len))
-    return int(max(1, min(BATCH, MAX_NODES // (8 * nodes))))
-
-
-def _alias_table(probs: Sequence[float]) -> tuple[list[float], list[int]]:
-    """Walker's alias method (Vose's construction): slot i keeps rule i with probability
-    keep[i] and otherwise gives rule other[i]; a uniformly chosen slot then yields each rule with
-    its (normalized) probability. The validator allows sums off 1 by 1e-6, hence the scaling."""
-    k = len(probs)
-    total = math.fsum(probs)
-    scaled = [p * k / total for p in probs]
-    keep, other = [1.0] * k, list(range(k))
-    small = [i for i, x in enumerate(scaled) if x < 1.0]
-    large = [i for i, x in enumerate(scaled) if x >= 1.0]
-    while small and large:
-        s_, l_ = small.pop(), large.pop()
-        keep[s_], other[s_] = scaled[s_], l_
-        scaled[l_] -= 1.0 - scaled[s_]
-        (small if scaled[l_] < 1.0 else large).append(l_)
-    return keep, other  # leftovers (rounding) keep themselves with probability 1
-
-
-def _choose(t: _Tables, first: np.ndarray, rng: np.random.Generator, lv: _Level) -> np.ndarray:
-    """One rule per nonterminal, given by its ``first`` rule, from one uniform draw each: its
-    integer part (times the number of rules) picks the alias slot, the fractional part decides
-    keep or alias. What the level ``lv`` is known to share replaces gathers by scalars."""
-    x = rng.random(first.size)
-    x *= np.take(t.rule_alts, first) if lv.alts is None else lv.alts
-    slot = x.astype(np.intp)
-    if lv.plain:  # every keep probability is 1.0 and x - floor(x) < 1.0
-        slot += first
-        return slot
-    x -= slot  # exact
-    slot += first
-    return np.where(x < np.take(t.alias_prob, slot), slot, np.take(t.alias_rule, slot))
-
-
-def _fixed_length_tables(t: _Tables, rhs: list[list[int]]) -> _Fixed | None:
-    """Tables for the fast path when each nonterminal always derives strings of one length (true
-    of both of the paper's families); None otherwise."""
-    lhs = np.repeat(np.arange(t.n_nt), np.diff([*t.first_rule.tolist(), len(rhs)])).tolist()
-    size: dict[int, int] = {}
-
-    def length(r: list[int]) -> int | None:
-        parts = [1 if b >= t.n_nt else size.get(b) for b in r]
-        return None if None in parts else sum(parts)
-
-    changed = True
-    while changed:  # propagate lengths from rules whose symbols all have one
-        changed = False
-        for a, r in zip(lhs, rhs, strict=True):
-            if a not in size and (k := length(r)) is not None:
-                size[a], changed = k, True
-    if any(a not in size or length(r) != size[a] for a, r in zip(lhs, rhs, strict=True)):
-        return None
-    kids: dict[str, list[list[tuple[int, int]]]] = {"t": [], "n": []}  # per rule: (child, offset)
-    for r in rhs:
-        at = np.cumsum([0] + [size.get(b, 1) for b in r]).tolist()
-        kids["t"].append([(b - t.n_nt, o) for b, o in zip(r, at, strict=False) if b >= t.n_nt])
-        kids["n"].append([(t.first_rule[b], o) for b, o in zip(r, at, strict=False) if b < t.n_nt])
-    levels = _level_tables(t, size[t.start], kids)
-    tabs = {}
-    for kind, rows in kids.items():
-        sym = np.full((len(rows), max(map(len, rows))), -1, dtype=np.intp)
-        off = np.zeros(sym.shape, dtype=np.intp)
-        for i, x in enumerate(rows):
-            sym[i, : len(x)], off[i, : len(x)] = [s for s, _ in x], [o for _, o in x]
-        for k in {None} | {getattr(lv, f"{kind}_k") for lv in levels}:
-            tabs[kind, k] = (sym, off) if k is None else (sym[:, :k].copy(), off[:, :k].copy())
-            if kind == "t" and k:  # rows of k int32 as one item each, for block writes
-                item = sym[:, :k].astype(np.int32)
-                tabs["b", k] = (item.ravel() if k == 1 else item.view(f"V{4 * k}").ravel(), off)
-    return _Fixed(size[t.start], tabs, levels)
-
-
-def _level_tables(
-    t: _Tables, size: int, kids: dict[str, list[list[tuple[int, int]]]]
-) -> tuple[_Level, ...]:
-    """What each tree level of a fixed-length grammar has in common, from the set of
-    nonterminals (as first rules) that can occur there, until none is left, a level repeats
-    (unit cycles) or STATIC_LEVELS levels are known; ``per``: nodes per sample, if fixed."""
-    levels: list[_Level] = []
-    syms, per, seen, align = frozenset([int(t.first_rule[t.start])]), 1, set(), size
-    while syms and len(levels) < STATIC_LEVELS and (syms, per) not in seen:
-        seen.add((syms, per))
-        rules = [r for f in sorted(syms) for r in range(f, f + int(t.rule_alts[f]))]
-        info = {}
-        for kind in ("t", "n"):
-            rows = {tuple(kids[kind][r]) for r in rules}
-            ks, offs = {len(x) for x in rows}, {tuple(o for _, o in x) for x in rows}
-            info[f"{kind}_k"] = ks.pop() if len(ks) == 1 else None
-            info[f"{kind}_off"] = np.asarray(offs.pop(), np.intp) if len(offs) == 1 else None
-        alts, logps = {t.rule_alts[r] for r in rules}, {t.rule_logp[r] for r in rules}
-        logp = None
-        if per is not None and len(logps) == 1:  # what bincount would add: 0.0 + w + w ...
-            logp = 0.0
-            for w in [float(logps.pop())] * per:
-                logp += w
-        plain = all(t.alias_prob[r] == 1.0 for r in rules)
-        alts = float(alts.pop()) if len(alts) == 1 else None
-        k = info["t_k"]
-        block = bool(k) and align % k == 0 and tuple(info["t_off"]) == tuple(range(k))
-        levels.append(_Level(alts, plain, per == 1, logp, block, **info))
-        align = math.gcd(align, *(o for r in rules for _, o in kids["n"][r]))
-        per = None if per is None or info["n_k"] is None else per * info["n_k"]
-        syms = frozenset(b for r in rules for b, _ in kids["n"][r])
-    return tuple(levels)
-
-
-def _expand(
-    f: _Fixed, kind: str, k: int | None, off: np.ndarray | None, rule: np.ndarray, pos: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Children of one kind of the nodes at ``pos`` that used ``rule``, in order: their table
-    entries and positions (k: children per rule, None when it varies; off: their offsets when
-    all rules share them)."""
-    sym_tab, off_tab = f.tabs[kind, k]
-    sym = np.take(sym_tab, rule, axis=0)
-    at = np.take(off_tab, rule, axis=0) if off is None else np.empty_like(sym)
-    for j in range(sym.shape[1]):  # column by column: numpy is slow on short inner axes
-        np.add(pos, at[:, j] if off is None else off[j], out=at[:, j])
-    if k is None:
-        real = sym >= 0
-        return sym[real], at[real]
-    return sym.ravel(), at.ravel()
-
-
-def _derive_fixed(
-    g: Grammar, t: _Tables, rng: np.random.Generator, out: np.ndarray, logp: np.ndarray | None
-) -> None:
-    """Fast path: every nonterminal's yield has a known length, so each child's position in
-    the output is fixed when its parent's rule is chosen; terminals are written at once and only
-    nonterminals are carried to the next level. Writes the terminal indices of ``len(out) /
-    length`` strings into ``out`` and adds their derivation log probabilities to ``logp``."""
-    f, size = t.fixed, t.fixed.length
-    n = out.size // size
-    first = np.full(n, t.first_rule[t.start], dtype=np.intp)  # each node's first rule
-    pos = np.arange(0, n * size, size, dtype=np.intp)  # where each node's yield starts in `out`
-    nodes = 0
-    for depth in range(MAX_DEPTH):
-        lv = f.levels[depth] if depth < len(f.levels) else _ANY
-        rule = _choose(t, first, rng, lv)
-        nodes += rule.size
-        if logp is not None and lv.logp is not None:
-            logp += lv.logp
-        elif logp is not None:  # bincount adds in node order, as 0.0 + w for one node
-            w = np.take(t.rule_logp, rule)
-            logp += w if lv.single else np.bincount(pos // size, weights=w, minlength=n)
-        if lv.block:  # each rule's terminals as one item (put: 2x faster than setitem here)
-            items = np.take(f.tabs["b", lv.t_k][0], rule)
-            if lv.t_k == 1:
-                out[pos] = items
-            else:
-                np.put(out.view(f"V{4 * lv.t_k}"), pos // lv.t_k, items)
-        elif lv.t_k != 0:
-            sym, at = _expand(f, "t", lv.t_k, lv.t_off, rule, pos)
-            out[at] = sym
-        if lv.n_k == 0:
-            return
-        first, pos = _expand(f, "n", lv.n_k, lv.n_off, rule, pos)
-        if first.size == 0:
-            return
-    _runaway(g, n, nodes, MAX_DEPTH)  # nothing is kept: only the depth can run away
 
 
 def _derive_general(
@@ -456,19 +200,6 @@ def _to_tuples(t: _Tables, ids: np.ndarray, lengths: np.ndarray) -> list[Tokens]
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _runaway(g: Grammar, n: int, nodes: int, depth: int) -> None:
-    e = expected_expansions(g)
-    mean = "infinite" if not np.all(np.isfinite(e)) else f"{float(e.sum()):.4g}"
-    raise GrammarlabError(
-        f"sampling stopped: {n} derivations reached {nodes:,} tree nodes and depth {depth:,} "
-        f"(limits {MAX_NODES:,} nodes, depth {MAX_DEPTH:,}); the expected number of expansions "
-        f"per string is {mean}",
-        file=g.source,
-        hint="the grammar's recursion is (nearly) critical, so some strings are extremely long; "
-        "lower the probabilities of the recursive rules, or sample fewer strings at a time",
-    )
 
 
 def sample(

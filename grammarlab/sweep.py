@@ -15,6 +15,10 @@ grammar axis:
 Every point of the Cartesian product is one run in ``<out>/<run_id>/``; ``run_id`` is the readable
 values of the axes plus 8 hex digits of a SHA-256 over the config *and the grammar file's text*,
 so editing a grammar gives a new run instead of reusing one trained on the old text.
+
+This module expands sweep files into runs; running them is :mod:`grammarlab.sweep_run` and the
+tidy tables are :mod:`grammarlab.sweep_tables`, both re-exported here so that
+``grammarlab.sweep`` stays the one import for a sweep.
 """
 
 from __future__ import annotations
@@ -23,19 +27,37 @@ import copy
 import hashlib
 import itertools
 import json
-import math
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grammarlab.config import TrainConfig, config_from_dict, dumps_config, resolve
+from grammarlab.config import TrainConfig, config_from_dict, resolve
 from grammarlab.errors import ConfigError, GrammarlabError
 from grammarlab.io import write_text_atomic
+from grammarlab.sweep_run import (
+    EXECUTORS,
+    FINISHED,
+    Job,
+    Outcome,
+    execute_local,
+    execute_parallel,
+    run_job,
+    run_state,
+    run_sweep,
+    train_from_file,
+)
+from grammarlab.sweep_tables import SUMMARY_COLUMNS, SweepTables, aggregate, collect, summary_table
+
+# the runner and the tables, re-exported (the CLI, the demo and older code import them from here)
+__all__ = ["EXECUTORS", "FINISHED", "Job", "Outcome", "execute_local", "execute_parallel"]
+__all__ += ["run_job", "run_state", "run_sweep", "train_from_file"]
+__all__ += ["SUMMARY_COLUMNS", "SweepTables", "aggregate", "collect", "summary_table"]
+__all__ += ["Sweep", "SweepRun", "config_hash", "derive_grammars", "expand", "flatten"]
+__all__ += ["load_sweep", "resolve_config", "run_id", "set_dotted"]
 
 SWEEP_KEYS = {"name", "out", "base", "grid", "derive"}
-FINISHED = ("done", "diverged")  # terminal states: a relaunch skips these runs
 _SAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
 
 
@@ -273,288 +295,3 @@ def config_hash(cfg: TrainConfig) -> str:
         raise GrammarlabError("grammar file not found", file=str(g)) from None
     blob = json.dumps(c, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
-
-
-# ----------------------------------------------------------------------------- state
-
-
-def run_state(run_dir: Path) -> str | None:
-    """``status.json``'s state of a run folder (None when it has not started)."""
-    from grammarlab.results import read_json_obj
-
-    return (read_json_obj(Path(run_dir) / "status.json") or {}).get("state")
-
-
-# ----------------------------------------------------------------------------- executors
-
-
-@dataclass(frozen=True)
-class Job:
-    """What a worker needs: the run id, its folder and the TOML file of its config."""
-
-    run_id: str
-    run_dir: str
-    config_path: str
-    target: str = "grammarlab.sweep:train_from_file"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a job ended: the run's state (``failed`` with the error when it raised)."""
-
-    run_id: str
-    state: str | None
-    error: str | None
-    seconds: float  # wall-clock
-    cpu_seconds: float = 0.0  # CPU time of the process that ran it (all its threads)
-
-
-def train_from_file(config_path: str, run_dir: str) -> str | None:
-    """Load a run config (TOML) and train or resume its run folder; the final state."""
-    from grammarlab.config import load_config
-    from grammarlab.train import train
-
-    status = train(load_config(config_path), Path(run_dir), quiet=True)
-    state = status.get("state") if isinstance(status, dict) else getattr(status, "state", None)
-    return state or run_state(Path(run_dir))
-
-
-def run_job(job: Job) -> Outcome:
-    """Run one job; any exception becomes a ``failed`` outcome (the sweep goes on)."""
-    import importlib
-    import time
-
-    t0, c0 = time.perf_counter(), time.process_time()
-    module, func = job.target.split(":")
-    try:
-        state = getattr(importlib.import_module(module), func)(job.config_path, job.run_dir)
-        error = None
-    except Exception as e:  # noqa: BLE001 - reported per run, the other runs go on
-        state, error = "failed", f"{type(e).__name__}: {e}"
-    return Outcome(job.run_id, state, error, time.perf_counter() - t0, time.process_time() - c0)
-
-
-def _init_worker() -> None:
-    # Tiny models gain nothing from intra-op threads; one thread per process scales best.
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def execute_local(jobs: list[Job], workers: int, bar: Any) -> list[Outcome]:
-    """One run after another in this process."""
-    out = []
-    for job in jobs:
-        out.append(run_job(job))
-        bar.update(1)
-    return out
-
-
-def execute_parallel(jobs: list[Job], workers: int, bar: Any) -> list[Outcome]:
-    """Runs in ``workers`` local processes (forkserver where available, else spawn), each with
-    one torch thread. A worker that dies takes down its pool: its runs are reported failed."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    out = []
-    with ProcessPoolExecutor(max(1, workers), mp_context=mp.get_context(method),
-                             initializer=_init_worker) as pool:  # fmt: skip
-        futures = {pool.submit(run_job, j): j for j in jobs}
-        for f in as_completed(futures):
-            try:
-                out.append(f.result())
-            except Exception as e:  # noqa: BLE001 - e.g. a worker killed for memory
-                out.append(Outcome(futures[f].run_id, "failed", f"{type(e).__name__}: {e}", 0.0))
-            bar.update(1)
-    return out
-
-
-EXECUTORS = {"local": execute_local, "parallel": execute_parallel}
-
-
-def run_sweep(
-    sweep: Sweep,
-    executor: str = "local",
-    workers: int | None = None,
-    progress: bool = True,
-    target: str = "grammarlab.sweep:train_from_file",
-) -> list[Outcome]:
-    """Run every unfinished run of ``sweep`` (finished ones are skipped, unfinished ones resume)
-    and write the sweep's tables (:func:`aggregate`). Returns one outcome per run, skipped runs
-    included with their state."""
-    import os
-
-    from tqdm.auto import tqdm
-
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}", hint=f"one of {sorted(EXECUTORS)}")
-    sweep.root.mkdir(parents=True, exist_ok=True)
-    outcomes, jobs = [], []
-    for r in sweep.runs:
-        state = run_state(r.run_dir)
-        if state in FINISHED:
-            outcomes.append(Outcome(r.run_id, state, None, 0.0))
-            continue
-        cfg_path = sweep.root / "configs" / f"{r.run_id}.toml"
-        text = dumps_config(r.config)
-        if not cfg_path.is_file() or cfg_path.read_text(encoding="utf-8") != text:
-            write_text_atomic(cfg_path, text)
-        jobs.append(Job(r.run_id, str(r.run_dir), str(cfg_path), target))
-    n = workers or os.cpu_count() or 1
-    with tqdm(total=len(sweep.runs), initial=len(outcomes), desc=f"sweep {sweep.name}",
-              unit="run", disable=not progress) as bar:  # fmt: skip
-        outcomes += EXECUTORS[executor](jobs, n, bar)
-    order = {r.run_id: i for i, r in enumerate(sweep.runs)}
-    return sorted(outcomes, key=lambda o: order[o.run_id])
-
-
-# ----------------------------------------------------------------------------- tables
-
-
-@dataclass(frozen=True, eq=False)
-class SweepTables:
-    """Tidy tables of a sweep (or one run). curves: one row per (run, epoch, dataset) with loss
-    (nats/token) and acc; phases: one row per run with exact ``entropy_bits`` (bits/string) and
-    the phase and memorization summaries; measures: one row per (run, epoch); per_string: the
-    runs' per_string.csv rows (bits per string). notes: what was missing."""
-
-    curves: Any
-    phases: Any
-    measures: Any
-    per_string: Any
-    notes: tuple[str, ...]
-
-
-_ID_COLS = ["run", "grammar", "entropy_bits", "n_train", "seed", "model"]
-
-
-def collect(path: Path | str) -> SweepTables:
-    """The tables of the run folder ``path`` or of every run below it (nothing is written)."""
-    import pandas as pd
-
-    from grammarlab.results import find_run_dirs, load_runs
-    from grammarlab.results import run_id as rel_id
-
-    root = Path(path)
-    t = load_runs(root)
-    notes = list(t.notes)
-    entropy, per_string = {}, []
-    for run in find_run_dirs(root):
-        rid = rel_id(run, root)
-        entropy[rid] = _entropy_bits(run / "grammar.cfg", notes)
-        ps = run / "per_string.csv"
-        if ps.is_file():
-            per_string.append(pd.read_csv(ps).assign(run=rid))
-    varying = [c for c in t.metrics.columns if c.startswith("config.")
-               and t.metrics[c].astype(str).nunique() > 1]  # fmt: skip
-    tables = []
-    for df in (t.metrics, t.phases, t.measures):
-        if df.empty:
-            tables.append(df)
-            continue
-        df = df.copy()
-        df["entropy_bits"] = df["run"].map(entropy)
-        keep = [c for c in df.columns if not c.startswith("config.") or c in varying]
-        tables.append(df[keep])
-    curves, phases, measures = tables
-    ps_df = pd.concat(per_string, ignore_index=True) if per_string else pd.DataFrame()
-    if not phases.empty:
-        phases = _add_measure_summaries(phases, measures)
-        front = [c for c in _ID_COLS if c in phases.columns]
-        phases = phases[front + [c for c in phases.columns if c not in front]]
-    if not ps_df.empty and not phases.empty:
-        ps_df = ps_df.merge(phases[[c for c in _ID_COLS if c in phases.columns]], on="run")
-    return SweepTables(curves, phases, measures, ps_df, tuple(notes))
-
-
-def _entropy_bits(grammar_file: Path, notes: list[str]) -> float:
-    """Exact entropy (bits/string) of a grammar file, cached by content; NaN with a note when
-    the file or the entropy engine is missing."""
-    try:
-        text = grammar_file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        notes.append(f"{grammar_file}: missing; entropy_bits left empty")
-        return math.nan
-    return _entropy_of_text(text, str(grammar_file), notes)
-
-
-_ENTROPY_CACHE: dict[str, float] = {}
-
-
-def _entropy_of_text(text: str, source: str, notes: list[str]) -> float:
-    key = hashlib.sha256(text.encode()).hexdigest()
-    if key not in _ENTROPY_CACHE:
-        try:
-            from grammarlab.entropy import analyze
-            from grammarlab.grammar import loads
-
-            rep = analyze(loads(text))
-            bits = getattr(rep, "entropy_bits", None)
-            _ENTROPY_CACHE[key] = float(rep.to_dict()["entropy_bits"] if bits is None else bits)
-        except (ImportError, GrammarlabError, KeyError) as e:
-            notes.append(f"{source}: entropy unavailable ({e})")
-            return math.nan
-    return _ENTROPY_CACHE[key]
-
-
-# measures.jsonl column -> (summary column, how), added to phases.csv per run
-_SUMMARIES = {
-    "excess_test_bits": [("min_excess_test_bits", "min"), ("final_excess_test_bits", "last")],
-    "memU_train_bits_total": [("final_memU_train_bits_total", "last"),
-                              ("max_memU_train_bits_total", "max")],
-    "memU_test_bits_total": [("final_memU_test_bits_total", "last")],
-    "memU_bits_per_param": [("final_memU_bits_per_param", "last")],
-}  # fmt: skip
-
-
-def _add_measure_summaries(phases: Any, measures: Any) -> Any:
-    """phases + per-run summaries of measures (bits); NaN where a run has no measures."""
-    import pandas as pd
-
-    phases = phases.copy()
-    for col, outs in _SUMMARIES.items():
-        for name, how in outs:
-            phases[name] = math.nan
-            if measures.empty or col not in measures.columns:
-                continue
-            m = measures.dropna(subset=[col]).sort_values("epoch").groupby("run")[col]
-            phases[name] = phases["run"].map(getattr(m, how)()).astype(float)
-    if not measures.empty and "excess_test_bits" in measures.columns:
-        m = measures.dropna(subset=["excess_test_bits"])
-        idx = m.groupby("run")["excess_test_bits"].idxmin()
-        phases["min_excess_test_bits_epoch"] = phases["run"].map(
-            pd.Series(m.loc[idx, "epoch"].to_numpy(), index=m.loc[idx, "run"].to_numpy())
-        )
-    return phases
-
-
-def aggregate(root: Path | str) -> SweepTables:
-    """Write ``curves.csv``, ``phases.csv``, ``measures.csv`` (and ``per_string.csv``) into the
-    sweep folder ``root`` (atomically) and return the tables."""
-    from grammarlab.io import write_atomic
-
-    root = Path(root)
-    t = collect(root)
-    for name, df in (("curves", t.curves), ("phases", t.phases), ("measures", t.measures),
-                     ("per_string", t.per_string)):  # fmt: skip
-        write_atomic(root / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
-    return t
-
-
-SUMMARY_COLUMNS = {
-    "grammar": "grammar", "entropy_bits": "H bits", "n_train": "n",
-    "memorization_onset_epoch": "onset", "generalization_end_epoch": "gen end",
-    "min_test_loss": "min test nats/tok", "min_excess_test_bits": "min excess bits",
-    "final_memU_train_bits_total": "memU train bits",
-}  # fmt: skip
-
-
-def summary_table(phases: Any) -> str:
-    """A plain-text table of the phases, one line per run, sorted by grammar entropy and n."""
-    if phases.empty:
-        return "(no runs)"
-    cols = [c for c in SUMMARY_COLUMNS if c in phases.columns]
-    df = phases.sort_values([c for c in ("entropy_bits", "n_train", "seed") if c in phases])
-    df = df[cols].rename(columns=SUMMARY_COLUMNS)
-    return df.to_string(index=False, float_format=lambda x: f"{x:.3g}", na_rep="-")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import grammarlab.sweep as sweep_mod
+import grammarlab.sweep_tables as sweep_tables_mod
 from grammarlab.plot import PLOTS, plot_all
 
 GRAMMARS = {"low": 10.0, "high": 40.0}  # name -> entropy (bits/string), injected below
@@ -48,7 +48,7 @@ def write_run(run: Path, grammar: str, n: int, seed: int, sequential: bool = Fal
 @pytest.fixture
 def sweep(tmp_path, monkeypatch):
     # entropy by grammar name (the header comment) instead of the entropy engine
-    monkeypatch.setattr(sweep_mod, "_entropy_of_text",
+    monkeypatch.setattr(sweep_tables_mod, "_entropy_of_text",
                         lambda text, src, notes: GRAMMARS[text.split()[1]])  # fmt: skip
     root = tmp_path / "sw"
     for g in GRAMMARS:
@@ -94,7 +94,7 @@ def test_all_figures_of_a_sweep(sweep, tmp_path):
 
 
 def test_sequential_and_single_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(sweep_mod, "_entropy_of_text", lambda text, src, notes: 10.0)
+    monkeypatch.setattr(sweep_tables_mod, "_entropy_of_text", lambda text, src, notes: 10.0)
     write_run(tmp_path / "seq", "low", 8, 0, sequential=True)
     out = tmp_path / "fig"
     written, notes = plot_all(tmp_path / "seq", out, kinds=["fig4", "fig1", "fig3"])
