@@ -144,8 +144,8 @@ def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool):
             + [length * c.k]
         )
         if prefix:
-            pairs = [len(pairs(c, "prefix", d, lens, ml)[0]) for d in range(1, length)]
-            peak = max([peak] + [(length - d) * p for d, p in enumerate(pairs, 1)])
+            npre = [len(pairs(c, "prefix", d, lens, ml)[0]) for d in range(1, length)]
+            peak = max([peak] + [(length - d) * p for d, p in enumerate(npre, 1)])
         per = 8 * (lay[3] + (lay[5] if prefix else 0) + 4 * peak)
         step = max(1, _CHART_BYTES // per)
         for lo in range(0, len(ids), step):
