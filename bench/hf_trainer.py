@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,12 @@ def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
 
 
 def _make_callback(
-    sets: dict[str, Encoded], cfg: TrainConfig, eos_id: int, extraction: str | None, run: HFRun
+    sets: dict[str, Encoded],
+    cfg: TrainConfig,
+    eos_id: int,
+    extraction: str | None,
+    run: HFRun,
+    on_epoch: Callable[[int], None] | None,
 ):
     from transformers import TrainerCallback
 
@@ -133,14 +139,12 @@ def _make_callback(
                 rec[f"{name}_loss"] = res[name].loss if name in res else None
                 rec[f"{name}_acc"] = res[name].acc if name in res else None
             cpu = time.process_time()
-            rec["time_s"], rec["eval_s"], rec["cpu_s"] = (
-                now - self.last,
-                now - t0,
-                cpu - self.last_cpu,
-            )
-            self.last, self.last_cpu = now, cpu
+            rec.update(time_s=now - self.last, eval_s=now - t0, cpu_s=cpu - self.last_cpu)
             run.records.append(rec)
             run.results[epoch] = res
+            if on_epoch is not None:
+                on_epoch(epoch)  # its time is not counted in the next epoch's time_s
+            self.last, self.last_cpu = time.perf_counter(), time.process_time()
 
         def on_train_begin(self, args, state, control, model=None, optimizer=None, **kw):
             self._evaluate(model, 0, optimizer.param_groups[0]["lr"])
@@ -154,10 +158,16 @@ def _make_callback(
 
 
 def hf_train(
-    cfg: TrainConfig, *, extraction: str | None = "teacher_forced", quiet: bool = True
+    cfg: TrainConfig,
+    *,
+    extraction: str | None = "teacher_forced",
+    on_epoch: Callable[[int], None] | None = None,
+    quiet: bool = True,
 ) -> HFRun:
     """Train ``cfg`` (non-sequential, no LoRA) with the Hugging Face Trainer, evaluating every set
-    every epoch; see the module docstring for what exactly is computed."""
+    every epoch; see the module docstring for what exactly is computed. ``on_epoch(k)`` is called
+    after epoch k's evaluation (k = 0 before the first update); the time it takes is left out of
+    the records' ``time_s``/``cpu_s``."""
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
     from grammarlab.data import make_datasets
@@ -180,7 +190,7 @@ def hf_train(
     if n % mb:
         raise ValueError(f"n_train ({n}) must be a multiple of micro_batch_size ({mb})")
     run = HFRun(n_params=count_parameters(model))
-    callback = _make_callback(sets, cfg, tmap.eos_id, extraction, run)
+    callback = _make_callback(sets, cfg, tmap.eos_id, extraction, run, on_epoch)
 
     class EqOneTrainer(Trainer):
         loss_is_scaled_for_ga = True  # each micro-batch already carries its 1/n share
