@@ -50,7 +50,9 @@ class Regular:
     """A right-linear grammar as an automaton over states 0..k-1 (nonterminals, start first, then
     intermediate states inside right sides with several terminals); column ``k`` is the final
     state (the derivation has ended) and ``k + 1`` a sink for padding. Arcs already include the
-    unit-rule closure of their destination, so a forward step is one gather and one sum."""
+    unit-rule closure of their destination, so a forward step is one gather and one sum. That
+    closure counts a derivation once in every state its unit chain passes through; weighting
+    state C by ``1 - P(C -> unit rule)`` (``logz``) counts it once, where it reads a token."""
 
     k: int
     tid: dict[str, int]  # terminal -> row of the arc tables; row len(tid) (unknown) has no arcs
@@ -58,6 +60,7 @@ class Regular:
     src: np.ndarray  # [n_terminals + 1, m] arcs reading each terminal, padded to m per row
     dst: np.ndarray  # [n_terminals + 1, m] sorted within a row; padding goes to the sink
     logp: np.ndarray  # [n_terminals + 1, m] log arc probability; padding -inf
+    logz: np.ndarray  # [k + 2] log(1 - P(state -> unit rule)); sink -inf
 
 
 def inverse_closure(m: np.ndarray, what: str, g: Grammar) -> np.ndarray:
@@ -207,10 +210,12 @@ def compile_regular(g: Grammar) -> Regular | None:
     for t, row in enumerate(rows):
         if row:
             src[t, : len(row)], dst[t, : len(row)], logp[t, : len(row)] = zip(*row, strict=True)
-    init = np.full(k + 2, -np.inf)
+    init, logz = np.full(k + 2, -np.inf), np.zeros(k + 2)
+    logz[k + 1] = -np.inf
     with np.errstate(divide="ignore"):
         init[:n_nt] = np.log(uc[0])
-    return Regular(k=k, tid=tid, init=init, src=src, dst=dst, logp=logp)
+        logz[:n_nt] = np.log(np.maximum(1.0 - u.sum(axis=1), 0.0))
+    return Regular(k=k, tid=tid, init=init, src=src, dst=dst, logp=logp, logz=logz)
 
 
 def lengths(c: Compiled, length: int) -> tuple[np.ndarray, np.ndarray]:

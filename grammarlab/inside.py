@@ -23,7 +23,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from grammarlab.cnf import Compiled, closure_plan, compile_cnf, lengths, pairs
+from grammarlab.cnf import (
+    Compiled,
+    Regular,
+    closure_plan,
+    compile_cnf,
+    compile_regular,
+    lengths,
+    pairs,
+)
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import Grammar
 
@@ -152,10 +160,79 @@ def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool):
             yield length, ids[lo : lo + step], lay
 
 
+def _regular(g: Grammar) -> Regular | None:
+    return compile_regular(g) if _REGULAR_FAST_PATH else None
+
+
+def _lse_rows(x: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = x.max(axis=1)
+        m = np.where(np.isfinite(m), m, 0.0)
+        return np.log(np.exp(x - m[:, None]).sum(axis=1)) + m
+
+
+def _forward(rc: Regular, tok: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward pass over token arrays ``tok`` (padded; lengths ``ln``, longest first):
+    (``pre[s, j]`` = log P(string s starts with its first j tokens), log P(string s)), nats.
+    ``alpha[s, B]`` = log of the expected number of times a derivation that has read the tokens
+    so far is in state B (unit rules included; see :class:`Regular` for the prefix weights);
+    strings that have ended drop out of the batch."""
+    n, lmax = tok.shape
+    width = rc.k + 2
+    pre = np.full((n, lmax + 1), -np.inf)
+    pre[:, 0] = 0.0
+    fin = np.full(n, -np.inf)
+    alpha = np.broadcast_to(rc.init, (n, width))
+    rows = np.arange(n)[:, None] * width
+    active = np.searchsorted(-ln, -np.arange(lmax), side="left")  # strings longer than i
+    for i, a in enumerate(active):
+        t = tok[:a, i]
+        vals = np.take_along_axis(alpha[:a], rc.src[t], axis=1) + rc.logp[t]
+        key = (rows[:a] + rc.dst[t]).ravel()  # (string, destination), sorted
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        alpha = np.full((a, width), -np.inf)
+        alpha.ravel()[key[starts]] = _seg_lse(vals.ravel(), starts, axis=0)
+        pre[:a, i + 1] = _lse_rows(alpha + rc.logz)
+        done = np.flatnonzero(ln[:a] == i + 1)
+        fin[done] = alpha[done, rc.k]
+    return pre, fin
+
+
+def _forward_batches(rc: Regular, strings: Sequence[Sequence[str]]):
+    """(indices, lengths, log prefix probabilities, log string probabilities) of
+    :func:`_forward`, per batch of strings whose tables stay under about ``_CHART_BYTES``."""
+    lens = np.array([len(s) for s in strings], dtype=np.int64)
+    order = np.argsort(-lens, kind="stable")
+    unk = len(rc.tid)
+    per = 8 * (4 * rc.src.shape[1] + 3 * (rc.k + 2) + int(lens.max(initial=0)) + 1)
+    step = max(1, _CHART_BYTES // per)
+    for lo in range(0, len(order), step):
+        ids = order[lo : lo + step]
+        ln = lens[ids]
+        tok = np.full((len(ids), ln[0]), unk, dtype=np.int64)
+        for r, i in enumerate(ids):
+            tok[r, : ln[r]] = [rc.tid.get(t, unk) for t in strings[i]]
+        yield (ids, ln, *_forward(rc, tok, ln))
+
+
+def _bits(logp: np.ndarray) -> np.ndarray:
+    """Surprisals in bits from log prefix probabilities (nats) along axis 0; ``inf`` once the
+    prefix is impossible."""
+    with np.errstate(invalid="ignore"):
+        bits = (logp[:-1] - logp[1:]) / LN2
+    bits[np.isneginf(logp[1:])] = np.inf
+    return bits
+
+
 def string_logprobs(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
     """Natural log P(string) (nats), summed over all derivations; ``-inf`` when impossible."""
-    c = compile_cnf(g)
     out = np.full(len(strings), -np.inf)
+    rc = _regular(g)
+    if rc is not None:
+        for ids, _, _, fin in _forward_batches(rc, strings):
+            out[ids] = fin
+        return out
+    c = compile_cnf(g)
     for length, ids, lay in _batches(c, strings, False):
         if length > 0:
             chart = _inside(c, _encode(c, [strings[i] for i in ids]), lay)
@@ -171,8 +248,13 @@ def surprisal_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
 def prefix_logprobs(g: Grammar, prefixes: Sequence[Sequence[str]]) -> np.ndarray:
     """Natural log of P(a string of the grammar starts with the prefix) (nats); 0 for the empty
     prefix, ``-inf`` when no string starts with it."""
-    c = compile_cnf(g)
     out = np.zeros(len(prefixes))
+    rc = _regular(g)
+    if rc is not None:
+        for ids, ln, pre, _ in _forward_batches(rc, prefixes):
+            out[ids] = pre[np.arange(len(ids)), ln]
+        return out
+    c = compile_cnf(g)
     for length, ids, lay in _batches(c, prefixes, True):
         if length > 0:
             tok = _encode(c, [prefixes[i] for i in ids])
@@ -200,19 +282,23 @@ def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, .
 def token_surprisals_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> list[np.ndarray]:
     """Per string, ``L + 1`` surprisals in bits: -log2 P(x_i | x_<i) for each token, then
     -log2 P(end | x). They sum to :func:`surprisal_bits`; ``inf`` from the first impossible
-    token on. One inside chart and one prefix table per batch serve every prefix."""
-    c = compile_cnf(g)
+    token on. One forward pass (right-linear grammars) or one inside chart and one prefix table
+    per batch serve every prefix."""
     out: list[np.ndarray] = [np.full(1, np.inf) for _ in strings]
+    rc = _regular(g)
+    if rc is not None:
+        for ids, ln, pre, fin in _forward_batches(rc, strings):
+            for r, i in enumerate(ids):
+                out[i] = _bits(np.r_[pre[r, : ln[r] + 1], fin[r]])
+        return out
+    c = compile_cnf(g)
     for length, ids, lay in _batches(c, strings, True):
         if length == 0:
             continue
         tok = _encode(c, [strings[i] for i in ids])
         chart = _inside(c, tok, lay)
         pre = _prefix(c, tok, chart, lay)
-        logp = np.vstack([np.zeros(len(ids)), pre, chart[lay[2][length, 0]][None, :]])
-        with np.errstate(invalid="ignore"):
-            bits = (logp[:-1] - logp[1:]) / LN2
-        bits[np.isneginf(logp[1:])] = np.inf
+        bits = _bits(np.vstack([np.zeros(len(ids)), pre, chart[lay[2][length, 0]][None, :]]))
         for col, i in enumerate(ids):
             out[i] = bits[:, col].copy()
     return out
