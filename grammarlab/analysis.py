@@ -30,9 +30,10 @@ def reachable(g: Grammar) -> set[str]:
     return seen
 
 
-def productive(g: Grammar) -> set[str]:
-    """Nonterminals that derive at least one finite terminal string."""
-    prod: set[str] = set()
+def productive(g: Grammar, assume: set[str] | frozenset[str] = frozenset()) -> set[str]:
+    """Nonterminals that derive at least one finite terminal string, counting the symbols in
+    ``assume`` (e.g. undefined ones, reported elsewhere) as productive."""
+    prod: set[str] = set(assume)
     changed = True
     while changed:
         changed = False

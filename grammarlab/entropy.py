@@ -9,7 +9,8 @@ from itertools import product
 
 import numpy as np
 
-from grammarlab.analysis import expected_expansions, useful_cycle
+from grammarlab import language
+from grammarlab.analysis import expected_expansions
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import Grammar
 
@@ -148,17 +149,7 @@ def _positive(g: Grammar) -> Grammar:
 
 def count_derivations(g: Grammar) -> int | None:
     """Exact number of derivations (positive probability) from the start; None when infinite."""
-    g = _positive(g)
-    if useful_cycle(g):
-        return None
-    memo: dict[str, int] = {}
-
-    def count(a: str) -> int:
-        if a not in memo:
-            memo[a] = sum(math.prod(count(b) for b in r.nonterminals) for r in g.by_lhs[a])
-        return memo[a]
-
-    return count(g.start)
+    return language.count_derivations(_positive(g))
 
 
 def enumerate_language(g: Grammar) -> dict[tuple[str, ...], tuple[float, int]]:

@@ -24,7 +24,13 @@ import math
 
 import numpy as np
 
-from grammarlab.analysis import mean_matrix, reachable, spectral_radius, termination_probabilities
+from grammarlab.analysis import (
+    mean_matrix,
+    productive,
+    reachable,
+    spectral_radius,
+    termination_probabilities,
+)
 from grammarlab.errors import Diagnostic
 from grammarlab.grammar import Grammar, Rule
 
@@ -197,23 +203,10 @@ def _check_unreachable(g: Grammar, d: list[Diagnostic]) -> None:
             )
 
 
-def _productive(g: Grammar, assume: set[str]) -> set[str]:
-    """Nonterminals deriving a finite string, counting the symbols in ``assume`` as productive."""
-    prod = set(assume)
-    changed = True
-    while changed:
-        changed = False
-        for r in g.rules:
-            if r.lhs not in prod and all(b in prod for b in r.nonterminals):
-                prod.add(r.lhs)
-                changed = True
-    return prod
-
-
 def _check_productive(g: Grammar, undefined: set[str], d: list[Diagnostic]) -> list[str]:
     """Report nonterminals that never derive a finite string. Those on a cycle of such
     nonterminals are the cause; the others only depend on them."""
-    prod = _productive(g, undefined)
+    prod = productive(g, undefined)
     bad = [nt for nt in g.nonterminals if nt not in prod]
     uses = {a: {b for r in g.by_lhs[a] for b in r.nonterminals if b in bad} for a in bad}
     for nt in bad:
