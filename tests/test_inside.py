@@ -8,6 +8,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from grammarlab import inside
+from grammarlab.cnf import compile_regular
 from grammarlab.grammar import Grammar, Rule, loads
 from grammarlab.inside import (
     END,
@@ -199,3 +201,103 @@ def test_hierarchical_strings(p: float) -> None:
     broken = list(strings[0])
     broken[0], broken[1] = broken[1], broken[0]
     assert np.isinf(surprisal_bits(g, [tuple(broken)])[0]) or broken == list(strings[0])
+
+
+# --- the right-linear fast path (forward pass) against the general chart path -------------------
+
+# Recursive, variable length, unit rules (a cycle S -> T -> S), several terminals before the
+# nonterminal, terminal-only right sides of length 2 and a suffix ('b' T) shared by two rules.
+REGULAR = """
+S -> 'a' S [0.3] | 'b' 'c' T [0.2] | T [0.2] | 'a' 'b' [0.3]
+T -> 'c' 'b' S [0.25] | S [0.25] | 'c' [0.3] | 'a' 'b' T [0.1] | 'c' 'b' T [0.1]
+"""
+# Two branches whose masses differ by far more than the float range before a token only the
+# weak one can read: a scaled (not log-space) forward pass would lose it.
+TWO_RATES = "S -> A [0.5] | B [0.5]\nA -> 'a' A [0.99] | 'c' [0.01]\nB -> 'a' B [0.01] | 'b' [0.99]"
+
+
+@pytest.fixture
+def general(monkeypatch: pytest.MonkeyPatch):
+    """Call a function of grammarlab.inside with the right-linear fast path switched off."""
+
+    def call(fn, *args):
+        with monkeypatch.context() as m:
+            m.setattr(inside, "_REGULAR_FAST_PATH", False)
+            return fn(*args)
+
+    return call
+
+
+def right_linear_cases() -> list[tuple[Grammar, list[tuple[str, ...]]]]:
+    cases = []
+    # (TWO_RATES has strings of ~100 tokens, too long for the general prefix tables here)
+    for g in [loads(REGULAR), loads(GEOMETRIC), chain(3, 6)]:
+        assert compile_regular(g) is not None  # the fast path applies
+        strings = [s for s in sample(g, 60, np.random.default_rng(3)) if len(s) <= 12]
+        strings = list(dict.fromkeys(strings))
+        bad = [s[:-1] + ("z",) for s in strings[:3]] + [s + s for s in strings[:3]]
+        strings += bad + [("c", "a", "b"), ("b",), ("a",) * 9, ()]
+        cases.append((g, strings))
+    return cases
+
+
+def test_fast_path_applies_only_to_right_linear() -> None:
+    assert compile_regular(loads(MIXED)) is None  # A B, 'a' C 'b', ...
+    assert compile_regular(loads(UNIT_CYCLE)) is None  # S -> A A
+    assert compile_regular(hierarchical(0.5)) is None
+
+
+def test_fast_path_equals_general_path(general) -> None:
+    for g, strings in right_linear_cases():
+        fast, slow = string_logprobs(g, strings), general(string_logprobs, g, strings)
+        assert np.isneginf(fast).any() and np.isfinite(fast).sum() >= 5
+        np.testing.assert_array_equal(np.isneginf(fast), np.isneginf(slow))
+        np.testing.assert_allclose(fast[np.isfinite(slow)], slow[np.isfinite(slow)], atol=1e-9)
+        prefixes = sorted({s[:k] for s in strings for k in range(len(s) + 1)})
+        fast, slow = prefix_logprobs(g, prefixes), general(prefix_logprobs, g, prefixes)
+        np.testing.assert_array_equal(np.isneginf(fast), np.isneginf(slow))
+        np.testing.assert_allclose(fast[np.isfinite(slow)], slow[np.isfinite(slow)], atol=1e-9)
+        fast_t, slow_t = (
+            token_surprisals_bits(g, strings),
+            general(token_surprisals_bits, g, strings),
+        )
+        for s, f, w in zip(strings, fast_t, slow_t, strict=True):
+            assert f.shape == (len(s) + 1,)
+            np.testing.assert_allclose(f, w, atol=1e-9)
+        for p in prefixes[:: max(1, len(prefixes) // 8)]:
+            if np.isfinite(prefix_logprobs(g, [p])[0]):
+                sym, lp = next_token_logprobs(g, p)
+                assert np.exp(lp).sum() == pytest.approx(1.0, abs=1e-12)
+                np.testing.assert_allclose(lp, general(next_token_logprobs, g, p)[1], atol=1e-9)
+
+
+def test_fast_path_unit_rules_by_hand() -> None:
+    # REGULAR after 'b c': in T (0.2). T reads a token itself with P 0.75, or goes T -> S (0.25);
+    # S reads with P 0.8 or goes S -> T (0.2). Per visit of T: next 'c' ends (0.3) or reads 'c' 'b'
+    # (0.25 + 0.1); 'a' from T: 0.1; from S: 'a' 0.3 + 0.3. Visits: T 1/(1 - 0.25*0.2) = 1/0.95,
+    # S 0.25/0.95. So P(next = 'a') = (0.1 + 0.25*0.6)/0.95, 'c' = 0.65/0.95, 'b' = 0.25*0.2/0.95.
+    g = loads(REGULAR)
+    sym, lp = next_token_logprobs(g, ("b", "c"))
+    want = {"a": 0.25 / 0.95, "b": 0.05 / 0.95, "c": 0.65 / 0.95, END: 0.0}
+    np.testing.assert_allclose(np.exp(lp), [want[s] for s in sym], rtol=1e-12)
+
+
+def test_fast_path_log_space_two_rates(general) -> None:
+    # a^200 b only through B: 0.5 * 0.01^200 * 0.99 (about 1e-400, far below the float range)
+    g = loads(TWO_RATES)
+    s = ("a",) * 200 + ("b",)
+    want = math.log(0.5) + 200 * math.log(0.01) + math.log(0.99)
+    assert string_logprobs(g, [s])[0] == pytest.approx(want, rel=1e-12)
+    assert general(string_logprobs, g, [s])[0] == pytest.approx(want, rel=1e-12)
+    t = token_surprisals_bits(g, [s])[0]
+    assert t[-2] > 1000 and t.sum() == pytest.approx(-want / math.log(2), rel=1e-12)
+
+
+def test_fast_path_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    # tiny memory budget: one string per batch, same answers, in the caller's order
+    g = loads(REGULAR)
+    strings = sample(g, 30, np.random.default_rng(5)) + [(), ("z",)]
+    whole = string_logprobs(g, strings)
+    monkeypatch.setattr(inside, "_CHART_BYTES", 1)
+    np.testing.assert_array_equal(string_logprobs(g, strings), whole)
+    assert whole[-2] == whole[-1] == -np.inf and token_surprisals_bits(g, [()])[0][0] == np.inf
