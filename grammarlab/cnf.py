@@ -48,19 +48,21 @@ class Compiled:
 @dataclass(frozen=True, eq=False)
 class Regular:
     """A right-linear grammar as an automaton over states 0..k-1 (nonterminals, start first, then
-    intermediate states inside right sides with several terminals); column ``k`` is the final
-    state (the derivation has ended) and ``k + 1`` a sink for padding. Arcs already include the
+    intermediate states inside right sides with several terminals) and the final state ``k`` (the
+    derivation has ended). Arcs are stored by destination: ``in_src[t, c, :]`` are the states
+    with an arc into c reading terminal t, padded to the largest in-degree with log probability
+    ``-inf`` (cheap for the usual grammars, where it is 1 or small). Arcs already include the
     unit-rule closure of their destination, so a forward step is one gather and one sum. That
     closure counts a derivation once in every state its unit chain passes through; weighting
     state C by ``1 - P(C -> unit rule)`` (``logz``) counts it once, where it reads a token."""
 
     k: int
     tid: dict[str, int]  # terminal -> row of the arc tables; row len(tid) (unknown) has no arcs
-    init: np.ndarray  # [k + 2] log P(start =>* state by unit rules)
-    src: np.ndarray  # [n_terminals + 1, m] arcs reading each terminal, padded to m per row
-    dst: np.ndarray  # [n_terminals + 1, m] sorted within a row; padding goes to the sink
-    logp: np.ndarray  # [n_terminals + 1, m] log arc probability; padding -inf
-    logz: np.ndarray  # [k + 2] log(1 - P(state -> unit rule)); sink -inf
+    init: np.ndarray  # [k + 1] log P(start =>* state by unit rules)
+    in_src: np.ndarray  # [n_terminals + 1, k + 1, max in-degree] source states
+    in_logp: np.ndarray  # [n_terminals + 1, k + 1, max in-degree] log arc probabilities
+    logz: np.ndarray  # [k + 1] log(1 - P(state -> unit rule))
+    cache: dict = field(default_factory=dict)  # states reachable in exactly i steps
 
 
 def inverse_closure(m: np.ndarray, what: str, g: Grammar) -> np.ndarray:
@@ -200,22 +202,34 @@ def compile_regular(g: Grammar) -> Regular | None:
             targets = [(int(c), float(uc[b, c])) for c in cs]
         for c, w in targets:
             total[(t, c, a)] = total.get((t, c, a), 0.0) + p * w
-    rows: list[list[tuple[int, int, float]]] = [[] for _ in range(len(tid) + 1)]
-    for (t, c, a), p in sorted(total.items()):
-        rows[t].append((a, c, math.log(p)))
-    m = max(1, max(len(x) for x in rows))
-    src = np.zeros((len(rows), m), dtype=np.int64)
-    dst = np.full((len(rows), m), k + 1, dtype=np.int64)
-    logp = np.full((len(rows), m), -np.inf)
-    for t, row in enumerate(rows):
-        if row:
-            src[t, : len(row)], dst[t, : len(row)], logp[t, : len(row)] = zip(*row, strict=True)
-    init, logz = np.full(k + 2, -np.inf), np.zeros(k + 2)
-    logz[k + 1] = -np.inf
+    into: dict[tuple[int, int], list[tuple[int, float]]] = {}
+    for (t, c, a), p in total.items():
+        into.setdefault((t, c), []).append((a, math.log(p)))
+    degree = max([1] + [len(x) for x in into.values()])
+    in_src = np.zeros((len(tid) + 1, k + 1, degree), dtype=np.int64)
+    in_logp = np.full((len(tid) + 1, k + 1, degree), -np.inf)
+    for (t, c), arc in into.items():
+        in_src[t, c, : len(arc)], in_logp[t, c, : len(arc)] = zip(*arc, strict=True)
+    init, logz = np.full(k + 1, -np.inf), np.zeros(k + 1)
     with np.errstate(divide="ignore"):
         init[:n_nt] = np.log(uc[0])
         logz[:n_nt] = np.log(np.maximum(1.0 - u.sum(axis=1), 0.0))
-    return Regular(k=k, tid=tid, init=init, src=src, dst=dst, logp=logp, logz=logz)
+    return Regular(k=k, tid=tid, init=init, in_src=in_src, in_logp=in_logp, logz=logz)
+
+
+def reachable_states(rc: Regular, steps: int) -> list[np.ndarray]:
+    """For i = 0..steps, the states a derivation can be in after exactly i tokens (any tokens):
+    the forward pass computes only those columns (for the paper's chain, one per step)."""
+    got = rc.cache.setdefault("reach", [])
+    if not got:
+        adj = np.zeros((rc.k + 1, rc.k + 1), dtype=bool)
+        live = np.isfinite(rc.in_logp)
+        adj[rc.in_src[live], np.nonzero(live)[1]] = True
+        rc.cache["adj"] = adj
+        got.append(np.flatnonzero(np.isfinite(rc.init)))
+    while len(got) <= steps:
+        got.append(np.flatnonzero(rc.cache["adj"][got[-1]].any(axis=0)))
+    return got[: steps + 1]
 
 
 def lengths(c: Compiled, length: int) -> tuple[np.ndarray, np.ndarray]:

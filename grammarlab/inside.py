@@ -31,6 +31,7 @@ from grammarlab.cnf import (
     compile_regular,
     lengths,
     pairs,
+    reachable_states,
 )
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import Grammar
@@ -166,7 +167,7 @@ def _regular(g: Grammar) -> Regular | None:
 
 def _lse_rows(x: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        m = x.max(axis=1)
+        m = x.max(axis=1, initial=-np.inf)
         m = np.where(np.isfinite(m), m, 0.0)
         return np.log(np.exp(x - m[:, None]).sum(axis=1)) + m
 
@@ -176,23 +177,27 @@ def _forward(rc: Regular, tok: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, 
     (``pre[s, j]`` = log P(string s starts with its first j tokens), log P(string s)), nats.
     ``alpha[s, B]`` = log of the expected number of times a derivation that has read the tokens
     so far is in state B (unit rules included; see :class:`Regular` for the prefix weights);
-    strings that have ended drop out of the batch."""
+    only states reachable in that many steps are computed, and strings that have ended drop out
+    of the batch."""
     n, lmax = tok.shape
-    width = rc.k + 2
     pre = np.full((n, lmax + 1), -np.inf)
     pre[:, 0] = 0.0
     fin = np.full(n, -np.inf)
-    alpha = np.broadcast_to(rc.init, (n, width))
-    rows = np.arange(n)[:, None] * width
+    alpha = np.broadcast_to(rc.init, (n, rc.k + 1))
+    reach = reachable_states(rc, lmax)
     active = np.searchsorted(-ln, -np.arange(lmax), side="left")  # strings longer than i
     for i, a in enumerate(active):
-        t = tok[:a, i]
-        vals = np.take_along_axis(alpha[:a], rc.src[t], axis=1) + rc.logp[t]
-        key = (rows[:a] + rc.dst[t]).ravel()  # (string, destination), sorted
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        alpha = np.full((a, width), -np.inf)
-        alpha.ravel()[key[starts]] = _seg_lse(vals.ravel(), starts, axis=0)
-        pre[:a, i + 1] = _lse_rows(alpha + rc.logz)
+        t, cols = tok[:a, i, None], reach[i + 1]
+        vals = alpha[np.arange(a)[:, None, None], rc.in_src[t, cols]] + rc.in_logp[t, cols]
+        alpha = np.full((a, rc.k + 1), -np.inf)
+        if vals.shape[2] == 1:
+            alpha[:, cols] = vals[:, :, 0]
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                m = vals.max(axis=2)
+                m = np.where(np.isfinite(m), m, 0.0)
+                alpha[:, cols] = np.log(np.exp(vals - m[:, :, None]).sum(axis=2)) + m
+        pre[:a, i + 1] = _lse_rows(alpha[:, cols] + rc.logz[cols])
         done = np.flatnonzero(ln[:a] == i + 1)
         fin[done] = alpha[done, rc.k]
     return pre, fin
@@ -204,7 +209,7 @@ def _forward_batches(rc: Regular, strings: Sequence[Sequence[str]]):
     lens = np.array([len(s) for s in strings], dtype=np.int64)
     order = np.argsort(-lens, kind="stable")
     unk = len(rc.tid)
-    per = 8 * (4 * rc.src.shape[1] + 3 * (rc.k + 2) + int(lens.max(initial=0)) + 1)
+    per = 8 * ((4 * rc.in_src.shape[2] + 3) * (rc.k + 1) + int(lens.max(initial=0)) + 1)
     step = max(1, _CHART_BYTES // per)
     for lo in range(0, len(order), step):
         ids = order[lo : lo + step]
