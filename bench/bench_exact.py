@@ -23,7 +23,8 @@ import numpy as np
 from grammarlab import inside
 from grammarlab.cnf import compile_regular
 from grammarlab.entropy import analyze, string_entropy_bits
-from grammarlab.grammar import Grammar, Rule, loads
+from grammarlab.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar import Grammar
 from grammarlab.inside import string_logprobs, token_surprisals_bits
 from grammarlab.io import write_json_atomic, write_text_atomic
 from grammarlab.sample import sample
@@ -32,30 +33,6 @@ REPEATS = 5
 N_SCORE = 2_000
 N_TOKENS = 500
 N_GENERAL = 40  # strings timed on the general path of a right-linear grammar (it is slow)
-
-HIERARCHICAL = """\
-S -> A16 [1.0]
-A16 -> A15 A14 A13 [0.5] | A13 A15 A14 [0.5]
-A13 -> A11 A12 [0.5] | A12 A11 [0.5]
-A14 -> A11 A10 A12 [0.5] | A10 A11 A12 [0.5]
-A15 -> A12 A11 A10 [0.5] | A11 A12 A10 [0.5]
-A10 -> A7 A9 A8 [0.5] | A9 A8 A7 [0.5]
-A11 -> A8 A7 A9 [0.5] | A7 A8 A9 [0.5]
-A12 -> A8 A9 A7 [0.5] | A9 A7 A8 [0.5]
-A7 -> '3' '1' '2' [0.5] | '1' '2' '3' [0.5]
-A8 -> '6' '5' '4' [0.5] | '6' '4' '5' [0.5]
-A9 -> '9' '8' '7' [0.5] | '8' '7' '9' [0.5]
-"""
-
-
-def chain(letters: int, length: int) -> Grammar:
-    """The paper's uniform random grammar (S -> A1, Ai -> t A(i+1)): 1 + length * letters rules."""
-    rules = [Rule("S", ("A1",), 1.0)]
-    for i in range(1, length + 1):
-        for t in "abcdefghijklmnopqrstuvwxyz"[:letters]:
-            rhs, mask = ((t, f"A{i + 1}"), (True, False)) if i < length else ((t,), (True,))
-            rules.append(Rule(f"A{i}", rhs, 1.0 / letters, 0, mask))
-    return Grammar(tuple(rules))
 
 
 def median_time(fn, repeats: int = REPEATS) -> float:
@@ -83,8 +60,8 @@ def general_path(fn):
 
 def main() -> None:
     grammars = {
-        "hierarchical p=0.5": loads(HIERARCHICAL),
-        "random 26 letters, length 64": chain(26, 64),
+        "hierarchical p=0.5": hierarchical_grammar(0.5),
+        "random 26 letters, length 64": random_grammar(26, 64),
     }
     load_before = os.getloadavg()
     rows = []
@@ -123,7 +100,7 @@ def main() -> None:
             }
         )
         print(rows[-1], flush=True)
-    long_g = chain(26, 500)
+    long_g = random_grammar(26, 500)
     long_s = sample(long_g, 20, np.random.default_rng(0))
     t_long = median_time(lambda: string_logprobs(long_g, long_s), 3)
     t_long_tok = median_time(lambda: token_surprisals_bits(long_g, long_s), 3)

@@ -21,7 +21,6 @@ import os
 import platform
 import random
 import statistics
-import string
 import sys
 import time
 from collections.abc import Callable
@@ -31,7 +30,8 @@ import nltk
 import numpy as np
 from nltk.grammar import Nonterminal
 
-from grammarlab.grammar import Grammar, loads
+from grammarlab.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar import Grammar
 from grammarlab.io import write_json_atomic, write_text_atomic
 from grammarlab.sample import sample, sample_ids
 
@@ -39,33 +39,8 @@ OURS_N = 20_000
 NLTK_N = 1_000
 ROUNDS = 7
 
+
 # Appendix A.2 of seed 002 with p = 0.5.
-HIERARCHICAL = """\
-S -> A16 [1.0]
-A16 -> A15 A14 A13 [0.5] | A13 A15 A14 [0.5]
-A13 -> A11 A12 [0.5] | A12 A11 [0.5]
-A14 -> A11 A10 A12 [0.5] | A10 A11 A12 [0.5]
-A15 -> A12 A11 A10 [0.5] | A11 A12 A10 [0.5]
-A10 -> A7 A9 A8 [0.5] | A9 A8 A7 [0.5]
-A11 -> A8 A7 A9 [0.5] | A7 A8 A9 [0.5]
-A12 -> A8 A9 A7 [0.5] | A9 A7 A8 [0.5]
-A7 -> '3' '1' '2' [0.5] | '1' '2' '3' [0.5]
-A8 -> '6' '5' '4' [0.5] | '6' '4' '5' [0.5]
-A9 -> '9' '8' '7' [0.5] | '8' '7' '9' [0.5]
-"""
-
-
-def random_chain(alphabet_size: int = 26, length: int = 64) -> str:
-    """The paper's uniform random grammar as a chain S -> A1; Ai -> 'x' A(i+1); A64 -> 'x'."""
-    letters = string.ascii_lowercase[:alphabet_size]
-    p = repr(1 / alphabet_size)
-    lines = ["S -> A1 [1.0]"]
-    for i in range(1, length + 1):
-        nxt = f" A{i + 1}" if i < length else ""
-        lines.append(f"A{i} -> " + " | ".join(f"'{c}'{nxt} [{p}]" for c in letters))
-    return "\n".join(lines) + "\n"
-
-
 def nltk_sampler(text: str) -> Callable[[int, random.Random], list[tuple[str, ...]]]:
     """A straightforward recursive sampler over nltk.PCFG (nltk has none of its own)."""
     body = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
@@ -145,10 +120,11 @@ def main() -> None:
         "numpy": np.__version__,
         "nltk": nltk.__version__,
     }
-    chain = random_chain()
+    # The paper's grammars as grammarlab writes them; nltk gets the same rules (no comments).
+    hier, rand = hierarchical_grammar(0.5), random_grammar(26, 64)
     rows = [
-        bench("hierarchical p=0.5 (length 72)", loads(HIERARCHICAL), HIERARCHICAL),
-        bench("random uniform, 26 letters, length 64", loads(chain), chain),
+        bench("hierarchical p=0.5 (length 72)", hier, hier.to_text(header="")),
+        bench("random uniform, 26 letters, length 64", rand, rand.to_text(header="")),
     ]
     out = Path(__file__).parent / "results"
     write_json_atomic(out / "sample.json", {"machine": machine, "results": rows})
