@@ -252,16 +252,7 @@ def _write_generations(run_dir, k, model, tmap, cfg, sets) -> None:
 
 
 def _write_analysis(run_dir: Path) -> None:
-    """phases.json and measures.jsonl (grammarlab.measures), when that module and the grammar
-    engine it needs (grammarlab.inside) exist; their errors are never swallowed."""
-    import importlib.util
+    """phases.json, measures.jsonl and the per-string tables of a finished run."""
+    from grammarlab.run_analysis import write_run_analysis  # pandas/scipy: only at the end
 
-    if importlib.util.find_spec("grammarlab.inside") is None:
-        return
-    try:
-        from grammarlab.measures import write_run_analysis
-    except ModuleNotFoundError as e:
-        if e.name == "grammarlab.measures":
-            return
-        raise
     write_run_analysis(run_dir)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
 
 import numpy as np
 import pytest
+from brute import enumerate_strings
 
 from grammarlab.entropy import analyze, derivational_entropy_bits, string_entropy_bits
 from grammarlab.errors import GrammarlabError
@@ -68,25 +68,7 @@ def chain(letters: int, length: int) -> Grammar:
 
 def brute_force(g: Grammar, max_len: int = 12) -> dict:
     """P(string) by expanding every derivation (finite grammars without unit cycles)."""
-    out: dict[tuple, float] = defaultdict(float)
-    todo = [((g.start,), (False,), 1.0)]
-    while todo:
-        form, mask, p = todo.pop()
-        if len(form) > max_len:
-            continue
-        if all(mask):
-            out[form] += p
-            continue
-        j = mask.index(False)
-        for r in g.by_lhs[form[j]]:
-            todo.append(
-                (
-                    form[:j] + r.rhs + form[j + 1 :],
-                    mask[:j] + r.terminal_mask + mask[j + 1 :],
-                    p * r.prob,
-                )
-            )
-    return dict(out)
+    return enumerate_strings(g, max_len)
 
 
 def entropy_of(dist: dict) -> float:

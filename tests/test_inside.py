@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 
+import brute
 import numpy as np
 import pytest
 
@@ -61,28 +61,8 @@ def chain(letters: int, length: int) -> Grammar:
 
 
 def enumerate_strings(g: Grammar, max_len: int, min_prob: float = 1e-16) -> dict:
-    """Brute force: expand leftmost nonterminals of every sentential form (each symbol yields at
-    least one token, so forms longer than max_len are dropped); P(string) summed over
-    derivations. Unit cycles are cut below min_prob."""
-    out: dict[tuple, float] = defaultdict(float)
-    todo = [((g.start,), (False,), 1.0)]
-    while todo:
-        form, mask, p = todo.pop()
-        if len(form) > max_len or p < min_prob:
-            continue
-        if all(mask):
-            out[form] += p
-            continue
-        j = mask.index(False)
-        for r in g.by_lhs[form[j]]:
-            todo.append(
-                (
-                    form[:j] + r.rhs + form[j + 1 :],
-                    mask[:j] + r.terminal_mask + mask[j + 1 :],
-                    p * r.prob,
-                )
-            )
-    return dict(out)
+    """Brute force (tests/brute.py), unit cycles cut below ``min_prob``."""
+    return brute.enumerate_strings(g, max_len, min_prob)
 
 
 def test_mixed_grammar_matches_enumeration() -> None:

@@ -32,8 +32,8 @@ from grammarlab.measures import (
     position_excess,
     string_bits,
     token_accuracy,
-    write_run_analysis,
 )
+from grammarlab.run_analysis import write_run_analysis
 
 NAN = float("nan")
 INF = float("inf")

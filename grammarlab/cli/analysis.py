@@ -135,8 +135,8 @@ def _warn_if_configs_differ(runs: list[Path]) -> None:
 
 
 def cmd_measures(args: argparse.Namespace) -> int:
-    from grammarlab.measures import write_run_analysis
     from grammarlab.results import find_run_dirs, read_jsonl, run_id
+    from grammarlab.run_analysis import write_run_analysis
 
     root = Path(args.run_dir)
     for run in find_run_dirs(root):
