@@ -72,45 +72,85 @@ def batch_loss(nll: torch.Tensor, tmask: torch.Tensor) -> torch.Tensor:
 
 
 class Accumulator:
-    """Collects micro-batch outputs into a :class:`SetResult` for the whole set."""
+    """Collects micro-batch outputs into a :class:`SetResult` for the whole set; micro-batches
+    may hold the set's rows in any order (``rows`` says which)."""
 
     def __init__(self, n: int, width: int) -> None:
         self.n = n
         self.bits = np.full((n, width), np.nan, dtype=np.float32)
         self.correct = np.zeros((n, width), dtype=bool)
-        self.loss_sum = 0.0  # sum over strings of nats/token, float64
-        self.row = 0
+        self.string_loss = np.zeros(n)  # nats/token of each string, float64
 
-    def add(self, nll: torch.Tensor, tmask: torch.Tensor, correct: torch.Tensor) -> None:
-        nll, tmask = nll.detach().double().cpu(), tmask.cpu()
-        b, w = nll.shape
-        rows = slice(self.row, self.row + b)
+    def add(self, nll: torch.Tensor, tmask: torch.Tensor, correct: torch.Tensor,
+            rows: Sequence[int] | np.ndarray) -> None:  # fmt: skip
+        """Outputs of a micro-batch [b, w] for the set's rows ``rows`` [b]; columns past the
+        set's width are padding for these rows (another set's longer strings) and are dropped."""
+        w = min(nll.shape[1], self.bits.shape[1])
+        nll, tmask = nll[:, :w].detach().double().cpu(), tmask[:, :w].cpu()
         self.bits[rows, :w] = torch.where(tmask, nll / LN2, math.nan).numpy()
-        self.correct[rows, :w] = correct.cpu().numpy()
-        self.loss_sum += float((nll.sum(1) / tmask.sum(1)).sum())
-        self.row += b
+        self.correct[rows, :w] = correct[:, :w].cpu().numpy()
+        self.string_loss[rows] = (nll.sum(1) / tmask.sum(1)).numpy()
 
     def result(self) -> SetResult:
         predicted = ~np.isnan(self.bits)
         acc = float(self.correct.sum() / predicted.sum()) if predicted.any() else math.nan
-        return SetResult(self.loss_sum / max(self.n, 1), acc, self.bits, self.correct)
+        loss = float(self.string_loss.sum()) / max(self.n, 1)
+        return SetResult(loss, acc, self.bits, self.correct)
 
 
 def micro_batches(enc: Encoded, size: int):
-    """(ids, mask) slices of at most ``size`` strings, trimmed to their longest string."""
+    """(rows, ids, mask): micro-batches of at most ``size`` strings, taken in order of length
+    (stable) and trimmed to their longest string, so strings of similar length share a batch and
+    little padding is computed. ``rows`` [b] are the strings' indices in ``enc``."""
+    lengths = enc.mask.sum(1)
+    order = torch.argsort(lengths, stable=True)
+    if bool((order == torch.arange(len(order), device=order.device)).all()):
+        order = None  # already sorted (e.g. all strings of one length): plain slices
     for i in range(0, enc.ids.shape[0], size):
-        ids, mask = enc.ids[i : i + size], enc.mask[i : i + size]
+        rows = torch.arange(i, min(i + size, enc.ids.shape[0])) if order is None else \
+            order[i : i + size].cpu()  # fmt: skip
+        ids, mask = (enc.ids[i : i + size], enc.mask[i : i + size]) if order is None else \
+            (enc.ids[rows], enc.mask[rows])  # fmt: skip
         width = int(mask.sum(1).max())
-        yield ids[:, :width], mask[:, :width]
+        yield rows.numpy(), ids[:, :width], mask[:, :width]
 
 
 @torch.inference_mode()
+def evaluate_sets(
+    model: torch.nn.Module, encs: Sequence[Encoded], micro_batch_size: int
+) -> list[SetResult]:
+    """Loss (nats/token), accuracy and per-token surprisals (bits) of each set, no gradients.
+    The sets' strings go through the model together (micro-batches of similar length across
+    sets), so several small sets cost one forward call instead of one each; every string's
+    numbers are its own, as if its set were evaluated alone (up to float rounding)."""
+    if not encs:
+        return []
+    width = max(e.ids.shape[1] for e in encs)
+
+    def pad(t: torch.Tensor) -> torch.Tensor:
+        return F.pad(t, (0, width - t.shape[1]))  # id 0 / mask False: never attended or scored
+
+    merged = Encoded("+".join(e.name for e in encs), [s for e in encs for s in e.strings],
+                     torch.cat([pad(e.ids) for e in encs]),
+                     torch.cat([pad(e.mask) for e in encs]))  # fmt: skip
+    owner = np.concatenate([np.full(len(e.strings), j) for j, e in enumerate(encs)])
+    local = np.concatenate([np.arange(len(e.strings)) for e in encs])
+    accs = [Accumulator(len(e.strings), e.ids.shape[1] - 1) for e in encs]
+    for rows, ids, mask in micro_batches(merged, micro_batch_size):
+        nll, tmask, correct = token_nll(model, ids, mask)
+        for j in np.unique(owner[rows]):
+            sel = owner[rows] == j
+            if sel.all():
+                accs[j].add(nll, tmask, correct, local[rows])
+            else:
+                t = torch.from_numpy(sel).to(nll.device)
+                accs[j].add(nll[t], tmask[t], correct[t], local[rows][sel])
+    return [a.result() for a in accs]
+
+
 def evaluate_set(model: torch.nn.Module, enc: Encoded, micro_batch_size: int) -> SetResult:
-    """Loss (nats/token), accuracy and per-token surprisals (bits) of a set, no gradients."""
-    acc = Accumulator(len(enc.strings), enc.ids.shape[1] - 1)
-    for ids, mask in micro_batches(enc, micro_batch_size):
-        acc.add(*token_nll(model, ids, mask))
-    return acc.result()
+    """:func:`evaluate_sets` of one set."""
+    return evaluate_sets(model, [enc], micro_batch_size)[0]
 
 
 @torch.inference_mode()

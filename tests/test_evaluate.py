@@ -14,10 +14,12 @@ from grammarlab.evaluate import (
     decode,
     encode_set,
     evaluate_set,
+    evaluate_sets,
     format_generations,
     generate_strings,
     greedy_matches,
     greedy_matches_from_correct,
+    micro_batches,
 )
 from grammarlab.models import ModelSpec, load_model
 from grammarlab.tokens import TokenMap
@@ -58,6 +60,36 @@ def _tiny():
     model, tmap = load_model(ModelSpec("llama-tiny", hidden_size=32, num_layers=1), tmap_terms,
                              seed=0)  # fmt: skip
     return model.eval(), tmap
+
+
+def test_micro_batches_group_strings_of_similar_length():
+    tmap = TokenMap.for_tiny(("a", "b"))
+    strings = [("a",) * 5, ("b",), ("a", "b") * 2, ("a",), ("b",) * 5]
+    enc = encode_set("x", strings, tmap, "cpu")
+    batches = list(micro_batches(enc, 2))
+    rows = [r.tolist() for r, _, _ in batches]
+    assert rows == [[1, 3], [2, 0], [4]]  # by length (1, 1 | 4, 5 | 5), ties in input order
+    assert [ids.shape[1] for _, ids, _ in batches] == [3, 7, 7]  # trimmed: bos + L + eos
+    for r, ids, mask in batches:
+        assert torch.equal(ids, enc.ids[torch.as_tensor(r), : ids.shape[1]])
+        assert torch.equal(mask, enc.mask[torch.as_tensor(r), : ids.shape[1]])
+
+
+def test_sets_evaluated_together_equal_sets_evaluated_alone():
+    model, tmap = _tiny()
+    a = encode_set("a", [("1", "2", "3", "3", "1"), ("2",), ("3", "3")], tmap, "cpu")
+    b = encode_set("b", [("1",), ("2", "2", "2", "2", "2", "2", "2")], tmap, "cpu")
+    c = encode_set("c", [("3", "1")], tmap, "cpu")
+    together = evaluate_sets(model, [a, b, c], micro_batch_size=2)
+    for enc, got in zip((a, b, c), together, strict=True):
+        alone = evaluate_set(model, enc, micro_batch_size=1)
+        assert got.token_bits.shape == alone.token_bits.shape == (len(enc.strings),
+                                                                  enc.ids.shape[1] - 1)  # fmt: skip
+        np.testing.assert_allclose(got.token_bits, alone.token_bits, rtol=1e-5)
+        assert (got.correct == alone.correct).all()
+        assert math.isclose(got.loss, alone.loss, rel_tol=1e-6)
+        assert math.isclose(got.acc, alone.acc)
+    assert evaluate_sets(model, [], 4) == []
 
 
 def test_kv_cache_greedy_equals_full_recompute():
