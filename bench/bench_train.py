@@ -10,8 +10,10 @@ The shared 2-core machine's load swings by 2-3x within a minute; a slow phase th
 members of a pair, and the median of the per-pair ratios cancels most of it. Peak memory comes
 from separate solo runs, one fresh process per (side, model).
 
-The work of one epoch (hierarchical grammar p = 0.5: every string 72 tokens, 74 positions with
-bos/eos; n_train = 64, n_test = 100, n_random = 10; float32, CPU) is listed in METHOD below.
+Two grammars of the paper (seed 002, App. A.2), with its test-set sizes: the random grammar over
+26 letters (every string 64 tokens; n_train = 64, n_test = 10, n_random = 10) and the
+hierarchical grammar with p = 0.5 (every string 72 tokens; n_train = 64, n_test = 100,
+n_random = 10); float32, CPU. The work of one epoch is listed in METHOD below.
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ from grammarlab.io import write_json_atomic, write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-GRAMMAR = "grammars/hierarchical_p050.cfg"
+GRAMMARS = {  # name -> grammar file; the paper's test sets: 10 strings (random), 100 (hierarchical)
+    "random": "grammars/random_26.cfg",
+    "hierarchical": "grammars/hierarchical_p050.cfg",
+}
 N_TRAIN = 64
 SIZES = {  # name -> [model] table
     "0.1M": {"preset": "pythia-tiny"},
@@ -48,11 +53,11 @@ FULL = {"paired": {2: {"0.1M": 25, "3M": 8}, 1: {"0.1M": 25, "3M": 8}}, "solo": 
 QUICK = {"paired": {2: {"0.1M": 4, "3M": 1}, 1: {"0.1M": 4, "3M": 1}}, "solo": 1}
 
 
-def _config(size: str, timed: int):
+def _config(grammar: str, size: str, timed: int):
     """The run: ``timed`` epochs plus a warm-up epoch and our last one (no update)."""
     from grammarlab.config import TrainConfig
 
-    return TrainConfig(grammar=str(ROOT / GRAMMAR), model=SIZES[size], n_train=N_TRAIN,
+    return TrainConfig(grammar=str(ROOT / GRAMMARS[grammar]), model=SIZES[size], n_train=N_TRAIN,
                        epochs=timed + 2, generate_epochs=(), checkpoint_every=10**6,
                        device="cpu", dtype="float32")  # fmt: skip
 
@@ -60,7 +65,7 @@ def _config(size: str, timed: int):
 # ----------------------------------------------------------------------------- the two sides
 
 
-def _ours(size: str, timed: int, on_epoch=None) -> dict:
+def _ours(grammar: str, size: str, timed: int, on_epoch=None) -> dict:
     """grammarlab.train.train with timers around its parts; epoch k = from the end of epoch
     k-1's metrics line (after ``on_epoch``) to the end of epoch k's."""
     import grammarlab.train as T
@@ -89,19 +94,25 @@ def _ours(size: str, timed: int, on_epoch=None) -> dict:
 
     extraction = "greedy_matches_from_correct"  # since 10efcb9; greedy_matches (decoding) before
     extraction = extraction if hasattr(T, extraction) else "greedy_matches"
-    names = ("forward_backward", "evaluate_set", extraction, "_write_surprisals", "_write_analysis")
+    names = (
+        "forward_backward",
+        "evaluate_sets",
+        extraction,
+        "_write_surprisals",
+        "_write_analysis",
+    )
     saved = [(T, n, getattr(T, n)) for n in names]
     saved += [(runs, n, getattr(runs, n)) for n in ("write_status", "append_metrics")]
     try:
         T.forward_backward = timed_fn("train_fwd_bwd", T.forward_backward)
-        T.evaluate_set = timed_fn("eval_fwd", T.evaluate_set)
+        T.evaluate_sets = timed_fn("eval_fwd", T.evaluate_sets)
         setattr(T, extraction, timed_fn("extraction", getattr(T, extraction)))
         T._write_surprisals = timed_fn("files", T._write_surprisals)
         runs.write_status = timed_fn("files", runs.write_status)
         runs.append_metrics = stamp
         T._write_analysis = lambda run_dir: None  # phases/measures: after the loop, untimed
         with tempfile.TemporaryDirectory(prefix="bench_train_") as d:
-            T.train(_config(size, timed), d, quiet=True)
+            T.train(_config(grammar, size, timed), d, quiet=True)
             final = runs.read_metrics(Path(d))[-1]
     finally:
         for mod, name, fn in saved:
@@ -113,11 +124,11 @@ def _ours(size: str, timed: int, on_epoch=None) -> dict:
             "final": {k: final[k] for k in FINAL}}  # fmt: skip
 
 
-def _hf(size: str, timed: int, on_epoch=None) -> dict:
+def _hf(grammar: str, size: str, timed: int, on_epoch=None) -> dict:
     sys.path.insert(0, str(HERE))
     from hf_trainer import hf_train
 
-    run = hf_train(_config(size, timed), extraction="teacher_forced", on_epoch=on_epoch)
+    run = hf_train(_config(grammar, size, timed), extraction="teacher_forced", on_epoch=on_epoch)
     recs = run.records[2:-1]  # the same epochs 2..T-1
     return {"wall_s": [r["time_s"] for r in recs], "cpu_s": [r["cpu_s"] for r in recs],
             "parts_s": [{"callback_eval": r["eval_s"]} for r in recs],
@@ -149,13 +160,13 @@ class Baton:
         return hook
 
 
-def _paired(size: str, timed: int) -> dict:
+def _paired(grammar: str, size: str, timed: int) -> dict:
     """Both loops in lockstep: ours epoch k, then the Trainer's epoch k, then ours k+1, ..."""
     baton, box = Baton(), {}
 
     def ours_thread() -> None:
         try:
-            box["ours"] = _ours(size, timed, baton.epoch_hook("ours"))
+            box["ours"] = _ours(grammar, size, timed, baton.epoch_hook("ours"))
         except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
             box["error"] = e
         finally:
@@ -165,7 +176,7 @@ def _paired(size: str, timed: int) -> dict:
     t.start()
     baton.wait("hf")
     try:
-        box["hf"] = _hf(size, timed, baton.epoch_hook("hf"))
+        box["hf"] = _hf(grammar, size, timed, baton.epoch_hook("hf"))
     finally:
         baton.hand_over("hf", finished=True)
         t.join()
@@ -187,7 +198,7 @@ def _matmul(size: int = 2048, repeats: int = 10) -> dict:
     return {"gflops": 2 * size**3 / best / 1e9, "seconds": best, "size": size}
 
 
-def _tokens(size: str) -> dict:
+def _tokens(grammar: str, size: str) -> dict:
     """Forward positions per set (incl. bos and eos) and the parameter count."""
     import torch
 
@@ -197,8 +208,8 @@ def _tokens(size: str) -> dict:
     from grammarlab.grammar import load
     from grammarlab.models import count_parameters
 
-    g = load(ROOT / GRAMMAR)
-    cfg = resolve(_config(size, 1), g)
+    g = load(ROOT / GRAMMARS[grammar])
+    cfg = resolve(_config(grammar, size, 1), g)
     out = {k: sum(len(s) + 2 for s in v) for k, v in make_datasets(cfg, g).sets.items()}
     out["n_params"] = count_parameters(T.build_model(cfg, g.terminals, "cpu", torch.float32)[0])
     return out
@@ -215,11 +226,11 @@ def do_job(job: dict) -> dict:
     if kind == "matmul":
         out = _matmul()
     elif kind == "tokens":
-        out = _tokens(job["size"])
+        out = _tokens(job["grammar"], job["size"])
     elif kind == "paired":
-        out = _paired(job["size"], job["timed"])
+        out = _paired(job["grammar"], job["size"], job["timed"])
     else:  # solo ours / solo hf
-        out = (_ours if kind == "ours" else _hf)(job["size"], job["timed"])
+        out = (_ours if kind == "ours" else _hf)(job["grammar"], job["size"], job["timed"])
     out["maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["threads"] = torch.get_num_threads()
     return out
@@ -266,24 +277,26 @@ def measure(plan: dict, log=print) -> dict:
         w = Worker(threads)
         try:
             sec = {"matmul": [w.run(kind="matmul")], "cells": {}}
-            for size, timed in sizes.items():
-                out["tokens"][size] = w.run(kind="tokens", size=size)
-                sec["cells"][size] = res = w.run(kind="paired", size=size, timed=timed)
-                log(f"threads {threads} {size}: ours {np.median(res['ours']['wall_s']):.3f} "
+            for grammar, size in ((g, s) for g in GRAMMARS for s in sizes):
+                key, timed = f"{grammar}/{size}", sizes[size]
+                out["tokens"][key] = w.run(kind="tokens", grammar=grammar, size=size)
+                sec["cells"][key] = res = w.run(kind="paired", grammar=grammar, size=size,
+                                                timed=timed)  # fmt: skip
+                log(f"threads {threads} {key}: ours {np.median(res['ours']['wall_s']):.3f} "
                     f"s/epoch, hf {np.median(res['hf']['wall_s']):.3f} "
                     f"(load {res['load_before'][0]:.1f})")  # fmt: skip
             sec["matmul"].append(w.run(kind="matmul"))
         finally:
             w.close()
         out["paired"][str(threads)] = sec
-    for size in SIZES:
-        for side in ("ours", "hf"):  # a fresh process each: its own peak RSS
-            w = Worker(1)
-            try:
-                out["solo"][f"{size}/{side}"] = w.run(kind=side, size=size, timed=plan["solo"])
-            finally:
-                w.close()
-            log(f"solo {size} {side}: {out['solo'][f'{size}/{side}']['maxrss_mib']:.0f} MiB")
+    for grammar, size, side in ((g, s, d) for g in GRAMMARS for s in SIZES for d in ("ours", "hf")):
+        key = f"{grammar}/{size}/{side}"
+        w = Worker(1)  # a fresh process each: its own peak RSS
+        try:
+            out["solo"][key] = w.run(kind=side, grammar=grammar, size=size, timed=plan["solo"])
+        finally:
+            w.close()
+        log(f"solo {key}: {out['solo'][key]['maxrss_mib']:.0f} MiB")
     return out
 
 
@@ -301,12 +314,13 @@ def summarize(out: dict) -> dict:
     summary: dict = {"paired": {}, "solo": {}}
     for threads, sec in out["paired"].items():
         peak = max(m["gflops"] for m in sec["matmul"])
-        for size, cell in sec["cells"].items():
-            tok = out["tokens"][size]
+        for key, cell in sec["cells"].items():
+            tok = out["tokens"][key]
             n = tok["n_params"]
+            grammar, size = key.split("/")
             evals = {"ours": tok["test"] + tok["random"],
                      "hf": tok["train"] + tok["test"] + tok["random"]}  # fmt: skip
-            row: dict = {"threads": int(threads), "model": size, "n_params": n,
+            row: dict = {"threads": int(threads), "grammar": grammar, "model": size, "n_params": n,
                          "pairs": len(cell["ours"]["wall_s"]), "matmul_peak_gflops": peak,
                          "load_before": cell["load_before"], "load_after": cell["load_after"]}  # fmt: skip
             for side in ("ours", "hf"):
@@ -321,15 +335,15 @@ def summarize(out: dict) -> dict:
                              "parts_s": parts, "model_gflop_per_epoch": gflop,
                              "gflops": gflop / wall, "mfu": gflop / wall / peak,
                              "final": c["final"]}  # fmt: skip
-            for key, unit in (("speed", "wall_s"), ("cpu_speed", "cpu_s")):
+            for stat, unit in (("speed", "wall_s"), ("cpu_speed", "cpu_s")):
                 r = np.array(cell["hf"][unit]) / np.array(cell["ours"][unit])
-                row[key] = {"median": _q(r), "q25": _q(r, 25), "q75": _q(r, 75)}
+                row[stat] = {"median": _q(r), "q25": _q(r, 25), "q75": _q(r, 75)}
             row["flop_ceiling"] = (
                 row["hf"]["model_gflop_per_epoch"] / (row["ours"]["model_gflop_per_epoch"])
             )
             row["max_final_loss_diff"] = max(abs(row["ours"]["final"][k] - row["hf"]["final"][k])
                                              for k in FINAL[1:])  # fmt: skip
-            summary["paired"][f"{threads}/{size}"] = row
+            summary["paired"][f"{threads}/{key}"] = row
     for key, r in out["solo"].items():
         summary["solo"][key] = {"maxrss_mib": r["maxrss_mib"], "epoch_s": _q(r["wall_s"]),
                                 "epoch_cpu_s": _q(r["cpu_s"])}  # fmt: skip
@@ -363,25 +377,26 @@ def render(data: dict) -> str:
              f"`.venv/bin/python bench/bench_train.py{' --quick' if data['quick'] else ''}` "
              f"({m['date']}, {data['seconds']:.0f} s). {m['cpu']}, {m['cores']} cores shared "
              f"with other jobs; torch {m['torch']}, transformers {m['transformers']}. "
-             f"Hierarchical grammar p = 0.5 ({GRAMMAR}), n = {data['n_train']} training "
-             "strings, 100 test, 10 random; float32; pythia-tiny (GPT-NeoX) models.", "",
+             f"n = {data['n_train']} training strings; the paper's test sets: 10 strings for the "
+             f"random grammar ({GRAMMARS['random']}, 64 tokens a string), 100 for the "
+             f"hierarchical one ({GRAMMARS['hierarchical']}, 72 tokens); 10 random strings; "
+             "float32; pythia-tiny (GPT-NeoX) models.", "",
              "Speed = HF seconds / our seconds for the same epoch, run back to back (median over "
              "pairs, quartiles in brackets): > 1 means ours is faster. Target: >= 1.25x. "
-             "Ceiling = model FLOPs HF / ours (the only work ours saves is the train-set "
-             "forward).", "",
-             "| threads | model (params) | ours s/epoch | HF s/epoch | speed (wall) | speed "
-             "(CPU time) | ceiling | ours GFLOP/s | MFU ours | MFU HF | matmul peak GFLOP/s "
-             "| load avg before/after |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+             "Ceiling = model FLOPs HF / ours (the work ours saves is the train-set forward).", "",
+             "| threads | grammar | model (params) | ours s/epoch | HF s/epoch | speed (wall) | "
+             "speed (CPU time) | ceiling | ours GFLOP/s | MFU ours | MFU HF | matmul peak "
+             "GFLOP/s | load avg before/after |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
     for r in S["paired"].values():
         o, h, sp, cs = r["ours"], r["hf"], r["speed"], r["cpu_speed"]
         lines.append(
-            f"| {r['threads']} | {r['model']} ({r['n_params']:,}) | {o['epoch_s']:.3f} | "
-            f"{h['epoch_s']:.3f} | **{sp['median']:.2f}x** [{sp['q25']:.2f}-{sp['q75']:.2f}] | "
-            f"{cs['median']:.2f}x [{cs['q25']:.2f}-{cs['q75']:.2f}] | {r['flop_ceiling']:.2f}x | "
-            f"{o['gflops']:.1f} | {o['mfu']:.0%} | {h['mfu']:.0%} | "
-            f"{r['matmul_peak_gflops']:.1f} | {_loads(r['load_before'])} -> "
-            f"{_loads(r['load_after'])} |"
+            f"| {r['threads']} | {r['grammar']} | {r['model']} ({r['n_params']:,}) | "
+            f"{o['epoch_s']:.3f} | {h['epoch_s']:.3f} | **{sp['median']:.2f}x** "
+            f"[{sp['q25']:.2f}-{sp['q75']:.2f}] | {cs['median']:.2f}x "
+            f"[{cs['q25']:.2f}-{cs['q75']:.2f}] | {r['flop_ceiling']:.2f}x | {o['gflops']:.1f} | "
+            f"{o['mfu']:.0%} | {h['mfu']:.0%} | {r['matmul_peak_gflops']:.1f} | "
+            f"{_loads(r['load_before'])} -> {_loads(r['load_after'])} |"
         )
     lines += ["", "Median seconds per epoch by part (ours: timers around the runner's functions; "
               "the rest of the epoch is the AdamW + LambdaLR steps and loop overhead; HF: the "
@@ -389,43 +404,57 @@ def render(data: dict) -> str:
     for r in S["paired"].values():
         for side in ("ours", "hf"):
             p = r[side]["parts_s"]
-            lines.append(f"- {r['threads']} thread(s), {r['model']}, {side}: {_parts(p)}")
+            lines.append(f"- {r['threads']} thread(s), {r['grammar']}, {r['model']}, {side}: "
+                         f"{_parts(p)}")  # fmt: skip
     lines += ["", "Peak memory (ru_maxrss of a fresh process running one side alone, 1 thread; "
               f"{data['plan']['solo']} timed epochs, their median in brackets):", "",
-              "| model | ours MiB | HF MiB |", "|---|---:|---:|"]  # fmt: skip
-    for size in SIZES:
-        o, h = S["solo"].get(f"{size}/ours"), S["solo"].get(f"{size}/hf")
-        if o and h:
-            lines.append(f"| {size} | {o['maxrss_mib']:.0f} ({o['epoch_s']:.3f} s) | "
-                         f"{h['maxrss_mib']:.0f} ({h['epoch_s']:.3f} s) |")  # fmt: skip
+              "| grammar | model | ours MiB | HF MiB |", "|---|---|---:|---:|"]  # fmt: skip
+    for grammar in GRAMMARS:
+        for size in SIZES:
+            o = S["solo"].get(f"{grammar}/{size}/ours")
+            h = S["solo"].get(f"{grammar}/{size}/hf")
+            if o and h:
+                lines.append(f"| {grammar} | {size} | {o['maxrss_mib']:.0f} ({o['epoch_s']:.3f} s)"
+                             f" | {h['maxrss_mib']:.0f} ({h['epoch_s']:.3f} s) |")  # fmt: skip
     diff = max(r["max_final_loss_diff"] for r in S["paired"].values())
     lines += ["", f"Both sides end at the same losses (largest difference {diff:.1e} nats/token).",
               "", NOTES, "", METHOD, "", "Machine: " + json.dumps(m), ""]  # fmt: skip
     return "\n".join(lines)
 
 
-NOTES = """## Why not faster (one-off measurements on this machine, 2026-11-23, 1 thread)
+NOTES = """## Where the speed comes from, and its ceiling (one-off measurements, 2026-11-23, 1 thread)
 
-- The runner saves exactly one forward pass on the 64 training strings per epoch. With 100 test
-  strings evaluated every epoch, that bounds its advantage at the FLOP ratio in the table
-  (1.21x): the 1.25x target sits above the ceiling, and the paired ratios scatter around it.
-  The runner is otherwise at parity with the Trainer: the same kernels do the same work.
+- The runner does less work than the Trainer in three places: (1) the training set is not
+  evaluated separately: the models have no dropout, so the forward pass of update k+1 is the
+  evaluation at epoch k; (2) the sets not being trained on (test and random) go through the model
+  together, one forward call instead of one per set (`evaluate.evaluate_sets`; micro-batches in
+  length order, which also saves padding on grammars whose strings differ in length; here every
+  string of a grammar has the same length); (3) the surprisal files are written uncompressed
+  (compression took ~4 ms an epoch, 3% of the 0.1M model's epoch).
+- (1) is the only saving in model FLOPs, so the FLOP ratio (the ceiling column) bounds the speed
+  ratio where both loops run their kernels equally well: 1.30x with the random grammar's 10 test
+  strings, 1.21x with the hierarchical grammar's 100. The 1.25x target is reachable only in the
+  first case; in the second the test-set evaluation dominates and is the same work on both
+  sides. Paired ratios above the ceiling are the Trainer's per-step overhead and noise.
+- Not done: sharing the computation of common prefixes between strings (tree attention over a
+  prefix trie). Counted on the benchmark data, a trie has 13-14% fewer positions than the strings
+  for p = 0.5 and 31-38% fewer for p = 0.9, 2-3% for the random grammar.
 - Where the time goes (torch.profiler, 3M model, forward + backward + one evaluation): matmuls
   (`mm`, `addmm`) 73%, CPU flash attention forward + backward 9%, copies and `cat` (rotary
   embeddings, layout changes) 6%, GELU forward + backward 5%, layer norm and the rest 7%.
   At 0.1M (hidden 64) the matmuls are only 42%: small GEMMs, and attention, copies, GELU and
-  per-op overhead weigh more; hence its MFU of ~20-25% against ~65-75% at 3M.
+  per-op overhead weigh more; hence its MFU of ~15-30% against ~60-75% at 3M.
 - Extras the runner does that the Trainer side does not: `files` (npz + fsynced metrics and
-  status: 1-4% of an epoch) and, with the default `checkpoint_every = 1`, a checkpoint per
+  status: ~5 ms an epoch) and, with the default `checkpoint_every = 1`, a checkpoint per
   epoch, which this benchmark turns off: `runs.save_checkpoint` takes 0.015 s for the 0.1M model
   (~7% of its epoch) and 0.12-0.17 s for the 3M model (~6%).
 - Before commit 10efcb9 the runner decoded greedily (KV cache, 41 steps per set) for the
-  extraction test every epoch: 1.5 s of a 2.2 s epoch for the 0.1M model (1 thread; the Trainer
-  side 0.75 s; machine under load) and 35 s per epoch for the 3M model (2 threads, under load;
-  the rest of its epoch ~7 s), i.e. 0.17-0.34x the Trainer's speed. Reading it off the teacher-forced argmax now costs ~1 ms.
+  extraction test every epoch: 0.17-0.34x the Trainer's speed. Reading it off the
+  teacher-forced argmax now costs ~1-2 ms.
 - Two threads: on this shared 2-core machine the second core is often busy, so 2 threads give
   the 3M model at best 1.3x over 1 thread and the 0.1M model at most 1.15x; under load they are
-  slower than 1 thread (3M: 9-10 s against 3-4.6 s per epoch; ops wait at thread barriers)."""
+  slower than 1 thread (ops wait at thread barriers). The matmul peak at 2 threads assumes both
+  cores free, so the 2-thread MFU understates what the model code achieves."""
 
 
 METHOD = """## Method
@@ -444,7 +473,7 @@ mean -ln p over its L + 1 predicted tokens incl. the end token, then the mean ov
 - **ours** = `grammarlab.train.train` with `generate_epochs = []` and `checkpoint_every` >
   epochs (the default, 1, writes a checkpoint every epoch; here only after the loop). Per epoch:
   forward + backward on the 64 training strings (that forward is also the train-set evaluation:
-  the models have no dropout), evaluation forwards on test (100) and random (10), the greedy
+  the models have no dropout), one evaluation pass over test and random together, the greedy
   extraction test on the three sets (read off the argmax hits since commit 10efcb9: ~1 ms),
   surprisals .npz + metrics line + status file (`files`, fsynced; the Trainer side writes
   nothing, so they count against us), AdamW + LambdaLR steps.
@@ -452,15 +481,17 @@ mean -ln p over its L + 1 predicted tokens incl. the end token, then the mean ov
   gradient_accumulation_steps 1 = n, `compute_loss` overridden with the Eq.-1 loss, AdamW
   (`adamw_torch`) with the same lr (3e-3) and weight decay (0), linear decay to 0, no warm-up, no
   clipping (`max_grad_norm = 0`), no logging or saving; a `TrainerCallback` evaluates train, test
-  and random after every epoch with `grammarlab.evaluate.evaluate_set` (loss, token accuracy,
-  per-token surprisals) and reads the extraction test off the argmax hits; results stay in memory.
+  and random after every epoch with `grammarlab.evaluate.evaluate_set`, one set per call as a
+  callback naturally does (loss, token accuracy, per-token surprisals), and reads the extraction
+  test off the argmax hits; results stay in memory.
   The Trainer's shuffling only permutes the one batch.
 
 **FLOPs and MFU.** Model FLOPs per epoch = 6 N T_train + 2 N T_eval, N = all parameters (the
-two embedding matrices are 0.2% of the 3M model), T = forward positions (74 per string incl.
-bos/eos: train 4,736, test 7,400, random 740). T_eval = test + random for ours (its train-set
-evaluation is the training forward), train + test + random for HF. Attention-score FLOPs are not
-counted (~5% more at 74 positions). MFU = model FLOPs / median wall epoch / matmul peak, the peak
+two embedding matrices are 0.2% of the 3M model), T = forward positions (L + 2 per string incl.
+bos/eos: 66 for the random grammar, 74 for the hierarchical one; train 64 strings, test 10 or
+100, random 10). T_eval = test + random for ours (its train-set evaluation is the training
+forward), train + test + random for HF. Attention-score FLOPs are not counted (~5% more at 74
+positions). MFU = model FLOPs / median wall epoch / matmul peak, the peak
 being the best of 10 float32 2048^3 `torch.matmul` at the same threads, measured before and
 after the paired runs (the larger)."""
 
@@ -477,7 +508,7 @@ def main(argv: list[str] | None = None) -> None:
             "solo": base["solo"]}  # fmt: skip
     t0 = time.perf_counter()
     raw = measure(plan)
-    data = {"quick": args.quick, "grammar": GRAMMAR, "n_train": N_TRAIN, "machine": machine(),
+    data = {"quick": args.quick, "grammars": GRAMMARS, "n_train": N_TRAIN, "machine": machine(),
             "plan": plan, "seconds": time.perf_counter() - t0, "raw": raw}  # fmt: skip
     data["summary"] = summarize(raw)
     out = Path(args.out)
