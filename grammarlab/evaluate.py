@@ -57,8 +57,12 @@ def encode_set(name: str, strings: Sequence[tuple[str, ...]], tmap: Any, device:
 
 def token_nll(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor):
     """``-ln p`` of every predicted token (float32 [B, W - 1], 0 on padding), the prediction mask
-    and argmax == target. Logits are upcast to float32 before the softmax."""
-    logits = model(input_ids=ids, attention_mask=mask.long()).logits[:, :-1].float()
+    and argmax == target. Logits are upcast to float32 before the softmax. The last column (the
+    longest strings' end token, else padding) is never an input whose prediction is used, so the
+    model does not see it: a causal model's other outputs do not depend on it. No KV cache: it
+    would copy every layer's keys and values for nothing."""
+    out = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1].long(), use_cache=False)
+    logits = out.logits.float()
     target, tmask = ids[:, 1:], mask[:, 1:]
     nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none") * tmask
     correct = (logits.argmax(-1) == target) & tmask
