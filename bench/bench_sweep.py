@@ -3,11 +3,11 @@ same runs, one after another, measured in the same session.
 
 The runs are a representative subset of the demo sweep (grammarlab/data/demo_sweep.toml): the
 hierarchical grammar (p = 0.5) and the 7-letter random grammar at n = 8 and 64, with the demo's
-model, data, lr and epochs. The Trainer baseline gets the same strings (grammarlab.data), the same
-initial weights (grammarlab.models), AdamW with linear decay, the whole training set as one
-batch via gradient accumulation (micro-batches of 8), and a callback that evaluates the train,
-test and random sets every epoch. Our runner does strictly more per epoch (per-token surprisals,
-accuracies, the greedy extraction test, checkpoints, generations, the measures at the end).
+model, data, lr and epochs. The Trainer baseline is bench/hf_trainer.py (the driver that
+bench_train.py uses too): the same strings (grammarlab.data), the same initial weights, the
+Eq.-1 loss, AdamW with linear decay, the whole training set as one step via gradient
+accumulation, and a callback that evaluates the train, test and random sets every epoch. Our
+runner does more per epoch (files, checkpoints, generations, the measures at the end).
 
     .venv/bin/python bench/bench_sweep.py [--epochs 100] [--out bench/results/sweep]
 """
@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from grammarlab.io import write_json_atomic, write_text_atomic
 
 SUBSET = ("hierarchical_p0.5", "random_l7")
 
@@ -57,65 +59,20 @@ def time_ours(epochs: int, executor: str, workers: int) -> tuple[float, int, flo
         shutil.rmtree(root, ignore_errors=True)
 
 
-def hf_run(cfg, out_dir: Path) -> list[dict]:
-    """One run with transformers.Trainer; returns the per-epoch eval losses (nats/token)."""
-    import torch
-    from transformers import Trainer, TrainerCallback, TrainingArguments
-
-    from grammarlab.config import resolve
-    from grammarlab.data import make_datasets
-    from grammarlab.grammar import load
-    from grammarlab.models import load_model
-
-    g = load(cfg.grammar)
-    cfg = resolve(cfg, g)
-    sets = make_datasets(cfg, g).sets
-    model, tmap = load_model(cfg.model, g.terminals, seed=cfg.model_seed)
-
-    def ds(strings):
-        ids, mask = tmap.encode(list(strings))
-        labels = ids.masked_fill(~mask.bool(), -100)
-        return [{"input_ids": i, "attention_mask": m.long(), "labels": lab}
-                for i, m, lab in zip(ids, mask, labels, strict=True)]  # fmt: skip
-
-    data = {k: ds(v) for k, v in sets.items()}
-    micro = min(8, cfg.n_train)
-    args = TrainingArguments(
-        output_dir=str(out_dir), num_train_epochs=cfg.epochs, learning_rate=cfg.lr,
-        per_device_train_batch_size=micro, gradient_accumulation_steps=cfg.n_train // micro,
-        per_device_eval_batch_size=max(len(v) for v in data.values()),
-        lr_scheduler_type="linear", warmup_steps=0, weight_decay=cfg.weight_decay,
-        optim="adamw_torch", save_strategy="no", logging_strategy="no", report_to=[],
-        eval_strategy="no", use_cpu=True, dataloader_num_workers=0, seed=cfg.seed,
-        disable_tqdm=True,
-    )  # fmt: skip
-    history: list[dict] = []
-
-    class EvalEveryEpoch(TrainerCallback):
-        def on_epoch_end(self, args, state, control, **kw):  # noqa: ANN001, ANN201
-            row = {"epoch": int(round(state.epoch))}
-            for name in ("train", "test", "random"):
-                row[f"{name}_loss"] = trainer.evaluate(data[name], metric_key_prefix=name)[
-                    f"{name}_loss"
-                ]
-            history.append(row)
-
-    trainer = Trainer(model=model, args=args, train_dataset=data["train"],
-                      callbacks=[EvalEveryEpoch()])  # fmt: skip
-    with torch.random.fork_rng(devices=[]):
-        trainer.train()
-    return history
-
-
 def time_hf(epochs: int) -> tuple[float, int, list, float]:
+    """The same runs, one after another, with the Trainer driver of bench/hf_trainer.py."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from hf_trainer import hf_train
+
     root = Path(tempfile.mkdtemp(prefix="bench_hf_"))
     try:
         sw = subset_runs(root, epochs)
         t0, c0 = time.perf_counter(), time.process_time()
         last = []
         for r in sw.runs:
-            h = hf_run(r.config, root / r.run_id)
-            last.append((r.run_id, h[-1]))
+            rec = hf_train(r.config).records[-1]
+            last.append((r.run_id, {k: rec[k] for k in ("epoch", "train_loss", "test_loss",
+                                                         "random_loss")}))  # fmt: skip
         return time.perf_counter() - t0, len(sw.runs), last, time.process_time() - c0
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -135,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--out", default="bench/results/sweep")
+    ap.add_argument("--out", default="bench/results/sweep", help="path stem for .json/.md")
     args = ap.parse_args(argv)
     res: dict = {"subset": SUBSET, "n_train": [8, 64], "epochs": args.epochs,
                  "machine_before": machine()}  # fmt: skip
@@ -153,10 +110,47 @@ def main(argv: list[str] | None = None) -> int:
     res["best"] = best
     res["speedup"] = res[best]["runs_per_min"] / res["hf_trainer"]["runs_per_min"]
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
+    write_json_atomic(out.with_suffix(".json"), res)
+    write_text_atomic(out.with_suffix(".md"), render(res, args.workers))
     print(json.dumps({k: res[k] for k in ("ours_parallel", "ours_local", "speedup")}, indent=1))
     return 0
+
+
+def render(res: dict, workers: int) -> str:
+    """sweep.md from the results of :func:`main`."""
+    m0, m1 = res["machine_before"], res["machine_after"]
+    rows = [(f"ours, `--executor parallel` ({workers} processes, 1 thread each)", "ours_parallel"),
+            (f"ours, `--executor local` (1 process, {m0['torch_threads']} threads)",
+             "ours_local"),
+            (f"HF Trainer, one run after another ({m0['torch_threads']} threads)", "hf_trainer")]  # fmt: skip
+    cpu = {k: res[k].get("cpu_seconds_in_runs", res[k].get("cpu_seconds")) for _, k in rows}
+    lines = ["# Sweep throughput: our runner vs the Hugging Face Trainer", "",
+             f"`.venv/bin/python bench/bench_sweep.py --epochs {res['epochs']}`, one session; raw "
+             "numbers in `sweep.json`.", "",
+             f"**Runs:** a subset of the demo sweep (grammars {', '.join(res['subset'])}; "
+             f"n = {' and '.join(map(str, res['n_train']))}; seed 0; the demo's model and lr), "
+             f"{res['epochs']} epochs each. The Trainer side is `bench/hf_trainer.py` (the same "
+             "strings, initial weights, Eq.-1 loss, AdamW with linear decay, whole-set steps, a "
+             "callback evaluating train/test/random every epoch). Our runner does more per epoch "
+             "(files, checkpoints, generations, the measures at the end).", "",
+             "| runner | wall s | runs/min | CPU s |", "|---|---:|---:|---:|"]  # fmt: skip
+    for label, key in rows:
+        r = res[key]
+        lines.append(f"| {label} | {r['seconds']:.1f} | {r['runs_per_min']:.2f} | "
+                     f"{cpu[key]:.1f} |")  # fmt: skip
+    best = res["best"]
+    lines += ["", f"**Speed-up of the best executor ({best.removeprefix('ours_')}) over the "
+              f"Trainer: {res['speedup']:.1f}x in runs/min** (target >= 1.5x); "
+              f"{cpu['hf_trainer'] / cpu[best]:.1f}x in CPU seconds.", "",
+              f"Load average (1/5/15 min) before: {_loads(m0)}, after: {_loads(m1)}. "
+              f"Machine: {m0['platform']}, {m0['cpu_count']} CPUs, "
+              f"Python {m0['python']}, torch {m0['torch']}, transformers "
+              f"{m0['transformers']}.", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _loads(m: dict) -> str:
+    return "/".join(f"{x:.1f}" for x in m["loadavg_1_5_15"])
 
 
 if __name__ == "__main__":

@@ -164,7 +164,8 @@ def fig4(t: Any, out: Path) -> list[str]:
 
 def fig5(t: Any, out: Path) -> list[str]:
     """Entropy sweep: rows = grammar family, columns = n; train solid, test dashed; colour =
-    the grammar's exact entropy (bits/string)."""
+    the grammar's exact entropy (bits/string) on each family's own scale (the families' ranges
+    differ several-fold, one scale would blur the narrower one)."""
     c = _curves(t)
     c["family"] = c.grammar.map(_family)
     c["entropy_bits"] = c.entropy_bits.round(1)
@@ -173,7 +174,7 @@ def fig5(t: Any, out: Path) -> list[str]:
                              squeeze=False)  # fmt: skip
     hue = _hue(c)
     numeric = hue == "entropy_bits"
-    norm = (c.entropy_bits.min(), c.entropy_bits.max()) if numeric else None
+    norms = {f: (d.entropy_bits.min(), d.entropy_bits.max()) for f, d in c.groupby("family")}
     for i, fam in enumerate(fams):
         for j, n in enumerate(ns):
             d = c[(c.family == fam) & (c.n_train == n)]
@@ -182,26 +183,30 @@ def fig5(t: Any, out: Path) -> list[str]:
                 ax.set_visible(False)
                 continue
             sns.lineplot(d, x="epoch", y="loss", hue=hue, style="dataset", dashes=DASHES,
-                         palette="viridis" if numeric else None, hue_norm=norm, errorbar="sd",
+                         palette="viridis" if numeric else None,
+                         hue_norm=norms[fam] if numeric else None, errorbar="sd",
                          ax=ax)  # fmt: skip
             ax.set(ylabel=LOSS, title=f"{fam}, n = {n}")
             if ax.get_legend():
                 ax.get_legend().remove()
     fig.tight_layout()
-    _entropy_legend(fig, c, numeric, norm)
+    _entropy_legend(fig, c, numeric, norms)
     return [_save(fig, c, out, "fig5_entropy_sweep")]
 
 
-def _entropy_legend(fig: Any, c: pd.DataFrame, numeric: bool, norm: Any) -> None:
-    """Figure legend: one colour per grammar (its entropy), then train solid / test dashed."""
+def _entropy_legend(fig: Any, c: pd.DataFrame, numeric: bool, norms: dict) -> None:
+    """Figure legend: one colour per grammar (its entropy on its family's scale), then train
+    solid / test dashed."""
     from matplotlib.lines import Line2D
 
-    g = c.groupby("grammar").entropy_bits.first().sort_values()
+    g = c.groupby(["family", "grammar"]).entropy_bits.first().reset_index()
+    g = g.sort_values(["family", "entropy_bits"], na_position="last")
     cmap = plt.get_cmap("viridis")
-    lo, hi = norm if numeric else (0, 1)
     handles, labels = [], []
-    for k, (name, h) in enumerate(g.items()):
-        x = (h - lo) / (hi - lo) if numeric and hi > lo else k / max(1, len(g) - 1)
+    for k, (fam, name, h) in enumerate(g[["family", "grammar", "entropy_bits"]].itertuples(
+            index=False)):  # fmt: skip
+        lo, hi = norms[fam] if numeric else (0, 1)
+        x = (h - lo) / (hi - lo) if numeric and hi > lo else 0.0
         handles.append(Line2D([], [], color=cmap(x) if numeric else f"C{k}"))
         labels.append(f"{name}: {h:.1f} bits" if numeric else str(name))
     handles += [Line2D([], [], color="k"), Line2D([], [], color="k", ls="--")]
