@@ -173,7 +173,7 @@ def hf_train(
     from grammarlab.data import make_datasets
     from grammarlab.grammar import load
     from grammarlab.models import count_parameters
-    from grammarlab.train import _device, build_model
+    from grammarlab.train import build_model, pick_device
 
     if extraction not in (None, "teacher_forced", "decode"):
         raise ValueError(f"extraction must be None, 'teacher_forced' or 'decode': {extraction!r}")
@@ -181,7 +181,7 @@ def hf_train(
         raise ValueError("hf_train covers plain (non-sequential, full-model) runs only")
     grammar = load(cfg.grammar)
     cfg = resolve(cfg, grammar)
-    device, dtype = _device(cfg)
+    device, dtype = pick_device(cfg)
     data = make_datasets(cfg, grammar)
     model, tmap = build_model(cfg, grammar.terminals, device, dtype)
     sets = {k: encode_set(k, v, tmap, device) for k, v in data.sets.items()}

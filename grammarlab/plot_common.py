@@ -25,7 +25,7 @@ class Skip(Exception):
     """A figure that cannot be drawn from these tables (the message says why)."""
 
 
-def _save(fig: Any, data: pd.DataFrame, out: Path, stem: str) -> str:
+def save_figure(fig: Any, data: pd.DataFrame, out: Path, stem: str) -> str:
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / f"{stem}.png", dpi=130, bbox_inches="tight")
     fig.savefig(out / f"{stem}.pdf", bbox_inches="tight")
@@ -34,7 +34,7 @@ def _save(fig: Any, data: pd.DataFrame, out: Path, stem: str) -> str:
     return stem
 
 
-def _grid(n: int, w: float = 4.2, h: float = 3.2, ncols: int = 3, **kw: Any) -> tuple:
+def grid(n: int, w: float = 4.2, h: float = 3.2, ncols: int = 3, **kw: Any) -> tuple:
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False, **kw)
@@ -43,7 +43,7 @@ def _grid(n: int, w: float = 4.2, h: float = 3.2, ncols: int = 3, **kw: Any) -> 
     return fig, list(axes.flat)
 
 
-def _legend_outside(fig: Any, *axes: Any, markers: bool = False, title: str | None = None) -> None:
+def legend_outside(fig: Any, *axes: Any, markers: bool = False, title: str | None = None) -> None:
     """One legend for the figure, right of the panels (never over data), from the entries of
     ``axes``; with ``markers``, entries for the onset (x) and end of generalization (triangle)."""
     from matplotlib.lines import Line2D
@@ -64,14 +64,14 @@ def _legend_outside(fig: Any, *axes: Any, markers: bool = False, title: str | No
                title=title, title_fontsize=8, frameon=False)  # fmt: skip
 
 
-def _curves(t: Any, datasets: tuple[str, ...] = ("train", "test")) -> pd.DataFrame:
+def curves_long(t: Any, datasets: tuple[str, ...] = ("train", "test")) -> pd.DataFrame:
     c = t.curves
     if c.empty:
         raise Skip("no curves")
     return c[c.dataset.isin(datasets)].copy()
 
 
-def _mean_phases(t: Any) -> pd.DataFrame:
+def mean_phases(t: Any) -> pd.DataFrame:
     """Phases averaged over seeds per (grammar, entropy_bits, n_train)."""
     ph = t.phases
     if ph.empty:
@@ -83,7 +83,7 @@ def _mean_phases(t: Any) -> pd.DataFrame:
     return ph.groupby(keys, dropna=False)[cols].mean().reset_index()
 
 
-def _loss_at(c: pd.DataFrame, epoch: float, dataset: str) -> float:
+def loss_at(c: pd.DataFrame, epoch: float, dataset: str) -> float:
     """Mean loss over seeds of ``dataset`` at the epoch nearest to ``epoch``."""
     d = c[c.dataset == dataset]
     if d.empty or not np.isfinite(epoch):
@@ -92,24 +92,24 @@ def _loss_at(c: pd.DataFrame, epoch: float, dataset: str) -> float:
     return float(d[d.epoch == e].loss.mean())
 
 
-def _hue(df: pd.DataFrame) -> str:
+def hue_column(df: pd.DataFrame) -> str:
     """Colour by the exact entropy when known, else by grammar name."""
     return "entropy_bits" if df["entropy_bits"].notna().any() else "grammar"
 
 
-def _sorted_grammars(df: pd.DataFrame) -> list[str]:
+def sorted_grammars(df: pd.DataFrame) -> list[str]:
     g = df.groupby("grammar", dropna=False)["entropy_bits"].first()
     return list(g.sort_values(na_position="last").index) if "entropy_bits" in df else list(g.index)
 
 
-def _mark_phases(ax: Any, c: pd.DataFrame, ph: pd.Series, color: Any) -> None:
+def mark_phases(ax: Any, c: pd.DataFrame, ph: pd.Series, color: Any) -> None:
     """x at the memorization onset (on the test curve), triangle at the end of generalization."""
     for col, marker in (("memorization_onset_epoch", "x"), ("generalization_end_epoch", "^")):
         e = ph.get(col, np.nan)
         if pd.notna(e):
-            ax.plot([e], [_loss_at(c, e, "test")], marker=marker, ms=9, mew=2, color=color,
+            ax.plot([e], [loss_at(c, e, "test")], marker=marker, ms=9, mew=2, color=color,
                     ls="none", zorder=5)  # fmt: skip
 
 
-def _family(g: str) -> str:
+def family_of(g: str) -> str:
     return str(g).split("_")[0]

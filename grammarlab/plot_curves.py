@@ -21,16 +21,16 @@ from grammarlab.plot_common import (
     DASHES,
     LOSS,
     Skip,
-    _curves,
-    _family,
-    _grid,
-    _hue,
-    _legend_outside,
-    _loss_at,
-    _mark_phases,
-    _mean_phases,
-    _save,
-    _sorted_grammars,
+    curves_long,
+    family_of,
+    grid,
+    hue_column,
+    legend_outside,
+    loss_at,
+    mark_phases,
+    mean_phases,
+    save_figure,
+    sorted_grammars,
 )
 
 
@@ -38,10 +38,10 @@ def fig1(t: Any, out: Path) -> list[str]:
     """Per grammar (smallest n, first seed): losses on train/test/random with the onset (x) and
     end of generalization (triangle), accuracies, and the memorization estimates (loss form
     clipped to [0, 1]; accuracy form train_acc - test_acc)."""
-    c = _curves(t, ("train", "test", "random"))
+    c = curves_long(t, ("train", "test", "random"))
     first = c.sort_values(["n_train", "seed", "run"]).groupby("grammar").run.first()
     c = c[c.run.isin(first.values)]
-    grammars = _sorted_grammars(c)
+    grammars = sorted_grammars(c)
     fig, axes = plt.subplots(3, len(grammars), figsize=(3.4 * len(grammars), 8.4), squeeze=False)
     ph = t.phases.set_index("run")
     rows = []
@@ -52,7 +52,7 @@ def fig1(t: Any, out: Path) -> list[str]:
             sns.lineplot(d, x="epoch", y=what, hue="dataset", ax=ax, legend=i == j == 0,
                          hue_order=["train", "test", "random"])  # fmt: skip
             ax.set_ylabel(LOSS if what == "loss" else "next-token accuracy")
-        _mark_phases(axes[0, j], d, ph.loc[d.run.iloc[0]], "k")
+        mark_phases(axes[0, j], d, ph.loc[d.run.iloc[0]], "k")
         wide = d.pivot_table(index="epoch", columns="dataset", values=["loss", "acc"])
         score = np.clip(1 - wide["loss"]["train"] / wide["loss"]["test"], 0, 1)
         acc_gap = wide["acc"]["train"] - wide["acc"]["test"]
@@ -66,18 +66,18 @@ def fig1(t: Any, out: Path) -> list[str]:
         rows.append(pd.DataFrame({"grammar": g, "epoch": score.index, "memorization_loss_clipped":
                                   score.values, "memorization_acc": acc_gap.values}))  # fmt: skip
     fig.tight_layout()
-    _legend_outside(fig, axes[0, 0], axes[2, 0], markers=True)
+    legend_outside(fig, axes[0, 0], axes[2, 0], markers=True)
     data = c.merge(pd.concat(rows), on=["grammar", "epoch"], how="left")
-    return [_save(fig, data, out, "fig1_losses_accuracy_memorization")]
+    return [save_figure(fig, data, out, "fig1_losses_accuracy_memorization")]
 
 
 def fig2(t: Any, out: Path) -> list[str]:
     """Train (solid) / test (dashed) loss per grammar, colour = n, mean +- std over seeds;
     x = memorization onset, triangle = end of generalization (means over seeds)."""
-    c = _curves(t)
-    ph = _mean_phases(t)
-    grammars = _sorted_grammars(c)
-    fig, axes = _grid(len(grammars))
+    c = curves_long(t)
+    ph = mean_phases(t)
+    grammars = sorted_grammars(c)
+    fig, axes = grid(len(grammars))
     ns = sorted(c.n_train.unique())
     pal = dict(zip(ns, sns.color_palette("tab10", len(ns)), strict=True))
     for ax, g in zip(axes, grammars, strict=False):
@@ -87,18 +87,18 @@ def fig2(t: Any, out: Path) -> list[str]:
         for n in ns:
             p = ph[(ph.grammar == g) & (ph.n_train == n)]
             if not p.empty:
-                _mark_phases(ax, d[d.n_train == n], p.iloc[0], pal[n])
+                mark_phases(ax, d[d.n_train == n], p.iloc[0], pal[n])
         ax.set(ylabel=LOSS, title=f"{g} (H = {d.entropy_bits.iloc[0]:.1f} bits)")
     fig.tight_layout()
-    _legend_outside(fig, axes[0], markers=True)
-    return [_save(fig, c, out, "fig2_train_test_by_n")]
+    legend_outside(fig, axes[0], markers=True)
+    return [save_figure(fig, c, out, "fig2_train_test_by_n")]
 
 
 def fig3(t: Any, out: Path) -> list[str]:
     """Same training loss by rote (small n) or with understanding (large n): the horizontal
     line is the training loss at which the larger n starts memorizing."""
-    c = _curves(t)
-    ph = _mean_phases(t)
+    c = curves_long(t)
+    ph = mean_phases(t)
     cand = []
     for g, p in ph.groupby("grammar"):
         p = p.sort_values("n_train")
@@ -111,7 +111,7 @@ def fig3(t: Any, out: Path) -> list[str]:
     small, large = p.iloc[0], p.iloc[-1]
     d = c[c.grammar == g]
     dl = d[d.n_train == large.n_train]
-    level = _loss_at(dl, large.memorization_onset_epoch, "train")
+    level = loss_at(dl, large.memorization_onset_epoch, "train")
     ds = d[(d.n_train == small.n_train)].groupby(["dataset", "epoch"]).loss.mean().unstack(0)
     cross = (
         ds.index[np.argmax(ds["train"].to_numpy() <= level)] if (ds.train <= level).any() else None
@@ -133,7 +133,7 @@ def fig3(t: Any, out: Path) -> list[str]:
     fig.suptitle(f"horizontal line: {note} ({level:.2f} nats/token)", fontsize=9)
     fig.tight_layout()
     data = d.assign(level_nats_per_token=level, small_n_cross_epoch=cross)
-    return [_save(fig, data, out, "fig3_same_loss_rote_vs_understanding")]
+    return [save_figure(fig, data, out, "fig3_same_loss_rote_vs_understanding")]
 
 
 def fig4(t: Any, out: Path) -> list[str]:
@@ -143,8 +143,8 @@ def fig4(t: Any, out: Path) -> list[str]:
     if len(seq) == 0:
         raise Skip("fig4 needs sequential runs (d1/d2 losses); none found")
     d = c[c.run.isin(seq) & c.dataset.isin(["d1", "d2", "test"])]
-    grammars = _sorted_grammars(d)
-    fig, axes = _grid(len(grammars))
+    grammars = sorted_grammars(d)
+    fig, axes = grid(len(grammars))
     ph = t.phases.set_index("run")
     for ax, g in zip(axes, grammars, strict=False):
         dd = d[d.grammar == g]
@@ -159,20 +159,20 @@ def fig4(t: Any, out: Path) -> list[str]:
             ax.text(f, ax.get_ylim()[1], " forgetting", va="top", fontsize=8)
         ax.set(ylabel=LOSS, title=str(g))
     fig.tight_layout()
-    return [_save(fig, d, out, "fig4_sequential_forgetting")]
+    return [save_figure(fig, d, out, "fig4_sequential_forgetting")]
 
 
 def fig5(t: Any, out: Path) -> list[str]:
     """Entropy sweep: rows = grammar family, columns = n; train solid, test dashed; colour =
     the grammar's exact entropy (bits/string) on each family's own scale (the families' ranges
     differ several-fold, one scale would blur the narrower one)."""
-    c = _curves(t)
-    c["family"] = c.grammar.map(_family)
+    c = curves_long(t)
+    c["family"] = c.grammar.map(family_of)
     c["entropy_bits"] = c.entropy_bits.round(1)
     fams, ns = sorted(c.family.unique()), sorted(c.n_train.unique())
     fig, axes = plt.subplots(len(fams), len(ns), figsize=(4.4 * len(ns), 3.3 * len(fams)),
                              squeeze=False)  # fmt: skip
-    hue = _hue(c)
+    hue = hue_column(c)
     numeric = hue == "entropy_bits"
     norms = {f: (d.entropy_bits.min(), d.entropy_bits.max()) for f, d in c.groupby("family")}
     for i, fam in enumerate(fams):
@@ -191,7 +191,7 @@ def fig5(t: Any, out: Path) -> list[str]:
                 ax.get_legend().remove()
     fig.tight_layout()
     _entropy_legend(fig, c, numeric, norms)
-    return [_save(fig, c, out, "fig5_entropy_sweep")]
+    return [save_figure(fig, c, out, "fig5_entropy_sweep")]
 
 
 def _entropy_legend(fig: Any, c: pd.DataFrame, numeric: bool, norms: dict) -> None:

@@ -20,13 +20,13 @@ import seaborn as sns  # noqa: E402
 from grammarlab.plot_common import (
     SCORE,
     Skip,
-    _curves,
-    _family,
-    _hue,
-    _legend_outside,
-    _mean_phases,
-    _save,
-    _sorted_grammars,
+    curves_long,
+    family_of,
+    hue_column,
+    legend_outside,
+    mean_phases,
+    save_figure,
+    sorted_grammars,
 )
 
 
@@ -34,14 +34,14 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
     """Epoch x grammar entropy, colour = memorization score clipped to [0, 1] (mean over
     seeds); one row per grammar family (name up to its first '_'), one column per n; onset (x)
     and end of generalization (triangles) on top, joined within a family."""
-    c = _curves(t)
+    c = curves_long(t)
     if c.entropy_bits.isna().all():
         raise Skip("phase diagram needs the grammars' entropies (grammarlab.entropy)")
     keys = ["grammar", "entropy_bits", "n_train", "epoch"]
     w = c.pivot_table(index=keys, columns="dataset", values="loss").reset_index()
     w["score"] = np.clip(1 - w["train"] / w["test"], 0, 1)
-    w["family"] = w.grammar.map(_family)
-    ph = _mean_phases(t)
+    w["family"] = w.grammar.map(family_of)
+    ph = mean_phases(t)
     fams, ns = sorted(w.family.unique()), sorted(w.n_train.unique())
     fig, axes = plt.subplots(len(fams), len(ns), figsize=(5 * len(ns), 2.9 * len(fams)),
                              squeeze=False)  # fmt: skip
@@ -69,7 +69,7 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
     fig.tight_layout()
     fig.colorbar(mesh, ax=axes.ravel().tolist(), label=SCORE)
     data = w.merge(ph, on=["grammar", "entropy_bits", "n_train"], how="left")
-    return [_save(fig, data, out, "phase_diagram")]
+    return [save_figure(fig, data, out, "phase_diagram")]
 
 
 def _edges(v: np.ndarray) -> np.ndarray:
@@ -84,7 +84,7 @@ def _edges(v: np.ndarray) -> np.ndarray:
 def phases_vs(t: Any, out: Path) -> list[str]:
     """Onset and end of generalization (epochs, mean over seeds) against the grammar entropy
     (colour = n) and against n (colour = grammar)."""
-    ph = _mean_phases(t)
+    ph = mean_phases(t)
     long = ph.melt(id_vars=["grammar", "entropy_bits", "n_train"], var_name="phase",
                    value_vars=["memorization_onset_epoch", "generalization_end_epoch"],
                    value_name="epoch")  # fmt: skip
@@ -104,7 +104,7 @@ def phases_vs(t: Any, out: Path) -> list[str]:
     for ax in axes:
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     fig.tight_layout()
-    return [_save(fig, long, out, "phases_vs_entropy_and_n")]
+    return [save_figure(fig, long, out, "phases_vs_entropy_and_n")]
 
 
 def memorized_bits(t: Any, out: Path) -> list[str]:
@@ -118,16 +118,16 @@ def memorized_bits(t: Any, out: Path) -> list[str]:
     fig, axes = plt.subplots(2, len(ns), figsize=(4.6 * len(ns), 6.4), squeeze=False)
     labels = {"memU_train_bits_total": "memU on train, total (bits)",
               "excess_test_bits": "excess test bits/string\n(model - grammar)"}  # fmt: skip
-    hue = _hue(m)
+    hue = hue_column(m)
     for j, n in enumerate(ns):
         for i, col in enumerate(labels):
             sns.lineplot(m[m.n_train == n], x="epoch", y=col, hue=hue, ax=axes[i, j],
                          palette="viridis" if hue == "entropy_bits" else None, errorbar="sd")  # fmt: skip
             axes[i, j].set(ylabel=labels[col], title=f"n = {n}" if i == 0 else None)
     fig.tight_layout()
-    _legend_outside(fig, *axes.flat, title="H (bits/string)" if hue == "entropy_bits" else None)
+    legend_outside(fig, *axes.flat, title="H (bits/string)" if hue == "entropy_bits" else None)
     cols = ["run", "grammar", "entropy_bits", "n_train", "seed", "epoch", *labels]
-    return [_save(fig, m[[c for c in cols if c in m]], out, "memorized_bits_vs_epoch")]
+    return [save_figure(fig, m[[c for c in cols if c in m]], out, "memorized_bits_vs_epoch")]
 
 
 def per_string(t: Any, out: Path) -> list[str]:
@@ -152,7 +152,7 @@ def per_string(t: Any, out: Path) -> list[str]:
     if not rows:
         raise Skip("no training strings in per_string.csv")
     data = pd.concat(rows, ignore_index=True)
-    grammars, ns = _sorted_grammars(data), sorted(data.n_train.unique())
+    grammars, ns = sorted_grammars(data), sorted(data.n_train.unique())
     fig, axes = plt.subplots(len(ns), len(grammars), figsize=(2.9 * len(grammars), 2.7 * len(ns)),
                              squeeze=False)  # fmt: skip
     for i, n in enumerate(ns):
@@ -171,5 +171,5 @@ def per_string(t: Any, out: Path) -> list[str]:
             ax.set(xlabel="surprisal under grammar (bits)", ylabel="memU (bits/string)")
             ax.tick_params(labelsize=7)
     fig.tight_layout()
-    _legend_outside(fig, *axes.flat)
-    return [_save(fig, data, out, "memorized_bits_per_string")]
+    legend_outside(fig, *axes.flat)
+    return [save_figure(fig, data, out, "memorized_bits_per_string")]

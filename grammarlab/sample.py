@@ -28,17 +28,17 @@ import numpy as np
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import Grammar
 from grammarlab.language import check_distinct, count_derivations, language
-from grammarlab.sample_fast import _derive_fixed, _fixed_length_tables
+from grammarlab.sample_fast import derive_fixed, fixed_length_tables
 from grammarlab.sample_tables import (
-    _ANY,
+    ANY_LEVEL,
     BATCH,
     MAX_DEPTH,
     MAX_NODES,
-    _batch_size,
-    _choose,
-    _compile,
-    _runaway,
-    _Tables,
+    Tables,
+    batch_size,
+    choose,
+    compile_tables,
+    runaway,
 )
 from grammarlab.strings import Tokens
 
@@ -51,17 +51,17 @@ MAX_PADDED = 400_000_000  # cells of the padded array sample_ids may allocate (1
 
 
 @lru_cache(maxsize=64)
-def _tables(g: Grammar) -> _Tables:
+def _tables(g: Grammar) -> Tables:
     """Compiled tables of ``g`` with the fast path's tables (when its strings all have one
     length) and the batch size, cached per grammar (frozen, hashable)."""
-    t, rhs, lhs = _compile(g)
-    fixed = _fixed_length_tables(t, rhs)
-    batch = BATCH if fixed else _batch_size(g, np.exp(t.rule_logp), t.rhs_len, lhs)
+    t, rhs, lhs = compile_tables(g)
+    fixed = fixed_length_tables(t, rhs)
+    batch = BATCH if fixed else batch_size(g, np.exp(t.rule_logp), t.rhs_len, lhs)
     return dataclasses.replace(t, fixed=fixed, batch=batch)
 
 
 def _derive_general(
-    g: Grammar, t: _Tables, n: int, rng: np.random.Generator, logp: np.ndarray | None
+    g: Grammar, t: Tables, n: int, rng: np.random.Generator, logp: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Any grammar: keep every level of the derivation forest, then place the terminals.
     Returns the terminal indices of all strings concatenated and the strings' lengths."""
@@ -75,14 +75,14 @@ def _derive_general(
         if nt_pos.size == 0:
             child_lo.append(np.zeros(len(sym), dtype=np.int64))
             break
-        rule = _choose(t, np.take(t.first_rule, sym[nt_pos]), rng, _ANY)
+        rule = choose(t, np.take(t.first_rule, sym[nt_pos]), rng, ANY_LEVEL)
         if logp is not None:
             logp += np.bincount(root[nt_pos], weights=t.rule_logp[rule], minlength=n)
         k = t.rhs_len[rule]
         total = int(k.sum())
         nodes += total
         if nodes > MAX_NODES or len(syms) > MAX_DEPTH:
-            _runaway(g, n, nodes, len(syms))
+            runaway(g, n, nodes, len(syms))
         first = np.cumsum(k) - k  # index of each expanded node's first child
         lo = np.zeros(len(sym), dtype=np.int64)
         lo[nt_pos] = first
@@ -120,7 +120,7 @@ def _derive_general(
 
 def _derive(
     g: Grammar, n: int, rng: np.random.Generator, want_logp: bool
-) -> tuple[_Tables, np.ndarray, np.ndarray, np.ndarray | None]:
+) -> tuple[Tables, np.ndarray, np.ndarray, np.ndarray | None]:
     """``n`` derivations, BATCH at a time: the tables, the terminal indices of all strings
     concatenated (int32), the strings' lengths and, if wanted, their log probabilities (nats)."""
     if n < 0:
@@ -133,7 +133,7 @@ def _derive(
         hi = min(n, lo + t.batch)
         lp = None if logp is None else logp[lo:hi]  # a view: filled in place
         if t.fixed:
-            _derive_fixed(g, t, rng, ids[0][lo * size : hi * size], lp)
+            derive_fixed(g, t, rng, ids[0][lo * size : hi * size], lp)
         else:
             ids[len(ids) :], lengths[len(lengths) :] = zip(_derive_general(g, t, hi - lo, rng, lp))
     if t.fixed:
@@ -172,7 +172,7 @@ def sample_derivations(
     return _to_tuples(t, flat, lengths), logp
 
 
-def _to_tuples(t: _Tables, ids: np.ndarray, lengths: np.ndarray) -> list[Tokens]:
+def _to_tuples(t: Tables, ids: np.ndarray, lengths: np.ndarray) -> list[Tokens]:
     """Strings as tuples of terminal names, from terminal indices ``ids`` (all strings
     concatenated) and the strings' ``lengths``: this Python-object step is much of the cost.
     The cyclic garbage collector is paused meanwhile: tuples of strings cannot form cycles, and

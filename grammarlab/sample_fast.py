@@ -16,23 +16,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from grammarlab.grammar import Grammar
-from grammarlab.sample_tables import _ANY, MAX_DEPTH, _choose, _Level, _runaway, _Tables
+from grammarlab.sample_tables import ANY_LEVEL, MAX_DEPTH, Level, Tables, choose, runaway
 
 STATIC_LEVELS = 1_024  # tree levels the fast path works out in advance
 
 
 @dataclass(frozen=True)
-class _Fixed:
+class FixedTables:
     """Per rule, its terminal children (kind "t": terminal index) and nonterminal children
     ("n": the child's first rule) with their offsets from the start of the rule's yield, as
     padded tables: ``tabs[kind, None]`` has -1 pads, ``tabs[kind, k]`` the first k columns."""
 
     length: int  # of every string
     tabs: dict[tuple[str, int | None], tuple[np.ndarray, np.ndarray]]
-    levels: tuple[_Level, ...]
+    levels: tuple[Level, ...]
 
 
-def _fixed_length_tables(t: _Tables, rhs: list[list[int]]) -> _Fixed | None:
+def fixed_length_tables(t: Tables, rhs: list[list[int]]) -> FixedTables | None:
     """Tables for the fast path when each nonterminal always derives strings of one length (true
     of both of the paper's families); None otherwise."""
     lhs = np.repeat(np.arange(t.n_nt), np.diff([*t.first_rule.tolist(), len(rhs)])).tolist()
@@ -67,16 +67,16 @@ def _fixed_length_tables(t: _Tables, rhs: list[list[int]]) -> _Fixed | None:
             if kind == "t" and k:  # rows of k int32 as one item each, for block writes
                 item = sym[:, :k].astype(np.int32)
                 tabs["b", k] = (item.ravel() if k == 1 else item.view(f"V{4 * k}").ravel(), off)
-    return _Fixed(size[t.start], tabs, levels)
+    return FixedTables(size[t.start], tabs, levels)
 
 
 def _level_tables(
-    t: _Tables, size: int, kids: dict[str, list[list[tuple[int, int]]]]
-) -> tuple[_Level, ...]:
+    t: Tables, size: int, kids: dict[str, list[list[tuple[int, int]]]]
+) -> tuple[Level, ...]:
     """What each tree level of a fixed-length grammar has in common, from the set of
     nonterminals (as first rules) that can occur there, until none is left, a level repeats
     (unit cycles) or STATIC_LEVELS levels are known; ``per``: nodes per sample, if fixed."""
-    levels: list[_Level] = []
+    levels: list[Level] = []
     syms, per, seen, align = frozenset([int(t.first_rule[t.start])]), 1, set(), size
     while syms and len(levels) < STATIC_LEVELS and (syms, per) not in seen:
         seen.add((syms, per))
@@ -97,7 +97,7 @@ def _level_tables(
         alts = float(alts.pop()) if len(alts) == 1 else None
         k = info["t_k"]
         block = bool(k) and align % k == 0 and tuple(info["t_off"]) == tuple(range(k))
-        levels.append(_Level(alts, plain, per == 1, logp, block, **info))
+        levels.append(Level(alts, plain, per == 1, logp, block, **info))
         align = math.gcd(align, *(o for r in rules for _, o in kids["n"][r]))
         per = None if per is None or info["n_k"] is None else per * info["n_k"]
         syms = frozenset(b for r in rules for b, _ in kids["n"][r])
@@ -105,7 +105,12 @@ def _level_tables(
 
 
 def _expand(
-    f: _Fixed, kind: str, k: int | None, off: np.ndarray | None, rule: np.ndarray, pos: np.ndarray
+    f: FixedTables,
+    kind: str,
+    k: int | None,
+    off: np.ndarray | None,
+    rule: np.ndarray,
+    pos: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Children of one kind of the nodes at ``pos`` that used ``rule``, in order: their table
     entries and positions (k: children per rule, None when it varies; off: their offsets when
@@ -121,8 +126,8 @@ def _expand(
     return sym.ravel(), at.ravel()
 
 
-def _derive_fixed(
-    g: Grammar, t: _Tables, rng: np.random.Generator, out: np.ndarray, logp: np.ndarray | None
+def derive_fixed(
+    g: Grammar, t: Tables, rng: np.random.Generator, out: np.ndarray, logp: np.ndarray | None
 ) -> None:
     """Fast path: every nonterminal's yield has a known length, so each child's position in
     the output is fixed when its parent's rule is chosen; terminals are written at once and only
@@ -134,8 +139,8 @@ def _derive_fixed(
     pos = np.arange(0, n * size, size, dtype=np.intp)  # where each node's yield starts in `out`
     nodes = 0
     for depth in range(MAX_DEPTH):
-        lv = f.levels[depth] if depth < len(f.levels) else _ANY
-        rule = _choose(t, first, rng, lv)
+        lv = f.levels[depth] if depth < len(f.levels) else ANY_LEVEL
+        rule = choose(t, first, rng, lv)
         nodes += rule.size
         if logp is not None and lv.logp is not None:
             logp += lv.logp
@@ -156,4 +161,4 @@ def _derive_fixed(
         first, pos = _expand(f, "n", lv.n_k, lv.n_off, rule, pos)
         if first.size == 0:
             return
-    _runaway(g, n, nodes, MAX_DEPTH)  # nothing is kept: only the depth can run away
+    runaway(g, n, nodes, MAX_DEPTH)  # nothing is kept: only the depth can run away

@@ -1,7 +1,7 @@
 """A grammar compiled to arrays for sampling, and the one rule-drawing step both paths share.
 
 Symbols become integers, rules are grouped by left side, each left side gets Walker's alias
-table, and right sides are concatenated into one flat table. :func:`_choose` draws one rule per
+table, and right sides are concatenated into one flat table. :func:`choose` draws one rule per
 nonterminal from one uniform each. The limits (batch size, tree nodes, depth) and the runaway
 error live here because both sampling paths use them.
 """
@@ -20,7 +20,7 @@ from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import Grammar
 
 if TYPE_CHECKING:
-    from grammarlab.sample_fast import _Fixed
+    from grammarlab.sample_fast import FixedTables
 
 BATCH = 65_536  # most samples derived together (results depend on it, so it is fixed)
 MAX_NODES = 20_000_000  # tree nodes kept per batch by the general path before giving up
@@ -28,7 +28,7 @@ MAX_DEPTH = 100_000  # tree levels before giving up
 
 
 @dataclass(frozen=True)
-class _Tables:
+class Tables:
     """A grammar compiled to arrays. Symbol ids: nonterminal i is i (grammar order), terminal j
     is n_nt + j (``Grammar.terminals`` order). Rules are grouped by left side."""
 
@@ -44,12 +44,14 @@ class _Tables:
     rhs_flat: np.ndarray  # all right sides, concatenated, as symbol ids
     terminals: np.ndarray  # object array of terminal names
     chars: np.ndarray | None  # the same as '<U1' when every terminal is one character (not NUL)
-    fixed: _Fixed | None = None  # the fast path's tables, when every string has the same length
+    fixed: FixedTables | None = (
+        None  # the fast path's tables, when every string has the same length
+    )
     batch: int = BATCH  # samples per batch: BATCH, or fewer when expected trees are large
 
 
 @dataclass(frozen=True)
-class _Level:
+class Level:
     """What all nodes of one tree level share, known before sampling (None: it varies): rules
     per nonterminal, equal rule probabilities, one node per sample (so node i is in sample i),
     nats added to each derivation, and per rule the number and offsets of the terminal (t) and
@@ -66,10 +68,10 @@ class _Level:
     n_off: np.ndarray | None = None
 
 
-_ANY = _Level()  # a level where nothing is known in advance
+ANY_LEVEL = Level()  # a level where nothing is known in advance
 
 
-def _compile(g: Grammar) -> tuple[_Tables, list[list[int]], list[int]]:
+def compile_tables(g: Grammar) -> tuple[Tables, list[list[int]], list[int]]:
     """The tables of ``g`` (without the fast path's tables; batch BATCH), its right sides as
     symbol ids and each rule's left side (nonterminal id)."""
     if not g.rules:
@@ -97,7 +99,7 @@ def _compile(g: Grammar) -> tuple[_Tables, list[list[int]], list[int]]:
     n_alt = np.asarray([len(g.by_lhs[a]) for a in nts], dtype=np.float64)
     rhs_len = np.asarray([len(r) for r in rhs], dtype=np.int64)
     one_char = all(len(x) == 1 and x != "\0" for x in g.terminals)
-    t = _Tables(
+    t = Tables(
         n_nt=len(nts),
         start=nt_id[g.start],
         first_rule=(np.cumsum(n_alt) - n_alt).astype(np.intp),
@@ -114,7 +116,7 @@ def _compile(g: Grammar) -> tuple[_Tables, list[list[int]], list[int]]:
     return t, rhs, lhs
 
 
-def _batch_size(g: Grammar, rule_p: np.ndarray, rhs_len: np.ndarray, lhs: list[int]) -> int:
+def batch_size(g: Grammar, rule_p: np.ndarray, rhs_len: np.ndarray, lhs: list[int]) -> int:
     """Samples per batch for the general path: on average at most MAX_NODES / 8 tree nodes, so
     the runaway guard only fires on heavy-tailed (near-critical) grammars."""
     e = expected_expansions(g)  # per nonterminal, per derivation
@@ -142,7 +144,7 @@ def _alias_table(probs: Sequence[float]) -> tuple[list[float], list[int]]:
     return keep, other  # leftovers (rounding) keep themselves with probability 1
 
 
-def _choose(t: _Tables, first: np.ndarray, rng: np.random.Generator, lv: _Level) -> np.ndarray:
+def choose(t: Tables, first: np.ndarray, rng: np.random.Generator, lv: Level) -> np.ndarray:
     """One rule per nonterminal, given by its ``first`` rule, from one uniform draw each: its
     integer part (times the number of rules) picks the alias slot, the fractional part decides
     keep or alias. What the level ``lv`` is known to share replaces gathers by scalars."""
@@ -157,7 +159,7 @@ def _choose(t: _Tables, first: np.ndarray, rng: np.random.Generator, lv: _Level)
     return np.where(x < np.take(t.alias_prob, slot), slot, np.take(t.alias_rule, slot))
 
 
-def _runaway(g: Grammar, n: int, nodes: int, depth: int) -> None:
+def runaway(g: Grammar, n: int, nodes: int, depth: int) -> None:
     e = expected_expansions(g)
     mean = "infinite" if not np.all(np.isfinite(e)) else f"{float(e.sum()):.4g}"
     raise GrammarlabError(

@@ -74,7 +74,7 @@ def _setup(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str):
     from grammarlab.data import make_datasets
     from grammarlab.models import count_parameters
 
-    device, dtype = _device(cfg)
+    device, dtype = pick_device(cfg)
     data = make_datasets(cfg, grammar)
     start = runs.checkpoint_epoch(run_dir) if (run_dir / "config.toml").is_file() else None
     if start is None:  # a fresh run (or one killed before its first checkpoint)
@@ -193,7 +193,7 @@ def build_model(cfg: TrainConfig, terminals, device, dtype):
     return model, tmap
 
 
-def _device(cfg: TrainConfig) -> tuple[torch.device, torch.dtype]:
+def pick_device(cfg: TrainConfig) -> tuple[torch.device, torch.dtype]:
     cuda = torch.cuda.is_available()
     if cfg.device == "cuda" and not cuda:
         raise ConfigError("device = \"cuda\" but no CUDA GPU is available",

@@ -199,7 +199,7 @@ def test_fast_path_equals_general_path(text: str) -> None:
     assert t.fixed is not None
     size = t.fixed.length
     out, lp_fast, lp_general = np.empty(500 * size, dtype=np.int32), np.zeros(500), np.zeros(500)
-    sample_mod._derive_fixed(g, t, rng(9), out, lp_fast)
+    sample_mod.derive_fixed(g, t, rng(9), out, lp_fast)
     ids, lengths = sample_mod._derive_general(g, t, 500, rng(9), lp_general)
     assert np.array_equal(out, ids) and np.all(lengths == size)
     assert np.array_equal(lp_fast, lp_general)
