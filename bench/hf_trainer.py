@@ -32,6 +32,7 @@ memory as :class:`HFRun`.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -81,14 +82,15 @@ class HFRun:
 class _Sets(torch.utils.data.Dataset):
     """The training set as the Trainer's dataset: one dict of ids and mask per string."""
 
-    def __init__(self, enc: Encoded) -> None:
-        self.ids, self.mask = enc.ids, enc.mask
+    def __init__(self, enc: Encoded, labels: bool = False) -> None:
+        self.ids, self.mask, self.labels = enc.ids, enc.mask, labels
 
     def __len__(self) -> int:
         return self.ids.shape[0]
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"input_ids": self.ids[i], "attention_mask": self.mask[i]}
+        item = {"input_ids": self.ids[i], "attention_mask": self.mask[i]}
+        return {**item, "labels": self.ids[i]} if self.labels else item
 
 
 def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -96,7 +98,10 @@ def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     ids = torch.stack([x["input_ids"] for x in items])
     mask = torch.stack([x["attention_mask"] for x in items])
     width = int(mask.sum(1).max())
-    return {"input_ids": ids[:, :width], "attention_mask": mask[:, :width]}
+    out = {"input_ids": ids[:, :width], "attention_mask": mask[:, :width]}
+    if "labels" in items[0]:  # the Trainer's evaluation loop only computes a loss given labels
+        out["labels"] = out["input_ids"]
+    return out
 
 
 def _make_callback(
@@ -106,6 +111,7 @@ def _make_callback(
     extraction: str | None,
     run: HFRun,
     on_epoch: Callable[[int], None] | None,
+    evaluation: str,
 ):
     from transformers import TrainerCallback
 
@@ -116,6 +122,7 @@ def _make_callback(
 
         def __init__(self) -> None:
             self.last, self.last_cpu = time.perf_counter(), time.process_time()
+            self.trainer = None  # set once the Trainer exists (evaluation="trainer" needs it)
 
         def _evaluate(self, model, epoch: int, lr: float) -> None:
             t0 = time.perf_counter()
@@ -123,6 +130,11 @@ def _make_callback(
             model.eval()
             res = {}
             for name, enc in sets.items():
+                if evaluation == "trainer":  # the Trainer's own loop: loss only
+                    out = self.trainer.evaluate(_Sets(enc, labels=True), metric_key_prefix=name)
+                    res[name] = SetResult(out[f"{name}_loss"], math.nan, np.empty((0, 0)),
+                                          np.empty((0, 0), bool))  # fmt: skip
+                    continue
                 res[name] = evaluate_set(model, enc, cfg.micro_batch_size)
                 if extraction == "decode":
                     res[name].greedy_match = greedy_matches(
@@ -161,6 +173,7 @@ def hf_train(
     cfg: TrainConfig,
     *,
     extraction: str | None = "teacher_forced",
+    evaluation: str = "grammarlab",
     on_epoch: Callable[[int], None] | None = None,
     quiet: bool = True,
 ) -> HFRun:
@@ -190,28 +203,32 @@ def hf_train(
     if n % mb:
         raise ValueError(f"n_train ({n}) must be a multiple of micro_batch_size ({mb})")
     run = HFRun(n_params=count_parameters(model))
-    callback = _make_callback(sets, cfg, tmap.eos_id, extraction, run, on_epoch)
+    if evaluation not in ("grammarlab", "trainer"):
+        raise ValueError(f"evaluation must be 'grammarlab' or 'trainer': {evaluation!r}")
+    callback = _make_callback(sets, cfg, tmap.eos_id, extraction, run, on_epoch, evaluation)
 
     class EqOneTrainer(Trainer):
         loss_is_scaled_for_ga = True  # each micro-batch already carries its 1/n share
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             nll, tmask, _ = token_nll(model, inputs["input_ids"], inputs["attention_mask"])
-            loss = batch_loss(nll, tmask) / n
-            return (loss, None) if return_outputs else loss
+            loss = batch_loss(nll, tmask) / (n if model.training else tmask.shape[0])
+            return (loss, {}) if return_outputs else loss
 
     with tempfile.TemporaryDirectory(prefix="hf_trainer_") as out:
         args = TrainingArguments(
-            output_dir=out, per_device_train_batch_size=mb,
+            output_dir=out, per_device_train_batch_size=mb, per_device_eval_batch_size=mb,
             gradient_accumulation_steps=n // mb, num_train_epochs=cfg.epochs,
             learning_rate=cfg.lr, weight_decay=cfg.weight_decay, lr_scheduler_type="linear",
             warmup_steps=0, optim="adamw_torch", max_grad_norm=0.0,
             logging_strategy="no", save_strategy="no", eval_strategy="no", report_to="none",
             disable_tqdm=quiet, use_cpu=device.type == "cpu", dataloader_pin_memory=False,
             dataloader_num_workers=0, seed=cfg.seed, remove_unused_columns=False,
+            prediction_loss_only=True,
         )  # fmt: skip
         trainer = EqOneTrainer(model=model, args=args, train_dataset=_Sets(sets["train"]),
                                data_collator=_collate, callbacks=[callback])  # fmt: skip
         trainer.remove_callback(PrinterCallback)  # it prints the final metrics dict
+        callback.trainer = trainer
         trainer.train()
     return run

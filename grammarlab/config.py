@@ -91,6 +91,8 @@ class TrainConfig:
     disjoint_test: bool = True  # test strings never in the training set(s)
 
     def __post_init__(self) -> None:
+        if isinstance(self.model, str):  # shorthand: model = "pythia-tiny"
+            object.__setattr__(self, "model", ModelSpec(preset=self.model))
         if isinstance(self.model, dict):
             object.__setattr__(self, "model", _build(ModelSpec, self.model, "model."))
         if isinstance(self.lora, dict):
@@ -219,8 +221,8 @@ def _build(cls: type, data: dict[str, Any], prefix: str, where: dict[str, Any] |
                 + ", ".join(names),
                 **(where or {}).get(prefix + key, {}),
             )
-    if "model" in data and not isinstance(data["model"], (dict, ModelSpec)):
-        raise ConfigError("model must be a table: [model] preset = \"...\"",
+    if "model" in data and not isinstance(data["model"], (str, dict, ModelSpec)):
+        raise ConfigError("model must be a preset name or a table: [model] preset = \"...\"",
                           **(where or {}).get("model", {}))  # fmt: skip
     try:
         return cls(**data)

@@ -124,3 +124,12 @@ def test_diff_configs_lists_dotted_keys():
     b = dataclasses.replace(a, epochs=3, model=ModelSpec("pythia-tiny", hidden_size=32))
     assert diff_configs(a, b) == ["epochs", "model.hidden_size"]
     assert diff_configs(a, a) == []
+
+
+def test_model_may_be_given_as_a_preset_name(tmp_path):
+    assert TrainConfig(grammar="g.cfg", model="llama-tiny").model == ModelSpec(preset="llama-tiny")
+    f = tmp_path / "c.toml"
+    f.write_text('grammar = "g.cfg"\nmodel = "mistral-tiny"\n')
+    assert load_config(f).model == ModelSpec(preset="mistral-tiny")
+    with pytest.raises(ConfigError, match="model.preset 'nope' is not a known preset"):
+        TrainConfig(grammar="g.cfg", model="nope")
