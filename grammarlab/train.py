@@ -194,6 +194,8 @@ def build_model(cfg: TrainConfig, terminals, device, dtype):
 
 
 def pick_device(cfg: TrainConfig) -> tuple[torch.device, torch.dtype]:
+    """The run's device (CUDA when available under device = "auto") and dtype; clear errors for
+    a CUDA or bfloat16 request that this machine cannot meet."""
     cuda = torch.cuda.is_available()
     if cfg.device == "cuda" and not cuda:
         raise ConfigError("device = \"cuda\" but no CUDA GPU is available",
