@@ -312,3 +312,22 @@ def test_real_inside_agrees():
         inside.token_surprisals_bits(g, TRAIN), fake.token_surprisals_bits(g, TRAIN), strict=True
     ):
         assert np.allclose(a, b)
+
+
+def test_per_string_pieces_become_one_table_with_na_where_no_greedy_match():
+    from grammarlab.run_analysis import PER_STRING, _concat
+
+    pieces = [
+        {"epoch": 0, "dataset": "train", "index": np.arange(2), "model_bits": np.array([1.0, 2.0]),
+         "grammar_bits": np.array([0.5, 0.5]), "memU_bits": np.array([0.0, 1.5]),
+         "greedy_match": np.array([True, False])},
+        {"epoch": 1, "dataset": "test", "index": np.arange(1), "model_bits": np.array([3.0]),
+         "grammar_bits": np.array([1.0]), "memU_bits": np.array([np.nan]), "greedy_match": None},
+    ]  # fmt: skip
+    t = _concat(pieces, PER_STRING)
+    assert list(t.columns) == PER_STRING and len(t) == 3
+    assert t.epoch.tolist() == [0, 0, 1] and t.dataset.tolist() == ["train", "train", "test"]
+    assert t.model_bits.tolist() == [1.0, 2.0, 3.0]
+    assert bool(t.greedy_match.iloc[0])
+    assert not bool(t.greedy_match.iloc[1]) and pd.isna(t.greedy_match.iloc[2])
+    assert _concat([], PER_STRING).empty
