@@ -4,6 +4,7 @@ grammars, and the distinct-strings check used by ``sample(..., unique=True)``.""
 from __future__ import annotations
 
 import pytest
+from hand_grammars import SMALL
 
 import grammarlab.language as language_mod
 import grammarlab.sample as sample_mod
@@ -12,14 +13,6 @@ from grammarlab.families import hierarchical_grammar
 from grammarlab.grammar import loads
 from grammarlab.language import check_distinct, count_derivations, language
 
-# Nine strings, eleven derivations: "a a c" (A B with B -> 'a' 'c', or C -> 'a' 'a' 'c') and
-# "x a" ('x' A, or C -> 'x' 'a') have two each.
-SMALL = """
-S -> A B [0.4] | 'x' A [0.3] | C [0.3]
-A -> 'a' [0.5] | 'b' [0.5]
-B -> 'c' [0.6] | 'a' 'c' [0.3] | 'd' [0.1]
-C -> 'a' 'a' 'c' [0.5] | 'x' 'a' [0.2] | 'y' [0.3]
-"""
 SMALL_LANG = {
     tuple(s.split()) for s in ("a c", "a a c", "a d", "b c", "b a c", "b d", "x a", "x b", "y")
 }

@@ -10,6 +10,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from hand_grammars import SMALL, hierarchical_text
 from scipy.stats import chisquare
 
 import grammarlab.language as language_mod
@@ -25,13 +26,6 @@ from grammarlab.sample import (
     sample_ids,
 )
 
-# Nine strings, two of them ambiguous ("a a c" and "x a" each have two derivations).
-SMALL = """
-S -> A B [0.4] | 'x' A [0.3] | C [0.3]
-A -> 'a' [0.5] | 'b' [0.5]
-B -> 'c' [0.6] | 'a' 'c' [0.3] | 'd' [0.1]
-C -> 'a' 'a' 'c' [0.5] | 'x' 'a' [0.2] | 'y' [0.3]
-"""
 # By hand: A B gives 0.4 * 0.5 * {c: 0.6, a c: 0.3, d: 0.1} for each of a, b;
 # 'x' A gives 0.3 * 0.5 each; C gives 0.3 * {0.5, 0.2, 0.3}.
 SMALL_PROBS = {
@@ -48,20 +42,7 @@ SMALL_PROBS = {
 
 RECURSIVE = "S -> 'a' S 'b' [0.3] | S 'c' [0.2] | 'd' [0.5]\n"
 
-# Appendix A.2 of seed 002 with p = 0.5, written out by hand.
-HIERARCHICAL = """
-S -> A16 [1.0]
-A16 -> A15 A14 A13 [0.5] | A13 A15 A14 [0.5]
-A13 -> A11 A12 [0.5] | A12 A11 [0.5]
-A14 -> A11 A10 A12 [0.5] | A10 A11 A12 [0.5]
-A15 -> A12 A11 A10 [0.5] | A11 A12 A10 [0.5]
-A10 -> A7 A9 A8 [0.5] | A9 A8 A7 [0.5]
-A11 -> A8 A7 A9 [0.5] | A7 A8 A9 [0.5]
-A12 -> A8 A9 A7 [0.5] | A9 A7 A8 [0.5]
-A7 -> '3' '1' '2' [0.5] | '1' '2' '3' [0.5]
-A8 -> '6' '5' '4' [0.5] | '6' '4' '5' [0.5]
-A9 -> '9' '8' '7' [0.5] | '8' '7' '9' [0.5]
-"""
+HIERARCHICAL = hierarchical_text(0.5)  # Appendix A.2 of seed 002, written out by hand
 
 
 def rng(seed: int = 0) -> np.random.Generator:
