@@ -21,8 +21,9 @@ config with the Trainer instead of our epoch loop:
   forward pass on the training set, since the Trainer cannot reuse the training forward. It also
   runs the greedy extraction test on every set, as our runner does every epoch:
   ``extraction="teacher_forced"`` (default) reads it off the argmax hits the evaluation just
-  computed (:func:`greedy_from_correct`, what the runner does), ``"decode"`` runs
-  ``grammarlab.evaluate.greedy_matches`` (KV-cache greedy decoding), None skips it.
+  computed (``grammarlab.evaluate.greedy_matches_from_correct``, what the runner does),
+  ``"decode"`` runs ``grammarlab.evaluate.greedy_matches`` (KV-cache greedy decoding), None
+  skips it.
 
 The Trainer shuffles the training set, but the whole set is one batch per step, so only the
 order of the summands of the gradient changes (float rounding). Nothing is written to disk
@@ -50,20 +51,9 @@ from grammarlab.evaluate import (
     encode_set,
     evaluate_set,
     greedy_matches,
+    greedy_matches_from_correct,
     token_nll,
 )
-
-
-def greedy_from_correct(correct: np.ndarray, lengths: np.ndarray, prefix: int) -> np.ndarray:
-    """bool [n]: the greedy extraction test read off teacher-forced argmax hits. Greedy decoding
-    from bos + the first p = min(prefix, L) tokens reproduces tokens p+1..L and the end token iff
-    the argmax is right at each of those positions given the true prefix (while the output agrees,
-    the decoder sees the true prefix). ``correct`` [n, Lmax + 1]: column j predicts token j + 1,
-    column L the end token; ``lengths`` [n] string lengths L."""
-    p = np.minimum(lengths, prefix)
-    cols = np.arange(correct.shape[1])[None, :]
-    window = (cols >= p[:, None]) & (cols <= lengths[:, None])
-    return np.all(correct | ~window, axis=1)
 
 
 @dataclass
@@ -141,7 +131,7 @@ def _make_callback(
                         model, enc, cfg.extraction_prefix, eos_id
                     )
                 elif extraction == "teacher_forced":
-                    res[name].greedy_match = greedy_from_correct(
+                    res[name].greedy_match = greedy_matches_from_correct(
                         res[name].correct, lengths[name], cfg.extraction_prefix
                     )
             model.train(was_training)

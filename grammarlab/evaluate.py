@@ -110,13 +110,19 @@ def micro_batches(enc: Encoded, size: int):
     order = torch.argsort(lengths, stable=True)
     if bool((order == torch.arange(len(order), device=order.device)).all()):
         order = None  # already sorted (e.g. all strings of one length): plain slices
-    for i in range(0, enc.ids.shape[0], size):
-        rows = torch.arange(i, min(i + size, enc.ids.shape[0])) if order is None else \
-            order[i : i + size].cpu()  # fmt: skip
-        ids, mask = (enc.ids[i : i + size], enc.mask[i : i + size]) if order is None else \
-            (enc.ids[rows], enc.mask[rows])  # fmt: skip
+    n = enc.ids.shape[0]
+    for i in range(0, n, size):
+        if order is None:
+            rows, ids, mask = (
+                np.arange(i, min(i + size, n)),
+                enc.ids[i : i + size],
+                enc.mask[i : i + size],
+            )
+        else:
+            take = order[i : i + size]
+            rows, ids, mask = take.cpu().numpy(), enc.ids[take], enc.mask[take]
         width = int(mask.sum(1).max())
-        yield rows.numpy(), ids[:, :width], mask[:, :width]
+        yield rows, ids[:, :width], mask[:, :width]
 
 
 @torch.inference_mode()
@@ -219,11 +225,11 @@ def greedy_matches_from_correct(
     decoded tokens agree with the string, the decoder sees exactly the teacher-forced context, and
     the first disagreement is a teacher-forced argmax error. So the decode loop (about 40 extra
     forward calls per set and epoch) is not needed; a test checks the two agree."""
-    out = np.zeros(len(lengths), dtype=bool)
-    for i, n_tok in enumerate(lengths):
-        p = min(prefix_tokens, int(n_tok))
-        out[i] = bool(np.all(correct[i, p : int(n_tok) + 1]))
-    return out
+    lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+    p = np.minimum(lengths, prefix_tokens)
+    cols = np.arange(correct.shape[1])[None, :]
+    window = (cols >= p[:, None]) & (cols <= lengths[:, None])  # tokens p+1..L, then the end
+    return np.all(correct | ~window, axis=1)
 
 
 def generate_strings(
