@@ -72,6 +72,7 @@ class TrainConfig:
     lr: float | None = None  # None: the preset's default (models.default_lr)
     weight_decay: float = 0.0  # AdamW
     micro_batch_size: int | None = None  # strings per forward pass; None: the whole set
+    share_prefixes: bool = True  # run the model once per distinct prefix (prefix_trie.py)
     seed: int = 0
     data_seed: int | None = None  # None: seed; draws the datasets
     model_seed: int | None = None  # None: seed; draws the tiny model's (or LoRA's) init

@@ -55,15 +55,22 @@ def encode_set(name: str, strings: Sequence[tuple[str, ...]], tmap: Any, device:
     return Encoded(name, list(strings), ids.to(device), mask.to(device))
 
 
-def token_nll(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor):
+def token_nll(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
+              share_prefixes: bool = False):  # fmt: skip
     """``-ln p`` of every predicted token (float32 [B, W - 1], 0 on padding), the prediction mask
     and argmax == target. Logits are upcast to float32 before the softmax. The last column (the
     longest strings' end token, else padding) is never an input whose prediction is used, so the
     model does not see it: a causal model's other outputs do not depend on it. No KV cache: it
-    would copy every layer's keys and values for nothing."""
-    out = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1].long(), use_cache=False)
-    logits = out.logits.float()
-    target, tmask = ids[:, 1:], mask[:, 1:]
+    would copy every layer's keys and values for nothing. ``share_prefixes``: run the model once
+    per distinct prefix (prefix_trie.trie_logits; the same logits up to float rounding)."""
+    ids_in, target, tmask = ids[:, :-1], ids[:, 1:], mask[:, 1:]
+    if share_prefixes:  # only the inputs whose prediction is used (not a shorter string's end)
+        from grammarlab.prefix_trie import trie_logits
+
+        logits = trie_logits(model, ids_in, tmask).float()
+    else:
+        out = model(input_ids=ids_in, attention_mask=mask[:, :-1].long(), use_cache=False)
+        logits = out.logits.float()
     nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none") * tmask
     correct = (logits.argmax(-1) == target) & tmask
     return nll, tmask, correct
@@ -102,12 +109,17 @@ class Accumulator:
         return SetResult(loss, acc, self.bits, self.correct)
 
 
-def micro_batches(enc: Encoded, size: int):
-    """(rows, ids, mask): micro-batches of at most ``size`` strings, taken in order of length
-    (stable) and trimmed to their longest string, so strings of similar length share a batch and
-    little padding is computed. ``rows`` [b] are the strings' indices in ``enc``."""
-    lengths = enc.mask.sum(1)
-    order = torch.argsort(lengths, stable=True)
+def micro_batches(enc: Encoded, size: int, by_prefix: bool = False):
+    """(rows, ids, mask): micro-batches of at most ``size`` strings, each trimmed to its longest
+    string; ``rows`` [b] are the strings' indices in ``enc``. The strings are taken in order of
+    length (stable), so strings of similar length share a batch and little padding is computed,
+    or with ``by_prefix`` in lexicographic order, so strings with common prefixes share a batch
+    (for prefix sharing, where padding costs only attention)."""
+    if by_prefix:
+        keyed = torch.where(enc.mask, enc.ids, -1).cpu().numpy()
+        order = torch.from_numpy(np.lexsort(keyed.T[::-1])).to(enc.ids.device)
+    else:
+        order = torch.argsort(enc.mask.sum(1), stable=True)
     if bool((order == torch.arange(len(order), device=order.device)).all()):
         order = None  # already sorted (e.g. all strings of one length): plain slices
     n = enc.ids.shape[0]
@@ -127,12 +139,16 @@ def micro_batches(enc: Encoded, size: int):
 
 @torch.inference_mode()
 def evaluate_sets(
-    model: torch.nn.Module, encs: Sequence[Encoded], micro_batch_size: int
+    model: torch.nn.Module,
+    encs: Sequence[Encoded],
+    micro_batch_size: int,
+    share_prefixes: bool = False,
 ) -> list[SetResult]:
     """Loss (nats/token), accuracy and per-token surprisals (bits) of each set, no gradients.
     The sets' strings go through the model together (micro-batches of similar length across
     sets), so several small sets cost one forward call instead of one each; every string's
-    numbers are its own, as if its set were evaluated alone (up to float rounding)."""
+    numbers are its own, as if its set were evaluated alone (up to float rounding).
+    ``share_prefixes``: see :func:`token_nll`."""
     if not encs:
         return []
     width = max(e.ids.shape[1] for e in encs)
@@ -146,8 +162,8 @@ def evaluate_sets(
     owner = np.concatenate([np.full(len(e.strings), j) for j, e in enumerate(encs)])
     local = np.concatenate([np.arange(len(e.strings)) for e in encs])
     accs = [Accumulator(len(e.strings), e.ids.shape[1] - 1) for e in encs]
-    for rows, ids, mask in micro_batches(merged, micro_batch_size):
-        nll, tmask, correct = token_nll(model, ids, mask)
+    for rows, ids, mask in micro_batches(merged, micro_batch_size, share_prefixes):
+        nll, tmask, correct = token_nll(model, ids, mask, share_prefixes)
         for j in np.unique(owner[rows]):
             sel = owner[rows] == j
             if sel.all():
@@ -158,9 +174,10 @@ def evaluate_sets(
     return [a.result() for a in accs]
 
 
-def evaluate_set(model: torch.nn.Module, enc: Encoded, micro_batch_size: int) -> SetResult:
+def evaluate_set(model: torch.nn.Module, enc: Encoded, micro_batch_size: int,
+                 share_prefixes: bool = False) -> SetResult:  # fmt: skip
     """:func:`evaluate_sets` of one set."""
-    return evaluate_sets(model, [enc], micro_batch_size)[0]
+    return evaluate_sets(model, [enc], micro_batch_size, share_prefixes)[0]
 
 
 @torch.inference_mode()
@@ -258,8 +275,10 @@ def score_strings(
     checkpoint."""
     from grammarlab.runs import load_run_model
 
+    from grammarlab.prefix_trie import supports
+
     model, tmap, device = load_run_model(Path(run_dir))
     model.eval()
-    res = evaluate_set(model, encode_set("score", strings, tmap, device), 64)
+    res = evaluate_set(model, encode_set("score", strings, tmap, device), 64, supports(model))
     per_token = [res.token_bits[i, : len(s) + 1].copy() for i, s in enumerate(strings)]
     return res.string_bits, per_token

@@ -102,6 +102,7 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
     model, tmap, sets, opt, sched, start = _setup(cfg, run_dir, grammar, grammar_text)
     runs.write_status(run_dir, "running", start - 1 if start else None)
     E, T, mb = cfg.epochs, cfg.total_epochs, cfg.micro_batch_size
+    share = share_prefixes(cfg, model)
     bar = tqdm(total=T + 1, initial=start, disable=quiet or not sys.stderr.isatty(), unit="epoch")
     for k in range(start, T + 1):
         t0 = time.perf_counter()
@@ -113,10 +114,11 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
         if upd:  # forward + backward of update k+1 = the training set's evaluation at epoch k
             model.train()
             opt.zero_grad(set_to_none=True)
-            res[upd] = forward_backward(model, sets[upd], mb)
+            res[upd] = forward_backward(model, sets[upd], mb, share)
         model.eval()
         rest = [name for name in sets if name not in res]  # one forward pass for all of them
-        res.update(zip(rest, evaluate_sets(model, [sets[n] for n in rest], mb), strict=True))
+        evals = evaluate_sets(model, [sets[n] for n in rest], mb, share)
+        res.update(zip(rest, evals, strict=True))
         for name, enc in sets.items():
             lengths = (enc.mask.sum(1) - 2).tolist()  # string tokens, without bos and eos
             res[name].greedy_match = greedy_matches_from_correct(
@@ -149,12 +151,22 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
     return "done"
 
 
-def forward_backward(model: torch.nn.Module, enc, micro_batch_size: int) -> SetResult:
+def share_prefixes(cfg: TrainConfig, model: torch.nn.Module) -> bool:
+    """Whether the run computes common prefixes once (prefix_trie.py): asked for, an
+    architecture it is tested on, and no dropout (a shared prefix would share its dropout mask)."""
+    from grammarlab.models import active_dropout
+    from grammarlab.prefix_trie import supports
+
+    return cfg.share_prefixes and supports(model) and not active_dropout(model)
+
+
+def forward_backward(model: torch.nn.Module, enc, micro_batch_size: int,
+                     share_prefixes: bool = False) -> SetResult:  # fmt: skip
     """Accumulate the gradient of the Eq.-1 loss of the whole set over micro-batches: each adds
     (sum of its strings' nats/token) / n, so the total equals one big batch up to float error."""
     acc = Accumulator(len(enc.strings), enc.ids.shape[1] - 1)
-    for rows, ids, mask in micro_batches(enc, micro_batch_size):
-        nll, tmask, correct = token_nll(model, ids, mask)
+    for rows, ids, mask in micro_batches(enc, micro_batch_size, share_prefixes):
+        nll, tmask, correct = token_nll(model, ids, mask, share_prefixes)
         (batch_loss(nll, tmask) / len(enc.strings)).backward()
         acc.add(nll, tmask, correct, rows)
     return acc.result()

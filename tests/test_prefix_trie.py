@@ -1,0 +1,163 @@
+"""Prefix sharing: the trie of a batch by hand, and the model's logits and gradients through it
+equal to the plain forward pass for each architecture, with grouped-query heads and with LoRA."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from grammarlab.evaluate import batch_loss, encode_set, micro_batches, token_nll
+from grammarlab.models import ModelSpec, apply_lora, load_model
+from grammarlab.prefix_trie import build_trie, supports, trie_logits
+from grammarlab.tokens import TokenMap
+from grammarlab.train import share_prefixes
+
+# Shared prefixes, one string a prefix of another, unequal lengths, a one-token string.
+STRINGS = [("a", "b"), ("a", "c"), ("a", "b", "d"), ("b",), ("a", "b"), ("c", "a", "b", "d")]
+TERMS = ("a", "b", "c", "d")
+
+
+def _inputs(strings=STRINGS):
+    """(ids, mask) of the model inputs: bos + tokens, a row's padding at its end."""
+    ids, mask = TokenMap.for_tiny(TERMS).encode(list(strings))
+    return ids[:, :-1], mask[:, 1:]  # the inputs whose prediction is used (as token_nll)
+
+
+def test_trie_of_a_batch_by_hand():
+    tmap = TokenMap.for_tiny(TERMS)
+    ids, mask = _inputs()
+    trie = build_trie(ids, mask)
+    # inputs (B = bos): B a b | B a c | B a b d | B b | B a b | B c a b d: 3+3+4+2+3+5 = 20
+    # positions; distinct prefixes: B, Ba, Bab, Bac, Babd, Bb, Bc, Bca, Bcab, Bcabd = 10 nodes
+    assert int(mask.sum()) == 20 and trie.size == 10
+    prefixes = set()
+    for r in range(ids.shape[0]):
+        for p in range(int(mask[r].sum())):
+            node = int(trie.path[r, p])
+            # the node holds the row's token at its own depth, and its owner is a place where
+            # the same prefix occurs
+            assert int(trie.tokens[node]) == int(ids[r, p]) and int(trie.depth[node]) == p
+            o_row, o_pos = divmod(int(trie.owner[node]), ids.shape[1])
+            assert o_pos == p and torch.equal(ids[o_row, : p + 1], ids[r, : p + 1])
+            prefixes.add(tuple(ids[r, : p + 1].tolist()))
+    assert len(prefixes) == trie.size
+    # the same prefix in two rows is one node; different prefixes are different nodes
+    assert int(trie.path[0, 2]) == int(trie.path[2, 2]) == int(trie.path[4, 2])  # B a b
+    assert int(trie.path[0, 2]) != int(trie.path[1, 2])  # B a b vs B a c
+    assert int(trie.path[3, 1]) != int(trie.path[5, 3])  # 'b' at depth 1 vs at depth 3
+    assert int(trie.tokens[int(trie.path[3, 0])]) == tmap.bos_id
+
+
+def test_trie_of_distinct_strings_without_common_prefix_is_the_batch():
+    ids = torch.tensor([[5, 1, 2], [6, 2, 1]])
+    trie = build_trie(ids, torch.ones_like(ids, dtype=torch.bool))
+    assert trie.size == 6 and sorted(trie.path.reshape(-1).tolist()) == list(range(6))
+
+
+def _model(preset: str, **size):
+    spec = ModelSpec(preset, hidden_size=32, num_layers=2, num_heads=4, **size)
+    model, _ = load_model(spec, TERMS, seed=3)
+    return model
+
+
+def _gqa_llama():
+    """A Llama with grouped-query attention (4 query heads share 2 key/value heads), as
+    SmolLM2 has (9 / 3); the presets' tiny models have one key/value head per query head."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=7, hidden_size=32, num_hidden_layers=2, intermediate_size=64,
+                         num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=64)  # fmt: skip
+    return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
+
+
+MODELS = {
+    "pythia-tiny": lambda: _model("pythia-tiny"),
+    "llama-tiny": lambda: _model("llama-tiny"),
+    "mistral-tiny": lambda: _model("mistral-tiny"),
+    "llama-gqa": _gqa_llama,
+    "llama-tiny+lora": lambda: apply_lora(_model("llama-tiny"), rank=4, alpha=8, dropout=0.0,
+                                          targets=None, seed=1),  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_trie_logits_and_gradients_equal_the_plain_forward(name):
+    model = MODELS[name]()
+    assert supports(model)
+    ids, used = _inputs()
+    plain = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False).logits
+    # plain rows are padded at the end, so a causal model's used positions ignore the padding
+    shared = trie_logits(model, ids, used)
+    assert torch.allclose(plain[used], shared[used], atol=1e-5, rtol=1e-5)
+    # gradients through the shared nodes: the sum over the strings through each node
+    w = torch.randn(plain.shape, generator=torch.Generator().manual_seed(0)) * used[..., None]
+    grads = []
+    for logits_fn in (
+        lambda: model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False).logits,
+        lambda: trie_logits(model, ids, used),
+    ):
+        model.zero_grad(set_to_none=True)
+        (logits_fn() * w).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for n in grads[0]:
+        assert torch.allclose(grads[0][n], grads[1][n], atol=1e-5, rtol=1e-4), n
+    # and the model is left with its own attention implementation
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_token_nll_with_and_without_sharing_agree():
+    model = _model("pythia-tiny")
+    tmap = TokenMap.for_tiny(TERMS)
+    enc = encode_set("x", STRINGS, tmap, "cpu")
+    a = token_nll(model, enc.ids, enc.mask)
+    b = token_nll(model, enc.ids, enc.mask, share_prefixes=True)
+    assert torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])
+    assert torch.allclose(a[0], b[0], atol=1e-6)
+    assert torch.allclose(batch_loss(a[0], a[1]), batch_loss(b[0], b[1]), rtol=1e-6)
+
+
+def test_micro_batches_by_prefix_are_in_lexicographic_order():
+    tmap = TokenMap.for_tiny(TERMS)
+    enc = encode_set("x", STRINGS, tmap, "cpu")
+    rows = np.concatenate([r for r, _, _ in micro_batches(enc, 4, by_prefix=True)])
+    keys = [[t for t, m in zip(enc.ids[i].tolist(), enc.mask[i].tolist(), strict=True) if m]
+            for i in rows]  # fmt: skip
+    assert sorted(rows.tolist()) == list(range(len(STRINGS))) and keys == sorted(keys)
+    # so the strings starting with "a b" (three, one twice) are neighbours
+    assert [STRINGS[i][:2] for i in rows[:3]] == [("a", "b")] * 3
+
+
+def test_a_run_shares_prefixes_unless_told_not_to_or_dropout_is_on(tiny_cfg):
+    model = _model("pythia-tiny")
+    assert share_prefixes(tiny_cfg(), model)
+    assert not share_prefixes(tiny_cfg(share_prefixes=False), model)
+    lora = apply_lora(_model("llama-tiny"), rank=2, alpha=4, dropout=0.1, targets=None, seed=0)
+    assert not share_prefixes(tiny_cfg(), lora)  # one dropout mask per node would be wrong
+
+
+def test_unknown_architectures_are_not_shared():
+    from transformers import AutoModelForCausalLM, GPT2Config
+
+    gpt2 = AutoModelForCausalLM.from_config(GPT2Config(vocab_size=7, n_embd=16, n_layer=1,
+                                                       n_head=2))  # fmt: skip
+    assert not supports(gpt2)
+
+
+def test_runs_with_and_without_sharing_record_the_same_metrics(tiny_cfg, tmp_path):
+    from grammarlab.runs import read_metrics
+    from grammarlab.train import train
+
+    cfg = tiny_cfg(n_generate=0)
+    train(cfg, tmp_path / "on", quiet=True)
+    train(dataclasses.replace(cfg, share_prefixes=False), tmp_path / "off", quiet=True)
+    on, off = read_metrics(tmp_path / "on"), read_metrics(tmp_path / "off")
+    assert len(on) == len(off) == cfg.epochs + 1
+    for a, b in zip(on, off, strict=True):
+        for key in ("train_loss", "test_loss", "random_loss", "train_acc", "test_acc"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), (a["epoch"], key)
