@@ -273,9 +273,8 @@ def score_strings(
     """Surprisal of ``strings`` under a run's model: bits per string (end token included) and
     bits per predicted token (length L + 1 each). Uses final_model/ if present, else the latest
     checkpoint."""
-    from grammarlab.runs import load_run_model
-
     from grammarlab.prefix_trie import supports
+    from grammarlab.runs import load_run_model
 
     model, tmap, device = load_run_model(Path(run_dir))
     model.eval()

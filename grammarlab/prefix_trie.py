@@ -107,7 +107,9 @@ def _trie_attention(module, query, key, value, attention_mask, *, trie: Trie | N
 
     out, _ = sdpa_attention_forward(module, rows(query), rows(key), rows(value), None,
                                     is_causal=True, **kwargs)  # fmt: skip
-    out = out.reshape(b * w, *out.shape[2:]).index_select(0, trie.owner)  # [b, W, heads, dim] -> [N, heads, dim]
+    out = out.reshape(b * w, *out.shape[2:]).index_select(
+        0, trie.owner
+    )  # [b, W, heads, dim] -> [N, heads, dim]
     return out.unsqueeze(0), None
 
 

@@ -80,8 +80,9 @@ MODELS = {
     "llama-tiny": lambda: _model("llama-tiny"),
     "mistral-tiny": lambda: _model("mistral-tiny"),
     "llama-gqa": _gqa_llama,
-    "llama-tiny+lora": lambda: apply_lora(_model("llama-tiny"), rank=4, alpha=8, dropout=0.0,
-                                          targets=None, seed=1),  # fmt: skip
+    "llama-tiny+lora": lambda: apply_lora(
+        _model("llama-tiny"), rank=4, alpha=8, dropout=0.0, targets=None, seed=1
+    ),  # fmt: skip
 }
 
 
