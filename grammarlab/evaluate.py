@@ -62,12 +62,16 @@ def token_nll(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
     longest strings' end token, else padding) is never an input whose prediction is used, so the
     model does not see it: a causal model's other outputs do not depend on it. No KV cache: it
     would copy every layer's keys and values for nothing. ``share_prefixes``: run the model once
-    per distinct prefix (prefix_trie.trie_logits; the same logits up to float rounding)."""
+    per distinct prefix (prefix_trie.trie_logits; the same logits up to float rounding) where
+    that saves at least prefix_trie.MIN_SAVED of the positions."""
     ids_in, target, tmask = ids[:, :-1], ids[:, 1:], mask[:, 1:]
+    trie = None
     if share_prefixes:  # only the inputs whose prediction is used (not a shorter string's end)
-        from grammarlab.prefix_trie import trie_logits
+        from grammarlab.prefix_trie import MIN_SAVED, build_trie, trie_logits
 
-        logits = trie_logits(model, ids_in, tmask).float()
+        trie = build_trie(ids_in, tmask)
+    if trie is not None and trie.saved >= MIN_SAVED:
+        logits = trie_logits(model, trie).float()
     else:
         out = model(input_ids=ids_in, attention_mask=mask[:, :-1].long(), use_cache=False)
         logits = out.logits.float()

@@ -33,6 +33,9 @@ import numpy as np
 import torch
 
 ATTENTION = "grammarlab_prefix_trie"
+# Below this share of positions saved the plain forward is used: the gathers cost about 4% of a
+# 0.1M-parameter model's step (bench/bench_train.py), and a random grammar's strings share 2-3%.
+MIN_SAVED = 0.05
 SUPPORTED = ("gpt_neox", "llama", "mistral")  # config.model_type values checked by the tests
 
 
@@ -42,16 +45,23 @@ class Trie:
 
     ``tokens`` [N] and ``depth`` [N]: each node's token and position; ``path`` [b, W]: the node
     of each (row, position), arbitrary where ``mask`` is False; ``owner`` [N]: one flat index
-    ``row * W + position`` per node, a place in the [b, W] layout where it occurs."""
+    ``row * W + position`` per node, a place in the [b, W] layout where it occurs;
+    ``positions``: the number of (row, position) pairs in ``mask``."""
 
     tokens: torch.Tensor
     depth: torch.Tensor
     path: torch.Tensor
     owner: torch.Tensor
+    positions: int
 
     @property
     def size(self) -> int:
         return int(self.tokens.shape[0])
+
+    @property
+    def saved(self) -> float:
+        """Share of the positions the trie does not compute."""
+        return 1.0 - self.size / max(self.positions, 1)
 
 
 def build_trie(ids: torch.Tensor, mask: torch.Tensor) -> Trie:
@@ -78,7 +88,7 @@ def build_trie(ids: torch.Tensor, mask: torch.Tensor) -> Trie:
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)
 
-    return Trie(t(s[rows, cols]), t(cols), t(unsorted), t(order[rows] * w + cols))
+    return Trie(t(s[rows, cols]), t(cols), t(unsorted), t(order[rows] * w + cols), int(m.sum()))
 
 
 def supports(model: torch.nn.Module) -> bool:
@@ -136,10 +146,9 @@ def _attention(model: torch.nn.Module, name: str) -> Iterator[None]:
             c._attn_implementation = old
 
 
-def trie_logits(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Logits [b, W, vocab] of ``model`` on ``ids``/``mask`` [b, W], computed once per trie
-    node and gathered back to every (row, position); rows at masked positions are arbitrary."""
-    trie = build_trie(ids, mask)
+def trie_logits(model: torch.nn.Module, trie: Trie) -> torch.Tensor:
+    """Logits [b, W, vocab] of ``model`` on the batch of ``trie`` (:func:`build_trie`), computed
+    once per node and gathered back to every (row, position); arbitrary at masked positions."""
     with _attention(model, ATTENTION):
         out = model(input_ids=trie.tokens[None], position_ids=trie.depth[None], use_cache=False,
                     trie=trie)  # fmt: skip

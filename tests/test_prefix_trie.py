@@ -32,7 +32,7 @@ def test_trie_of_a_batch_by_hand():
     trie = build_trie(ids, mask)
     # inputs (B = bos): B a b | B a c | B a b d | B b | B a b | B c a b d: 3+3+4+2+3+5 = 20
     # positions; distinct prefixes: B, Ba, Bab, Bac, Babd, Bb, Bc, Bca, Bcab, Bcabd = 10 nodes
-    assert int(mask.sum()) == 20 and trie.size == 10
+    assert int(mask.sum()) == trie.positions == 20 and trie.size == 10 and trie.saved == 0.5
     prefixes = set()
     for r in range(ids.shape[0]):
         for p in range(int(mask[r].sum())):
@@ -93,14 +93,14 @@ def test_trie_logits_and_gradients_equal_the_plain_forward(name):
     ids, used = _inputs()
     plain = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False).logits
     # plain rows are padded at the end, so a causal model's used positions ignore the padding
-    shared = trie_logits(model, ids, used)
+    shared = trie_logits(model, build_trie(ids, used))
     assert torch.allclose(plain[used], shared[used], atol=1e-5, rtol=1e-5)
     # gradients through the shared nodes: the sum over the strings through each node
     w = torch.randn(plain.shape, generator=torch.Generator().manual_seed(0)) * used[..., None]
     grads = []
     for logits_fn in (
         lambda: model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False).logits,
-        lambda: trie_logits(model, ids, used),
+        lambda: trie_logits(model, build_trie(ids, used)),
     ):
         model.zero_grad(set_to_none=True)
         (logits_fn() * w).sum().backward()
@@ -162,3 +162,26 @@ def test_runs_with_and_without_sharing_record_the_same_metrics(tiny_cfg, tmp_pat
     for a, b in zip(on, off, strict=True):
         for key in ("train_loss", "test_loss", "random_loss", "train_acc", "test_acc"):
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), (a["epoch"], key)
+
+
+def test_token_nll_runs_the_plain_forward_when_sharing_saves_little(monkeypatch):
+    import grammarlab.prefix_trie as P
+
+    def refuse(*a, **k):
+        raise AssertionError("trie_logits called")
+
+    monkeypatch.setattr(P, "trie_logits", refuse)
+    model = _model("pythia-tiny")
+    tmap = TokenMap.for_tiny(TERMS)
+    # only the start token is shared: 1 of 2 x 21 positions, under MIN_SAVED
+    enc = encode_set("x", [("a",) * 20, ("b",) * 20], tmap, "cpu")
+    assert build_trie(enc.ids[:, :-1], enc.mask[:, 1:]).saved < P.MIN_SAVED
+    nll, tmask, _ = token_nll(model, enc.ids, enc.mask, share_prefixes=True)
+    assert int(tmask.sum()) == 42 and bool((nll[tmask] > 0).all())
+    with pytest.raises(AssertionError, match="trie_logits called"):  # the spy is in place
+        token_nll(model, *_inputs_with_eos(tmap), share_prefixes=True)
+
+
+def _inputs_with_eos(tmap):
+    enc = encode_set("x", STRINGS, tmap, "cpu")
+    return enc.ids, enc.mask
