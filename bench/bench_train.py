@@ -439,43 +439,48 @@ def render(data: dict) -> str:
     return "\n".join(lines)
 
 
-NOTES = """## Where the speed comes from, and its ceiling (one-off measurements, 2026-11-23, 1 thread)
+NOTES = """## Where the speed comes from, and what limits it (one-off measurements, 2026-11-24)
 
-- The runner does less work than the Trainer in three places: (1) the training set is not
+- The runner does less work than the Trainer in four places: (1) the training set is not
   evaluated separately: the models have no dropout, so the forward pass of update k+1 is the
-  evaluation at epoch k; (2) the sets not being trained on (test and random) go through the model
-  together, one forward call instead of one per set (`evaluate.evaluate_sets`; micro-batches in
-  length order, which also saves padding on grammars whose strings differ in length; here every
-  string of a grammar has the same length); (3) the surprisal files are written uncompressed
-  (compression took ~4 ms an epoch, 3% of the 0.1M model's epoch).
-- (1) is the only saving in model FLOPs, so the FLOP ratio (the ceiling column) bounds the speed
-  ratio where both loops run their kernels equally well: 1.30x with the random grammar's 10 test
-  strings, 1.21x with the hierarchical grammar's 100. The 1.25x target is reachable only in the
-  first case; in the second the test-set evaluation dominates and is the same work on both
-  sides. Paired ratios above the ceiling are the Trainer's per-step overhead and noise.
+  evaluation at epoch k; (2) shared prefixes are computed once (`prefix_trie.py`: each
+  micro-batch, in lexicographic order, becomes a prefix trie; projections, MLPs, norms and the
+  LM head run once per node, attention gathers every string's path back; used where it saves
+  >= 5% of the positions): here 13% of the training positions and 14% of the test positions of
+  the hierarchical grammar, 2-3% of the random grammar's (below the 5%, so not used there);
+  (3) the sets not being trained on (test and random) go through the model together, one forward
+  call instead of one per set (`evaluate.evaluate_sets`); (4) the surprisal files are written
+  uncompressed (compression took ~4 ms an epoch).
+- (1) and (2) save model FLOPs; the ceiling column is the resulting FLOP ratio (1.30x random,
+  1.40x hierarchical). The 3M model, where matmuls are ~70% of the time, reaches 1.30-1.32x on
+  both grammars at 1 and 2 threads. Before prefix sharing the hierarchical grammar's ceiling was
+  1.21x (100 test strings evaluated every epoch are the same work on both sides) and its 3M
+  model measured 1.17-1.22x.
+- The 0.1M model (hidden 64, 4 heads of 16 dims) falls short (1.15-1.25x). Its forward time is
+  spent about equally in the linear layers and in attention (cProfile of 20 epochs at 2 threads,
+  hierarchical grammar: `scaled_dot_product_attention` 0.38 s, `linear` 0.40 s; the CPU flash
+  kernel is inefficient at 16-dim heads). Attention runs per string position on both sides: the
+  trie shares the rest but not attention, and its gathers (q, k, v and the output, per layer) cost
+  about what the shared positions save at this width (in isolation, trie vs plain: fwd + bwd
+  7% faster at 1 thread, 2-3% at 2; the evaluation forward 0-1%). Measured and not kept: one
+  gather for q, k and v together (no gain); the evaluation overlapped with the training step in
+  a second Python thread, 1 intra-op thread each (0.1M: 10% faster than 2 threads in sequence on
+  the hierarchical grammar, 32% slower on the random one).
+  Not tried: attention only for the queries a string owns (shared prefixes' queries once;
+  at most the sharing ratio, ~13%, of attention), one evaluation call instead of two when the
+  merged test + random set (110) exceeds the micro-batch (100) (~4% of a 0.1M evaluation).
 - Both sides share `evaluate.token_nll`, which does not feed the last column (its output is never
-  used) and builds no KV cache: ~4-5% faster training steps than the plain forward for both, so
-  no change in the ratio.
-- Not done: sharing the computation of common prefixes between strings (tree attention over a
-  prefix trie). Counted on the benchmark data, a trie has 13-14% fewer positions than the strings
-  for p = 0.5 and 31-38% fewer for p = 0.9, 2-3% for the random grammar.
-- Where the time went (torch.profiler, 3M model, fwd + bwd + one evaluation, before the KV-cache
-  change above): matmuls
-  (`mm`, `addmm`) 73%, CPU flash attention forward + backward 9%, copies and `cat` (rotary
-  embeddings, layout changes) 6%, GELU forward + backward 5%, layer norm and the rest 7%.
-  At 0.1M (hidden 64) the matmuls are only 42%: small GEMMs, and attention, copies, GELU and
-  per-op overhead weigh more; hence its MFU of ~15-30% against ~60-75% at 3M.
+  used) and builds no KV cache: ~4-5% faster training steps than the plain forward for both.
 - Extras the runner does that the Trainer side does not: `files` (npz + fsynced metrics and
-  status: ~5 ms an epoch) and, with the default `checkpoint_every = 1`, a checkpoint per
-  epoch, which this benchmark turns off: `runs.save_checkpoint` takes 0.015 s for the 0.1M model
-  (~7% of its epoch) and 0.12-0.17 s for the 3M model (~6%).
+  status: ~3 ms an epoch, of which fsync ~1 ms) and, with the default `checkpoint_every = 1`, a
+  checkpoint per epoch, which this benchmark turns off: `runs.save_checkpoint` takes 0.015 s for
+  the 0.1M model and 0.12-0.17 s for the 3M model.
 - Before commit 10efcb9 the runner decoded greedily (KV cache, 41 steps per set) for the
   extraction test every epoch: 0.17-0.34x the Trainer's speed. Reading it off the
-  teacher-forced argmax now costs ~1-2 ms.
-- Two threads: on this shared 2-core machine the second core is often busy, so 2 threads give
-  the 3M model at best 1.3x over 1 thread and the 0.1M model at most 1.15x; under load they are
-  slower than 1 thread (ops wait at thread barriers). The matmul peak at 2 threads assumes both
-  cores free, so the 2-thread MFU understates what the model code achieves."""
+  teacher-forced argmax now costs ~1 ms.
+- Two threads: on this shared 2-core machine the second core is often busy; the 3M model gains
+  ~1.75x from the second thread, the 0.1M model ~1.25x (small kernels). The matmul peak at 2
+  threads assumes both cores free."""
 
 
 METHOD = """## Method
@@ -508,13 +513,15 @@ mean -ln p over its L + 1 predicted tokens incl. the end token, then the mean ov
   The Trainer's shuffling only permutes the one batch.
 
 **FLOPs and MFU.** Model FLOPs per epoch = 6 N T_train + 2 N T_eval, N = all parameters (the
-two embedding matrices are 0.2% of the 3M model), T = forward positions (L + 2 per string incl.
-bos/eos: 66 for the random grammar, 74 for the hierarchical one; train 64 strings, test 10 or
-100, random 10). T_eval = test + random for ours (its train-set evaluation is the training
-forward), train + test + random for HF. Attention-score FLOPs are not counted (~5% more at 74
-positions). MFU = model FLOPs / median wall epoch / matmul peak, the peak
-being the best of 10 float32 2048^3 `torch.matmul` at the same threads, measured before and
-after the paired runs (the larger)."""
+two embedding matrices are 0.2% of the 3M model), T = the positions the model computes. A plain
+forward computes L + 1 positions per string (bos and the string's tokens; the end token is
+never an input): 65 for the random grammar, 73 for the hierarchical one; train 64 strings, test
+10 or 100, random 10. HF: T_train = train, T_eval = train + test + random. Ours: the trie nodes
+of the micro-batches as the runner forms them (where the trie is used; else the positions),
+T_eval = test + random only (its train-set evaluation is the training forward). Attention-score
+FLOPs are not counted (~5% more at 73 positions and 3M; they are the same on both sides). MFU =
+model FLOPs / median wall epoch / matmul peak, the peak being the best of 10 float32 2048^3
+`torch.matmul` at the same threads, measured before and after the paired runs (the larger)."""
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -106,7 +106,6 @@ def _trie_attention(module, query, key, value, attention_mask, *, trie: Trie | N
     if trie is None:  # a call that is not ours (cannot happen inside trie_logits)
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     b, w = trie.path.shape
-
     flat = trie.path.reshape(-1)
 
     def rows(x: torch.Tensor) -> torch.Tensor:  # [1, heads, N, dim] -> [b, heads, W, dim]
@@ -117,9 +116,7 @@ def _trie_attention(module, query, key, value, attention_mask, *, trie: Trie | N
 
     out, _ = sdpa_attention_forward(module, rows(query), rows(key), rows(value), None,
                                     is_causal=True, **kwargs)  # fmt: skip
-    out = out.reshape(b * w, *out.shape[2:]).index_select(
-        0, trie.owner
-    )  # [b, W, heads, dim] -> [N, heads, dim]
+    out = out.reshape(b * w, *out.shape[2:]).index_select(0, trie.owner)  # [N, heads, dim]
     return out.unsqueeze(0), None
 
 
