@@ -92,8 +92,14 @@ def build_trie(ids: torch.Tensor, mask: torch.Tensor) -> Trie:
 
 
 def supports(model: torch.nn.Module) -> bool:
-    """Whether :func:`trie_logits` is known to give ``model``'s logits (architecture checked)."""
-    return getattr(getattr(model, "config", None), "model_type", None) in SUPPORTED
+    """Whether :func:`trie_logits` is known to give ``model``'s logits: an architecture the tests
+    check, and no sliding window shorter than the model's context (the trie's attention sees the
+    whole prefix, as full attention does)."""
+    config = getattr(model, "config", None)
+    window = getattr(config, "sliding_window", None)
+    longest = getattr(config, "max_position_embeddings", None)
+    full = window is None or (longest is not None and window >= longest)
+    return getattr(config, "model_type", None) in SUPPORTED and full
 
 
 def _trie_attention(module, query, key, value, attention_mask, *, trie: Trie | None = None,

@@ -142,6 +142,18 @@ def test_a_run_shares_prefixes_unless_told_not_to_or_dropout_is_on(tiny_cfg):
     assert not share_prefixes(tiny_cfg(), lora)  # one dropout mask per node would be wrong
 
 
+def test_a_sliding_window_shorter_than_the_context_is_not_shared():
+    from transformers import AutoModelForCausalLM, MistralConfig
+
+    def mistral(window):
+        return AutoModelForCausalLM.from_config(MistralConfig(
+            vocab_size=7, hidden_size=16, num_hidden_layers=1, intermediate_size=32,
+            num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+            sliding_window=window))  # fmt: skip
+
+    assert supports(mistral(None)) and supports(mistral(64)) and not supports(mistral(8))
+
+
 def test_unknown_architectures_are_not_shared():
     from transformers import AutoModelForCausalLM, GPT2Config
 
