@@ -124,8 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="bench/results/sweep", help="path stem for .json/.md")
     args = ap.parse_args(argv)
     warm_up()
-    res: dict = {"subset": SUBSET if args.subset else None, "n_train": [8, 64], "epochs": args.epochs,
-                 "workers": args.workers, "machine_before": machine()}  # fmt: skip
+    res: dict = {
+        "subset": SUBSET if args.subset else None,
+        "n_train": [8, 64],
+        "epochs": args.epochs,
+        "workers": args.workers,
+        "machine_before": machine(),
+    }
     for ex in ("parallel", "local"):
         dt, n, cpu = time_ours(args.epochs, ex, args.workers, args.subset)
         res[f"ours_{ex}"] = {"seconds": dt, "runs": n, "runs_per_min": 60 * n / dt,

@@ -336,9 +336,16 @@ def summarize(out: dict) -> dict:
                 "ours": (tok["train_nodes"], tok["eval_nodes"]),  # (trained, evaluated)
                 "hf": (tok["train"], tok["train"] + tok["test"] + tok["random"]),
             }
-            row: dict = {"threads": int(threads), "grammar": grammar, "model": size, "n_params": n,
-                         "pairs": len(cell["ours"]["wall_s"]), "matmul_peak_gflops": peak,
-                         "load_before": cell["load_before"], "load_after": cell["load_after"]}  # fmt: skip
+            row: dict = {
+                "threads": int(threads),
+                "grammar": grammar,
+                "model": size,
+                "n_params": n,
+                "pairs": len(cell["ours"]["wall_s"]),
+                "matmul_peak_gflops": peak,
+                "load_before": cell["load_before"],
+                "load_after": cell["load_after"],
+            }
             for side in ("ours", "hf"):
                 c = cell[side]
                 gflop = (6 * n * work[side][0] + 2 * n * work[side][1]) / 1e9

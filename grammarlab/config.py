@@ -304,8 +304,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
             value = raw.strip()
         parts = key.split(".")
         if len(parts) > 2 or (len(parts) == 2 and parts[0] not in TABLES):
-            raise ConfigError(f"bad --set key {key!r}",
-                              hint=f"dotted keys start with one of: {', '.join(TABLES)}")  # fmt: skip
+            raise ConfigError(
+                f"bad --set key {key!r}", hint=f"dotted keys start with one of: {', '.join(TABLES)}"
+            )
         if len(parts) == 2:
             out.setdefault(parts[0], {})
             out[parts[0]] = {**out[parts[0]], parts[1]: value}

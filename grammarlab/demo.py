@@ -83,6 +83,9 @@ def run_demo(
     print(summary_table(tables.phases))
     wall = time.perf_counter() - t0
     cpu = sum(o.cpu_seconds for o in outcomes)
-    print(f"\n{len(sweep.runs)} runs ({len(failed)} failed) in {t_runs:.0f} s wall, {cpu:.0f} CPU s "
-          f"in the runs; tables in {out}, {len(written)} figures in {figures}; total {wall:.0f} s")  # fmt: skip
+    print(
+        f"\n{len(sweep.runs)} runs ({len(failed)} failed) in {t_runs:.0f} s wall, "
+        f"{cpu:.0f} CPU s "
+        f"in the runs; tables in {out}, {len(written)} figures in {figures}; total {wall:.0f} s"
+    )
     return 1 if failed else 0

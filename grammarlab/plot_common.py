@@ -76,8 +76,14 @@ def mean_phases(t: Any) -> pd.DataFrame:
     ph = t.phases
     if ph.empty:
         raise Skip("no phases")
-    cols = ["memorization_onset_epoch", "generalization_end_epoch", "min_test_loss",
-            "test_loss_at_onset", "min_excess_test_bits", "final_memU_train_bits_total"]  # fmt: skip
+    cols = [
+        "memorization_onset_epoch",
+        "generalization_end_epoch",
+        "min_test_loss",
+        "test_loss_at_onset",
+        "min_excess_test_bits",
+        "final_memU_train_bits_total",
+    ]
     cols = [c for c in cols if c in ph.columns]
     keys = ["grammar", "entropy_bits", "n_train"]
     return ph.groupby(keys, dropna=False)[cols].mean().reset_index()

@@ -59,8 +59,10 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
                     label="memorization onset")  # fmt: skip
             ax.plot(p.generalization_end_epoch, p.entropy_bits, "^--", color="lime", ms=7,
                     label="end of generalization")  # fmt: skip
-            ax.set_yticks(p.entropy_bits, [f"{h:.1f}\n{g}" for g, h in
-                                           zip(p.grammar, p.entropy_bits, strict=True)])  # fmt: skip
+            ax.set_yticks(
+                p.entropy_bits,
+                [f"{h:.1f}\n{g}" for g, h in zip(p.grammar, p.entropy_bits, strict=True)],
+            )
             ax.tick_params(axis="y", labelsize=7)
             ax.set(xlabel="epoch" if i == len(fams) - 1 else None, title=f"{fam}, n = {n}",
                    ylabel="grammar entropy\n(bits/string)" if j == 0 else None)  # fmt: skip
@@ -88,8 +90,12 @@ def phases_vs(t: Any, out: Path) -> list[str]:
     long = ph.melt(id_vars=["grammar", "entropy_bits", "n_train"], var_name="phase",
                    value_vars=["memorization_onset_epoch", "generalization_end_epoch"],
                    value_name="epoch")  # fmt: skip
-    long["phase"] = long.phase.map({"memorization_onset_epoch": "memorization onset",
-                                    "generalization_end_epoch": "end of generalization"})  # fmt: skip
+    long["phase"] = long.phase.map(
+        {
+            "memorization_onset_epoch": "memorization onset",
+            "generalization_end_epoch": "end of generalization",
+        }
+    )
     marks = {"memorization onset": "X", "end of generalization": "^"}
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     sns.lineplot(long, x="entropy_bits", y="epoch", hue="n_train", style="phase", markers=marks,
@@ -121,8 +127,15 @@ def memorized_bits(t: Any, out: Path) -> list[str]:
     hue = hue_column(m)
     for j, n in enumerate(ns):
         for i, col in enumerate(labels):
-            sns.lineplot(m[m.n_train == n], x="epoch", y=col, hue=hue, ax=axes[i, j],
-                         palette="viridis" if hue == "entropy_bits" else None, errorbar="sd")  # fmt: skip
+            sns.lineplot(
+                m[m.n_train == n],
+                x="epoch",
+                y=col,
+                hue=hue,
+                ax=axes[i, j],
+                palette="viridis" if hue == "entropy_bits" else None,
+                errorbar="sd",
+            )
             axes[i, j].set(ylabel=labels[col], title=f"n = {n}" if i == 0 else None)
     fig.tight_layout()
     legend_outside(fig, *axes.flat, title="H (bits/string)" if hue == "entropy_bits" else None)

@@ -25,7 +25,15 @@ from grammarlab.measures import (
     token_accuracy,
 )
 
-PER_STRING = ["epoch", "dataset", "index", "model_bits", "grammar_bits", "memU_bits", "greedy_match"]  # fmt: skip
+PER_STRING = [
+    "epoch",
+    "dataset",
+    "index",
+    "model_bits",
+    "grammar_bits",
+    "memU_bits",
+    "greedy_match",
+]
 PER_POSITION = ["epoch", "dataset", "position", "excess_bits"]
 
 

@@ -207,7 +207,8 @@ def _solve(
     method: str,
     name: str,
 ) -> float:
-    """The parameter whose entropy is ``target`` within TOL_BITS: bracket on the grid, then Brent."""
+    """The parameter whose entropy is ``target`` within TOL_BITS: bracket on the grid, then
+    Brent."""
     xs, hs = [], []
     for x in grid:
         try:

@@ -15,8 +15,14 @@ def test_demo_spec_grid(tmp_path):
     # 6 grammars (random 2/7/26, hierarchical 0.5/0.75/0.9) x n in {8, 64} x 2 seeds
     assert len(full.runs) == 6 * 2 * 2
     names = {p.name for p in (tmp_path / "full" / "grammars").iterdir()}
-    assert names == {"random_l2.cfg", "random_l7.cfg", "random_l26.cfg",
-                     "hierarchical_p0.5.cfg", "hierarchical_p0.75.cfg", "hierarchical_p0.9.cfg"}  # fmt: skip
+    assert names == {
+        "random_l2.cfg",
+        "random_l7.cfg",
+        "random_l26.cfg",
+        "hierarchical_p0.5.cfg",
+        "hierarchical_p0.75.cfg",
+        "hierarchical_p0.9.cfg",
+    }
     r = full.runs[0].config
     assert (r.model.preset, r.model.hidden_size, r.model.num_layers, r.epochs) == (
         "pythia-tiny", 64, 2, 100)  # fmt: skip

@@ -1,7 +1,8 @@
 """Memorization measures on hand-made inputs; expected values derived by hand in comments.
 
 The run-folder tests use a two-letter grammar whose exact probabilities are known by hand: every
-string is two tokens from {a, b}, each token 1 bit, the end certain (0 bits), so P(x) = 1/4 = 2 bits.
+string is two tokens from {a, b}, each token 1 bit, the end certain (0 bits), so P(x) = 1/4, i.e.
+2 bits.
 A stand-in for grammarlab.inside returns exactly those values, so these tests do not depend on the
 grammar engine; test_real_inside_agrees checks the real one when it is there.
 """
@@ -55,8 +56,8 @@ def test_string_bits_and_token_counts_with_padding():
 
 
 def test_excess_bits_mean_and_stderr():
-    # test excess 1, 1, 0 -> mean 2/3; sample var ((1/3)^2*2 + (2/3)^2)/2 = 1/3 -> se sqrt(1/3)/sqrt(3)
-    # = 1/3
+    # test excess 1, 1, 0 -> mean 2/3; sample var ((1/3)^2*2 + (2/3)^2)/2 = 1/3
+    # -> se sqrt(1/3)/sqrt(3) = 1/3
     est = excess_bits(string_bits(TEST_BITS), G_TEST)
     assert est.mean == pytest.approx(2 / 3) and est.stderr == pytest.approx(1 / 3) and est.n == 3
     # a string the grammar cannot produce is left out; one string -> no stderr

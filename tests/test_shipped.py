@@ -1,4 +1,5 @@
-"""The grammars shipped in grammars/: reproducible by the CLI, readable by nltk, pinned entropies."""
+"""The grammars shipped in grammars/: reproducible by the CLI, readable by nltk, pinned
+entropies."""
 
 from __future__ import annotations
 

@@ -40,10 +40,21 @@ def _losses(run, keys=("train_loss", "test_loss", "random_loss")):
 def test_tiny_run_writes_every_file_and_pinned_losses(tiny_cfg, tmp_path):
     run = tmp_path / "run"
     assert train(tiny_cfg(), run, quiet=True) == "done"
-    for name in ("config.toml", "grammar.cfg", "env.json", "status.json", "metrics.jsonl",
-                 "data/train.txt", "data/test.txt", "data/random.txt",
-                 "generations/epoch_0000.txt", "generations/epoch_0003.txt",
-                 "checkpoint/model.safetensors", "checkpoint/optimizer.pt", "checkpoint/state.pt"):  # fmt: skip
+    for name in (
+        "config.toml",
+        "grammar.cfg",
+        "env.json",
+        "status.json",
+        "metrics.jsonl",
+        "data/train.txt",
+        "data/test.txt",
+        "data/random.txt",
+        "generations/epoch_0000.txt",
+        "generations/epoch_0003.txt",
+        "checkpoint/model.safetensors",
+        "checkpoint/optimizer.pt",
+        "checkpoint/state.pt",
+    ):
         assert (run / name).is_file(), name
     recs = read_metrics(run)
     assert [r["epoch"] for r in recs] == [0, 1, 2, 3] and {r["stage"] for r in recs} == {1}

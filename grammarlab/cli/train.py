@@ -30,8 +30,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "the shortcut flags. Running the same command on an unfinished run folder resumes it.",
     )
     t.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run config (TOML)")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="set a config key (dotted for tables: model.hidden_size=128); repeatable")  # fmt: skip
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a config key (dotted for tables: model.hidden_size=128); repeatable",
+    )
     t.add_argument("--grammar", metavar="FILE", help="grammar file")
     t.add_argument("--model", metavar="PRESET", help="model preset or local model directory")
     t.add_argument("--n-train", type=int, metavar="N", help="training strings")
@@ -40,7 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: the preset's)")
     t.add_argument("--lora-rank", type=int, metavar="R", help="LoRA rank (0: full fine-tune)")
     t.add_argument("--sequential", action="store_true", help="train on D1, then on D2 (Sec. 4)")
-    t.add_argument("--out", metavar="DIR", help="run folder (default: runs/<grammar>-<model>-n<N>-s<S>)")  # fmt: skip
+    t.add_argument(
+        "--out", metavar="DIR", help="run folder (default: runs/<grammar>-<model>-n<N>-s<S>)"
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
@@ -68,8 +75,9 @@ def config_from_args(args: argparse.Namespace):
     if args.config:
         return load_config(args.config, sets, where)
     if not any(s.startswith("grammar=") for s in sets):
-        raise ConfigError("no grammar given",
-                          hint="pass CONFIG.toml, --grammar FILE or --set grammar=FILE")  # fmt: skip
+        raise ConfigError(
+            "no grammar given", hint="pass CONFIG.toml, --grammar FILE or --set grammar=FILE"
+        )
     return config_from_dict(apply_overrides({}, sets), where)
 
 
