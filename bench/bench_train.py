@@ -96,7 +96,7 @@ def _ours(grammar: str, size: str, timed: int, on_epoch=None) -> dict:
     extraction = extraction if hasattr(T, extraction) else "greedy_matches"
     names = (
         "forward_backward",
-        "evaluate_sets",
+        "evaluate_plan",
         extraction,
         "_write_surprisals",
         "_write_analysis",
@@ -105,7 +105,7 @@ def _ours(grammar: str, size: str, timed: int, on_epoch=None) -> dict:
     saved += [(runs, n, getattr(runs, n)) for n in ("write_status", "append_metrics")]
     try:
         T.forward_backward = timed_fn("train_fwd_bwd", T.forward_backward)
-        T.evaluate_sets = timed_fn("eval_fwd", T.evaluate_sets)
+        T.evaluate_plan = timed_fn("eval_fwd", T.evaluate_plan)
         setattr(T, extraction, timed_fn("extraction", getattr(T, extraction)))
         T._write_surprisals = timed_fn("files", T._write_surprisals)
         runs.write_status = timed_fn("files", runs.write_status)
@@ -208,10 +208,9 @@ def _tokens(grammar: str, size: str) -> dict:
     import grammarlab.train as T
     from grammarlab.config import resolve
     from grammarlab.data import make_datasets
-    from grammarlab.evaluate import encode_set, micro_batches
+    from grammarlab.evaluate import encode_set, plan
     from grammarlab.grammar import load
     from grammarlab.models import count_parameters
-    from grammarlab.prefix_trie import MIN_SAVED, build_trie
 
     g = load(ROOT / GRAMMARS[grammar])
     cfg = resolve(_config(grammar, size, 1), g)
@@ -219,12 +218,10 @@ def _tokens(grammar: str, size: str) -> dict:
     sets = make_datasets(cfg, g).sets
     out = {k: sum(len(s) + 1 for s in v) for k, v in sets.items()}
     share = T.share_prefixes(cfg, model)
-    for name, strings in (("train", sets["train"]), ("eval", sets["test"] + sets["random"])):
-        enc = encode_set(name, strings, tmap, "cpu")
-        tries = [build_trie(ids[:, :-1], mask[:, 1:])
-                 for _, ids, mask in micro_batches(enc, cfg.micro_batch_size, share)]  # fmt: skip
-        out[f"{name}_nodes"] = sum(t.size if share and t.saved >= MIN_SAVED else t.positions
-                                   for t in tries)  # fmt: skip
+    for name, group in (("train", ["train"]), ("eval", ["test", "random"])):
+        p = plan([encode_set(k, sets[k], tmap, "cpu") for k in group], cfg.micro_batch_size, share)
+        out[f"{name}_nodes"] = sum(int(b.mask[:, 1:].sum()) if b.trie is None else b.trie.size
+                                   for b in p.batches)  # fmt: skip
     out["n_params"] = count_parameters(model)
     return out
 
@@ -456,7 +453,7 @@ NOTES = """## Where the speed comes from, and what limits it (one-off measuremen
   >= 5% of the positions): here 13% of the training positions and 14% of the test positions of
   the hierarchical grammar, 2-3% of the random grammar's (below the 5%, so not used there);
   (3) the sets not being trained on (test and random) go through the model together, one forward
-  call instead of one per set (`evaluate.evaluate_sets`); (4) the surprisal files are written
+  call instead of one per set (`evaluate.plan`); (4) the surprisal files are written
   uncompressed (compression took ~4 ms an epoch).
 - (1) and (2) save model FLOPs; the ceiling column is the resulting FLOP ratio (1.30x random,
   1.40x hierarchical). The 3M model, where matmuls are ~70% of the time, reaches 1.30-1.32x on

@@ -55,22 +55,18 @@ def encode_set(name: str, strings: Sequence[tuple[str, ...]], tmap: Any, device:
     return Encoded(name, list(strings), ids.to(device), mask.to(device))
 
 
-def token_nll(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
-              share_prefixes: bool = False):  # fmt: skip
+def token_nll(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, trie=None):
     """``-ln p`` of every predicted token (float32 [B, W - 1], 0 on padding), the prediction mask
     and argmax == target. Logits are upcast to float32 before the softmax. The last column (the
     longest strings' end token, else padding) is never an input whose prediction is used, so the
     model does not see it: a causal model's other outputs do not depend on it. No KV cache: it
-    would copy every layer's keys and values for nothing. ``share_prefixes``: run the model once
-    per distinct prefix (prefix_trie.trie_logits; the same logits up to float rounding) where
-    that saves at least prefix_trie.MIN_SAVED of the positions."""
+    would copy every layer's keys and values for nothing. ``trie``: the prefix trie of the inputs
+    (:func:`plan`), to run the model once per distinct prefix (prefix_trie.trie_logits; the same
+    logits up to float rounding)."""
     ids_in, target, tmask = ids[:, :-1], ids[:, 1:], mask[:, 1:]
-    trie = None
-    if share_prefixes:  # only the inputs whose prediction is used (not a shorter string's end)
-        from grammarlab.prefix_trie import MIN_SAVED, build_trie, trie_logits
+    if trie is not None:
+        from grammarlab.prefix_trie import trie_logits
 
-        trie = build_trie(ids_in, tmask)
-    if trie is not None and trie.saved >= MIN_SAVED:
         logits = trie_logits(model, trie).float()
     else:
         out = model(input_ids=ids_in, attention_mask=mask[:, :-1].long(), use_cache=False)
@@ -141,20 +137,34 @@ def micro_batches(enc: Encoded, size: int, by_prefix: bool = False):
         yield rows, ids[:, :width], mask[:, :width]
 
 
-@torch.inference_mode()
-def evaluate_sets(
-    model: torch.nn.Module,
-    encs: Sequence[Encoded],
-    micro_batch_size: int,
-    share_prefixes: bool = False,
-) -> list[SetResult]:
-    """Loss (nats/token), accuracy and per-token surprisals (bits) of each set, no gradients.
-    The sets' strings go through the model together (micro-batches of similar length across
-    sets), so several small sets cost one forward call instead of one each; every string's
-    numbers are its own, as if its set were evaluated alone (up to float rounding).
-    ``share_prefixes``: see :func:`token_nll`."""
+@dataclass(frozen=True)
+class Batch:
+    """One micro-batch of a :class:`Plan`: ``ids``/``mask`` [b, w]; ``parts``: for each set with
+    strings in it, (set index, a row selector or None for all rows, the strings' rows in their
+    set); ``trie``: the prefix trie of its inputs where sharing pays, else None."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+    parts: tuple[tuple[int, torch.Tensor | None, np.ndarray], ...]
+    trie: Any = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one or more sets go through the model: their sizes ``(strings, width)`` and the
+    micro-batches. The sets of a run never change, so a run plans each group of sets once."""
+
+    sizes: tuple[tuple[int, int], ...]
+    batches: tuple[Batch, ...]
+
+
+def plan(encs: Sequence[Encoded], micro_batch_size: int, share_prefixes: bool = False) -> Plan:
+    """The sets' strings together, in micro-batches of at most ``micro_batch_size`` strings
+    (:func:`micro_batches`; lexicographic order with ``share_prefixes``, with a prefix trie for
+    each micro-batch whose trie saves at least prefix_trie.MIN_SAVED of the positions)."""
+    sizes = tuple((len(e.strings), e.ids.shape[1] - 1) for e in encs)
     if not encs:
-        return []
+        return Plan(sizes, ())
     width = max(e.ids.shape[1] for e in encs)
 
     def pad(t: torch.Tensor) -> torch.Tensor:
@@ -165,17 +175,58 @@ def evaluate_sets(
                      torch.cat([pad(e.mask) for e in encs]))  # fmt: skip
     owner = np.concatenate([np.full(len(e.strings), j) for j, e in enumerate(encs)])
     local = np.concatenate([np.arange(len(e.strings)) for e in encs])
-    accs = [Accumulator(len(e.strings), e.ids.shape[1] - 1) for e in encs]
+    batches = []
     for rows, ids, mask in micro_batches(merged, micro_batch_size, share_prefixes):
-        nll, tmask, correct = token_nll(model, ids, mask, share_prefixes)
+        parts = []
         for j in np.unique(owner[rows]):
             sel = owner[rows] == j
-            if sel.all():
-                accs[j].add(nll, tmask, correct, local[rows])
+            pick = None if sel.all() else torch.from_numpy(sel).to(ids.device)
+            parts.append((int(j), pick, local[rows][sel]))
+        trie = None
+        if share_prefixes:
+            from grammarlab.prefix_trie import MIN_SAVED, build_trie
+
+            trie = build_trie(ids[:, :-1], mask[:, 1:])  # the inputs whose prediction is used
+            trie = trie if trie.saved >= MIN_SAVED else None
+        batches.append(Batch(ids, mask, tuple(parts), trie))
+    return Plan(sizes, tuple(batches))
+
+
+def run_plan(model: torch.nn.Module, p: Plan, backward: bool = False) -> list[SetResult]:
+    """Loss (nats/token), accuracy and per-token surprisals (bits) of each set of ``p``; every
+    string's numbers are its own, as if its set were evaluated alone (up to float rounding).
+    ``backward``: also accumulate the gradient of the Eq.-1 loss of the (one) set: each
+    micro-batch adds (sum of its strings' nats/token) / n, so the total equals one big batch up
+    to float error."""
+    accs = [Accumulator(n, width) for n, width in p.sizes]
+    for b in p.batches:
+        nll, tmask, correct = token_nll(model, b.ids, b.mask, b.trie)
+        if backward:
+            (batch_loss(nll, tmask) / p.sizes[0][0]).backward()
+        for j, pick, rows in b.parts:
+            if pick is None:
+                accs[j].add(nll, tmask, correct, rows)
             else:
-                t = torch.from_numpy(sel).to(nll.device)
-                accs[j].add(nll[t], tmask[t], correct[t], local[rows][sel])
+                accs[j].add(nll[pick], tmask[pick], correct[pick], rows)
     return [a.result() for a in accs]
+
+
+@torch.inference_mode()
+def evaluate_plan(model: torch.nn.Module, p: Plan) -> list[SetResult]:
+    """:func:`run_plan` without gradients."""
+    return run_plan(model, p)
+
+
+def evaluate_sets(
+    model: torch.nn.Module,
+    encs: Sequence[Encoded],
+    micro_batch_size: int,
+    share_prefixes: bool = False,
+) -> list[SetResult]:
+    """Loss, accuracy and surprisals of each set, no gradients. The sets' strings go through the
+    model together (micro-batches across sets), so several small sets cost one forward call
+    instead of one each (:func:`plan`, :func:`run_plan`)."""
+    return evaluate_plan(model, plan(encs, micro_batch_size, share_prefixes))
 
 
 def evaluate_set(model: torch.nn.Module, enc: Encoded, micro_batch_size: int,

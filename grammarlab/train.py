@@ -25,16 +25,15 @@ from grammarlab import runs
 from grammarlab.config import TrainConfig, resolve
 from grammarlab.errors import ConfigError
 from grammarlab.evaluate import (
-    Accumulator,
+    Plan,
     SetResult,
-    batch_loss,
     encode_set,
-    evaluate_sets,
+    evaluate_plan,
     format_generations,
     generate_strings,
     greedy_matches_from_correct,
-    micro_batches,
-    token_nll,
+    plan,
+    run_plan,
 )
 
 
@@ -101,8 +100,14 @@ def _setup(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str):
 def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: bool) -> str:
     model, tmap, sets, opt, sched, start = _setup(cfg, run_dir, grammar, grammar_text)
     runs.write_status(run_dir, "running", start - 1 if start else None)
-    E, T, mb = cfg.epochs, cfg.total_epochs, cfg.micro_batch_size
-    share = share_prefixes(cfg, model)
+    E, T = cfg.epochs, cfg.total_epochs
+    share, plans = share_prefixes(cfg, model), {}
+
+    def plan_of(names: tuple[str, ...]) -> Plan:  # each group of sets is planned once
+        if names not in plans:
+            plans[names] = plan([sets[n] for n in names], cfg.micro_batch_size, share)
+        return plans[names]
+
     bar = tqdm(total=T + 1, initial=start, disable=quiet or not sys.stderr.isatty(), unit="epoch")
     for k in range(start, T + 1):
         t0 = time.perf_counter()
@@ -114,11 +119,10 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
         if upd:  # forward + backward of update k+1 = the training set's evaluation at epoch k
             model.train()
             opt.zero_grad(set_to_none=True)
-            res[upd] = forward_backward(model, sets[upd], mb, share)
+            res[upd] = forward_backward(model, plan_of((upd,)))
         model.eval()
-        rest = [name for name in sets if name not in res]  # one forward pass for all of them
-        evals = evaluate_sets(model, [sets[n] for n in rest], mb, share)
-        res.update(zip(rest, evals, strict=True))
+        rest = tuple(name for name in sets if name not in res)  # one forward pass for all of them
+        res.update(zip(rest, evaluate_plan(model, plan_of(rest)), strict=True))
         for name, enc in sets.items():
             lengths = (enc.mask.sum(1) - 2).tolist()  # string tokens, without bos and eos
             res[name].greedy_match = greedy_matches_from_correct(
@@ -160,16 +164,10 @@ def share_prefixes(cfg: TrainConfig, model: torch.nn.Module) -> bool:
     return cfg.share_prefixes and supports(model) and not active_dropout(model)
 
 
-def forward_backward(model: torch.nn.Module, enc, micro_batch_size: int,
-                     share_prefixes: bool = False) -> SetResult:  # fmt: skip
-    """Accumulate the gradient of the Eq.-1 loss of the whole set over micro-batches: each adds
-    (sum of its strings' nats/token) / n, so the total equals one big batch up to float error."""
-    acc = Accumulator(len(enc.strings), enc.ids.shape[1] - 1)
-    for rows, ids, mask in micro_batches(enc, micro_batch_size, share_prefixes):
-        nll, tmask, correct = token_nll(model, ids, mask, share_prefixes)
-        (batch_loss(nll, tmask) / len(enc.strings)).backward()
-        acc.add(nll, tmask, correct, rows)
-    return acc.result()
+def forward_backward(model: torch.nn.Module, p: Plan) -> SetResult:
+    """Accumulate the gradient of the Eq.-1 loss of the one set of ``p`` over its micro-batches
+    (evaluate.run_plan) and return the set's evaluation by the same forward passes."""
+    return run_plan(model, p, backward=True)[0]
 
 
 def lr_factor(cfg: TrainConfig, step: int) -> float:
@@ -186,7 +184,8 @@ def _optimizer(model, cfg: TrainConfig, first_step: int, opt=None):
     global step ``first_step``."""
     if opt is None:
         params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # fused: one kernel for all parameters (~4x faster steps than the per-tensor loop)
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     for g in opt.param_groups:
         g["lr"] = g["initial_lr"] = cfg.lr
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(cfg, first_step + i))

@@ -9,9 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from grammarlab.evaluate import batch_loss, encode_set, micro_batches, token_nll
+from grammarlab.evaluate import (
+    batch_loss,
+    encode_set,
+    evaluate_plan,
+    micro_batches,
+    plan,
+    token_nll,
+)
 from grammarlab.models import ModelSpec, apply_lora, load_model
-from grammarlab.prefix_trie import build_trie, supports, trie_logits
+from grammarlab.prefix_trie import MIN_SAVED, build_trie, supports, trie_logits
 from grammarlab.tokens import TokenMap
 from grammarlab.train import share_prefixes
 
@@ -117,7 +124,7 @@ def test_token_nll_with_and_without_sharing_agree():
     tmap = TokenMap.for_tiny(TERMS)
     enc = encode_set("x", STRINGS, tmap, "cpu")
     a = token_nll(model, enc.ids, enc.mask)
-    b = token_nll(model, enc.ids, enc.mask, share_prefixes=True)
+    b = token_nll(model, enc.ids, enc.mask, build_trie(enc.ids[:, :-1], enc.mask[:, 1:]))
     assert torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])
     assert torch.allclose(a[0], b[0], atol=1e-6)
     assert torch.allclose(batch_loss(a[0], a[1]), batch_loss(b[0], b[1]), rtol=1e-6)
@@ -176,24 +183,20 @@ def test_runs_with_and_without_sharing_record_the_same_metrics(tiny_cfg, tmp_pat
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), (a["epoch"], key)
 
 
-def test_token_nll_runs_the_plain_forward_when_sharing_saves_little(monkeypatch):
-    import grammarlab.prefix_trie as P
-
-    def refuse(*a, **k):
-        raise AssertionError("trie_logits called")
-
-    monkeypatch.setattr(P, "trie_logits", refuse)
-    model = _model("pythia-tiny")
+def test_plans_use_the_trie_only_where_it_saves_enough():
     tmap = TokenMap.for_tiny(TERMS)
     # only the start token is shared: 1 of 2 x 21 positions, under MIN_SAVED
-    enc = encode_set("x", [("a",) * 20, ("b",) * 20], tmap, "cpu")
-    assert build_trie(enc.ids[:, :-1], enc.mask[:, 1:]).saved < P.MIN_SAVED
-    nll, tmask, _ = token_nll(model, enc.ids, enc.mask, share_prefixes=True)
-    assert int(tmask.sum()) == 42 and bool((nll[tmask] > 0).all())
-    with pytest.raises(AssertionError, match="trie_logits called"):  # the spy is in place
-        token_nll(model, *_inputs_with_eos(tmap), share_prefixes=True)
-
-
-def _inputs_with_eos(tmap):
-    enc = encode_set("x", STRINGS, tmap, "cpu")
-    return enc.ids, enc.mask
+    little = encode_set("x", [("a",) * 20, ("b",) * 20], tmap, "cpu")
+    assert build_trie(little.ids[:, :-1], little.mask[:, 1:]).saved < MIN_SAVED
+    assert plan([little], 8, share_prefixes=True).batches[0].trie is None
+    much = encode_set("y", STRINGS, tmap, "cpu")
+    assert plan([much], 8, share_prefixes=True).batches[0].trie.size == 10
+    assert plan([much], 8, share_prefixes=False).batches[0].trie is None
+    # evaluated together or alone, with or without sharing: the same numbers
+    model = _model("pythia-tiny")
+    together = evaluate_plan(model, plan([little, much], 3, share_prefixes=True))
+    for enc, res in zip((little, much), together, strict=True):
+        alone = evaluate_plan(model, plan([enc], 8))[0]
+        assert res.loss == pytest.approx(alone.loss, rel=1e-6)
+        np.testing.assert_allclose(res.token_bits, alone.token_bits, rtol=1e-5)
+        assert (res.correct == alone.correct).all()

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 import grammarlab.train as gtrain
 from grammarlab.config import dump_config, resolve
 from grammarlab.errors import ConfigError
-from grammarlab.evaluate import encode_set, evaluate_set
+from grammarlab.evaluate import encode_set, evaluate_set, plan
 from grammarlab.grammar import load
 from grammarlab.runs import load_run_model, read_metrics, read_status
 from grammarlab.train import build_model, forward_backward, lr_factor, train
@@ -104,12 +104,14 @@ def test_micro_batches_accumulate_to_the_full_batch(tiny_cfg, tmp_path):
     ]
     enc = encode_set("train", strings, tmap, "cpu")
     grads = []
-    for mb in (1, 6):
+    for mb, share in ((1, False), (6, False), (6, True)):  # 6 strings with prefix sharing too
         model.zero_grad()
-        forward_backward(model, enc, mb)
+        forward_backward(model, plan([enc], mb, share))
         grads.append([p.grad.clone() for p in model.parameters()])
-    for g1, g6 in zip(*grads, strict=True):
+    assert plan([enc], 6, True).batches[0].trie is not None  # the trie is used
+    for g1, g6, g6_shared in zip(*grads, strict=True):
         torch.testing.assert_close(g1, g6, rtol=1e-5, atol=1e-8)
+        torch.testing.assert_close(g6_shared, g6, rtol=1e-5, atol=1e-8)
 
 
 def test_training_forward_equals_an_explicit_evaluation(tiny_cfg, tmp_path):
@@ -117,7 +119,7 @@ def test_training_forward_equals_an_explicit_evaluation(tiny_cfg, tmp_path):
     model, tmap, _ = load_run_model(tmp_path / "r")  # the state after 2 updates
     strings = [tuple(s.split()) for s in (tmp_path / "r/data/train.txt").read_text().splitlines()]
     enc = encode_set("train", strings, tmap, "cpu")
-    with_grad = forward_backward(model, enc, 6)
+    with_grad = forward_backward(model, plan([enc], 6))
     explicit = evaluate_set(model, enc, 6)
     assert abs(with_grad.loss - explicit.loss) < 1e-6
     np.testing.assert_allclose(with_grad.token_bits, explicit.token_bits, atol=1e-6)
@@ -138,7 +140,7 @@ def test_lora_trains_only_adapter_weights(tiny_cfg, tmp_path):
     model, tmap = build_model(rc, load(cfg.grammar).terminals, "cpu", torch.float32)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     opt, sched = gtrain._optimizer(model, rc, 0)
-    forward_backward(model, encode_set("t", [("1", "2", "3", "5")], tmap, "cpu"), 1)
+    forward_backward(model, plan([encode_set("t", [("1", "2", "3", "5")], tmap, "cpu")], 1))
     opt.step()
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all("lora_" in n for n in changed)
@@ -170,12 +172,12 @@ def test_nan_loss_stops_the_run_as_diverged(tiny_cfg, tmp_path, monkeypatch):
     analysed = []  # the run analysis (grammarlab.measures) is called for diverged runs too
     monkeypatch.setattr(gtrain, "_write_analysis", analysed.append)
 
-    def poisoned(model, enc, mb, share):
+    def poisoned(model, plan):
         calls.append(1)
         if len(calls) == 3:  # the model after 2 updates turns into NaN
             with torch.no_grad():
                 next(model.parameters()).fill_(float("nan"))
-        return forward_backward(model, enc, mb, share)
+        return forward_backward(model, plan)
 
     monkeypatch.setattr(gtrain, "forward_backward", poisoned)
     assert train(tiny_cfg(epochs=5, n_generate=0), tmp_path / "r", quiet=True) == "diverged"
