@@ -445,7 +445,7 @@ def render(data: dict) -> str:
 
 NOTES = """## Where the speed comes from, and what limits it (one-off measurements, 2026-11-24)
 
-- The runner does less work than the Trainer in four places: (1) the training set is not
+- The runner does less work than the Trainer in six places: (1) the training set is not
   evaluated separately: the models have no dropout, so the forward pass of update k+1 is the
   evaluation at epoch k; (2) shared prefixes are computed once (`prefix_trie.py`: each
   micro-batch, in lexicographic order, becomes a prefix trie; projections, MLPs, norms and the
@@ -453,26 +453,31 @@ NOTES = """## Where the speed comes from, and what limits it (one-off measuremen
   >= 5% of the positions): here 13% of the training positions and 14% of the test positions of
   the hierarchical grammar, 2-3% of the random grammar's (below the 5%, so not used there);
   (3) the sets not being trained on (test and random) go through the model together, one forward
-  call instead of one per set (`evaluate.plan`); (4) the surprisal files are written
-  uncompressed (compression took ~4 ms an epoch).
+  call instead of one per set (`evaluate.plan`); (4) each group of sets is planned once per run
+  (micro-batch order, tries, row maps), not every epoch; (5) AdamW runs fused, one kernel for all
+  parameters (0.26 ms a step instead of 1.2 ms at 0.1M, 2.0 ms instead of 6.3 ms at 3M);
+  (6) the surprisal files are written uncompressed (compression took ~4 ms an epoch).
 - (1) and (2) save model FLOPs; the ceiling column is the resulting FLOP ratio (1.30x random,
   1.40x hierarchical). The 3M model, where matmuls are ~70% of the time, reaches 1.30-1.32x on
   both grammars at 1 and 2 threads. Before prefix sharing the hierarchical grammar's ceiling was
   1.21x (100 test strings evaluated every epoch are the same work on both sides) and its 3M
   model measured 1.17-1.22x.
-- The 0.1M model (hidden 64, 4 heads of 16 dims) falls short (1.15-1.25x). Its forward time is
-  spent about equally in the linear layers and in attention (cProfile of 20 epochs at 2 threads,
-  hierarchical grammar: `scaled_dot_product_attention` 0.38 s, `linear` 0.40 s; the CPU flash
-  kernel is inefficient at 16-dim heads). Attention runs per string position on both sides: the
-  trie shares the rest but not attention, and its gathers (q, k, v and the output, per layer) cost
-  about what the shared positions save at this width (in isolation, trie vs plain: fwd + bwd
-  7% faster at 1 thread, 2-3% at 2; the evaluation forward 0-1%). Measured and not kept: one
-  gather for q, k and v together (no gain); the evaluation overlapped with the training step in
-  a second Python thread, 1 intra-op thread each (0.1M: 10% faster than 2 threads in sequence on
-  the hierarchical grammar, 32% slower on the random one).
-  Not tried: attention only for the queries a string owns (shared prefixes' queries once;
-  at most the sharing ratio, ~13%, of attention), one evaluation call instead of two when the
-  merged test + random set (110) exceeds the micro-batch (100) (~4% of a 0.1M evaluation).
+- The 0.1M model (hidden 64, 4 heads of 16 dims) is short of 1.25x on the hierarchical grammar at
+  2 threads. Attention is computed per string position on both sides (the trie shares everything
+  else), and at this width it is a quarter of the evaluation forward that scales worst: timed
+  inside the evaluation of the 110 test + random strings, attention takes 12.2 ms of 61.8 ms at 1
+  thread and 11.8 of 48.0 ms at 2; PyTorch's CPU flash kernel gains ~1.1x from a second thread at
+  16-dim heads ([100, 4, 73, 16]: 5.4 -> 4.8 ms, while a 1024^3 matmul goes 24 -> 12 ms). The
+  trie makes that evaluation 9% faster at 1 thread and 5% at 2 (its attention inputs come from a
+  gather, and attention itself gets 3-15% slower in that layout); its gathers are cheap (~40 us
+  each). Measured and not kept: one gather for q, k and v together (no gain); the evaluation
+  overlapped with the training step in a second Python thread, 1 intra-op thread each (0.1M: 10%
+  faster than 2 threads in sequence on the hierarchical grammar, 32% slower on the random one);
+  attention by hand (baddbmm, softmax, bmm: 3.7 ms instead of 4.7 at 2 threads, but 8.2 instead
+  of 5.4 at 1, and equal forward + backward at 2). Not tried: one evaluation call instead of two
+  where the merged test + random set (110) exceeds the micro-batch (100) (~4% of a 0.1M
+  evaluation; it needs an evaluation batch size apart from `micro_batch_size`), fsync only when
+  a checkpoint is written (~1 ms an epoch).
 - Both sides share `evaluate.token_nll`, which does not feed the last column (its output is never
   used) and builds no KV cache: ~4-5% faster training steps than the plain forward for both.
 - Extras the runner does that the Trainer side does not: `files` (npz + fsynced metrics and
