@@ -6,7 +6,8 @@ evaluated on every set. Our models have no dropout, so the forward pass of updat
 evaluation of the training set at epoch k: we reuse it, and only the last epoch needs an extra
 forward on the training set. Sequential runs (Sec. 4) train on D1 for ``epochs`` then on D2 for
 ``epochs2`` (epochs E+1..E+E2 are stage 2), each stage with a fresh AdamW and its own linear decay
-unless configured otherwise.
+unless configured otherwise. The sets never change during a run, so their micro-batches (and the
+prefix tries that let the model compute shared prefixes once, prefix_trie.py) are planned once.
 """
 
 from __future__ import annotations
