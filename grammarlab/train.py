@@ -4,10 +4,11 @@ One epoch = one optimizer step on the whole training set (micro-batches accumula
 Epoch 0 is the model before any update, epoch k the model after k updates; every epoch is
 evaluated on every set. Our models have no dropout, so the forward pass of update k+1 *is* the
 evaluation of the training set at epoch k: we reuse it, and only the last epoch needs an extra
-forward on the training set. Sequential runs (Sec. 4) train on D1 for ``epochs`` then on D2 for
-``epochs2`` (epochs E+1..E+E2 are stage 2), each stage with a fresh AdamW and its own linear decay
-unless configured otherwise. The sets never change during a run, so their micro-batches (and the
-prefix tries that let the model compute shared prefixes once, prefix_trie.py) are planned once.
+forward on the training set (with LoRA dropout the training set is evaluated separately).
+Sequential runs (Sec. 4) train on D1 for ``epochs`` then on D2 for ``epochs2`` (epochs E+1..E+E2
+are stage 2), each stage with a fresh AdamW and its own linear decay unless configured otherwise.
+The sets never change during a run, so their micro-batches (and the prefix tries that let the
+model compute shared prefixes once, prefix_trie.py) are planned once.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, quiet: bool = False) -> str:
               "nothing to do", file=sys.stderr)  # fmt: skip
         return status["state"]
     try:
-        state = _run(cfg, run_dir, grammar, grammar_text, quiet)
+        # the run's own random stream (dropout masks, where a model has dropout), seeded in
+        # _setup or restored from the checkpoint; the caller's RNG state is left as it was
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+            state = _run(cfg, run_dir, grammar, grammar_text, quiet)
     except Exception as e:
         last = runs.read_metrics(run_dir)
         runs.write_status(run_dir, "failed", last[-1]["epoch"] if last else None,
@@ -78,6 +82,7 @@ def _setup(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str):
     data = make_datasets(cfg, grammar)
     start = runs.checkpoint_epoch(run_dir) if (run_dir / "config.toml").is_file() else None
     if start is None:  # a fresh run (or one killed before its first checkpoint)
+        torch.manual_seed(cfg.model_seed)  # a checkpoint restores the stream on resume
         for name in ("metrics.jsonl", "surprisals", "generations", "final_model"):
             p = run_dir / name
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
@@ -101,8 +106,13 @@ def _setup(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str):
 def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: bool) -> str:
     model, tmap, sets, opt, sched, start = _setup(cfg, run_dir, grammar, grammar_text)
     runs.write_status(run_dir, "running", start - 1 if start else None)
+    from grammarlab.models import active_dropout
+
     E, T = cfg.epochs, cfg.total_epochs
     share, plans = share_prefixes(cfg, model), {}
+    # Without dropout the training forward is the training set's evaluation; with dropout (LoRA
+    # dropout > 0) it is not, and the training set is evaluated like the others.
+    reuse = not active_dropout(model)
 
     def plan_of(names: tuple[str, ...]) -> Plan:  # each group of sets is planned once
         if names not in plans:
@@ -120,7 +130,9 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
         if upd:  # forward + backward of update k+1 = the training set's evaluation at epoch k
             model.train()
             opt.zero_grad(set_to_none=True)
-            res[upd] = forward_backward(model, plan_of((upd,)))
+            trained = forward_backward(model, plan_of((upd,)))
+            if reuse:
+                res[upd] = trained
         model.eval()
         rest = tuple(name for name in sets if name not in res)  # one forward pass for all of them
         res.update(zip(rest, evaluate_plan(model, plan_of(rest)), strict=True))

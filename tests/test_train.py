@@ -3,6 +3,7 @@ train-forward reuse, LoRA, sequential runs, divergence, failures, resume after S
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -126,6 +127,21 @@ def test_training_forward_equals_an_explicit_evaluation(tiny_cfg, tmp_path):
     assert (with_grad.correct == explicit.correct).all()
     # epoch 2 is the last epoch, whose train loss comes from the explicit evaluation
     assert abs(read_metrics(tmp_path / "r")[2]["train_loss"] - explicit.loss) < 1e-6
+
+
+def test_with_lora_dropout_the_training_set_is_evaluated_without_dropout(tiny_cfg, tmp_path):
+    # the model after one update is the same in a 2-epoch and a 1-epoch run (same data, seed and
+    # first lr); the 1-epoch run evaluates it explicitly at its last epoch, so the 2-epoch run's
+    # epoch-1 train loss must be that evaluation, not the dropout forward of update 2
+    cfg = tiny_cfg(lora={"rank": 2, "alpha": 4.0, "dropout": 0.5}, n_generate=0)
+    caller = torch.get_rng_state()
+    train(dataclasses.replace(cfg, epochs=2), tmp_path / "two", quiet=True)
+    assert torch.equal(torch.get_rng_state(), caller)  # the run's dropout stream is its own
+    train(dataclasses.replace(cfg, epochs=1), tmp_path / "one", quiet=True)
+    two, one = read_metrics(tmp_path / "two"), read_metrics(tmp_path / "one")
+    assert one[1]["test_loss"] == pytest.approx(two[1]["test_loss"], rel=1e-6)  # same model
+    assert one[1]["train_loss"] == pytest.approx(two[1]["train_loss"], rel=1e-6)
+    assert one[0]["train_loss"] == pytest.approx(two[0]["train_loss"], rel=1e-6)
 
 
 def test_lora_trains_only_adapter_weights(tiny_cfg, tmp_path):
