@@ -12,11 +12,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from grammarlab.prefix_trie import Trie
 
 LN2 = math.log(2.0)
 INVALID = "<invalid>"  # a generated sample that does not decode to terminals + end token
@@ -55,7 +58,9 @@ def encode_set(name: str, strings: Sequence[tuple[str, ...]], tmap: Any, device:
     return Encoded(name, list(strings), ids.to(device), mask.to(device))
 
 
-def token_nll(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, trie=None):
+def token_nll(
+    model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, trie: Trie | None = None
+):
     """``-ln p`` of every predicted token (float32 [B, W - 1], 0 on padding), the prediction mask
     and argmax == target. Logits are upcast to float32 before the softmax. The last column (the
     longest strings' end token, else padding) is never an input whose prediction is used, so the
@@ -146,7 +151,7 @@ class Batch:
     ids: torch.Tensor
     mask: torch.Tensor
     parts: tuple[tuple[int, torch.Tensor | None, np.ndarray], ...]
-    trie: Any = None
+    trie: Trie | None = None
 
 
 @dataclass(frozen=True)
