@@ -458,7 +458,7 @@ NOTES = """## Where the speed comes from, and what limits it (one-off measuremen
   parameters (0.26 ms a step instead of 1.2 ms at 0.1M, 2.0 ms instead of 6.3 ms at 3M);
   (6) the surprisal files are written uncompressed (compression took ~4 ms an epoch).
 - (1) and (2) save model FLOPs; the ceiling column is the resulting FLOP ratio (1.30x random,
-  1.40x hierarchical). The 3M model, where matmuls are ~70% of the time, reaches 1.30-1.32x on
+  1.40x hierarchical). The 3M model, where matmuls are ~70% of the time, reaches 1.29-1.36x on
   both grammars at 1 and 2 threads. Before prefix sharing the hierarchical grammar's ceiling was
   1.21x (100 test strings evaluated every epoch are the same work on both sides) and its 3M
   model measured 1.17-1.22x.
