@@ -169,13 +169,19 @@ def test_unknown_architectures_are_not_shared():
     assert not supports(gpt2)
 
 
-def test_runs_with_and_without_sharing_record_the_same_metrics(tiny_cfg, tmp_path):
+def test_runs_with_and_without_sharing_record_the_same_metrics(tiny_cfg, tmp_path, monkeypatch):
+    import grammarlab.prefix_trie as P
     from grammarlab.runs import read_metrics
     from grammarlab.train import train
 
+    calls = []
+    real = P.trie_logits
+    monkeypatch.setattr(P, "trie_logits", lambda *a: calls.append(1) or real(*a))
     cfg = tiny_cfg(n_generate=0)
     train(cfg, tmp_path / "on", quiet=True)
+    used = len(calls)
     train(dataclasses.replace(cfg, share_prefixes=False), tmp_path / "off", quiet=True)
+    assert used >= 2 * cfg.epochs and len(calls) == used  # the trie in one run, not the other
     on, off = read_metrics(tmp_path / "on"), read_metrics(tmp_path / "off")
     assert len(on) == len(off) == cfg.epochs + 1
     for a, b in zip(on, off, strict=True):
