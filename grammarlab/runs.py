@@ -156,7 +156,8 @@ def save_checkpoint(run_dir: Path, epoch: int, model, optimizer, scheduler) -> N
     save_file(_trainable_state(model), str(tmp / "model.safetensors"))
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
                tmp / "optimizer.pt")  # fmt: skip
-    torch.save({"epoch": epoch, "torch_rng": torch.get_rng_state(),
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    torch.save({"epoch": epoch, "torch_rng": torch.get_rng_state(), "cuda_rng": cuda_rng,
                 "numpy_rng": np.random.get_state()}, tmp / "state.pt")  # fmt: skip
     for p in tmp.iterdir():
         with open(p, "rb") as f:
@@ -201,6 +202,8 @@ def load_checkpoint(run_dir: Path, model, optimizer=None, scheduler=None) -> int
         optimizer.load_state_dict(opt["optimizer"])
         scheduler.load_state_dict(opt["scheduler"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout masks on a GPU
         np.random.set_state(state["numpy_rng"])
     return int(state["epoch"])
 

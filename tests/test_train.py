@@ -137,6 +137,7 @@ def test_with_lora_dropout_the_training_set_is_evaluated_without_dropout(tiny_cf
     caller = torch.get_rng_state()
     train(dataclasses.replace(cfg, epochs=2), tmp_path / "two", quiet=True)
     assert torch.equal(torch.get_rng_state(), caller)  # the run's dropout stream is its own
+    torch.rand(7)  # the caller's random state moves on; the run's own stream does not
     train(dataclasses.replace(cfg, epochs=1), tmp_path / "one", quiet=True)
     two, one = read_metrics(tmp_path / "two"), read_metrics(tmp_path / "one")
     assert one[1]["test_loss"] == pytest.approx(two[1]["test_loss"], rel=1e-6)  # same model
@@ -294,3 +295,27 @@ def test_cli_train_default_folder_and_clear_errors(grammar_file, tmp_path, monke
     bad.write_text("S -> 'a' [0.5]\n")
     assert main(["train", "--grammar", str(bad)]) == 2
     assert f"{bad}:1" in capsys.readouterr().err
+
+
+def test_a_lora_dropout_run_resumed_after_a_crash_matches_an_uninterrupted_one(
+    tiny_cfg, tmp_path, monkeypatch
+):
+    # dropout masks come from the run's own stream, saved in and restored from the checkpoint
+    cfg = tiny_cfg(epochs=5, lora={"rank": 2, "alpha": 4.0, "dropout": 0.5}, n_generate=0)
+    train(cfg, tmp_path / "straight", quiet=True)
+    torch.rand(7)  # the caller's random state moves on; the run's own stream does not
+    real, seen = gtrain._write_surprisals, []
+
+    def crash_at_epoch_3(run_dir, k, res):
+        seen.append(k)
+        if k == 3 and seen.count(3) == 1:
+            raise RuntimeError("crash")
+        real(run_dir, k, res)
+
+    monkeypatch.setattr(gtrain, "_write_surprisals", crash_at_epoch_3)
+    with pytest.raises(RuntimeError, match="crash"):
+        train(cfg, tmp_path / "crashed", quiet=True)
+    assert read_status(tmp_path / "crashed")["state"] == "failed"
+    assert train(cfg, tmp_path / "crashed", quiet=True) == "done"
+    assert seen == [0, 1, 2, 3, 3, 4, 5]  # resumed at the checkpoint of epoch 3
+    assert _losses(tmp_path / "crashed") == _losses(tmp_path / "straight")
