@@ -121,8 +121,9 @@ def micro_batches(enc: Encoded, size: int, by_prefix: bool = False):
     or with ``by_prefix`` in lexicographic order, so strings with common prefixes share a batch
     (for prefix sharing, where padding costs only attention)."""
     if by_prefix:
-        keyed = torch.where(enc.mask, enc.ids, -1).cpu().numpy()
-        order = torch.from_numpy(np.lexsort(keyed.T[::-1])).to(enc.ids.device)
+        from grammarlab.prefix_trie import lexicographic_order
+
+        order = torch.from_numpy(lexicographic_order(enc.ids, enc.mask)).to(enc.ids.device)
     else:
         order = torch.argsort(enc.mask.sum(1), stable=True)
     if bool((order == torch.arange(len(order), device=order.device)).all()):

@@ -65,6 +65,13 @@ class Trie:
         return 1.0 - self.size / max(self.positions, 1)
 
 
+def lexicographic_order(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    """Row order [b] sorting ``ids`` [b, W] lexicographically over the positions in ``mask``;
+    padding sorts before every token, so a prefix comes before its extensions."""
+    keyed = torch.where(mask.bool(), ids, -1).cpu().numpy()
+    return np.lexsort(keyed.T[::-1])
+
+
 def build_trie(ids: torch.Tensor, mask: torch.Tensor) -> Trie:
     """Sort the rows lexicographically; a row's positions before its longest common prefix with
     the row above are that row's nodes, the others are new nodes (numbered in row-major order,
@@ -72,9 +79,8 @@ def build_trie(ids: torch.Tensor, mask: torch.Tensor) -> Trie:
     device = ids.device
     s, m = ids.cpu().numpy(), mask.cpu().numpy().astype(bool)
     b, w = s.shape
-    keyed = np.where(m, s, -1)  # padding sorts before every token: a prefix before its extensions
-    order = np.lexsort(keyed.T[::-1]) if b > 1 else np.zeros(1, dtype=np.int64)
-    s, m = keyed[order], m[order]
+    order = lexicographic_order(ids, mask)
+    s, m = np.where(m, s, -1)[order], m[order]
     same = np.zeros((b, w), dtype=bool)
     same[1:] = (s[1:] == s[:-1]) & m[1:] & m[:-1]
     shared = np.cumprod(same, axis=1).astype(bool)  # the common prefix with the row above
