@@ -217,12 +217,14 @@ def _tokens(grammar: str, size: str) -> dict:
     model, tmap = T.build_model(cfg, g.terminals, "cpu", torch.float32)
     sets = make_datasets(cfg, g).sets
     out = {k: sum(len(s) + 1 for s in v) for k, v in sets.items()}
-    share = T.share_prefixes(cfg, model)
+    share, workers = T.share_prefixes(cfg, model), T.cpu_workers(cfg, model)
     for name, group in (("train", ["train"]), ("eval", ["test", "random"])):
-        p = plan([encode_set(k, sets[k], tmap, "cpu") for k in group], cfg.micro_batch_size, share)
+        encs = [encode_set(k, sets[k], tmap, "cpu") for k in group]
+        p = plan(encs, cfg.micro_batch_size, share, workers)  # as the runner plans them
         out[f"{name}_nodes"] = sum(int(b.mask[:, 1:].sum()) if b.trie is None else b.trie.size
                                    for b in p.batches)  # fmt: skip
     out["n_params"] = count_parameters(model)
+    out["cpu_workers"] = workers
     return out
 
 
@@ -335,6 +337,7 @@ def summarize(out: dict) -> dict:
             }
             row: dict = {
                 "threads": int(threads),
+                "workers": tok.get("cpu_workers", 1),
                 "grammar": grammar,
                 "model": size,
                 "n_params": n,
@@ -404,15 +407,18 @@ def render(data: dict) -> str:
              "Speed = HF seconds / our seconds for the same epoch, run back to back (median over "
              "pairs, quartiles in brackets): > 1 means ours is faster. Target: >= 1.25x. "
              "Ceiling = model FLOPs HF / ours (6N per trained position, 2N per evaluated one; ours "
-             "saves the train-set forward and computes each shared prefix once).", "",
-             "| threads | grammar | model (params) | ours s/epoch | HF s/epoch | speed (wall) | "
-             "speed (CPU time) | ceiling | ours GFLOP/s | MFU ours | MFU HF | matmul peak "
-             "GFLOP/s | load avg before/after |",
-             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+             "saves the train-set forward and computes each shared prefix once). Our workers: "
+             "the threads that split each pass (`cpu_workers`, auto = one per torch thread; "
+             "grammarlab/cpu_parallel.py).", "",
+             "| threads | our workers | grammar | model (params) | ours s/epoch | HF s/epoch | "
+             "speed (wall) | speed (CPU time) | ceiling | ours GFLOP/s | MFU ours | MFU HF | "
+             "matmul peak GFLOP/s | load avg before/after |",
+             "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
     for r in S["paired"].values():
         o, h, sp, cs = r["ours"], r["hf"], r["speed"], r["cpu_speed"]
         lines.append(
-            f"| {r['threads']} | {r['grammar']} | {r['model']} ({r['n_params']:,}) | "
+            f"| {r['threads']} | {r.get('workers', 1)} | {r['grammar']} | {r['model']} "
+            f"({r['n_params']:,}) | "
             f"{o['epoch_s']:.3f} | {h['epoch_s']:.3f} | **{sp['median']:.2f}x** "
             f"[{sp['q25']:.2f}-{sp['q75']:.2f}] | {cs['median']:.2f}x "
             f"[{cs['q25']:.2f}-{cs['q75']:.2f}] | {r['flop_ceiling']:.2f}x | {o['gflops']:.1f} | "

@@ -73,6 +73,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # AdamW
     micro_batch_size: int | None = None  # strings per forward pass; None: the whole set
     share_prefixes: bool = True  # run the model once per distinct prefix (prefix_trie.py)
+    cpu_workers: int | None = None  # threads splitting each epoch's strings; None: auto
     seed: int = 0
     data_seed: int | None = None  # None: seed; draws the datasets
     model_seed: int | None = None  # None: seed; draws the tiny model's (or LoRA's) init
@@ -116,6 +117,8 @@ class TrainConfig:
         _require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "a number >= 0")
         mb = self.micro_batch_size
         _require(mb is None or mb >= 1, "micro_batch_size", mb, "an integer >= 1, or unset")
+        cw = self.cpu_workers
+        _require(cw is None or cw >= 1, "cpu_workers", cw, "an integer >= 1, or unset (= auto)")
         _require(self.epochs2 is None or self.epochs2 >= 1, "epochs2", self.epochs2,
                  "an integer >= 1, or unset (= epochs)")  # fmt: skip
         ge = self.generate_epochs

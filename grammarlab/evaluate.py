@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 if TYPE_CHECKING:
+    from grammarlab.cpu_parallel import Workers
     from grammarlab.prefix_trie import Trie
 
 LN2 = math.log(2.0)
@@ -164,10 +165,14 @@ class Plan:
     batches: tuple[Batch, ...]
 
 
-def plan(encs: Sequence[Encoded], micro_batch_size: int, share_prefixes: bool = False) -> Plan:
-    """The sets' strings together, in micro-batches of at most ``micro_batch_size`` strings
-    (:func:`micro_batches`; lexicographic order with ``share_prefixes``, with a prefix trie for
-    each micro-batch whose trie saves at least prefix_trie.MIN_SAVED of the positions)."""
+def plan(encs: Sequence[Encoded], micro_batch_size: int, share_prefixes: bool = False,
+         min_batches: int = 1) -> Plan:  # fmt: skip
+    """The sets' strings together, in micro-batches of at most ``micro_batch_size`` strings and
+    at least ``min_batches`` micro-batches (one for each worker, cpu_parallel.py) where there are
+    enough strings (:func:`micro_batches`; lexicographic order with ``share_prefixes``). With
+    ``share_prefixes`` every micro-batch gets its prefix trie if the tries together save at
+    least prefix_trie.MIN_SAVED of the positions, else none does (one kind of forward pass per
+    plan: the workers' passes run at the same time)."""
     sizes = tuple((len(e.strings), e.ids.shape[1] - 1) for e in encs)
     if not encs:
         return Plan(sizes, ())
@@ -181,46 +186,97 @@ def plan(encs: Sequence[Encoded], micro_batch_size: int, share_prefixes: bool = 
                      torch.cat([pad(e.mask) for e in encs]))  # fmt: skip
     owner = np.concatenate([np.full(len(e.strings), j) for j, e in enumerate(encs)])
     local = np.concatenate([np.arange(len(e.strings)) for e in encs])
+    size = min(micro_batch_size, -(-len(merged.strings) // max(min_batches, 1)))
     batches = []
-    for rows, ids, mask in micro_batches(merged, micro_batch_size, share_prefixes):
+    for rows, ids, mask in micro_batches(merged, size, share_prefixes):
         parts = []
         for j in np.unique(owner[rows]):
             sel = owner[rows] == j
             pick = None if sel.all() else torch.from_numpy(sel).to(ids.device)
             parts.append((int(j), pick, local[rows][sel]))
-        trie = None
-        if share_prefixes:
-            from grammarlab.prefix_trie import MIN_SAVED, build_trie
+        batches.append(Batch(ids, mask, tuple(parts)))
+    if share_prefixes:
+        from grammarlab.prefix_trie import MIN_SAVED, build_trie
 
-            trie = build_trie(ids[:, :-1], mask[:, 1:])  # the inputs whose prediction is used
-            trie = trie if trie.saved >= MIN_SAVED else None
-        batches.append(Batch(ids, mask, tuple(parts), trie))
+        # the inputs whose prediction is used: all but the last column
+        tries = [build_trie(b.ids[:, :-1], b.mask[:, 1:]) for b in batches]
+        nodes, positions = sum(t.size for t in tries), sum(t.positions for t in tries)
+        if 1.0 - nodes / max(positions, 1) >= MIN_SAVED:
+            batches = [Batch(b.ids, b.mask, b.parts, t)
+                       for b, t in zip(batches, tries, strict=True)]  # fmt: skip
     return Plan(sizes, tuple(batches))
 
 
-def run_plan(model: torch.nn.Module, p: Plan, backward: bool = False) -> list[SetResult]:
+def run_plan(model: torch.nn.Module, p: Plan, backward: bool = False,
+             workers: Workers | None = None) -> list[SetResult]:  # fmt: skip
     """Loss (nats/token), accuracy and per-token surprisals (bits) of each set of ``p``; every
     string's numbers are its own, as if its set were evaluated alone (up to float rounding).
     ``backward``: also accumulate the gradient of the Eq.-1 loss of the (one) set: each
     micro-batch adds (sum of its strings' nats/token) / n, so the total equals one big batch up
-    to float error."""
-    accs = [Accumulator(n, width) for n, width in p.sizes]
-    for b in p.batches:
-        nll, tmask, correct = token_nll(model, b.ids, b.mask, b.trie)
-        if backward:
-            (batch_loss(nll, tmask) / p.sizes[0][0]).backward()
-        for j, pick, rows in b.parts:
-            if pick is None:
-                accs[j].add(nll, tmask, correct, rows)
-            else:
-                accs[j].add(nll[pick], tmask[pick], correct[pick], rows)
+    to float error. ``workers`` (cpu_parallel.Workers): worker j runs micro-batches j, j + W,
+    ... at the same time as the others, under the caller's grad / inference mode; with more than
+    one worker each returns its own gradient and they are added to ``.grad`` in worker order."""
+    n = p.sizes[0][0] if backward else 0
+    w = 1 if workers is None else min(workers.n, len(p.batches))
+    inference = torch.is_inference_mode_enabled()
+    params = [q for q in model.parameters() if q.requires_grad] if backward and w > 1 else None
+
+    def share(j: int):
+        with torch.inference_mode(inference):
+            return _run_batches(model, p.batches[j::w], n, params)
+
+    shares = [share(0)] if w == 1 else workers.map(share, range(w))
+    if params is not None:
+        _add_grads(params, [g for _, g in shares])
+    accs = [Accumulator(size, width) for size, width in p.sizes]
+    for j, (outs, _) in enumerate(shares):
+        for b, (nll, tmask, correct) in zip(p.batches[j::w], outs, strict=True):
+            for k, pick, rows in b.parts:
+                if pick is None:
+                    accs[k].add(nll, tmask, correct, rows)
+                else:
+                    accs[k].add(nll[pick], tmask[pick], correct[pick], rows)
     return [a.result() for a in accs]
 
 
+def _run_batches(model: torch.nn.Module, batches: Sequence[Batch], n: int,
+                 params: list[torch.Tensor] | None):  # fmt: skip
+    """Outputs (nll, tmask, correct) of each batch; with ``n`` > 0 the gradient of the batches'
+    Eq.-1 loss (/ n): accumulated into ``.grad`` (``params`` None), else returned (a tuple
+    matching ``params``, None where a parameter got none)."""
+    outs, grads = [], None
+    for b in batches:
+        nll, tmask, correct = token_nll(model, b.ids, b.mask, b.trie)
+        if n:
+            loss = batch_loss(nll, tmask) / n
+            if params is None:
+                loss.backward()
+            else:
+                g = torch.autograd.grad(loss, params, allow_unused=True)
+                grads = g if grads is None else tuple(map(_plus, grads, g))
+        outs.append((nll.detach(), tmask, correct))
+    return outs, grads
+
+
+def _plus(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    return b if a is None else a if b is None else a + b
+
+
+def _add_grads(params: list[torch.Tensor], grads: list[tuple | None]) -> None:
+    """Each worker's gradient added to ``.grad``, worker after worker."""
+    for i, q in enumerate(params):
+        total = None
+        for g in grads:
+            total = _plus(total, None if g is None else g[i])
+        if total is not None:
+            q.grad = total if q.grad is None else q.grad + total
+
+
 @torch.inference_mode()
-def evaluate_plan(model: torch.nn.Module, p: Plan) -> list[SetResult]:
+def evaluate_plan(model: torch.nn.Module, p: Plan,
+                  workers: Workers | None = None) -> list[SetResult]:  # fmt: skip
     """:func:`run_plan` without gradients."""
-    return run_plan(model, p)
+    return run_plan(model, p, workers=workers)
 
 
 def evaluate_sets(

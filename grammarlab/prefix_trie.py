@@ -25,6 +25,7 @@ per node instead of per string); ours have none (models.disable_dropout).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,21 +140,35 @@ def _register() -> None:
     AttentionInterface.register(ATTENTION, _trie_attention)
 
 
+_SWITCHED: dict[int, list] = {}  # id(model) -> [callers inside, the configs' names before]
+_SWITCH_LOCK = threading.Lock()
+
+
 @contextmanager
 def _attention(model: torch.nn.Module, name: str) -> Iterator[None]:
-    """Every config of ``model`` set to attention ``name`` for the duration (restored after)."""
+    """Every config of ``model`` set to attention ``name`` while any caller is inside (restored
+    when the last one leaves): the CPU workers (cpu_parallel.py) run tries at the same time."""
     from transformers import PretrainedConfig
 
-    configs = {id(c): c for mod in model.modules()
-               if isinstance(c := getattr(mod, "config", None), PretrainedConfig)}  # fmt: skip
-    before = [(c, c._attn_implementation) for c in configs.values()]
-    for c, _ in before:
-        c._attn_implementation = name
+    with _SWITCH_LOCK:
+        entry = _SWITCHED.get(id(model))
+        if entry is None:
+            found = (getattr(m, "config", None) for m in model.modules())
+            configs = {id(c): c for c in found if isinstance(c, PretrainedConfig)}
+            before = [(c, c._attn_implementation) for c in configs.values()]
+            entry = _SWITCHED[id(model)] = [0, before]
+            for c, _ in before:
+                c._attn_implementation = name
+        entry[0] += 1
     try:
         yield
     finally:
-        for c, old in before:
-            c._attn_implementation = old
+        with _SWITCH_LOCK:
+            entry[0] -= 1
+            if entry[0] == 0:
+                del _SWITCHED[id(model)]
+                for c, old in entry[1]:
+                    c._attn_implementation = old
 
 
 def trie_logits(model: torch.nn.Module, trie: Trie) -> torch.Tensor:

@@ -84,8 +84,9 @@ def init_run(run_dir: Path, cfg: TrainConfig, grammar_text: str, sets: dict[str,
         write_text_atomic(run_dir / "data" / f"{name}.txt", format_strings(strings))
 
 
-def write_env(run_dir: Path, cfg: TrainConfig, device: str, n_params: int, n_trainable: int):
-    """env.json: library versions, device, seeds, parameter counts."""
+def write_env(run_dir: Path, cfg: TrainConfig, device: str, n_params: int, n_trainable: int,
+              cpu_workers: int = 1):  # fmt: skip
+    """env.json: library versions, device, threads and CPU workers, seeds, parameter counts."""
     import transformers
 
     import grammarlab
@@ -95,6 +96,7 @@ def write_env(run_dir: Path, cfg: TrainConfig, device: str, n_params: int, n_tra
         "transformers": transformers.__version__, "numpy": np.__version__,
         "grammarlab": grammarlab.__version__, "platform": platform.platform(),
         "device": device, "dtype": cfg.dtype, "threads": torch.get_num_threads(),
+        "cpu_workers": cpu_workers,
         "seed": cfg.seed, "data_seed": cfg.data_seed, "model_seed": cfg.model_seed,
         "n_params": n_params, "n_trainable_params": n_trainable,
     })  # fmt: skip

@@ -17,6 +17,7 @@ import math
 import shutil
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from tqdm import tqdm
 
 from grammarlab import runs
 from grammarlab.config import TrainConfig, resolve
+from grammarlab.cpu_parallel import Workers, resolve_workers
 from grammarlab.errors import ConfigError
 from grammarlab.evaluate import (
     Plan,
@@ -61,8 +63,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, *, quiet: bool = False) -> str:
     try:
         # the run's own random stream (dropout masks, where a model has dropout), seeded in
         # _setup or restored from the checkpoint; the caller's RNG state is left as it was
-        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
-            state = _run(cfg, run_dir, grammar, grammar_text, quiet)
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count())), ExitStack() as stack:
+            state = _run(cfg, run_dir, grammar, grammar_text, quiet, stack)
     except Exception as e:
         last = runs.read_metrics(run_dir)
         runs.write_status(run_dir, "failed", last[-1]["epoch"] if last else None,
@@ -90,8 +92,8 @@ def _setup(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str):
     else:
         runs.rewind(run_dir, start)
     model, tmap = build_model(cfg, grammar.terminals, device, dtype)
-    runs.write_env(run_dir, cfg, str(device), count_parameters(model),
-                   count_parameters(model, trainable_only=True))  # fmt: skip
+    n_params = count_parameters(model), count_parameters(model, trainable_only=True)
+    runs.write_env(run_dir, cfg, str(device), *n_params, cpu_workers(cfg, model))
     names = {"train": "d1", "train2": "d2"} if cfg.sequential else {}
     sets = {names.get(k, k): encode_set(names.get(k, k), v, tmap, device)
             for k, v in data.sets.items()}  # fmt: skip
@@ -103,7 +105,8 @@ def _setup(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str):
     return model, tmap, sets, opt, sched, start or 0
 
 
-def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: bool) -> str:
+def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: bool,
+         stack: ExitStack) -> str:  # fmt: skip
     model, tmap, sets, opt, sched, start = _setup(cfg, run_dir, grammar, grammar_text)
     runs.write_status(run_dir, "running", start - 1 if start else None)
     from grammarlab.models import active_dropout
@@ -113,12 +116,14 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
     # Without dropout the training forward is the training set's evaluation; with dropout (LoRA
     # dropout > 0) it is not, and the training set is evaluated like the others.
     reuse = not active_dropout(model)
+    n_workers = cpu_workers(cfg, model)  # threads that split every pass (cpu_parallel.py)
 
     def plan_of(names: tuple[str, ...]) -> Plan:  # each group of sets is planned once
         if names not in plans:
-            plans[names] = plan([sets[n] for n in names], cfg.micro_batch_size, share)
+            plans[names] = plan([sets[n] for n in names], cfg.micro_batch_size, share, n_workers)
         return plans[names]
 
+    workers = stack.enter_context(Workers(n_workers))
     bar = tqdm(total=T + 1, initial=start, disable=quiet or not sys.stderr.isatty(), unit="epoch")
     for k in range(start, T + 1):
         t0 = time.perf_counter()
@@ -130,12 +135,12 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
         if upd:  # forward + backward of update k+1 = the training set's evaluation at epoch k
             model.train()
             opt.zero_grad(set_to_none=True)
-            trained = forward_backward(model, plan_of((upd,)))
+            trained = forward_backward(model, plan_of((upd,)), workers)
             if reuse:
                 res[upd] = trained
         model.eval()
         rest = tuple(name for name in sets if name not in res)  # one forward pass for all of them
-        res.update(zip(rest, evaluate_plan(model, plan_of(rest)), strict=True))
+        res.update(zip(rest, evaluate_plan(model, plan_of(rest), workers), strict=True))
         for name, enc in sets.items():
             lengths = (enc.mask.sum(1) - 2).tolist()  # string tokens, without bos and eos
             res[name].greedy_match = greedy_matches_from_correct(
@@ -177,10 +182,19 @@ def share_prefixes(cfg: TrainConfig, model: torch.nn.Module) -> bool:
     return cfg.share_prefixes and supports(model) and not active_dropout(model)
 
 
-def forward_backward(model: torch.nn.Module, p: Plan) -> SetResult:
+def cpu_workers(cfg: TrainConfig, model: torch.nn.Module) -> int:
+    """Threads that split each epoch's strings (cpu_parallel.py): ``cfg.cpu_workers`` or auto,
+    1 on a GPU or for a model with dropout."""
+    from grammarlab.models import active_dropout
+
+    device = next(model.parameters()).device
+    return resolve_workers(cfg.cpu_workers, device, bool(active_dropout(model)))
+
+
+def forward_backward(model: torch.nn.Module, p: Plan, workers: Workers | None = None) -> SetResult:
     """Accumulate the gradient of the Eq.-1 loss of the one set of ``p`` over its micro-batches
     (evaluate.run_plan) and return the set's evaluation by the same forward passes."""
-    return run_plan(model, p, backward=True)[0]
+    return run_plan(model, p, backward=True, workers=workers)[0]
 
 
 def lr_factor(cfg: TrainConfig, step: int) -> float:

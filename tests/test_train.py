@@ -189,12 +189,12 @@ def test_nan_loss_stops_the_run_as_diverged(tiny_cfg, tmp_path, monkeypatch):
     analysed = []  # the run analysis (grammarlab.measures) is called for diverged runs too
     monkeypatch.setattr(gtrain, "_write_analysis", analysed.append)
 
-    def poisoned(model, plan):
+    def poisoned(model, plan, workers=None):
         calls.append(1)
         if len(calls) == 3:  # the model after 2 updates turns into NaN
             with torch.no_grad():
                 next(model.parameters()).fill_(float("nan"))
-        return forward_backward(model, plan)
+        return forward_backward(model, plan, workers)
 
     monkeypatch.setattr(gtrain, "forward_backward", poisoned)
     assert train(tiny_cfg(epochs=5, n_generate=0), tmp_path / "r", quiet=True) == "diverged"
