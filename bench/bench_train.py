@@ -292,7 +292,7 @@ def measure(plan: dict, log=print) -> dict:
             sec = {"matmul": [w.run(kind="matmul")], "cells": {}}
             for grammar, size in ((g, s) for g in GRAMMARS for s in sizes):
                 key, timed = f"{grammar}/{size}", sizes[size]
-                out["tokens"][key] = w.run(kind="tokens", grammar=grammar, size=size)
+                out["tokens"][f"{threads}/{key}"] = w.run(kind="tokens", grammar=grammar, size=size)
                 sec["cells"][key] = res = w.run(kind="paired", grammar=grammar, size=size,
                                                 timed=timed)  # fmt: skip
                 log(f"threads {threads} {key}: ours {np.median(res['ours']['wall_s']):.3f} "
@@ -328,7 +328,7 @@ def summarize(out: dict) -> dict:
     for threads, sec in out["paired"].items():
         peak = max(m["gflops"] for m in sec["matmul"])
         for key, cell in sec["cells"].items():
-            tok = out["tokens"][key]
+            tok = out["tokens"][f"{threads}/{key}"]  # as the runner plans at these threads
             n = tok["n_params"]
             grammar, size = key.split("/")
             work = {
@@ -455,47 +455,52 @@ NOTES = """## Where the speed comes from, and what limits it (one-off measuremen
   evaluated separately: the models have no dropout, so the forward pass of update k+1 is the
   evaluation at epoch k; (2) shared prefixes are computed once (`prefix_trie.py`: each
   micro-batch, in lexicographic order, becomes a prefix trie; projections, MLPs, norms and the
-  LM head run once per node, attention gathers every string's path back; used where it saves
-  >= 5% of the positions): here 13% of the training positions and 14% of the test positions of
-  the hierarchical grammar, 2-3% of the random grammar's (below the 5%, so not used there);
-  (3) the sets not being trained on (test and random) go through the model together, one forward
-  call instead of one per set (`evaluate.plan`); (4) each group of sets is planned once per run
-  (micro-batch order, tries, row maps), not every epoch; (5) AdamW runs fused, one kernel for all
-  parameters (0.26 ms a step instead of 1.2 ms at 0.1M, 2.0 ms instead of 6.3 ms at 3M);
-  (6) the surprisal files are written uncompressed (compression took ~4 ms an epoch).
+  LM head run once per node, attention gathers every string's path back; used where the plan's
+  tries save >= 5% of the positions): here 13% of the training positions and 14% of the test
+  positions of the hierarchical grammar, 2-3% of the random grammar's (below the 5%, so not used
+  there); (3) the sets not being trained on (test and random) go through the model together
+  (`evaluate.plan`); (4) each group of sets is planned once per run (micro-batch order, tries, row
+  maps), not every epoch; (5) AdamW runs fused, one kernel for all parameters (0.26 ms a step
+  instead of 1.2 ms at 0.1M, 2.0 ms instead of 6.3 ms at 3M); (6) the surprisal files are written
+  uncompressed (compression took ~4 ms an epoch).
 - (1) and (2) save model FLOPs; the ceiling column is the resulting FLOP ratio (1.30x random,
-  1.40x hierarchical). The 3M model, where matmuls are ~70% of the time, reaches 1.29-1.36x on
-  both grammars at 1 and 2 threads. Before prefix sharing the hierarchical grammar's ceiling was
-  1.21x (100 test strings evaluated every epoch are the same work on both sides) and its 3M
-  model measured 1.17-1.22x.
-- The 0.1M model (hidden 64, 4 heads of 16 dims) is short of 1.25x on the hierarchical grammar at
-  2 threads. Attention is computed per string position on both sides (the trie shares everything
-  else), and at this width it is a quarter of the evaluation forward that scales worst: timed
-  inside the evaluation of the 110 test + random strings, attention takes 12.2 ms of 61.8 ms at 1
-  thread and 11.8 of 48.0 ms at 2; PyTorch's CPU flash kernel gains ~1.1x from a second thread at
-  16-dim heads ([100, 4, 73, 16]: 5.4 -> 4.8 ms, while a 1024^3 matmul goes 24 -> 12 ms). The
-  trie makes that evaluation 9% faster at 1 thread and 5% at 2 (its attention inputs come from a
-  gather, and attention itself gets 3-15% slower in that layout); its gathers are cheap (~40 us
-  each). Measured and not kept: one gather for q, k and v together (no gain); the evaluation
-  overlapped with the training step in a second Python thread, 1 intra-op thread each (0.1M: 10%
-  faster than 2 threads in sequence on the hierarchical grammar, 32% slower on the random one);
-  attention by hand (baddbmm, softmax, bmm: 3.7 ms instead of 4.7 at 2 threads, but 8.2 instead
-  of 5.4 at 1, and equal forward + backward at 2). Not tried: one evaluation call instead of two
-  where the merged test + random set (110) exceeds the micro-batch (100) (~4% of a 0.1M
-  evaluation; it needs an evaluation batch size apart from `micro_batch_size`), fsync only when
-  a checkpoint is written (~1 ms an epoch).
+  1.40x hierarchical). At 1 thread that is all the runner has, and it reaches 1.28-1.34x, near
+  the ceilings for the 3M model (matmuls ~70% of the time) and for the random grammar. Before
+  prefix sharing the hierarchical grammar's ceiling was 1.21x (100 test strings evaluated every
+  epoch are the same work on both sides).
+- At 2 threads the runner also uses them differently: **CPU workers** (`cpu_parallel.py`,
+  `cpu_workers`, auto = one per torch thread). A 0.1M model's kernels are too small for two
+  intra-op threads (the second thread makes it only ~1.25x faster; the 3M model ~1.75x), so each
+  pass is split into one micro-batch per worker and each worker (a Python thread with one
+  intra-op thread) runs its own; gradients are summed in worker order. The Trainer's CPU path is
+  intra-op threads only. Paired against the Trainer at 2 threads (25 epochs, runs alternated):
+  hierarchical 0.1M 1.15x / 1.20x with 1 worker, 1.44x / 1.53x with 2; random 0.1M 1.22x /
+  1.30x with 1, 1.50x / 1.45x with 2. Our side alone, one pass split or not (15 interleaved
+  repeats): 1.29-1.35x faster at 0.1M, 1.09-1.13x at 3M. Without workers the 0.1M hierarchical
+  cell measured 1.19-1.21x at 2 threads (the previous version of this file): attention is
+  computed per string position on both sides (the trie shares everything else), and at 16-dim
+  heads PyTorch's CPU flash kernel gains only ~1.1x from a second thread ([100, 4, 73, 16]:
+  5.4 -> 4.8 ms, while a 1024^3 matmul goes 24 -> 12 ms).
+- Measured and not kept: one gather for q, k and v together (no gain); the evaluation overlapped
+  with the training step in a second Python thread (0.1M: 10% faster on the hierarchical grammar,
+  32% slower on the random one, whose evaluation is small: the workers split every pass evenly
+  instead); attention by hand (baddbmm, softmax, bmm) inside the trie: faster alone on contiguous
+  inputs at 2 threads (forward + backward 7.1 instead of 9.5 ms for [64, 4, 73, 16]) but within
+  the noise in the epoch loop once the gathers are counted; one evaluation call for the 110 test
+  + random strings instead of 100 + 10 (33 vs 39 ms in one measurement, 44 vs 41 in another);
+  micro-batches of 16-64 strings instead of the whole set (no gain).
 - Both sides share `evaluate.token_nll`, which does not feed the last column (its output is never
   used) and builds no KV cache: ~4-5% faster training steps than the plain forward for both.
 - Extras the runner does that the Trainer side does not: `files` (npz + fsynced metrics and
-  status: ~3 ms an epoch, of which fsync ~1 ms) and, with the default `checkpoint_every = 1`, a
-  checkpoint per epoch, which this benchmark turns off: `runs.save_checkpoint` takes 0.015 s for
+  status: ~2-3 ms an epoch, of which fsync ~1 ms) and, with the default `checkpoint_every = 1`,
+  a checkpoint per epoch, which this benchmark turns off: `runs.save_checkpoint` takes 0.015 s for
   the 0.1M model and 0.12-0.17 s for the 3M model.
 - Before commit 10efcb9 the runner decoded greedily (KV cache, 41 steps per set) for the
   extraction test every epoch: 0.17-0.34x the Trainer's speed. Reading it off the
   teacher-forced argmax now costs ~1 ms.
-- Two threads: on this shared 2-core machine the second core is often busy; the 3M model gains
-  ~1.75x from the second thread, the 0.1M model ~1.25x (small kernels). The matmul peak at 2
-  threads assumes both cores free."""
+- Two threads: on this shared 2-core machine the second core is often busy, and absolute times
+  move by up to ~50% between runs minutes apart (both sides alike: the ratios hold). The matmul
+  peak at 2 threads assumes both cores free."""
 
 
 METHOD = """## Method
@@ -514,9 +519,9 @@ mean -ln p over its L + 1 predicted tokens incl. the end token, then the mean ov
 - **ours** = `grammarlab.train.train` with `generate_epochs = []` and `checkpoint_every` >
   epochs (the default, 1, writes a checkpoint every epoch; here only after the loop). Per epoch:
   forward + backward on the 64 training strings (that forward is also the train-set evaluation:
-  the models have no dropout), one evaluation pass over test and random together, the greedy
-  extraction test on the three sets (read off the argmax hits since commit 10efcb9: ~1 ms),
-  surprisals .npz + metrics line + status file (`files`, fsynced; the Trainer side writes
+  the models have no dropout), one evaluation pass over test and random together (each of the
+  two passes split over the CPU workers: 2 at 2 threads, 1 at 1), the greedy extraction test on
+  the three sets (read off the argmax hits since commit 10efcb9: ~1 ms), surprisals .npz + metrics line + status file (`files`, fsynced; the Trainer side writes
   nothing, so they count against us), AdamW + LambdaLR steps.
 - **HF** = `bench/hf_trainer.py`: `Trainer` with per_device_train_batch_size 64 x
   gradient_accumulation_steps 1 = n, `compute_loss` overridden with the Eq.-1 loss, AdamW
