@@ -500,7 +500,10 @@ NOTES = """## Where the speed comes from, and what limits it (one-off measuremen
   teacher-forced argmax now costs ~1 ms.
 - Two threads: on this shared 2-core machine the second core is often busy, and absolute times
   move by up to ~50% between runs minutes apart (both sides alike: the ratios hold). The matmul
-  peak at 2 threads assumes both cores free."""
+  peak at 2 threads assumes both cores free.
+- Memory: the peak-memory runs are at 1 thread (one worker). With W workers the runner holds
+  each worker's gradient until it sums them (up to W extra copies of the trainable weights' size:
+  0.4 MB each at 0.1M, 13 MB at 3M)."""
 
 
 METHOD = """## Method
@@ -521,8 +524,9 @@ mean -ln p over its L + 1 predicted tokens incl. the end token, then the mean ov
   forward + backward on the 64 training strings (that forward is also the train-set evaluation:
   the models have no dropout), one evaluation pass over test and random together (each of the
   two passes split over the CPU workers: 2 at 2 threads, 1 at 1), the greedy extraction test on
-  the three sets (read off the argmax hits since commit 10efcb9: ~1 ms), surprisals .npz + metrics line + status file (`files`, fsynced; the Trainer side writes
-  nothing, so they count against us), AdamW + LambdaLR steps.
+  the three sets (read off the argmax hits since commit 10efcb9: ~1 ms), surprisals .npz +
+  metrics line + status file (`files`, fsynced; the Trainer side writes nothing, so they count
+  against us), AdamW + LambdaLR steps.
 - **HF** = `bench/hf_trainer.py`: `Trainer` with per_device_train_batch_size 64 x
   gradient_accumulation_steps 1 = n, `compute_loss` overridden with the Eq.-1 loss, AdamW
   (`adamw_torch`) with the same lr (3e-3) and weight decay (0), linear decay to 0, no warm-up, no
