@@ -227,8 +227,10 @@ def test_finished_run_is_not_retrained_and_other_config_is_refused(tiny_cfg, tmp
         train(tiny_cfg(epochs=2, n_generate=0), run, quiet=True)
 
 
-def test_resume_after_sigkill_gives_identical_metrics(tiny_cfg, tmp_path):
-    cfg = tiny_cfg(epochs=60, checkpoint_every=4, generate_epochs=[0, 7, 60], n_generate=4)
+@pytest.mark.parametrize("workers", [None, 2])  # auto (1 here) and 2 CPU workers
+def test_resume_after_sigkill_gives_identical_metrics(tiny_cfg, tmp_path, workers):
+    cfg = tiny_cfg(epochs=60, checkpoint_every=4, generate_epochs=[0, 7, 60], n_generate=4,
+                   cpu_workers=workers)  # fmt: skip
     toml = tmp_path / "c.toml"
     dump_config(cfg, toml)
     run = tmp_path / "killed"
