@@ -140,14 +140,16 @@ def _register() -> None:
     AttentionInterface.register(ATTENTION, _trie_attention)
 
 
-_SWITCHED: dict[int, list] = {}  # id(model) -> [callers inside, the configs' names before]
+# id(model) -> [callers inside, the name switched to, (config, its name before) pairs]
+_SWITCHED: dict[int, list] = {}
 _SWITCH_LOCK = threading.Lock()
 
 
 @contextmanager
 def _attention(model: torch.nn.Module, name: str) -> Iterator[None]:
     """Every config of ``model`` set to attention ``name`` while any caller is inside (restored
-    when the last one leaves): the CPU workers (cpu_parallel.py) run tries at the same time."""
+    when the last one leaves): the CPU workers (cpu_parallel.py) run tries at the same time. One
+    name at a time: a caller asking for another while the switch is on is an error."""
     from transformers import PretrainedConfig
 
     with _SWITCH_LOCK:
@@ -156,9 +158,11 @@ def _attention(model: torch.nn.Module, name: str) -> Iterator[None]:
             found = (getattr(m, "config", None) for m in model.modules())
             configs = {id(c): c for c in found if isinstance(c, PretrainedConfig)}
             before = [(c, c._attn_implementation) for c in configs.values()]
-            entry = _SWITCHED[id(model)] = [0, before]
+            entry = _SWITCHED[id(model)] = [0, name, before]
             for c, _ in before:
                 c._attn_implementation = name
+        elif entry[1] != name:
+            raise RuntimeError(f"attention is switched to {entry[1]!r}, not {name!r}")
         entry[0] += 1
     try:
         yield
@@ -167,7 +171,7 @@ def _attention(model: torch.nn.Module, name: str) -> Iterator[None]:
             entry[0] -= 1
             if entry[0] == 0:
                 del _SWITCHED[id(model)]
-                for c, old in entry[1]:
+                for c, old in entry[2]:
                     c._attn_implementation = old
 
 

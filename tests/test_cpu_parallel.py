@@ -122,6 +122,9 @@ def test_the_attention_switch_is_restored_by_the_last_caller_out():
         with _attention(model, "eager"):
             assert model.config._attn_implementation == "eager"
         assert model.config._attn_implementation == "eager"  # the outer caller is still inside
+        with pytest.raises(RuntimeError, match="switched to 'eager'"), _attention(model, "sdpa"):
+            pass
+        assert model.config._attn_implementation == "eager"
     assert model.config._attn_implementation == before
 
 
