@@ -464,7 +464,7 @@ NOTES = """## Where the speed comes from, and what limits it (one-off measuremen
   instead of 1.2 ms at 0.1M, 2.0 ms instead of 6.3 ms at 3M); (6) the surprisal files are written
   uncompressed (compression took ~4 ms an epoch).
 - (1) and (2) save model FLOPs; the ceiling column is the resulting FLOP ratio (1.30x random,
-  1.40x hierarchical). At 1 thread that is all the runner has, and it reaches 1.28-1.34x, near
+  1.40x hierarchical). At 1 thread that is all the runner has, and it reaches 1.25-1.35x, near
   the ceilings for the 3M model (matmuls ~70% of the time) and for the random grammar. Before
   prefix sharing the hierarchical grammar's ceiling was 1.21x (100 test strings evaluated every
   epoch are the same work on both sides).
@@ -475,12 +475,14 @@ NOTES = """## Where the speed comes from, and what limits it (one-off measuremen
   intra-op thread) runs its own; gradients are summed in worker order. The Trainer's CPU path is
   intra-op threads only. Paired against the Trainer at 2 threads (25 epochs, runs alternated):
   hierarchical 0.1M 1.15x / 1.20x with 1 worker, 1.44x / 1.53x with 2; random 0.1M 1.22x /
-  1.30x with 1, 1.50x / 1.45x with 2. Our side alone, one pass split or not (15 interleaved
-  repeats): 1.29-1.35x faster at 0.1M, 1.09-1.13x at 3M. Without workers the 0.1M hierarchical
-  cell measured 1.19-1.21x at 2 threads (the previous version of this file): attention is
-  computed per string position on both sides (the trie shares everything else), and at 16-dim
-  heads PyTorch's CPU flash kernel gains only ~1.1x from a second thread ([100, 4, 73, 16]:
-  5.4 -> 4.8 ms, while a 1024^3 matmul goes 24 -> 12 ms).
+  1.30x with 1, 1.50x / 1.45x with 2. Our side alone, a prototype of the same split against
+  one pass (15 interleaved repeats): 1.29-1.35x faster at 0.1M, 1.09-1.13x at 3M. At 1 thread
+  the 0.1M cells have little margin: 1.25-1.29x (random) and 1.25-1.28x (hierarchical) over four
+  runs, two of them earlier versions of this file and one 1-thread-only re-run. Without
+  workers the 0.1M hierarchical cell measured 1.19-1.21x at 2 threads (the previous version of
+  this file): attention is computed per string position on both sides (the trie shares
+  everything else), and at 16-dim heads PyTorch's CPU flash kernel gains only ~1.1x from a
+  second thread ([100, 4, 73, 16]: 5.4 -> 4.8 ms, while a 1024^3 matmul goes 24 -> 12 ms).
 - Measured and not kept: one gather for q, k and v together (no gain); the evaluation overlapped
   with the training step in a second Python thread (0.1M: 10% faster on the hierarchical grammar,
   32% slower on the random one, whose evaluation is small: the workers split every pass evenly
