@@ -218,11 +218,11 @@ def run_plan(model: torch.nn.Module, p: Plan, backward: bool = False,
     one worker each returns its own gradient and they are added to ``.grad`` in worker order."""
     n = p.sizes[0][0] if backward else 0
     w = 1 if workers is None else min(workers.n, len(p.batches))
-    inference = torch.is_inference_mode_enabled()
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
     params = [q for q in model.parameters() if q.requires_grad] if backward and w > 1 else None
 
-    def share(j: int):
-        with torch.inference_mode(inference):
+    def share(j: int):  # grad and inference modes are per thread: the caller's, in every worker
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
             return _run_batches(model, p.batches[j::w], n, params)
 
     shares = [share(0)] if w == 1 else workers.map(share, range(w))

@@ -151,3 +151,23 @@ def test_runs_resolve_their_workers(tiny_cfg, threads):
     assert cpu_workers(tiny_cfg(cpu_workers=1), model) == 1
     lora = apply_lora(_model(), rank=2, alpha=4, dropout=0.1, targets=None, seed=0)
     assert cpu_workers(tiny_cfg(cpu_workers=2), lora) == 1
+
+
+def test_workers_run_under_the_callers_grad_and_inference_modes(monkeypatch):
+    import grammarlab.evaluate as E
+
+    seen, real = [], E._run_batches
+
+    def spy(*a):
+        seen.append((torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
+        return real(*a)
+
+    monkeypatch.setattr(E, "_run_batches", spy)
+    model = _model()
+    p = plan([encode_set("x", STRINGS, TokenMap.for_tiny(TERMS), "cpu")], 100, min_batches=2)
+    with Workers(2) as w:  # a new thread starts with grad on and inference off
+        with torch.no_grad():
+            run_plan(model, p, workers=w)
+        evaluate_plan(model, p, w)  # inference mode
+        run_plan(model, p, backward=True, workers=w)
+    assert seen == [(False, False)] * 2 + [(False, True)] * 2 + [(True, False)] * 2
