@@ -17,7 +17,8 @@ the tests check this for each architecture, with LoRA, with gradients and on str
 length.
 
 The attention runs as a transformers attention function registered under ``ATTENTION``, switched
-on for the duration of one call; :func:`supports` says which models it is known to be right for
+on while any call is running (calls from several CPU workers at once share the switch);
+:func:`supports` says which models it is known to be right for
 (those that apply their attention through the transformers attention interface and take position
 ids: GPT-NeoX, Llama, Mistral). Models with dropout must not use it in training (one dropout mask
 per node instead of per string); ours have none (models.disable_dropout).
@@ -34,9 +35,10 @@ import numpy as np
 import torch
 
 ATTENTION = "grammarlab_prefix_trie"
-# Below this share of positions saved the plain forward is used: the trie's extra work (gathers,
-# attention on gathered inputs) costs about what it saves there. A random grammar's batches (2-3%
-# shared) ran 0-5% slower with the trie on the 0.1M-parameter model (bench/bench_train.py).
+# Below this share of a pass's positions saved (evaluate.plan) the plain forward is used: the
+# trie's extra work (gathers, attention on gathered inputs) costs about what it saves there. A
+# random grammar's batches (2-3% shared) ran 0-5% slower with the trie on the 0.1M-parameter
+# model (bench/bench_train.py).
 MIN_SAVED = 0.05
 SUPPORTED = ("gpt_neox", "llama", "mistral")  # config.model_type values checked by the tests
 
