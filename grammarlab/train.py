@@ -8,7 +8,8 @@ forward on the training set (with LoRA dropout the training set is evaluated sep
 Sequential runs (Sec. 4) train on D1 for ``epochs`` then on D2 for ``epochs2`` (epochs E+1..E+E2
 are stage 2), each stage with a fresh AdamW and its own linear decay unless configured otherwise.
 The sets never change during a run, so their micro-batches (and the prefix tries that let the
-model compute shared prefixes once, prefix_trie.py) are planned once.
+model compute shared prefixes once, prefix_trie.py) are planned once. On a CPU each pass is split
+over the run's CPU workers, threads that each run their own micro-batches (cpu_parallel.py).
 """
 
 from __future__ import annotations
