@@ -18,10 +18,10 @@ length.
 
 The attention runs as a transformers attention function registered under ``ATTENTION``, switched
 on while any call is running (calls from several CPU workers at once share the switch);
-:func:`supports` says which models it is known to be right for
-(those that apply their attention through the transformers attention interface and take position
-ids: GPT-NeoX, Llama, Mistral). Models with dropout must not use it in training (one dropout mask
-per node instead of per string); ours have none (models.disable_dropout).
+:func:`supports` says which models it is known to be right for (those that apply their attention
+through the transformers attention interface and take position ids: GPT-NeoX, Llama, Mistral).
+Models with dropout must not use it in training (one dropout mask per node instead of per
+string); ours have none (models.disable_dropout).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -142,8 +143,17 @@ def _register() -> None:
     AttentionInterface.register(ATTENTION, _trie_attention)
 
 
-# id(model) -> [callers inside, the name switched to, (config, its name before) pairs]
-_SWITCHED: dict[int, list] = {}
+@dataclass
+class _Switch:
+    """A model's attention switch while it is on: callers inside, the name switched to, and each
+    config with its name before."""
+
+    name: str
+    before: list[tuple[Any, str]]
+    callers: int = 0
+
+
+_SWITCHED: dict[int, _Switch] = {}  # id(model) -> its switch while on
 _SWITCH_LOCK = threading.Lock()
 
 
@@ -160,20 +170,20 @@ def _attention(model: torch.nn.Module, name: str) -> Iterator[None]:
             found = (getattr(m, "config", None) for m in model.modules())
             configs = {id(c): c for c in found if isinstance(c, PretrainedConfig)}
             before = [(c, c._attn_implementation) for c in configs.values()]
-            entry = _SWITCHED[id(model)] = [0, name, before]
+            entry = _SWITCHED[id(model)] = _Switch(name, before)
             for c, _ in before:
                 c._attn_implementation = name
-        elif entry[1] != name:
-            raise RuntimeError(f"attention is switched to {entry[1]!r}, not {name!r}")
-        entry[0] += 1
+        elif entry.name != name:
+            raise RuntimeError(f"attention is switched to {entry.name!r}, not {name!r}")
+        entry.callers += 1
     try:
         yield
     finally:
         with _SWITCH_LOCK:
-            entry[0] -= 1
-            if entry[0] == 0:
+            entry.callers -= 1
+            if entry.callers == 0:
                 del _SWITCHED[id(model)]
-                for c, old in entry[2]:
+                for c, old in entry.before:
                     c._attn_implementation = old
 
 
