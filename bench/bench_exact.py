@@ -1,10 +1,11 @@
-"""Exact-probability throughput: scoring with grammarlab.inside and the cost of entropy analysis.
+"""Exact-probability throughput: scoring with grammarlab.grammar.inside and the cost of entropy
+analysis.
 
 Run by hand: ``.venv/bin/python bench/bench_exact.py`` (writes bench/results/exact.md and
 exact.json). Strings are sampled from each grammar (seed 0) and scored in one call; a rate is
 strings per second, the median of a few timed calls after one warm-up call (which also compiles
 and caches the grammar). Right-linear grammars (the random chain) take the forward-pass fast
-path of grammarlab.inside; for comparison they are also timed on the general chart path (its
+path of grammarlab.grammar.inside; for comparison they are also timed on the general chart path (its
 private switch off). The machine may be shared; the load average is recorded before and after.
 """
 
@@ -20,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from grammarlab import inside
-from grammarlab.cnf import compile_regular
-from grammarlab.entropy import analyze, string_entropy_bits
-from grammarlab.families import hierarchical_grammar, random_grammar
-from grammarlab.grammar import Grammar
-from grammarlab.inside import string_logprobs, token_surprisals_bits
+from grammarlab.grammar import inside
+from grammarlab.grammar.cnf import compile_regular
+from grammarlab.grammar.entropy import analyze, string_entropy_bits
+from grammarlab.grammar.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar.inside import string_logprobs, token_surprisals_bits
+from grammarlab.grammar.parse import Grammar
+from grammarlab.grammar.sample import sample
 from grammarlab.io import write_json_atomic, write_text_atomic
-from grammarlab.sample import sample
 
 REPEATS = 5
 N_SCORE = 2_000
@@ -46,7 +47,7 @@ def median_time(fn, repeats: int = REPEATS) -> float:
 
 
 def general_path(fn):
-    """``fn`` run with the right-linear fast path of grammarlab.inside switched off."""
+    """``fn`` run with the right-linear fast path of grammarlab.grammar.inside switched off."""
 
     def run():
         inside._REGULAR_FAST_PATH = False

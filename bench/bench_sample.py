@@ -1,4 +1,5 @@
-"""Sampling throughput: grammarlab.sample against a plain recursive sampler over nltk's PCFG.
+"""Sampling throughput: grammarlab.grammar.sample against a plain recursive sampler over nltk's
+PCFG.
 
 Run by hand: ``.venv/bin/python bench/bench_sample.py`` (writes bench/results/sample.md and
 sample.json). Two of ours, each against the same nltk baseline:
@@ -30,10 +31,10 @@ import nltk
 import numpy as np
 from nltk.grammar import Nonterminal
 
-from grammarlab.families import hierarchical_grammar, random_grammar
-from grammarlab.grammar import Grammar
+from grammarlab.grammar.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar.parse import Grammar
+from grammarlab.grammar.sample import sample, sample_ids
 from grammarlab.io import write_json_atomic, write_text_atomic
-from grammarlab.sample import sample, sample_ids
 
 OURS_N = 20_000
 NLTK_N = 1_000

@@ -33,8 +33,8 @@ SUBSET = ("hierarchical_p0.5", "random_l7")  # --subset: 4 of the demo's 12 runs
 def subset_runs(root: Path, epochs: int, subset: bool = True):
     import dataclasses
 
-    from grammarlab.demo import demo_spec
-    from grammarlab.sweep import Sweep, expand
+    from grammarlab.sweep.demo import demo_spec
+    from grammarlab.sweep.spec import Sweep, expand
 
     spec = demo_spec()
     spec["base"]["epochs"] = epochs
@@ -44,7 +44,7 @@ def subset_runs(root: Path, epochs: int, subset: bool = True):
 
 
 def time_ours(epochs: int, executor: str, workers: int, subset: bool) -> tuple[float, int, float]:
-    from grammarlab.sweep import run_sweep
+    from grammarlab.sweep.spec import run_sweep
 
     root = Path(tempfile.mkdtemp(prefix=f"bench_{executor}_"))
     try:
@@ -76,8 +76,8 @@ def _hf_train():
 def warm_up() -> None:
     """Import everything both sides use (torch, transformers, the Trainer, grammarlab's runner
     and its end-of-run analysis) and run each once, so neither timed side pays the imports."""
-    from grammarlab.run_analysis import write_run_analysis  # noqa: F401 - pandas, scipy
-    from grammarlab.train import train
+    from grammarlab.analysis.run_analysis import write_run_analysis  # noqa: F401 - pandas, scipy
+    from grammarlab.train.loop import train
 
     root = Path(tempfile.mkdtemp(prefix="bench_warm_"))
     try:

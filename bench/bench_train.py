@@ -1,4 +1,4 @@
-"""Seconds per epoch: our runner (grammarlab.train.train) against the Hugging Face Trainer.
+"""Seconds per epoch: our runner (grammarlab.train.loop.train) against the Hugging Face Trainer.
 
 Run by hand: ``.venv/bin/python bench/bench_train.py [--quick] [--threads 2,1]`` (writes
 bench/results/train.md and train.json; about 8 minutes, --quick about 2).
@@ -55,7 +55,7 @@ QUICK = {"paired": {2: {"0.1M": 4, "3M": 1}, 1: {"0.1M": 4, "3M": 1}}, "solo": 1
 
 def _config(grammar: str, size: str, timed: int):
     """The run: ``timed`` epochs plus a warm-up epoch and our last one (no update)."""
-    from grammarlab.config import TrainConfig
+    from grammarlab.train.config import TrainConfig
 
     return TrainConfig(grammar=str(ROOT / GRAMMARS[grammar]), model=SIZES[size], n_train=N_TRAIN,
                        epochs=timed + 2, generate_epochs=(), checkpoint_every=10**6,
@@ -66,10 +66,10 @@ def _config(grammar: str, size: str, timed: int):
 
 
 def _ours(grammar: str, size: str, timed: int, on_epoch=None) -> dict:
-    """grammarlab.train.train with timers around its parts; epoch k = from the end of epoch
+    """grammarlab.train.loop.train with timers around its parts; epoch k = from the end of epoch
     k-1's metrics line (after ``on_epoch``) to the end of epoch k's."""
-    import grammarlab.train as T
-    from grammarlab import runs
+    import grammarlab.train.loop as T
+    from grammarlab.runs import folder as runs
 
     ends, starts, parts = [], [], [{}]
 
@@ -205,12 +205,12 @@ def _tokens(grammar: str, size: str) -> dict:
     the runner forms them)."""
     import torch
 
-    import grammarlab.train as T
-    from grammarlab.config import resolve
-    from grammarlab.data import make_datasets
-    from grammarlab.evaluate import encode_set, plan
-    from grammarlab.grammar import load
-    from grammarlab.models import count_parameters
+    import grammarlab.train.loop as T
+    from grammarlab.grammar.load import load
+    from grammarlab.train.config import resolve
+    from grammarlab.train.data import make_datasets
+    from grammarlab.train.evaluate import encode_set, plan
+    from grammarlab.train.models import count_parameters
 
     g = load(ROOT / GRAMMARS[grammar])
     cfg = resolve(_config(grammar, size, 1), g)
@@ -517,11 +517,11 @@ left out of each side's epoch. Epochs 2..T-1 of a run are timed (epoch 1 is the 
 last epoch has no update). Wall seconds (perf_counter) and process CPU seconds (process_time,
 all threads; at 1 thread the CPU time ignores the time the shared machine keeps us off the core).
 
-**Same work.** Same model and weights (grammarlab.train.build_model, model seed 0), same
-datasets (grammarlab.data), float32, same torch threads, same loss code (Eq. 1: per string the
+**Same work.** Same model and weights (grammarlab.train.loop.build_model, model seed 0), same
+datasets (grammarlab.train.data), float32, same torch threads, same loss code (Eq. 1: per string the
 mean -ln p over its L + 1 predicted tokens incl. the end token, then the mean over strings).
 
-- **ours** = `grammarlab.train.train` with `generate_epochs = []` and `checkpoint_every` >
+- **ours** = `grammarlab.train.loop.train` with `generate_epochs = []` and `checkpoint_every` >
   epochs (the default, 1, writes a checkpoint every epoch; here only after the loop). Per epoch:
   forward + backward on the 64 training strings (that forward is also the train-set evaluation:
   the models have no dropout), one evaluation pass over test and random together (each of the
@@ -533,7 +533,7 @@ mean -ln p over its L + 1 predicted tokens incl. the end token, then the mean ov
   gradient_accumulation_steps 1 = n, `compute_loss` overridden with the Eq.-1 loss, AdamW
   (`adamw_torch`) with the same lr (3e-3) and weight decay (0), linear decay to 0, no warm-up, no
   clipping (`max_grad_norm = 0`), no logging or saving; a `TrainerCallback` evaluates train, test
-  and random after every epoch with `grammarlab.evaluate.evaluate_set`, one set per call as a
+  and random after every epoch with `grammarlab.train.evaluate.evaluate_set`, one set per call as a
   callback naturally does (loss, token accuracy, per-token surprisals), and reads the extraction
   test off the argmax hits; results stay in memory.
   The Trainer's shuffling only permutes the one batch.

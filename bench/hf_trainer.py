@@ -1,28 +1,29 @@
 """A grammarlab run config trained by the Hugging Face ``Trainer``: the reference loop that the
 benchmarks (bench/bench_train.py, and anything else that wants it) compare our runner against.
 
-:func:`hf_train` does the work of ``grammarlab.train.train`` for a (non-sequential, full-model)
+:func:`hf_train` does the work of ``grammarlab.train.loop.train`` for a (non-sequential, full-model)
 config with the Trainer instead of our epoch loop:
 
-* the same model and weights (``grammarlab.train.build_model`` with the config's model seed),
-  the same datasets (``grammarlab.data.make_datasets``), dtype and device;
+* the same model and weights (``grammarlab.train.loop.build_model`` with the config's model seed),
+  the same datasets (``grammarlab.train.data.make_datasets``), dtype and device;
 * one optimizer step per epoch on the whole training set: ``per_device_train_batch_size`` x
   ``gradient_accumulation_steps`` = n_train (micro-batches of the config's ``micro_batch_size``);
 * the paper's loss (seed 002, Eq. 1): per string the mean ``-ln p`` over its L + 1 predicted
   tokens (end token included), then the mean over strings. Each micro-batch contributes
-  (sum of its strings' nats/token) / n_train, computed by ``grammarlab.evaluate.token_nll`` and
+  (sum of its strings' nats/token) / n_train, computed by ``grammarlab.train.evaluate.token_nll``
+  and
   ``batch_loss`` (the very code our runner uses), so the accumulated gradient is the
   whole-set gradient and the Trainer does not rescale it;
 * AdamW (``adamw_torch``, default betas/eps) with the config's lr and weight decay, linear decay
   to 0 over the run, no warm-up, no gradient clipping (our runner does not clip);
-* a :class:`EvalEveryEpoch` callback that evaluates the train, test and random sets after
-  every epoch (and before the first update, epoch 0) with ``grammarlab.evaluate.evaluate_set``:
+* a :class:`EvalEveryEpoch` callback that evaluates the train, test and random sets after every
+  epoch (and before the first update, epoch 0) with ``grammarlab.train.evaluate.evaluate_set``:
   loss (nats/token, Eq. 1), token accuracy and per-token surprisals (bits). It is a separate
   forward pass on the training set, since the Trainer cannot reuse the training forward. It also
   runs the greedy extraction test on every set, as our runner does every epoch:
   ``extraction="teacher_forced"`` (default) reads it off the argmax hits the evaluation just
-  computed (``grammarlab.evaluate.greedy_matches_from_correct``, what the runner does),
-  ``"decode"`` runs ``grammarlab.evaluate.greedy_matches`` (KV-cache greedy decoding), None
+  computed (``grammarlab.train.evaluate.greedy_matches_from_correct``, what the runner does),
+  ``"decode"`` runs ``grammarlab.train.evaluate.greedy_matches`` (KV-cache greedy decoding), None
   skips it.
 
 The Trainer shuffles the training set, but the whole set is one batch per step, so only the
@@ -43,8 +44,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from grammarlab.config import TrainConfig, resolve
-from grammarlab.evaluate import (
+from grammarlab.train.config import TrainConfig, resolve
+from grammarlab.train.evaluate import (
     Encoded,
     SetResult,
     batch_loss,
@@ -173,10 +174,10 @@ def hf_train(
     the records' ``time_s``/``cpu_s``."""
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
-    from grammarlab.data import make_datasets
-    from grammarlab.grammar import load
-    from grammarlab.models import count_parameters
-    from grammarlab.train import build_model, pick_device
+    from grammarlab.grammar.load import load
+    from grammarlab.train.data import make_datasets
+    from grammarlab.train.loop import build_model, pick_device
+    from grammarlab.train.models import count_parameters
 
     if extraction not in (None, "teacher_forced", "decode"):
         raise ValueError(f"extraction must be None, 'teacher_forced' or 'decode': {extraction!r}")

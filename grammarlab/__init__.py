@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 def load_runs(path):  # noqa: ANN001, ANN201 - re-exported lazily (pandas import is slow)
     """Metrics, phases and measures of a run, or of every run under a folder, as tidy DataFrames.
-    See :func:`grammarlab.results.load_runs`."""
-    from grammarlab.results import load_runs as _load_runs
+    See :func:`grammarlab.analysis.results.load_runs`."""
+    from grammarlab.analysis.results import load_runs as _load_runs
 
     return _load_runs(path)

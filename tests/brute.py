@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from grammarlab.grammar import Grammar
+from grammarlab.grammar.parse import Grammar
 
 
 def enumerate_strings(g: Grammar, max_len: int, min_prob: float = 0.0) -> dict:

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from grammarlab.config import TrainConfig
-from grammarlab.models import ModelSpec
+from grammarlab.train.config import TrainConfig
+from grammarlab.train.models import ModelSpec
 
 torch.set_num_threads(1)  # the machine is shared; also makes CPU float results thread-stable
 

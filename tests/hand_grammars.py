@@ -1,9 +1,10 @@
 """Grammars written out by hand for the engine tests (shared by test_inside, test_entropy,
-test_sample and test_language): one copy of each, independent of grammarlab.families."""
+test_sample and test_language): one copy of each, independent of grammarlab.grammar.families."""
 
 from __future__ import annotations
 
-from grammarlab.grammar import Grammar, Rule, loads
+from grammarlab.grammar.load import loads
+from grammarlab.grammar.parse import Grammar, Rule
 
 # Nine strings, eleven derivations: "a a c" (A B with B -> 'a' 'c', or C -> 'a' 'a' 'c') and
 # "x a" ('x' A, or C -> 'x' 'a') have two each.

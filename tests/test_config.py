@@ -7,7 +7,10 @@ import tomllib
 
 import pytest
 
-from grammarlab.config import (
+from grammarlab.errors import ConfigError
+from grammarlab.grammar.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar.load import loads
+from grammarlab.train.config import (
     LoraSpec,
     TrainConfig,
     apply_overrides,
@@ -18,10 +21,7 @@ from grammarlab.config import (
     load_config,
     resolve,
 )
-from grammarlab.errors import ConfigError
-from grammarlab.families import hierarchical_grammar, random_grammar
-from grammarlab.grammar import loads
-from grammarlab.models import ModelSpec
+from grammarlab.train.models import ModelSpec
 
 
 def test_defaults_are_the_papers():

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from grammarlab.cpu_parallel import MAX_AUTO_WORKERS, Workers, resolve_workers
-from grammarlab.evaluate import encode_set, evaluate_plan, plan, run_plan
-from grammarlab.models import ModelSpec, apply_lora, load_model
-from grammarlab.prefix_trie import MIN_SAVED, _attention
-from grammarlab.runs import read_metrics
-from grammarlab.tokens import TokenMap
-from grammarlab.train import cpu_workers, train
+from grammarlab.runs.folder import read_metrics
+from grammarlab.train.cpu_parallel import MAX_AUTO_WORKERS, Workers, resolve_workers
+from grammarlab.train.evaluate import encode_set, evaluate_plan, plan, run_plan
+from grammarlab.train.loop import cpu_workers, train
+from grammarlab.train.models import ModelSpec, apply_lora, load_model
+from grammarlab.train.prefix_trie import MIN_SAVED, _attention
+from grammarlab.train.tokens import TokenMap
 
 TERMS = ("a", "b", "c", "d")
 # 12 strings: common prefixes within each half of the lexicographic order, unequal lengths
@@ -154,7 +154,7 @@ def test_runs_resolve_their_workers(tiny_cfg, threads):
 
 
 def test_workers_run_under_the_callers_grad_and_inference_modes(monkeypatch):
-    import grammarlab.evaluate as E
+    import grammarlab.train.evaluate as E
 
     seen, real = [], E._run_batches
 

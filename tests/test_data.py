@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from grammarlab.config import resolve
-from grammarlab.data import make_datasets
 from grammarlab.errors import ConfigError
-from grammarlab.grammar import load
-from grammarlab.sample import language
+from grammarlab.grammar.load import load
+from grammarlab.grammar.sample import language
+from grammarlab.train.config import resolve
+from grammarlab.train.data import make_datasets
 
 
 def _sets(cfg):

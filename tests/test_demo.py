@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from grammarlab.cli import main
-from grammarlab.demo import demo_spec
-from grammarlab.sweep import expand
+from grammarlab.sweep.demo import demo_spec
+from grammarlab.sweep.spec import expand
 
 
 def test_demo_spec_grid(tmp_path):

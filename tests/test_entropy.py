@@ -1,4 +1,4 @@
-"""Tests for grammarlab.entropy (hand-derived values in comments)."""
+"""Tests for grammarlab.grammar.entropy (hand-derived values in comments)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 from brute import enumerate_strings
 from hand_grammars import MIXED, chain, hierarchical
 
-from grammarlab.entropy import analyze, derivational_entropy_bits, string_entropy_bits
 from grammarlab.errors import GrammarlabError
-from grammarlab.grammar import Grammar, loads
+from grammarlab.grammar.entropy import analyze, derivational_entropy_bits, string_entropy_bits
+from grammarlab.grammar.load import loads
+from grammarlab.grammar.parse import Grammar
 
 
 def h2(q: float) -> float:

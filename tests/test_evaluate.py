@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from grammarlab.evaluate import (
+from grammarlab.train.evaluate import (
     decode,
     encode_set,
     evaluate_set,
@@ -21,8 +21,8 @@ from grammarlab.evaluate import (
     greedy_matches_from_correct,
     micro_batches,
 )
-from grammarlab.models import ModelSpec, load_model
-from grammarlab.tokens import TokenMap
+from grammarlab.train.models import ModelSpec, load_model
+from grammarlab.train.tokens import TokenMap
 
 
 class HalfAfterBos(torch.nn.Module):
@@ -162,8 +162,8 @@ def test_generation_is_seeded_and_invalid_samples_are_marked():
 
 def test_score_strings_and_eval_command_match_the_last_epoch(tiny_cfg, tmp_path, capsys):
     from grammarlab.cli import main
-    from grammarlab.evaluate import score_strings
-    from grammarlab.train import train
+    from grammarlab.train.evaluate import score_strings
+    from grammarlab.train.loop import train
 
     run = tmp_path / "r"
     train(tiny_cfg(epochs=2, n_generate=0, save_final_model=True), run, quiet=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from grammarlab.config import load_config
-from grammarlab.sweep import load_sweep
+from grammarlab.sweep.spec import load_sweep
+from grammarlab.train.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

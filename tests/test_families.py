@@ -8,8 +8,9 @@ import re
 import pytest
 
 from grammarlab.errors import GrammarlabError
-from grammarlab.families import hierarchical_grammar, random_grammar
-from grammarlab.grammar import Grammar, format_prob, loads
+from grammarlab.grammar.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar.load import loads
+from grammarlab.grammar.parse import Grammar, format_prob
 
 # Appendix A.2 of seed 002, written out by hand as (lhs, right side) in the paper's order.
 PAPER_HIERARCHICAL = """

@@ -7,7 +7,8 @@ import nltk
 import pytest
 
 from grammarlab.errors import GrammarError
-from grammarlab.grammar import format_prob, loads, parse
+from grammarlab.grammar.load import loads
+from grammarlab.grammar.parse import format_prob, parse
 
 TEXT = """\
 # A small grammar.

@@ -1,4 +1,4 @@
-"""Tests for grammarlab.inside against brute-force enumeration and hand-derived values."""
+"""Tests for grammarlab.grammar.inside against brute-force enumeration and hand-derived values."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from hand_grammars import MIXED, chain, hierarchical
 
-from grammarlab import inside
-from grammarlab.cnf import compile_regular
-from grammarlab.grammar import Grammar, loads
-from grammarlab.inside import (
+from grammarlab.grammar import inside
+from grammarlab.grammar.cnf import compile_regular
+from grammarlab.grammar.inside import (
     END,
     next_token_logprobs,
     prefix_logprobs,
@@ -20,7 +19,9 @@ from grammarlab.inside import (
     surprisal_bits,
     token_surprisals_bits,
 )
-from grammarlab.sample import sample
+from grammarlab.grammar.load import loads
+from grammarlab.grammar.parse import Grammar
+from grammarlab.grammar.sample import sample
 
 GEOMETRIC = "S -> 'a' S [0.3] | 'b' [0.7]"
 UNIT_CYCLE = "S -> A A [1.0]\nA -> B [0.5] | 'a' [0.5]\nB -> A [0.5] | 'b' [0.5]"
@@ -164,7 +165,7 @@ TWO_RATES = "S -> A [0.5] | B [0.5]\nA -> 'a' A [0.99] | 'c' [0.01]\nB -> 'a' B 
 
 @pytest.fixture
 def general(monkeypatch: pytest.MonkeyPatch):
-    """Call a function of grammarlab.inside with the right-linear fast path switched off."""
+    """Call a function of grammarlab.grammar.inside with the right-linear fast path switched off."""
 
     def call(fn, *args):
         with monkeypatch.context() as m:

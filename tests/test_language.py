@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from hand_grammars import SMALL
 
-import grammarlab.language as language_mod
-import grammarlab.sample as sample_mod
+import grammarlab.grammar.language as language_mod
+import grammarlab.grammar.sample as sample_mod
 from grammarlab.errors import GrammarlabError
-from grammarlab.families import hierarchical_grammar
-from grammarlab.grammar import loads
-from grammarlab.language import check_distinct, count_derivations, language
+from grammarlab.grammar.families import hierarchical_grammar
+from grammarlab.grammar.language import check_distinct, count_derivations, language
+from grammarlab.grammar.load import loads
 
 SMALL_LANG = {
     tuple(s.split()) for s in ("a c", "a a c", "a d", "b c", "b a c", "b d", "x a", "x b", "y")

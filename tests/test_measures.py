@@ -3,8 +3,8 @@
 The run-folder tests use a two-letter grammar whose exact probabilities are known by hand: every
 string is two tokens from {a, b}, each token 1 bit, the end certain (0 bits), so P(x) = 1/4, i.e.
 2 bits.
-A stand-in for grammarlab.inside returns exactly those values, so these tests do not depend on the
-grammar engine; test_real_inside_agrees checks the real one when it is there.
+A stand-in for grammarlab.grammar.inside returns exactly those values, so these tests do not depend
+on the grammar engine; test_real_inside_agrees checks the real one when it is there.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grammarlab.errors import GrammarlabError
-from grammarlab.measures import (
+from grammarlab.analysis.measures import (
     epoch_measures,
     excess_bits,
     generation_shares,
@@ -34,7 +33,8 @@ from grammarlab.measures import (
     string_bits,
     token_accuracy,
 )
-from grammarlab.run_analysis import write_run_analysis
+from grammarlab.analysis.run_analysis import write_run_analysis
+from grammarlab.errors import GrammarlabError
 
 NAN = float("nan")
 INF = float("inf")
@@ -156,7 +156,7 @@ def fake_inside() -> types.ModuleType:
     def ok(s):
         return len(s) == 2 and set(s) <= {"a", "b"}
 
-    mod = types.ModuleType("grammarlab.inside")
+    mod = types.ModuleType("grammarlab.grammar.inside")
     mod.surprisal_bits = lambda g, ss: np.array([2.0 if ok(s) else INF for s in ss])
     mod.token_surprisals_bits = lambda g, ss: [
         np.array([1.0, 1.0, 0.0]) if ok(s) else np.full(len(s) + 1, INF) for s in ss
@@ -200,7 +200,7 @@ def arrays(train_bits, test_bits, train_name="train", extra=None):
 
 
 def test_write_run_analysis(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "grammarlab.inside", fake_inside())
+    monkeypatch.setitem(sys.modules, "grammarlab.grammar.inside", fake_inside())
     run = tmp_path / "run"
     write_run(
         run,
@@ -248,7 +248,7 @@ def test_write_run_analysis(tmp_path, monkeypatch):
 
 
 def test_write_run_analysis_sequential(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "grammarlab.inside", fake_inside())
+    monkeypatch.setitem(sys.modules, "grammarlab.grammar.inside", fake_inside())
     run = tmp_path / "seq"
     d2 = [("b", "a"), ("b", "b")]
     m = [metric(0, 2, 2, d1_loss=2, d2_loss=2), metric(1, 1, 2, d1_loss=1, d2_loss=2),
@@ -281,7 +281,7 @@ def test_write_run_analysis_sequential(tmp_path, monkeypatch):
 
 
 def test_run_analysis_needs_grammar(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "grammarlab.inside", fake_inside())
+    monkeypatch.setitem(sys.modules, "grammarlab.grammar.inside", fake_inside())
     run = tmp_path / "r"
     write_run(
         run, [metric(0, 1, 1)], {"train": TRAIN, "test": TEST}, {0: arrays(TRAIN_BITS, TEST_BITS)}
@@ -292,7 +292,7 @@ def test_run_analysis_needs_grammar(tmp_path, monkeypatch):
 
 
 def test_run_analysis_without_grammar_engine(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "grammarlab.inside", None)  # import fails
+    monkeypatch.setitem(sys.modules, "grammarlab.grammar.inside", None)  # import fails
     run = tmp_path / "r"
     write_run(
         run, [metric(0, 1, 1)], {"train": TRAIN, "test": TEST}, {0: arrays(TRAIN_BITS, TEST_BITS)}
@@ -302,8 +302,8 @@ def test_run_analysis_without_grammar_engine(tmp_path, monkeypatch):
 
 
 def test_real_inside_agrees():
-    inside = pytest.importorskip("grammarlab.inside")
-    from grammarlab.grammar import loads
+    inside = pytest.importorskip("grammarlab.grammar.inside")
+    from grammarlab.grammar.load import loads
 
     g = loads(GRAMMAR)
     fake = fake_inside()
@@ -316,7 +316,7 @@ def test_real_inside_agrees():
 
 
 def test_per_string_pieces_become_one_table_with_na_where_no_greedy_match():
-    from grammarlab.run_analysis import PER_STRING, _concat
+    from grammarlab.analysis.run_analysis import PER_STRING, _concat
 
     pieces = [
         {"epoch": 0, "dataset": "train", "index": np.arange(2), "model_bits": np.array([1.0, 2.0]),

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from grammarlab.errors import ConfigError, GrammarlabError
-from grammarlab.models import (
+from grammarlab.train.models import (
     PRESETS,
     ModelSpec,
     active_dropout,
@@ -24,7 +24,7 @@ from grammarlab.models import (
     load_model,
     resolve_preset,
 )
-from grammarlab.tokens import TokenMap, token_map_from_tokenizer
+from grammarlab.train.tokens import TokenMap, token_map_from_tokenizer
 
 torch.set_num_threads(1)
 

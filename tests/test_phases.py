@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from grammarlab.errors import GrammarlabError
-from grammarlab.phases import (
+from grammarlab.analysis.phases import (
     Curves,
     detect_phases,
     generalization_end,
@@ -19,6 +18,7 @@ from grammarlab.phases import (
     memorization_score_acc,
     phases_over_seeds,
 )
+from grammarlab.errors import GrammarlabError
 
 NAN = float("nan")
 INF = float("inf")

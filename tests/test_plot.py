@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import grammarlab.sweep_tables as sweep_tables_mod
-from grammarlab.plot import PLOTS, plot_all
+import grammarlab.sweep.tables as sweep_tables_mod
+from grammarlab.plot.registry import PLOTS, plot_all
 
 GRAMMARS = {"low": 10.0, "high": 40.0}  # name -> entropy (bits/string), injected below
 

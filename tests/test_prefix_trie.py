@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from grammarlab.evaluate import (
+from grammarlab.train.evaluate import (
     batch_loss,
     encode_set,
     evaluate_plan,
@@ -17,10 +17,10 @@ from grammarlab.evaluate import (
     plan,
     token_nll,
 )
-from grammarlab.models import ModelSpec, apply_lora, load_model
-from grammarlab.prefix_trie import MIN_SAVED, build_trie, supports, trie_logits
-from grammarlab.tokens import TokenMap
-from grammarlab.train import share_prefixes
+from grammarlab.train.loop import share_prefixes
+from grammarlab.train.models import ModelSpec, apply_lora, load_model
+from grammarlab.train.prefix_trie import MIN_SAVED, build_trie, supports, trie_logits
+from grammarlab.train.tokens import TokenMap
 
 # Shared prefixes, one string a prefix of another, unequal lengths, a one-token string.
 STRINGS = [("a", "b"), ("a", "c"), ("a", "b", "d"), ("b",), ("a", "b"), ("c", "a", "b", "d")]
@@ -170,9 +170,9 @@ def test_unknown_architectures_are_not_shared():
 
 
 def test_runs_with_and_without_sharing_record_the_same_metrics(tiny_cfg, tmp_path, monkeypatch):
-    import grammarlab.prefix_trie as P
-    from grammarlab.runs import read_metrics
-    from grammarlab.train import train
+    import grammarlab.train.prefix_trie as P
+    from grammarlab.runs.folder import read_metrics
+    from grammarlab.train.loop import train
 
     calls = []
     real = P.trie_logits

@@ -133,10 +133,10 @@ def test_cli_user_errors_no_traceback(tmp_path, capsys):
 
 def test_cli_measures_writes_files(tmp_path, capsys, monkeypatch):
     # stand-in for the grammar engine: every string of {a,b}^2 has 2 bits, tokens 1, 1, end 0
-    fake = types.ModuleType("grammarlab.inside")
+    fake = types.ModuleType("grammarlab.grammar.inside")
     fake.surprisal_bits = lambda g, ss: np.array([2.0] * len(ss))
     fake.token_surprisals_bits = lambda g, ss: [np.array([1.0, 1.0, 0.0]) for _ in ss]
-    monkeypatch.setitem(sys.modules, "grammarlab.inside", fake)
+    monkeypatch.setitem(sys.modules, "grammarlab.grammar.inside", fake)
     write_run(tmp_path / "r")
     assert main(["measures", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out

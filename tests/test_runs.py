@@ -8,9 +8,9 @@ import shutil
 import pytest
 import torch
 
-from grammarlab import runs
-from grammarlab.config import TrainConfig, dumps_config
 from grammarlab.errors import ConfigError
+from grammarlab.runs import folder as runs
+from grammarlab.train.config import TrainConfig, dumps_config
 
 
 def _model_opt():

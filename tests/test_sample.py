@@ -13,11 +13,12 @@ import pytest
 from hand_grammars import SMALL, hierarchical_text
 from scipy.stats import chisquare
 
-import grammarlab.language as language_mod
-import grammarlab.sample as sample_mod
+import grammarlab.grammar.language as language_mod
+import grammarlab.grammar.sample as sample_mod
 from grammarlab.errors import GrammarlabError
-from grammarlab.grammar import Grammar, loads
-from grammarlab.sample import (
+from grammarlab.grammar.load import loads
+from grammarlab.grammar.parse import Grammar
+from grammarlab.grammar.sample import (
     overlap,
     overlap_report,
     random_strings,
@@ -50,8 +51,8 @@ def rng(seed: int = 0) -> np.random.Generator:
 
 
 def derivations(g: Grammar, max_len: int) -> dict[tuple[str, ...], list[float]]:
-    """Brute force, independent of grammarlab.sample: every leftmost derivation of a string of
-    at most ``max_len`` tokens -> the list of its derivation probabilities. Forms never shrink
+    """Brute force, independent of grammarlab.grammar.sample: every leftmost derivation of a string
+    of at most ``max_len`` tokens -> the list of its derivation probabilities. Forms never shrink
     (no epsilon rules), so longer forms are pruned; fine for tiny grammars without unit cycles."""
     out: dict[tuple[str, ...], list[float]] = {}
     todo = [((g.start,), (False,), 1.0)]

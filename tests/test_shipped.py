@@ -9,9 +9,9 @@ from pathlib import Path
 import nltk
 import pytest
 
-from grammarlab import entropy
 from grammarlab.cli import main
-from grammarlab.grammar import load
+from grammarlab.grammar import entropy
+from grammarlab.grammar.load import load
 
 GRAMMARS = Path(__file__).resolve().parent.parent / "grammars"
 H7_BITS = 64 * math.log2(7)  # 179.67071501168667: written with repr() in the command below

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from grammarlab.config import dumps_config, load_config
 from grammarlab.errors import GrammarlabError
-from grammarlab.sweep import aggregate, expand, load_sweep, run_sweep, summary_table
+from grammarlab.sweep.spec import aggregate, expand, load_sweep, run_sweep, summary_table
+from grammarlab.train.config import dumps_config, load_config
 
 # Two independent uniform binary choices: 4 strings of probability 1/4 -> H = 2 bits exactly.
 AB = "S -> A A [1.0]\nA -> 'a' [0.5] | 'b' [0.5]\n"
@@ -20,7 +20,7 @@ FAIL_LR = 0.0123  # the fake trainer raises for this lr
 
 
 def fake_train(config_path: str, run_dir: str) -> str:
-    """A stand-in for grammarlab.train: resumes from the last epoch in metrics.jsonl and writes
+    """A stand-in for grammarlab.train.loop: resumes from the last epoch in metrics.jsonl and writes
     train/test losses whose divergence starts later for larger n (onset = n_train // 2)."""
     cfg = load_config(config_path)
     run = Path(run_dir)
@@ -90,10 +90,10 @@ def test_derived_family_grammars(tmp_path):
 
 
 def test_derived_entropy_targets(tmp_path):
-    pytest.importorskip("grammarlab.tune")
-    pytest.importorskip("grammarlab.entropy")
-    from grammarlab.entropy import analyze
-    from grammarlab.grammar import load
+    pytest.importorskip("grammarlab.grammar.tune")
+    pytest.importorskip("grammarlab.grammar.entropy")
+    from grammarlab.grammar.entropy import analyze
+    from grammarlab.grammar.load import load
 
     (tmp_path / "ab.cfg").write_text(AB)
     # tempering keeps a uniform grammar uniform; skewing lowers its 2 bits

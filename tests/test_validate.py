@@ -9,8 +9,9 @@ import pytest
 
 from grammarlab.cli import main
 from grammarlab.errors import GrammarError
-from grammarlab.grammar import load, loads, parse
-from grammarlab.validate import validate
+from grammarlab.grammar.load import load, loads
+from grammarlab.grammar.parse import parse
+from grammarlab.grammar.validate import validate
 
 BAD = Path(__file__).parent / "data" / "bad"
 

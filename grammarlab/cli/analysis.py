@@ -1,8 +1,8 @@
 """``grammarlab phases RUN_DIR`` and ``grammarlab measures RUN_DIR``: thin shells over
-:mod:`grammarlab.phases` and :mod:`grammarlab.measures`.
+:mod:`grammarlab.analysis.phases` and :mod:`grammarlab.analysis.measures`.
 
 ``phases --json`` prints one JSON object: for a single run folder, that run's phases (keys of
-:meth:`grammarlab.phases.Phases.to_dict`, null when absent); for a folder of several runs,
+:meth:`grammarlab.analysis.phases.Phases.to_dict`, null when absent); for a folder of several runs,
 ``{"n_runs": k, "runs": {RUN_ID: phases, ...}, "mean": phases of the mean curve}`` where RUN_ID is
 the run's path relative to RUN_DIR and the mean curve averages the runs epoch by epoch.
 """
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from grammarlab.phases import DEFAULT_THRESHOLD, DEFAULT_TOLERANCE
+from grammarlab.analysis.phases import DEFAULT_THRESHOLD, DEFAULT_TOLERANCE
 
 # what the readable table shows, in order: (key, header)
 _PHASE_COLUMNS = (
@@ -70,8 +70,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _phases_of(run_dirs: list[Path], root: Path, threshold: float, tolerance: float) -> Any:
-    from grammarlab.phases import Curves, detect_phases, mean_curves
-    from grammarlab.results import read_metrics, run_id
+    from grammarlab.analysis.phases import Curves, detect_phases, mean_curves
+    from grammarlab.analysis.results import read_metrics, run_id
 
     curves = {run_id(r, root): Curves.from_records(read_metrics(r)) for r in run_dirs}
     per = {k: detect_phases(c, threshold, tolerance).to_dict() for k, c in curves.items()}
@@ -98,7 +98,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def cmd_phases(args: argparse.Namespace) -> int:
-    from grammarlab.results import find_run_dirs
+    from grammarlab.analysis.results import find_run_dirs
 
     root = Path(args.run_dir)
     runs = find_run_dirs(root)
@@ -126,7 +126,7 @@ def cmd_phases(args: argparse.Namespace) -> int:
 
 def _warn_if_configs_differ(runs: list[Path]) -> None:
     """The mean is meant over seeds: say so when runs differ in more than seed-like keys."""
-    from grammarlab.results import read_config
+    from grammarlab.analysis.results import read_config
 
     cfgs = [{k: v for k, v in read_config(r).items() if "seed" not in k} for r in runs]
     keys = sorted({k for c in cfgs for k in c if any(c.get(k) != d.get(k) for d in cfgs)})
@@ -135,8 +135,8 @@ def _warn_if_configs_differ(runs: list[Path]) -> None:
 
 
 def cmd_measures(args: argparse.Namespace) -> int:
-    from grammarlab.results import find_run_dirs, read_jsonl, run_id
-    from grammarlab.run_analysis import write_run_analysis
+    from grammarlab.analysis.results import find_run_dirs, read_jsonl, run_id
+    from grammarlab.analysis.run_analysis import write_run_analysis
 
     root = Path(args.run_dir)
     for run in find_run_dirs(root):

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from grammarlab.errors import GrammarError, GrammarlabError
+from grammarlab.grammar.strings import format_strings, parse_strings, read_strings
 from grammarlab.io import write_text_atomic
-from grammarlab.strings import format_strings, parse_strings, read_strings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -79,7 +79,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from grammarlab.grammar import load
+    from grammarlab.grammar.load import load
 
     bad = 0
     for f in args.files:
@@ -96,8 +96,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from grammarlab.entropy import analyze
-    from grammarlab.grammar import load
+    from grammarlab.grammar.entropy import analyze
+    from grammarlab.grammar.load import load
 
     g = load(args.file)
     report = analyze(g, mc_samples=args.mc_samples, seed=args.seed)
@@ -118,8 +118,8 @@ def _json_default(o: object) -> object:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from grammarlab.grammar import load
-    from grammarlab.sample import sample
+    from grammarlab.grammar.load import load
+    from grammarlab.grammar.sample import sample
 
     if args.n < 0:
         raise GrammarlabError("-n must be >= 0")
@@ -134,8 +134,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from grammarlab.grammar import load
-    from grammarlab.inside import surprisal_bits
+    from grammarlab.grammar.inside import surprisal_bits
+    from grammarlab.grammar.load import load
 
     g = load(args.file)
     strings = read_strings(args.input) if args.input else parse_strings(sys.stdin.read())
@@ -145,8 +145,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from grammarlab.grammar import load
-    from grammarlab.tune import tune
+    from grammarlab.grammar.load import load
+    from grammarlab.grammar.tune import tune
 
     g = load(args.file)
     tuned = tune(g, args.target_bits, method=args.method, toward=args.toward)
@@ -156,7 +156,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from grammarlab.families import hierarchical_grammar, random_grammar
+    from grammarlab.grammar.families import hierarchical_grammar, random_grammar
 
     if args.family == "random":
         g = random_grammar(

@@ -1,4 +1,4 @@
-"""``grammarlab sweep | plot | demo``: thin shells over grammarlab.sweep, .plot and .demo."""
+"""``grammarlab sweep | plot | demo``: thin shells over grammarlab.sweep.spec, .plot and .demo."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _report(outcomes: list) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from grammarlab.sweep import aggregate, load_sweep, run_state, run_sweep, summary_table
+    from grammarlab.sweep.spec import aggregate, load_sweep, run_state, run_sweep, summary_table
 
     sweep = load_sweep(args.file, out=args.out)
     if args.dry_run:
@@ -61,7 +61,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from grammarlab.plot import plot_all
+    from grammarlab.plot.registry import plot_all
 
     written, notes = plot_all(args.path, args.out, kinds=args.kinds)
     for note in notes:
@@ -71,7 +71,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from grammarlab.demo import run_demo
+    from grammarlab.sweep.demo import run_demo
 
     return run_demo(out=args.out, figures=args.figures, seeds=args.seeds,
                     workers=args.workers, fast=args.fast)  # fmt: skip

@@ -1,4 +1,5 @@
-"""``grammarlab train`` and ``grammarlab eval``: thin shells over grammarlab.train / evaluate."""
+"""``grammarlab train`` and ``grammarlab eval``: thin shells over grammarlab.train.loop /
+evaluate."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The TrainConfig of the command line (file, then --set, then flags)."""
-    from grammarlab.config import apply_overrides, config_from_dict, load_config
+    from grammarlab.train.config import apply_overrides, config_from_dict, load_config
 
     sets = list(args.set)
     where = {s.partition("=")[0].strip(): {"file": f"--set {s}"} for s in sets}
@@ -89,7 +90,7 @@ def default_out(cfg) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from grammarlab.train import train
+    from grammarlab.train.loop import train
 
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else default_out(cfg)
@@ -99,8 +100,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from grammarlab.evaluate import score_strings
-    from grammarlab.strings import read_strings
+    from grammarlab.grammar.strings import read_strings
+    from grammarlab.train.evaluate import score_strings
 
     bits, per_token = score_strings(Path(args.run_dir), read_strings(args.strings))
     for b, tok in zip(bits, per_token, strict=True):

@@ -1,0 +1,218 @@
+"""A run's memorization analysis on disk: phases.json, measures.jsonl, per_string.csv and
+per_position.csv, computed from the run folder (saved surprisals, data files, grammar.cfg) with
+the pure measures of :mod:`grammarlab.analysis.measures` and the grammar's exact probabilities.
+Files are written atomically; grammar bits of the run's fixed strings are computed once per run."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grammarlab.analysis.measures import (
+    epoch_measures,
+    generation_shares,
+    greedy_rate,
+    memu_bits,
+    parse_generations,
+    position_excess,
+    string_bits,
+    token_accuracy,
+)
+from grammarlab.errors import GrammarlabError
+
+PER_STRING = [
+    "epoch",
+    "dataset",
+    "index",
+    "model_bits",
+    "grammar_bits",
+    "memU_bits",
+    "greedy_match",
+]
+PER_POSITION = ["epoch", "dataset", "position", "excess_bits"]
+
+
+def analyze_run(run_dir: Path | str) -> tuple[Any, list[dict[str, Any]], Any, Any]:
+    """(phases, measures rows, per-string DataFrame, per-position DataFrame) of a run folder.
+
+    Grammar bits of the fixed strings are computed once; each surprisals/epoch_XXXX.npz gives one
+    row; generations/epoch_XXXX.txt add the generation shares to their epoch's row. In sequential
+    runs the datasets are labelled d1 (data/train.txt) and d2 (data/train2.txt) and the ``train``
+    measures refer to the current stage's training set (the members)."""
+
+    from grammarlab.analysis.phases import Curves, detect_phases
+    from grammarlab.analysis.results import (
+        epoch_files,
+        read_env,
+        read_grammar,
+        read_metrics,
+        read_run_strings,
+    )
+
+    run_dir = Path(run_dir)
+    records = read_metrics(run_dir)
+    phases = detect_phases(Curves.from_records(records))
+    stage_of = {int(r["epoch"]): int(r.get("stage") or 1) for r in records}
+    env = read_env(run_dir)
+    params = (env.get("n_params"), env.get("n_trainable_params"))
+    npz_files = epoch_files(run_dir / "surprisals", ".npz")
+    gen_files = epoch_files(run_dir / "generations", ".txt")
+    raw = read_run_strings(run_dir)
+    seq = "train2" in raw or "d2" in raw
+    strings = {_label(k, seq): v for k, v in raw.items()}
+    rows: dict[int, dict[str, Any]] = {}
+    frames_s: list[dict[str, Any]] = []  # column pieces, one per (epoch, set): one frame at the end
+    frames_p: list[dict[str, Any]] = []
+    if npz_files or gen_files:
+        g = read_grammar(run_dir)
+        gbits, gtok = _grammar_bits(g, strings)
+    for epoch, path in npz_files.items():
+        with np.load(path) as z:
+            arrays = {_label_key(k, seq): z[k] for k in z.files}
+        stage = stage_of.get(epoch, 1)
+        members = ("d2" if stage >= 2 else "d1") if seq else "train"
+        row, fs, fp = _epoch_tables(epoch, arrays, members, gbits, gtok, params)
+        rows[epoch] = {"epoch": epoch, "stage": stage, "members": members, **row}
+        frames_s += fs
+        frames_p += fp
+    train_strings = [x for k, s in strings.items() if k in ("train", "d1", "d2") for x in s]
+    for epoch, path in gen_files.items():
+        samples = parse_generations(path.read_text(encoding="utf-8"))
+        row = rows.setdefault(epoch, {"epoch": epoch, "stage": stage_of.get(epoch, 1)})
+        row.update(generation_shares(samples, _grammatical(g, samples), train_strings))
+    out_rows = [{k: _json_value(v) for k, v in rows[e].items()} for e in sorted(rows)]
+    return phases, out_rows, _concat(frames_s, PER_STRING), _concat(frames_p, PER_POSITION)
+
+
+def _epoch_tables(
+    epoch: int,
+    arrays: dict[str, np.ndarray],
+    members: str,
+    gbits: dict[str, np.ndarray],
+    gtok: dict[str, list[np.ndarray]],
+    params: tuple[int | None, int | None],
+) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    """One epoch's scalar measures and its per-string / per-position column pieces."""
+    tok = {k[: -len("_bits")]: v for k, v in arrays.items() if k.endswith("_bits")}
+    gb = {n: gbits[n] for n in tok if n in gbits}
+    row: dict[str, Any] = epoch_measures(tok, gb, members, "test", *params)
+    fs, fp = [], []
+    for n, tb in tok.items():
+        mb = string_bits(tb)
+        mu = memu_bits(mb, gb[n]) if n in gb else np.full(mb.size, np.nan)
+        row[f"model_{n}_bits_mean"] = float(np.nanmean(mb)) if mb.size else math.nan
+        if n == "test" and n in gb:  # the entropy floor, estimated on the test strings
+            row["grammar_test_bits_mean"] = float(np.mean(gb[n]))
+        if n in gb and n not in ("train", "test", "random"):
+            row[f"memU_{n}_bits_mean"] = float(np.nanmean(mu))
+        correct, match = arrays.get(f"{n}_correct"), arrays.get(f"{n}_greedy_match")
+        if correct is not None:
+            row[f"token_acc_{n}"] = token_accuracy(correct, tb)
+        if match is not None:
+            row[f"greedy_extraction_rate_{n}"] = greedy_rate(match)
+        if n == members:
+            for k in ("token_acc", "greedy_extraction_rate"):
+                if f"{k}_{n}" in row:
+                    row[f"{k}_train"] = row[f"{k}_{n}"]
+        fs.append({
+            "epoch": epoch, "dataset": n, "index": np.arange(mb.size), "model_bits": mb,
+            "grammar_bits": gb.get(n, np.full(mb.size, np.nan)), "memU_bits": mu,
+            "greedy_match": match,
+        })  # fmt: skip
+        if n in gtok:
+            pe = position_excess(tb, gtok[n])
+            fp.append({"epoch": epoch, "dataset": n, "position": np.arange(pe.size),
+                       "excess_bits": pe})  # fmt: skip
+    return row, fs, fp
+
+
+def _concat(pieces: list[dict[str, Any]], columns: list[str]) -> Any:
+    """One DataFrame from column pieces (``epoch`` and ``dataset`` are one value per piece, the
+    rest arrays; a missing ``greedy_match`` is NA): one frame instead of one per epoch and set,
+    which took half of the analysis time."""
+    import pandas as pd
+
+    if not pieces:
+        return pd.DataFrame(columns=columns)
+    sizes = [len(p[columns[2]]) for p in pieces]
+    out: dict[str, Any] = {}
+    for c in columns:
+        vals = [p[c] for p in pieces]
+        if c in ("epoch", "dataset"):
+            out[c] = np.repeat(np.asarray(vals, dtype=np.int64 if c == "epoch" else object), sizes)
+        elif c == "greedy_match":
+            data = [np.zeros(k, bool) if v is None else np.asarray(v, bool)
+                    for v, k in zip(vals, sizes, strict=True)]  # fmt: skip
+            na = [np.full(k, v is None) for v, k in zip(vals, sizes, strict=True)]
+            out[c] = pd.arrays.BooleanArray(np.concatenate(data), np.concatenate(na))
+        else:
+            out[c] = np.concatenate(vals)
+    return pd.DataFrame(out, columns=columns)
+
+
+def _label(name: str, sequential: bool) -> str:
+    """Dataset label: in sequential runs D1 (train/d1) is ``d1`` and D2 (train2/d2) ``d2``."""
+    if name in ("train2", "d2"):
+        return "d2"
+    if sequential and name in ("train", "d1"):
+        return "d1"
+    return name
+
+
+def _label_key(key: str, sequential: bool) -> str:
+    """An npz key ``X_bits`` / ``X_correct`` / ``X_greedy_match`` with X relabelled."""
+    for suffix in ("_bits", "_correct", "_greedy_match"):
+        if key.endswith(suffix):
+            return _label(key[: -len(suffix)], sequential) + suffix
+    return key
+
+
+def _json_value(v: Any) -> Any:  # JSON has no NaN/inf: null
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    return int(v) if isinstance(v, np.integer) else v
+
+
+def _grammar_bits(g: Any, strings: dict[str, list]) -> tuple[dict, dict]:
+    """Per data file: grammar bits per string, and per-token grammar bits (not for random)."""
+    try:
+        from grammarlab.grammar.inside import surprisal_bits, token_surprisals_bits
+    except ImportError as e:
+        raise GrammarlabError(
+            f"the grammar engine is not available ({e})", hint="grammarlab.grammar.inside is needed"
+        ) from None
+    gbits = {k: np.asarray(surprisal_bits(g, s), dtype=np.float64) for k, s in strings.items()}
+    gtok = {k: token_surprisals_bits(g, s) for k, s in strings.items() if k != "random"}
+    return gbits, gtok
+
+
+def _grammatical(g: Any, samples: Sequence[tuple[str, ...] | None]) -> np.ndarray:
+    """True where a sample is a string of the grammar (finite surprisal)."""
+    from grammarlab.grammar.inside import surprisal_bits
+
+    alphabet = set(g.terminals)
+    idx = [i for i, s in enumerate(samples) if s is not None and set(s) <= alphabet]
+    out = np.zeros(len(samples), dtype=bool)
+    if idx:
+        bits = np.asarray(surprisal_bits(g, [samples[i] for i in idx]), dtype=np.float64)
+        out[idx] = np.isfinite(bits)
+    return out
+
+
+def write_run_analysis(run_dir: Path | str) -> None:
+    """Compute and write phases.json, measures.jsonl, per_string.csv and per_position.csv into
+    a run folder (each atomically). Called by the runner when a run finishes."""
+    from grammarlab.io import write_atomic, write_json_atomic, write_text_atomic
+
+    run_dir = Path(run_dir)
+    phases, rows, ps, pp = analyze_run(run_dir)
+    write_json_atomic(run_dir / "phases.json", phases.to_dict())
+    text = "".join(json.dumps(r, allow_nan=False, sort_keys=False) + "\n" for r in rows)
+    write_text_atomic(run_dir / "measures.jsonl", text)
+    write_atomic(run_dir / "per_string.csv", lambda p: ps.to_csv(p, index=False))
+    write_atomic(run_dir / "per_position.csv", lambda p: pp.to_csv(p, index=False))

@@ -1,0 +1,305 @@
+"""Exact string, prefix and next-token probabilities of a PCFG (natural log, nats).
+
+General grammars use their compiled binary/lexical/unit form (:mod:`grammarlab.grammar.cnf`): inside
+probabilities (CKY by span width, vectorized over strings of the same length and over all spans of
+a width) and prefix probabilities (Jelinek & Lafferty 1991, with the left-corner closure
+``(I - P_L)^-1``; needs a consistent grammar). Work is pruned exactly by the set of lengths each
+nonterminal can derive. The prefix tables grow with the cube of the length.
+
+Right-linear (regular) grammars, such as the paper's random grammars, take an exact fast path
+instead: one left-to-right forward pass of their automaton, vectorized over strings of any
+lengths. The forward mass after a prefix, summed over states, is the prefix probability (each
+state then finishes a string with probability 1 in a consistent grammar, the assumption of the
+general path too); the mass that reached the final state on the last token is P(string).
+
+Both paths stay in log space: every sum over derivations is a max-shifted log-sum-exp per output
+cell, so a 500-token string does not underflow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from grammarlab.errors import GrammarlabError
+from grammarlab.grammar.cnf import (
+    Compiled,
+    Regular,
+    closure_plan,
+    compile_cnf,
+    compile_regular,
+    lengths,
+    pairs,
+    reachable_states,
+)
+from grammarlab.grammar.parse import Grammar
+
+END = "</s>"
+LN2 = math.log(2.0)
+_CHART_BYTES = 192 * 2**20  # table memory per batch of strings
+_REGULAR_FAST_PATH = True  # tests switch it off to compare with the general path
+
+
+def _closed(c: Compiled, kind: str, key: int, ins: np.ndarray, x: np.ndarray) -> tuple:
+    """(nonterminals, log values ``[starts, nts, strings]``) after the unit (``kind="unit"``) or
+    left-corner (``"lc"``) closure of values ``x`` of nonterminals ``ins``."""
+    if kind == "unit" and len(c.u_rows) == 0:
+        return ins, x
+    out, starts, pos, logw = closure_plan(c, kind, key, ins)
+    if len(out) == 0:
+        return out, x[:, :0]
+    return out, _seg_lse(x[:, pos] + logw[:, None], starts, axis=1)
+
+
+def _seg_lse(vals: np.ndarray, starts: np.ndarray, axis: int) -> np.ndarray:
+    """log-sum-exp of consecutive segments (beginning at ``starts``) along ``axis``. Segments are
+    mostly of one or two terms, so a pairwise ``logaddexp`` (stable, exact for ``-inf``, a copy
+    for one term) beats a max-shifted sum."""
+    return np.logaddexp.reduceat(vals, starts, axis=axis)
+
+
+def _encode(c: Compiled, strings: Sequence[Sequence[str]]) -> np.ndarray:
+    unk = len(c.tid)
+    return np.array([[c.tid.get(t, unk) for t in s] for s in strings], dtype=np.int64)
+
+
+def _offsets(active: np.ndarray, length: int, shrink: int) -> tuple[np.ndarray, int]:
+    """Flat chart layout: block (width w, nonterminal A) starts at ``off[w, A]`` and holds
+    ``length - w + shrink`` start positions; inactive blocks point at the all ``-inf`` block 0."""
+    sizes = np.where(active, length - np.arange(len(active))[:, None] + shrink, 0)
+    sizes = np.maximum(sizes, 0)
+    ends = length + np.cumsum(sizes.ravel())
+    off = np.where(active.ravel(), ends - sizes.ravel(), 0).reshape(active.shape)
+    return off, int(ends[-1]) if len(ends) else length
+
+
+def _layouts(c: Compiled, length: int) -> tuple:
+    lens, ml = lengths(c, length)
+    act_in = lens[:, : length + 1].T.copy()  # [width, nt]
+    act_in[0] = False
+    off_in, n_in = _offsets(act_in, length, 1)
+    act_q = np.zeros((length, c.k), dtype=bool)  # [width - 1, nt]
+    act_q[:, c.lc_rows] = ml[c.lc_rows][None, :] >= np.arange(1, length + 1)[:, None]
+    off_q, n_q = _offsets(act_q, length, 0)
+    return lens, ml, off_in, n_in, off_q, n_q
+
+
+def _inside(c: Compiled, tok: np.ndarray, lay: tuple) -> np.ndarray:
+    """Flat log inside chart of same-length token arrays: ``chart[off[w, A] + i, s]`` is
+    log P(A =>* tokens i .. i+w-1 of string s)."""
+    n, length = tok.shape
+    lens, ml, off, size = lay[:4]
+    chart = np.full((size, n), -np.inf)
+    i = np.arange(length)[:, None]
+    nts, x = _closed(c, "unit", 1, c.lex_nts, c.lex[tok].transpose(1, 2, 0))
+    chart[off[1, nts][None, :] + i] = x
+    for w in range(2, length + 1):
+        split, left, right, logp, starts, lhs = pairs(c, "inside", w, lens, ml)
+        if len(split) == 0:
+            continue
+        i = np.arange(length - w + 1)[:, None]
+        vals = chart[off[split, left] + i] + chart[off[w - split, right] + i + split]
+        x = _seg_lse(vals + logp[:, None], starts, axis=1)
+        nts, x = _closed(c, "unit", w, lhs, x)
+        chart[off[w, nts][None, :] + i] = x
+    return chart
+
+
+def _prefix(c: Compiled, tok: np.ndarray, chart: np.ndarray, lay: tuple) -> np.ndarray:
+    """``out[j, s]`` = log P(string s starts with its first j + 1 tokens) (Jelinek-Lafferty):
+    q(A, i, d) = sum_B LC[A, B] (lex(B, x_i) if d = 0 else
+    sum_{B -> C D, c} P inside(C, i, c) q(D, i + c, d - c))."""
+    n, length = tok.shape
+    lens, ml, off_in, _, off, size = lay
+    q = np.full((size, n), -np.inf)
+    i = np.arange(length)[:, None]
+    nts, x = _closed(c, "lc", 0, c.lex_nts, c.lex[tok].transpose(1, 2, 0))
+    q[off[0, nts][None, :] + i] = x
+    for d in range(1, length):
+        split, left, right, logp, starts, lhs = pairs(c, "prefix", d, lens, ml)
+        if len(split) == 0:
+            continue
+        i = np.arange(length - d)[:, None]
+        vals = chart[off_in[split, left] + i] + q[off[d - split, right] + i + split]
+        x = _seg_lse(vals + logp[:, None], starts, axis=1)
+        nts, x = _closed(c, "lc", d, lhs, x)
+        q[off[d, nts][None, :] + i] = x
+    return q[off[:, 0]]
+
+
+def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool):
+    """(length, indices, layout) of same-length strings, in chunks whose tables stay under about
+    ``_CHART_BYTES``."""
+    by_len: dict[int, list[int]] = {}
+    for i, s in enumerate(strings):
+        by_len.setdefault(len(s), []).append(i)
+    for length, ids in sorted(by_len.items()):
+        if length == 0:
+            yield length, ids, None
+            continue
+        lay = _layouts(c, length)
+        lens, ml = lay[:2]
+        peak = max(
+            [
+                (length - w + 1) * len(pairs(c, "inside", w, lens, ml)[0])
+                for w in range(2, length + 1)
+            ]
+            + [length * c.k]
+        )
+        if prefix:
+            npre = [len(pairs(c, "prefix", d, lens, ml)[0]) for d in range(1, length)]
+            peak = max([peak] + [(length - d) * p for d, p in enumerate(npre, 1)])
+        per = 8 * (lay[3] + (lay[5] if prefix else 0) + 4 * peak)
+        step = max(1, _CHART_BYTES // per)
+        for lo in range(0, len(ids), step):
+            yield length, ids[lo : lo + step], lay
+
+
+def _regular(g: Grammar) -> Regular | None:
+    return compile_regular(g) if _REGULAR_FAST_PATH else None
+
+
+def _lse_rows(x: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = x.max(axis=1, initial=-np.inf)
+        m = np.where(np.isfinite(m), m, 0.0)
+        return np.log(np.exp(x - m[:, None]).sum(axis=1)) + m
+
+
+def _forward(rc: Regular, tok: np.ndarray, ln: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward pass over token arrays ``tok`` (padded; lengths ``ln``, longest first):
+    (``pre[s, j]`` = log P(string s starts with its first j tokens), log P(string s)), nats.
+    ``alpha[s, B]`` = log of the expected number of times a derivation that has read the tokens
+    so far is in state B (unit rules included; see :class:`Regular` for the prefix weights);
+    only states reachable in that many steps are computed, and strings that have ended drop out
+    of the batch."""
+    n, lmax = tok.shape
+    pre = np.full((n, lmax + 1), -np.inf)
+    pre[:, 0] = 0.0
+    fin = np.full(n, -np.inf)
+    alpha = np.broadcast_to(rc.init, (n, rc.k + 1))
+    reach = reachable_states(rc, lmax)
+    active = np.searchsorted(-ln, -np.arange(lmax), side="left")  # strings longer than i
+    for i, a in enumerate(active):
+        t, cols = tok[:a, i, None], reach[i + 1]
+        vals = alpha[np.arange(a)[:, None, None], rc.in_src[t, cols]] + rc.in_logp[t, cols]
+        alpha = np.full((a, rc.k + 1), -np.inf)
+        if vals.shape[2] == 1:
+            alpha[:, cols] = vals[:, :, 0]
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                m = vals.max(axis=2)
+                m = np.where(np.isfinite(m), m, 0.0)
+                alpha[:, cols] = np.log(np.exp(vals - m[:, :, None]).sum(axis=2)) + m
+        pre[:a, i + 1] = _lse_rows(alpha[:, cols] + rc.logz[cols])
+        done = np.flatnonzero(ln[:a] == i + 1)
+        fin[done] = alpha[done, rc.k]
+    return pre, fin
+
+
+def _forward_batches(rc: Regular, strings: Sequence[Sequence[str]]):
+    """(indices, lengths, log prefix probabilities, log string probabilities) of
+    :func:`_forward`, per batch of strings whose tables stay under about ``_CHART_BYTES``."""
+    lens = np.array([len(s) for s in strings], dtype=np.int64)
+    order = np.argsort(-lens, kind="stable")
+    unk = len(rc.tid)
+    per = 8 * ((4 * rc.in_src.shape[2] + 3) * (rc.k + 1) + int(lens.max(initial=0)) + 1)
+    step = max(1, _CHART_BYTES // per)
+    for lo in range(0, len(order), step):
+        ids = order[lo : lo + step]
+        ln = lens[ids]
+        tok = np.full((len(ids), ln[0]), unk, dtype=np.int64)
+        for r, i in enumerate(ids):
+            tok[r, : ln[r]] = [rc.tid.get(t, unk) for t in strings[i]]
+        yield (ids, ln, *_forward(rc, tok, ln))
+
+
+def _bits(logp: np.ndarray) -> np.ndarray:
+    """Surprisals in bits from log prefix probabilities (nats) along axis 0; ``inf`` once the
+    prefix is impossible."""
+    with np.errstate(invalid="ignore"):
+        bits = (logp[:-1] - logp[1:]) / LN2
+    bits[np.isneginf(logp[1:])] = np.inf
+    return bits
+
+
+def string_logprobs(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
+    """Natural log P(string) (nats), summed over all derivations; ``-inf`` when impossible."""
+    out = np.full(len(strings), -np.inf)
+    rc = _regular(g)
+    if rc is not None:
+        for ids, _, _, fin in _forward_batches(rc, strings):
+            out[ids] = fin
+        return out
+    c = compile_cnf(g)
+    for length, ids, lay in _batches(c, strings, False):
+        if length > 0:
+            chart = _inside(c, _encode(c, [strings[i] for i in ids]), lay)
+            out[ids] = chart[lay[2][length, 0]]
+    return out
+
+
+def surprisal_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
+    """-log2 P(string) in bits per string; ``inf`` when impossible."""
+    return -string_logprobs(g, strings) / LN2
+
+
+def prefix_logprobs(g: Grammar, prefixes: Sequence[Sequence[str]]) -> np.ndarray:
+    """Natural log of P(a string of the grammar starts with the prefix) (nats); 0 for the empty
+    prefix, ``-inf`` when no string starts with it."""
+    out = np.zeros(len(prefixes))
+    rc = _regular(g)
+    if rc is not None:
+        for ids, ln, pre, _ in _forward_batches(rc, prefixes):
+            out[ids] = pre[np.arange(len(ids)), ln]
+        return out
+    c = compile_cnf(g)
+    for length, ids, lay in _batches(c, prefixes, True):
+        if length > 0:
+            tok = _encode(c, [prefixes[i] for i in ids])
+            out[ids] = _prefix(c, tok, _inside(c, tok, lay), lay)[-1]
+    return out
+
+
+def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Exact distribution of the symbol after ``prefix``: natural-log probabilities (nats) over
+    ``g.terminals`` and, last, :data:`END` (the string stops here); they sum to 1 in probability.
+    Raises :class:`GrammarlabError` when the prefix is impossible (no distribution exists)."""
+    prefix = tuple(prefix)
+    base = prefix_logprobs(g, [prefix])[0]
+    if not np.isfinite(base):
+        raise GrammarlabError(
+            f"no string of the grammar starts with {' '.join(prefix)!r}",
+            file=g.source,
+            hint="the next-token distribution exists only after a possible prefix",
+        )
+    ext = prefix_logprobs(g, [(*prefix, t) for t in g.terminals])
+    end = string_logprobs(g, [prefix])[0] if prefix else -np.inf
+    return (*g.terminals, END), np.r_[ext, end] - base
+
+
+def token_surprisals_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """Per string, ``L + 1`` surprisals in bits: -log2 P(x_i | x_<i) for each token, then
+    -log2 P(end | x). They sum to :func:`surprisal_bits`; ``inf`` from the first impossible
+    token on. One forward pass (right-linear grammars) or one inside chart and one prefix table
+    per batch serve every prefix."""
+    out: list[np.ndarray] = [np.full(1, np.inf) for _ in strings]
+    rc = _regular(g)
+    if rc is not None:
+        for ids, ln, pre, fin in _forward_batches(rc, strings):
+            for r, i in enumerate(ids):
+                out[i] = _bits(np.r_[pre[r, : ln[r] + 1], fin[r]])
+        return out
+    c = compile_cnf(g)
+    for length, ids, lay in _batches(c, strings, True):
+        if length == 0:
+            continue
+        tok = _encode(c, [strings[i] for i in ids])
+        chart = _inside(c, tok, lay)
+        pre = _prefix(c, tok, chart, lay)
+        bits = _bits(np.vstack([np.zeros(len(ids)), pre, chart[lay[2][length, 0]][None, :]]))
+        for col, i in enumerate(ids):
+            out[i] = bits[:, col].copy()
+    return out

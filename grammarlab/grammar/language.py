@@ -1,0 +1,84 @@
+"""Finite languages: how many derivations a grammar has, every string it derives, and whether it
+has enough distinct strings for a request (used by ``sample(..., unique=True)``).
+
+Only grammars without a useful cycle (see :func:`grammarlab.grammar.structure.useful_cycle`) have
+finite languages; the enumeration is exhaustive, so it is meant for small ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Set
+from itertools import product
+
+from grammarlab.errors import GrammarlabError
+from grammarlab.grammar.parse import Grammar
+from grammarlab.grammar.strings import Tokens
+from grammarlab.grammar.structure import useful_cycle
+
+ENUMERATE_LIMIT = 100_000  # enumerate a finite language with at most this many derivations
+
+
+def count_derivations(g: Grammar) -> int | None:
+    """Exact number of derivations from the start symbol (an upper bound on the number of
+    distinct strings), or None when it is infinite."""
+    if useful_cycle(g):
+        return None
+    memo: dict[str, int] = {}
+
+    def count(a: str) -> int:
+        if a not in memo:
+            memo[a] = sum(math.prod(count(b) for b in r.nonterminals) for r in g.by_lhs[a])
+        return memo[a]
+
+    return count(g.start)
+
+
+def language(g: Grammar) -> set[Tokens]:
+    """Every string of a finite grammar (no useful cycle). Cost grows with the number of
+    derivations; meant for small languages (see :func:`count_derivations`)."""
+    if useful_cycle(g):
+        raise GrammarlabError("the grammar's language is infinite", file=g.source)
+    memo: dict[str, set[Tokens]] = {}
+
+    def strings(a: str) -> set[Tokens]:
+        if a not in memo:
+            out: set[Tokens] = set()
+            for r in g.by_lhs[a]:
+                parts = [
+                    {(s,)} if is_t else strings(s)
+                    for s, is_t in zip(r.rhs, r.terminal_mask, strict=True)
+                ]
+                out.update(sum(combo, ()) for combo in product(*parts))
+            memo[a] = out
+        return memo[a]
+
+    return strings(g.start)
+
+
+def check_distinct(g: Grammar, n: int, exclude: Set[Tokens] = frozenset()) -> None:
+    """Raise :class:`GrammarlabError` when a finite grammar surely has fewer than ``n`` distinct
+    strings outside ``exclude``: exactly, by enumeration, when it has at most ENUMERATE_LIMIT
+    derivations, else against its number of derivations (an upper bound). Infinite languages
+    always pass."""
+    count = count_derivations(g)
+    if count is None:
+        return
+    if count <= ENUMERATE_LIMIT:
+        lang = language(g)
+        avail = len(lang - exclude)
+        if n > avail:
+            extra = f", {len(lang) - avail} of them excluded" if avail < len(lang) else ""
+            raise GrammarlabError(
+                f"asked for {n} distinct strings but the grammar has only {len(lang)} "
+                f"distinct strings{extra}",
+                file=g.source,
+                hint=f"ask for at most {avail}",
+            )
+    elif n > count:
+        raise GrammarlabError(
+            f"asked for {n} distinct strings but the grammar has at most {count:,} "
+            "(its number of derivations)",
+            file=g.source,
+            hint=f"ask for at most {count:,}",
+        )

@@ -1,0 +1,1 @@
+"""The run folder: the one owner of its file names and formats."""

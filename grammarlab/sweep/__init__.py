@@ -1,0 +1,1 @@
+"""Stage 4a, sweeps: sweep files expanded into runs, executors, tidy tables, the embedded demo."""

@@ -1,0 +1,298 @@
+"""Sweeps: a base run config times a grid of values, run ids, executors, tidy tables.
+
+A sweep file (TOML) has a ``[base]`` table (the keys of a train config), a ``[grid]`` table
+mapping dotted config keys to lists of values (``n_train = [8, 64]``, ``"lora.rank" = [4, 8]``,
+``model = [{preset = "pythia-tiny"}, ...]``; a table value is merged into the config), and any
+number of ``[[derive]]`` tables that write grammars into ``<out>/grammars/`` and add them to the
+grammar axis:
+
+* ``grammar = "g.cfg"`` + ``entropy_bits = [...]`` (+ ``method = "temper"|"skew"``, ``toward``):
+  :func:`grammarlab.grammar.tune.tune` of the base grammar to each target entropy (bits per string);
+* ``family = "hierarchical"`` + ``p = [...]``, or ``family = "random"`` + ``alphabet_size``
+  (+ ``length``, ``oversample``, ``oversample_prob`` / ``target_bits``; any may be a list):
+  the paper's families (:mod:`grammarlab.grammar.families`).
+
+Every point of the Cartesian product is one run in ``<out>/<run_id>/``; ``run_id`` is the readable
+values of the axes plus 8 hex digits of a SHA-256 over the config *and the grammar file's text*,
+so editing a grammar gives a new run instead of reusing one trained on the old text.
+
+This module expands sweep files into runs; running them is :mod:`grammarlab.sweep.execute` and the
+tidy tables are :mod:`grammarlab.sweep.tables`, both re-exported here so that
+``grammarlab.sweep.spec`` stays the one import for a sweep.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grammarlab.errors import ConfigError, GrammarlabError
+from grammarlab.io import write_text_atomic
+from grammarlab.sweep.execute import (
+    EXECUTORS,
+    FINISHED,
+    Job,
+    Outcome,
+    execute_local,
+    execute_parallel,
+    run_job,
+    run_state,
+    run_sweep,
+    train_from_file,
+)
+from grammarlab.sweep.tables import SUMMARY_COLUMNS, SweepTables, aggregate, collect, summary_table
+from grammarlab.train.config import TrainConfig, config_from_dict, resolve
+
+# the runner and the tables, re-exported (the CLI, the demo and older code import them from here)
+__all__ = ["EXECUTORS", "FINISHED", "Job", "Outcome", "execute_local", "execute_parallel"]
+__all__ += ["run_job", "run_state", "run_sweep", "train_from_file"]
+__all__ += ["SUMMARY_COLUMNS", "SweepTables", "aggregate", "collect", "summary_table"]
+__all__ += ["Sweep", "SweepRun", "config_hash", "derive_grammars", "expand", "flatten"]
+__all__ += ["load_sweep", "resolve_config", "run_id", "set_dotted"]
+
+SWEEP_KEYS = {"name", "out", "base", "grid", "derive"}
+_SAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One point of a sweep: its id, folder and resolved config."""
+
+    run_id: str
+    run_dir: Path
+    config: TrainConfig
+    point: tuple[tuple[str, Any], ...]  # (dotted key, value) of the grid axes
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """An expanded sweep: its name, output folder and runs (in grid order)."""
+
+    name: str
+    root: Path
+    runs: tuple[SweepRun, ...]
+
+
+# ----------------------------------------------------------------------------- dotted keys
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables -> {dotted key: leaf}; lists (and scalars) are leaves."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def set_dotted(cfg: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``a.b.c`` in a nested dict; a dict value is merged into the table already there."""
+    *parents, leaf = key.split(".")
+    d = cfg
+    for p in parents:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise ConfigError(f"grid key {key!r}: {p!r} is a value, not a table")
+    if isinstance(value, dict) and isinstance(d.get(leaf), dict):
+        d[leaf] = {**d[leaf], **copy.deepcopy(value)}
+    else:
+        d[leaf] = copy.deepcopy(value)
+
+
+# ----------------------------------------------------------------------------- expansion
+
+
+def load_sweep(path: Path | str, out: Path | str | None = None, runs_dir: str = "runs") -> Sweep:
+    """Read and expand a sweep file; derived grammars are written under ``<out>/grammars``.
+
+    ``out`` defaults to the file's ``out`` key, else ``runs/<name>`` (name: the ``name`` key,
+    else the file stem). Relative grammar paths are relative to the sweep file's folder."""
+    path = Path(path)
+    try:
+        spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GrammarlabError("no such sweep file", file=str(path)) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"invalid TOML: {e}", file=str(path)) from None
+    name = str(spec.get("name", path.stem))
+    root = Path(out or spec.get("out") or Path(runs_dir) / name)
+    return expand(spec, root, base_dir=path.parent, source=str(path), name=name)
+
+
+def expand(
+    spec: dict[str, Any],
+    root: Path | str,
+    base_dir: Path | str = ".",
+    source: str = "<sweep>",
+    name: str | None = None,
+) -> Sweep:
+    """The runs of a parsed sweep spec (see the module docstring)."""
+    root, base_dir = Path(root), Path(base_dir)
+    unknown = set(spec) - SWEEP_KEYS
+    if unknown:
+        raise ConfigError(f"unknown sweep key(s) {sorted(unknown)}", file=source,
+                          hint=f"a sweep file has {sorted(SWEEP_KEYS)}")  # fmt: skip
+    base = copy.deepcopy(spec.get("base", {}))
+    if not isinstance(base, dict):
+        raise ConfigError("[base] must be a table", file=source)
+    axes = flatten(spec.get("grid", {}))
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"grid.{key} must be a non-empty list of values", file=source,
+                              hint=f'e.g. {key} = [1, 2] (or "{key}" = [...])')  # fmt: skip
+    derived = [p for d in _as_list(spec.get("derive", []), source) for p in
+               derive_grammars(d, root / "grammars", base_dir, source)]  # fmt: skip
+    if "grammar" in axes:
+        axes["grammar"] = [_abs(g, base_dir) for g in axes["grammar"]] + derived
+    elif derived:
+        axes = {"grammar": derived, **axes}
+    if "grammar" in base:
+        base["grammar"] = _abs(base["grammar"], base_dir)
+    runs, seen = [], {}
+    keys = list(axes)
+    for values in itertools.product(*(axes[k] for k in keys)):
+        cfg = copy.deepcopy(base)
+        for k, v in zip(keys, values, strict=True):
+            set_dotted(cfg, k, v)
+        if "grammar" not in cfg:
+            raise ConfigError("no grammar: set base.grammar, grid.grammar or a [[derive]]",
+                              file=source)  # fmt: skip
+        point = tuple((k, v) for k, v in zip(keys, values, strict=True) if len(axes[k]) > 1)
+        config = resolve_config(cfg, source)
+        rid = run_id(config, point)
+        if rid in seen:
+            raise ConfigError(f"two grid points give the same run {rid}", file=source,
+                              hint="a grid axis lists the same value twice")  # fmt: skip
+        seen[rid] = True
+        runs.append(SweepRun(rid, root / rid, config, point))
+    return Sweep(name or root.name, root, tuple(runs))
+
+
+def _as_list(v: Any, source: str) -> list[dict[str, Any]]:
+    items = v if isinstance(v, list) else [v]
+    if not all(isinstance(x, dict) for x in items):
+        raise ConfigError("derive must be [[derive]] tables", file=source)
+    return items
+
+
+def _abs(p: Any, base_dir: Path) -> str:
+    if not isinstance(p, str):
+        raise ConfigError(f"a grammar must be a file path, got {p!r}")
+    q = Path(p).expanduser()
+    if not q.is_absolute():
+        q = base_dir / q if (base_dir / q).exists() or not q.exists() else q
+    return str(q.resolve())
+
+
+def derive_grammars(d: dict[str, Any], folder: Path, base_dir: Path, source: str) -> list[str]:
+    """Write the grammars of one ``[[derive]]`` table into ``folder``; their paths, in order.
+
+    A file is rewritten only when its text changes, so its run ids stay stable."""
+    d = dict(d)
+    prefix = d.pop("name", None)
+    if "family" in d:
+        from grammarlab.grammar.families import hierarchical_grammar, random_grammar
+
+        fam = d.pop("family")
+        makers = {"hierarchical": hierarchical_grammar, "random": random_grammar}
+        if fam not in makers:
+            raise ConfigError(f"unknown family {fam!r}", file=source, hint="hierarchical | random")
+        keys = list(d)
+        lists = [d[k] if isinstance(d[k], list) else [d[k]] for k in keys]
+        out = []
+        for values in itertools.product(*lists):
+            kw = dict(zip(keys, values, strict=True))
+            # name by the values that vary (the list-valued keys)
+            tag = "_".join(f"{_short(k)}{_fmt(kw[k])}" for k in keys if isinstance(d[k], list))
+            try:
+                g = makers[fam](**kw)
+            except TypeError as e:
+                raise ConfigError(f"derive {fam}: {e}", file=source) from None
+            stem = "_".join(x for x in (prefix or fam, tag) if x)
+            out.append(_write_grammar(folder / f"{stem}.cfg", g.to_text()))
+        return out
+    if "grammar" not in d or "entropy_bits" not in d:
+        raise ConfigError("a [[derive]] table needs family = ..., or grammar and entropy_bits",
+                          file=source)  # fmt: skip
+    from grammarlab.grammar.load import load
+    from grammarlab.grammar.tune import tune
+
+    src = Path(_abs(d["grammar"], base_dir))
+    g = load(src)
+    method, toward = d.get("method", "temper"), d.get("toward")
+    targets = d["entropy_bits"] if isinstance(d["entropy_bits"], list) else [d["entropy_bits"]]
+    out = []
+    for t in targets:
+        tuned = tune(g, float(t), method=method, toward=toward)
+        stem = f"{prefix or src.stem}_{method}_H{_fmt(t)}"
+        out.append(_write_grammar(folder / f"{stem}.cfg", tuned.to_text()))
+    return out
+
+
+def _write_grammar(path: Path, text: str) -> str:
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        write_text_atomic(path, text)
+    return str(path.resolve())
+
+
+def _short(key: str) -> str:
+    leaf = key.rsplit(".", 1)[-1]
+    return {"n_train": "n", "seed": "s", "alphabet_size": "l", "entropy_bits": "H",
+            "target_bits": "H", "oversample_prob": "q", "grammar": ""}.get(leaf, leaf)  # fmt: skip
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, dict):
+        return "_".join(_fmt(x) for x in v.values())
+    return str(v)
+
+
+def resolve_config(cfg: dict[str, Any], source: str = "<sweep>") -> TrainConfig:
+    """The run config of a grid point with every default filled
+    (:func:`grammarlab.train.config.resolve`,
+    which needs the grammar), so that equal runs get equal ids however they were written."""
+    from grammarlab.grammar.load import load
+
+    try:
+        c = config_from_dict(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{e.diagnostics[0].message} (in a grid point of the sweep)",
+                          file=source, hint=e.diagnostics[0].hint) from None  # fmt: skip
+    return resolve(c, load(c.grammar))
+
+
+def run_id(cfg: TrainConfig, point: tuple[tuple[str, Any], ...] = ()) -> str:
+    """Readable axis values plus 8 hex digits of :func:`config_hash`."""
+    parts = []
+    for k, v in point:
+        if k == "grammar":
+            parts.append(Path(v).stem)
+        else:
+            parts.append(f"{_short(k)}{_fmt(v)}")
+    label = _SAFE.sub("_", "-".join(parts))[:80].strip("_-")
+    h = config_hash(cfg)
+    return f"{label}-{h}" if label else h
+
+
+def config_hash(cfg: TrainConfig) -> str:
+    """8 hex digits of SHA-256 over the canonical JSON of the config, in which the grammar path
+    is replaced by the SHA-256 of the grammar file's text (same text anywhere = same hash)."""
+    c = cfg.to_dict()
+    g = Path(c["grammar"])
+    try:
+        c["grammar"] = "sha256:" + hashlib.sha256(g.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise GrammarlabError("grammar file not found", file=str(g)) from None
+    blob = json.dumps(c, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]

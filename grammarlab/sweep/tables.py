@@ -1,0 +1,166 @@
+"""A sweep's tidy tables: curves.csv, phases.csv, measures.csv and per_string.csv.
+
+:func:`collect` reads every run folder below a path
+(:func:`grammarlab.analysis.results.load_runs`), adds
+each grammar's exact entropy (bits/string, cached by the grammar's text) and per-run summaries
+of the memorization measures to the phases; :func:`aggregate` writes the tables into the sweep
+folder; :func:`summary_table` prints the phases as plain text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grammarlab.errors import GrammarlabError
+
+
+@dataclass(frozen=True, eq=False)
+class SweepTables:
+    """Tidy tables of a sweep (or one run). curves: one row per (run, epoch, dataset) with loss
+    (nats/token) and acc; phases: one row per run with exact ``entropy_bits`` (bits/string) and
+    the phase and memorization summaries; measures: one row per (run, epoch); per_string: the
+    runs' per_string.csv rows (bits per string). notes: what was missing."""
+
+    curves: Any
+    phases: Any
+    measures: Any
+    per_string: Any
+    notes: tuple[str, ...]
+
+
+_ID_COLS = ["run", "grammar", "entropy_bits", "n_train", "seed", "model"]
+
+
+def collect(path: Path | str) -> SweepTables:
+    """The tables of the run folder ``path`` or of every run below it (nothing is written)."""
+    import pandas as pd
+
+    from grammarlab.analysis.results import find_run_dirs, load_runs
+    from grammarlab.analysis.results import run_id as rel_id
+
+    root = Path(path)
+    t = load_runs(root)
+    notes = list(t.notes)
+    entropy, per_string = {}, []
+    for run in find_run_dirs(root):
+        rid = rel_id(run, root)
+        entropy[rid] = _entropy_bits(run / "grammar.cfg", notes)
+        ps = run / "per_string.csv"
+        if ps.is_file():
+            per_string.append(pd.read_csv(ps).assign(run=rid))
+    varying = [c for c in t.metrics.columns if c.startswith("config.")
+               and t.metrics[c].astype(str).nunique() > 1]  # fmt: skip
+    tables = []
+    for df in (t.metrics, t.phases, t.measures):
+        if df.empty:
+            tables.append(df)
+            continue
+        df = df.copy()
+        df["entropy_bits"] = df["run"].map(entropy)
+        keep = [c for c in df.columns if not c.startswith("config.") or c in varying]
+        tables.append(df[keep])
+    curves, phases, measures = tables
+    ps_df = pd.concat(per_string, ignore_index=True) if per_string else pd.DataFrame()
+    if not phases.empty:
+        phases = _add_measure_summaries(phases, measures)
+        front = [c for c in _ID_COLS if c in phases.columns]
+        phases = phases[front + [c for c in phases.columns if c not in front]]
+    if not ps_df.empty and not phases.empty:
+        ps_df = ps_df.merge(phases[[c for c in _ID_COLS if c in phases.columns]], on="run")
+    return SweepTables(curves, phases, measures, ps_df, tuple(notes))
+
+
+def _entropy_bits(grammar_file: Path, notes: list[str]) -> float:
+    """Exact entropy (bits/string) of a grammar file, cached by content; NaN with a note when
+    the file or the entropy engine is missing."""
+    try:
+        text = grammar_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        notes.append(f"{grammar_file}: missing; entropy_bits left empty")
+        return math.nan
+    return _entropy_of_text(text, str(grammar_file), notes)
+
+
+_ENTROPY_CACHE: dict[str, float] = {}
+
+
+def _entropy_of_text(text: str, source: str, notes: list[str]) -> float:
+    key = hashlib.sha256(text.encode()).hexdigest()
+    if key not in _ENTROPY_CACHE:
+        try:
+            from grammarlab.grammar.entropy import analyze
+            from grammarlab.grammar.load import loads
+
+            rep = analyze(loads(text))
+            bits = getattr(rep, "entropy_bits", None)
+            _ENTROPY_CACHE[key] = float(rep.to_dict()["entropy_bits"] if bits is None else bits)
+        except (ImportError, GrammarlabError, KeyError) as e:
+            notes.append(f"{source}: entropy unavailable ({e})")
+            return math.nan
+    return _ENTROPY_CACHE[key]
+
+
+# measures.jsonl column -> (summary column, how), added to phases.csv per run
+_SUMMARIES = {
+    "excess_test_bits": [("min_excess_test_bits", "min"), ("final_excess_test_bits", "last")],
+    "memU_train_bits_total": [("final_memU_train_bits_total", "last"),
+                              ("max_memU_train_bits_total", "max")],
+    "memU_test_bits_total": [("final_memU_test_bits_total", "last")],
+    "memU_bits_per_param": [("final_memU_bits_per_param", "last")],
+}  # fmt: skip
+
+
+def _add_measure_summaries(phases: Any, measures: Any) -> Any:
+    """phases + per-run summaries of measures (bits); NaN where a run has no measures."""
+    import pandas as pd
+
+    phases = phases.copy()
+    for col, outs in _SUMMARIES.items():
+        for name, how in outs:
+            phases[name] = math.nan
+            if measures.empty or col not in measures.columns:
+                continue
+            m = measures.dropna(subset=[col]).sort_values("epoch").groupby("run")[col]
+            phases[name] = phases["run"].map(getattr(m, how)()).astype(float)
+    if not measures.empty and "excess_test_bits" in measures.columns:
+        m = measures.dropna(subset=["excess_test_bits"])
+        idx = m.groupby("run")["excess_test_bits"].idxmin()
+        phases["min_excess_test_bits_epoch"] = phases["run"].map(
+            pd.Series(m.loc[idx, "epoch"].to_numpy(), index=m.loc[idx, "run"].to_numpy())
+        )
+    return phases
+
+
+def aggregate(root: Path | str) -> SweepTables:
+    """Write ``curves.csv``, ``phases.csv``, ``measures.csv`` (and ``per_string.csv``) into the
+    sweep folder ``root`` (atomically) and return the tables."""
+    from grammarlab.io import write_atomic
+
+    root = Path(root)
+    t = collect(root)
+    for name, df in (("curves", t.curves), ("phases", t.phases), ("measures", t.measures),
+                     ("per_string", t.per_string)):  # fmt: skip
+        write_atomic(root / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
+    return t
+
+
+SUMMARY_COLUMNS = {
+    "grammar": "grammar", "entropy_bits": "H bits", "n_train": "n",
+    "memorization_onset_epoch": "onset", "generalization_end_epoch": "gen end",
+    "min_test_loss": "min test nats/tok", "min_excess_test_bits": "min excess bits",
+    "final_memU_train_bits_total": "memU train bits",
+}  # fmt: skip
+
+
+def summary_table(phases: Any) -> str:
+    """A plain-text table of the phases, one line per run, sorted by grammar entropy and n."""
+    if phases.empty:
+        return "(no runs)"
+    cols = [c for c in SUMMARY_COLUMNS if c in phases.columns]
+    df = phases.sort_values([c for c in ("entropy_bits", "n_train", "seed") if c in phases])
+    df = df[cols].rename(columns=SUMMARY_COLUMNS)
+    return df.to_string(index=False, float_format=lambda x: f"{x:.3g}", na_rep="-")

@@ -1,0 +1,400 @@
+"""Per-epoch evaluation of a causal LM on sets of grammar strings, and scoring strings of a run.
+
+Every string enters the model as ``bos t_1 .. t_L eos``; the model predicts the L string tokens
+and the end token (L + 1 predictions, the start token is never predicted). The paper's loss
+(seed 002, Eq. 1) is, per string, the mean over those predictions of ``-ln p`` (nats per token),
+then the mean over strings. Surprisals are saved in bits (``-log2 p``) per predicted token.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from grammarlab.train.cpu_parallel import Workers
+    from grammarlab.train.prefix_trie import Trie
+
+LN2 = math.log(2.0)
+INVALID = "<invalid>"  # a generated sample that does not decode to terminals + end token
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A set of strings as model input: ``ids``/``mask`` [n, Lmax + 2] from TokenMap.encode."""
+
+    name: str
+    strings: list[tuple[str, ...]]
+    ids: torch.Tensor
+    mask: torch.Tensor
+
+
+@dataclass
+class SetResult:
+    """One set at one epoch. ``loss`` nats/token (Eq. 1); ``acc`` share of predicted tokens where
+    argmax == target; ``token_bits`` float32 [n, Lmax + 1] (NaN padding); ``correct`` bool
+    [n, Lmax + 1]; ``greedy_match`` bool [n] (None until computed)."""
+
+    loss: float
+    acc: float
+    token_bits: np.ndarray
+    correct: np.ndarray
+    greedy_match: np.ndarray | None = None
+
+    @property
+    def string_bits(self) -> np.ndarray:
+        """Surprisal of each whole string in bits, end token included."""
+        return np.nansum(self.token_bits.astype(np.float64), axis=1)
+
+
+def encode_set(name: str, strings: Sequence[tuple[str, ...]], tmap: Any, device: Any) -> Encoded:
+    ids, mask = tmap.encode(list(strings))
+    return Encoded(name, list(strings), ids.to(device), mask.to(device))
+
+
+def token_nll(
+    model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, trie: Trie | None = None
+):
+    """``-ln p`` of every predicted token (float32 [B, W - 1], 0 on padding), the prediction mask
+    and argmax == target. Logits are upcast to float32 before the softmax. The last column (the
+    longest strings' end token, else padding) is never an input whose prediction is used, so the
+    model does not see it: a causal model's other outputs do not depend on it. No KV cache: it
+    would copy every layer's keys and values for nothing. ``trie``: the prefix trie of the inputs
+    (:func:`plan`), to run the model once per distinct prefix (prefix_trie.trie_logits; the same
+    logits up to float rounding)."""
+    ids_in, target, tmask = ids[:, :-1], ids[:, 1:], mask[:, 1:]
+    if trie is not None:
+        from grammarlab.train.prefix_trie import trie_logits
+
+        logits = trie_logits(model, trie).float()
+    else:
+        out = model(input_ids=ids_in, attention_mask=mask[:, :-1].long(), use_cache=False)
+        logits = out.logits.float()
+    nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none") * tmask
+    correct = (logits.argmax(-1) == target) & tmask
+    return nll, tmask, correct
+
+
+def batch_loss(nll: torch.Tensor, tmask: torch.Tensor) -> torch.Tensor:
+    """Sum over strings of each string's mean nats per predicted token (Eq. 1 without the final
+    division by the number of strings, so micro-batches add up to the whole set)."""
+    return (nll.sum(1) / tmask.sum(1)).sum()
+
+
+class Accumulator:
+    """Collects micro-batch outputs into a :class:`SetResult` for the whole set; micro-batches
+    may hold the set's rows in any order (``rows`` says which)."""
+
+    def __init__(self, n: int, width: int) -> None:
+        self.n = n
+        self.bits = np.full((n, width), np.nan, dtype=np.float32)
+        self.correct = np.zeros((n, width), dtype=bool)
+        self.string_loss = np.zeros(n)  # nats/token of each string, float64
+
+    def add(self, nll: torch.Tensor, tmask: torch.Tensor, correct: torch.Tensor,
+            rows: Sequence[int] | np.ndarray) -> None:  # fmt: skip
+        """Outputs of a micro-batch [b, w] for the set's rows ``rows`` [b]; columns past the
+        set's width are padding for these rows (another set's longer strings) and are dropped."""
+        w = min(nll.shape[1], self.bits.shape[1])
+        nll, tmask = nll[:, :w].detach().double().cpu(), tmask[:, :w].cpu()
+        self.bits[rows, :w] = torch.where(tmask, nll / LN2, math.nan).numpy()
+        self.correct[rows, :w] = correct[:, :w].cpu().numpy()
+        self.string_loss[rows] = (nll.sum(1) / tmask.sum(1)).numpy()
+
+    def result(self) -> SetResult:
+        predicted = ~np.isnan(self.bits)
+        acc = float(self.correct.sum() / predicted.sum()) if predicted.any() else math.nan
+        loss = float(self.string_loss.sum()) / max(self.n, 1)
+        return SetResult(loss, acc, self.bits, self.correct)
+
+
+def micro_batches(enc: Encoded, size: int, by_prefix: bool = False):
+    """(rows, ids, mask): micro-batches of at most ``size`` strings, each trimmed to its longest
+    string; ``rows`` [b] are the strings' indices in ``enc``. The strings are taken in order of
+    length (stable), so strings of similar length share a batch and little padding is computed,
+    or with ``by_prefix`` in lexicographic order, so strings with common prefixes share a batch
+    (for prefix sharing, where padding costs only attention)."""
+    if by_prefix:
+        from grammarlab.train.prefix_trie import lexicographic_order
+
+        order = torch.from_numpy(lexicographic_order(enc.ids, enc.mask)).to(enc.ids.device)
+    else:
+        order = torch.argsort(enc.mask.sum(1), stable=True)
+    if bool((order == torch.arange(len(order), device=order.device)).all()):
+        order = None  # already sorted (e.g. all strings of one length): plain slices
+    n = enc.ids.shape[0]
+    for i in range(0, n, size):
+        if order is None:
+            rows, ids, mask = (
+                np.arange(i, min(i + size, n)),
+                enc.ids[i : i + size],
+                enc.mask[i : i + size],
+            )
+        else:
+            take = order[i : i + size]
+            rows, ids, mask = take.cpu().numpy(), enc.ids[take], enc.mask[take]
+        width = int(mask.sum(1).max())
+        yield rows, ids[:, :width], mask[:, :width]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One micro-batch of a :class:`Plan`: ``ids``/``mask`` [b, w]; ``parts``: for each set with
+    strings in it, (set index, a row selector or None for all rows, the strings' rows in their
+    set); ``trie``: the prefix trie of its inputs where sharing pays, else None."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+    parts: tuple[tuple[int, torch.Tensor | None, np.ndarray], ...]
+    trie: Trie | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one or more sets go through the model: their sizes ``(strings, width)`` and the
+    micro-batches. The sets of a run never change, so a run plans each group of sets once."""
+
+    sizes: tuple[tuple[int, int], ...]
+    batches: tuple[Batch, ...]
+
+
+def plan(encs: Sequence[Encoded], micro_batch_size: int, share_prefixes: bool = False,
+         min_batches: int = 1) -> Plan:  # fmt: skip
+    """The sets' strings together, in micro-batches of at most ``micro_batch_size`` strings and
+    at least ``min_batches`` micro-batches (one for each worker, cpu_parallel.py) where there are
+    enough strings (:func:`micro_batches`; lexicographic order with ``share_prefixes``). With
+    ``share_prefixes`` every micro-batch gets its prefix trie if the tries together save at
+    least prefix_trie.MIN_SAVED of the positions, else none does (one kind of forward pass per
+    plan: the workers' passes run at the same time)."""
+    sizes = tuple((len(e.strings), e.ids.shape[1] - 1) for e in encs)
+    if not encs:
+        return Plan(sizes, ())
+    width = max(e.ids.shape[1] for e in encs)
+
+    def pad(t: torch.Tensor) -> torch.Tensor:
+        return F.pad(t, (0, width - t.shape[1]))  # id 0 / mask False: never attended or scored
+
+    merged = Encoded("+".join(e.name for e in encs), [s for e in encs for s in e.strings],
+                     torch.cat([pad(e.ids) for e in encs]),
+                     torch.cat([pad(e.mask) for e in encs]))  # fmt: skip
+    owner = np.concatenate([np.full(len(e.strings), j) for j, e in enumerate(encs)])
+    local = np.concatenate([np.arange(len(e.strings)) for e in encs])
+    size = min(micro_batch_size, -(-len(merged.strings) // max(min_batches, 1)))
+    batches = []
+    for rows, ids, mask in micro_batches(merged, size, share_prefixes):
+        parts = []
+        for j in np.unique(owner[rows]):
+            sel = owner[rows] == j
+            pick = None if sel.all() else torch.from_numpy(sel).to(ids.device)
+            parts.append((int(j), pick, local[rows][sel]))
+        batches.append(Batch(ids, mask, tuple(parts)))
+    if share_prefixes:
+        from grammarlab.train.prefix_trie import MIN_SAVED, build_trie
+
+        # the inputs whose prediction is used: all but the last column
+        tries = [build_trie(b.ids[:, :-1], b.mask[:, 1:]) for b in batches]
+        nodes, positions = sum(t.size for t in tries), sum(t.positions for t in tries)
+        if 1.0 - nodes / max(positions, 1) >= MIN_SAVED:
+            batches = [Batch(b.ids, b.mask, b.parts, t)
+                       for b, t in zip(batches, tries, strict=True)]  # fmt: skip
+    return Plan(sizes, tuple(batches))
+
+
+def run_plan(model: torch.nn.Module, p: Plan, backward: bool = False,
+             workers: Workers | None = None) -> list[SetResult]:  # fmt: skip
+    """Loss (nats/token), accuracy and per-token surprisals (bits) of each set of ``p``; every
+    string's numbers are its own, as if its set were evaluated alone (up to float rounding).
+    ``backward``: also accumulate the gradient of the Eq.-1 loss of the (one) set: each
+    micro-batch adds (sum of its strings' nats/token) / n, so the total equals one big batch up
+    to float error. ``workers`` (cpu_parallel.Workers): worker j runs micro-batches j, j + W,
+    ... at the same time as the others, under the caller's grad / inference mode; with more than
+    one worker each returns its own gradient and they are added to ``.grad`` in worker order."""
+    n = p.sizes[0][0] if backward else 0
+    w = 1 if workers is None else min(workers.n, len(p.batches))
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+    params = [q for q in model.parameters() if q.requires_grad] if backward and w > 1 else None
+
+    def share(j: int):  # grad and inference modes are per thread: the caller's, in every worker
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            return _run_batches(model, p.batches[j::w], n, params)
+
+    shares = [share(0)] if w == 1 else workers.map(share, range(w))
+    if params is not None:
+        _add_grads(params, [g for _, g in shares])
+    accs = [Accumulator(size, width) for size, width in p.sizes]
+    for j, (outs, _) in enumerate(shares):
+        for b, (nll, tmask, correct) in zip(p.batches[j::w], outs, strict=True):
+            for k, pick, rows in b.parts:
+                if pick is None:
+                    accs[k].add(nll, tmask, correct, rows)
+                else:
+                    accs[k].add(nll[pick], tmask[pick], correct[pick], rows)
+    return [a.result() for a in accs]
+
+
+def _run_batches(model: torch.nn.Module, batches: Sequence[Batch], n: int,
+                 params: list[torch.Tensor] | None):  # fmt: skip
+    """Outputs (nll, tmask, correct) of each batch; with ``n`` > 0 the gradient of the batches'
+    Eq.-1 loss (/ n): accumulated into ``.grad`` (``params`` None), else returned (a tuple
+    matching ``params``, None where a parameter got none)."""
+    outs, grads = [], None
+    for b in batches:
+        nll, tmask, correct = token_nll(model, b.ids, b.mask, b.trie)
+        if n:
+            loss = batch_loss(nll, tmask) / n
+            if params is None:
+                loss.backward()
+            else:
+                g = torch.autograd.grad(loss, params, allow_unused=True)
+                grads = g if grads is None else tuple(map(_plus, grads, g))
+        outs.append((nll.detach(), tmask, correct))
+    return outs, grads
+
+
+def _plus(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    return b if a is None else a if b is None else a + b
+
+
+def _add_grads(params: list[torch.Tensor], grads: list[tuple | None]) -> None:
+    """Each worker's gradient added to ``.grad``, worker after worker."""
+    for i, q in enumerate(params):
+        total = None
+        for g in grads:
+            total = _plus(total, None if g is None else g[i])
+        if total is not None:
+            q.grad = total if q.grad is None else q.grad + total
+
+
+@torch.inference_mode()
+def evaluate_plan(model: torch.nn.Module, p: Plan,
+                  workers: Workers | None = None) -> list[SetResult]:  # fmt: skip
+    """:func:`run_plan` without gradients."""
+    return run_plan(model, p, workers=workers)
+
+
+def evaluate_sets(
+    model: torch.nn.Module,
+    encs: Sequence[Encoded],
+    micro_batch_size: int,
+    share_prefixes: bool = False,
+) -> list[SetResult]:
+    """Loss, accuracy and surprisals of each set, no gradients. The sets' strings go through the
+    model together (micro-batches across sets), so several small sets cost one forward call
+    instead of one each (:func:`plan`, :func:`run_plan`)."""
+    return evaluate_plan(model, plan(encs, micro_batch_size, share_prefixes))
+
+
+def evaluate_set(model: torch.nn.Module, enc: Encoded, micro_batch_size: int,
+                 share_prefixes: bool = False) -> SetResult:  # fmt: skip
+    """:func:`evaluate_sets` of one set."""
+    return evaluate_sets(model, [enc], micro_batch_size, share_prefixes)[0]
+
+
+@torch.inference_mode()
+def decode(
+    model: torch.nn.Module,
+    prefix: torch.Tensor,
+    steps: int,
+    eos_id: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Continue equal-length prefixes [B, P] by ``steps`` tokens with the KV cache: greedy
+    (argmax, deterministic) without a generator, else multinomial sampling from the softmax
+    drawn with ``generator``. Stops early once every row has produced ``eos_id``."""
+    out = model(input_ids=prefix, use_cache=True)
+    past, logits = out.past_key_values, out.logits[:, -1].float()
+    tokens, done = [], torch.zeros(prefix.shape[0], dtype=torch.bool, device=prefix.device)
+    for t in range(steps):
+        if generator is None:
+            nxt = logits.argmax(-1)
+        else:
+            probs = torch.softmax(logits, -1)
+            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        tokens.append(nxt)
+        done |= nxt == eos_id
+        if bool(done.all()) or t == steps - 1:
+            break
+        pos = torch.full((prefix.shape[0], 1), prefix.shape[1] + t, device=prefix.device)
+        out = model(input_ids=nxt[:, None], past_key_values=past, use_cache=True,
+                    position_ids=pos)  # fmt: skip
+        past, logits = out.past_key_values, out.logits[:, -1].float()
+    return torch.stack(tokens, 1) if tokens else prefix[:, :0]
+
+
+def greedy_matches(model: torch.nn.Module, enc: Encoded, prefix_tokens: int, eos_id: int):
+    """bool [n]: greedy decoding from ``bos`` + the first ``min(prefix_tokens, L)`` string tokens
+    reproduces the rest of the string and then the end token exactly (Carlini et al.'s
+    extraction test; a string not longer than the prefix only tests its end token)."""
+    lengths = enc.mask.sum(1).cpu() - 2
+    p_len = torch.clamp(lengths, max=prefix_tokens)
+    match = np.zeros(len(enc.strings), dtype=bool)
+    for p in sorted(set(p_len.tolist())):
+        rows = torch.nonzero(p_len == p).squeeze(1)
+        steps = int(lengths[rows].max()) - p + 1
+        got = decode(model, enc.ids[rows.to(enc.ids.device), : p + 1], steps, eos_id)
+        for j, r in enumerate(rows.tolist()):
+            want = enc.ids[r, p + 1 : int(lengths[r]) + 2]  # rest of the string, then eos
+            match[r] = got.shape[1] >= want.shape[0] and bool(
+                torch.equal(got[j, : want.shape[0]], want)
+            )
+    return match
+
+
+def greedy_matches_from_correct(
+    correct: np.ndarray, lengths: Sequence[int], prefix_tokens: int
+) -> np.ndarray:
+    """bool [n]: the same test as :func:`greedy_matches`, read off the teacher-forced argmax
+    correctness ``correct`` [n, L+1] (position i predicts string token i+1, the last one the end
+    token) instead of decoding.
+
+    Greedy decoding from the true prefix reproduces the rest exactly if and only if the argmax at
+    every later position, given the true prefix up to it, is the true next token: while the
+    decoded tokens agree with the string, the decoder sees exactly the teacher-forced context, and
+    the first disagreement is a teacher-forced argmax error. So the decode loop (about 40 extra
+    forward calls per set and epoch) is not needed; a test checks the two agree."""
+    lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+    p = np.minimum(lengths, prefix_tokens)
+    cols = np.arange(correct.shape[1])[None, :]
+    window = (cols >= p[:, None]) & (cols <= lengths[:, None])  # tokens p+1..L, then the end
+    return np.all(correct | ~window, axis=1)
+
+
+def generate_strings(
+    model: torch.nn.Module, tmap: Any, n: int, max_tokens: int, generator: torch.Generator
+) -> list[tuple[str, ...] | None]:
+    """``n`` strings sampled from the model after ``bos`` (at most ``max_tokens`` tokens incl. the
+    end token); None for a sample that does not decode (TokenMap.decode)."""
+    device = next(model.parameters()).device
+    prefix = torch.full((n, 1), tmap.bos_id, dtype=torch.long, device=device)
+    ids = decode(model, prefix, max_tokens, tmap.eos_id, generator) if n else prefix
+    return [tmap.decode(row.tolist()) for row in ids.cpu()]
+
+
+def format_generations(samples: Sequence[tuple[str, ...] | None]) -> str:
+    """One sample per line (tokens separated by spaces); ``<invalid>`` for an undecodable one
+    (a non-terminal token before the end token, or no end token within the length limit). A
+    sample that ends at once (the empty string) is an empty line."""
+    return "".join((INVALID if s is None else " ".join(s)) + "\n" for s in samples)
+
+
+def score_strings(
+    run_dir: str | Path, strings: Sequence[tuple[str, ...]]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Surprisal of ``strings`` under a run's model: bits per string (end token included) and
+    bits per predicted token (length L + 1 each). Uses final_model/ if present, else the latest
+    checkpoint."""
+    from grammarlab.runs.folder import load_run_model
+    from grammarlab.train.prefix_trie import supports
+
+    model, tmap, device = load_run_model(Path(run_dir))
+    model.eval()
+    res = evaluate_set(model, encode_set("score", strings, tmap, device), 64, supports(model))
+    per_token = [res.token_bits[i, : len(s) + 1].copy() for i, s in enumerate(strings)]
+    return res.string_bits, per_token
