@@ -13,7 +13,7 @@ from grammarlab.grammar.load import load, loads
 from grammarlab.grammar.parse import parse
 from grammarlab.grammar.validate import validate
 
-BAD = Path(__file__).parent / "data" / "bad"
+BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
 
 
 def diags_of(path: Path) -> list:

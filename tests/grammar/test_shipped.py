@@ -13,7 +13,7 @@ from grammarlab.cli import main
 from grammarlab.grammar import entropy
 from grammarlab.grammar.load import load
 
-GRAMMARS = Path(__file__).resolve().parent.parent / "grammars"
+GRAMMARS = Path(__file__).resolve().parents[2] / "grammars"
 H7_BITS = 64 * math.log2(7)  # 179.67071501168667: written with repr() in the command below
 
 
