@@ -55,4 +55,8 @@ class GrammarError(GrammarlabError):
 
 
 class ConfigError(GrammarlabError):
-    """An invalid run/sweep configuration."""
+    """An invalid run/sweep configuration; ``key``: the config key at fault (dotted), if one."""
+
+    def __init__(self, message: str | None = None, *, key: str | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.key = key

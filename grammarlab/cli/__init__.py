@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+import grammarlab
+from grammarlab.cli.console import quiet_libraries
 from grammarlab.errors import GrammarlabError
 
 # subcommand -> module under grammarlab.cli that defines `add_parser(subparsers)`.
@@ -17,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "grammar": "grammar",
     "train": "train",
     "eval": "train",
+    "config-doc": "train",
     "phases": "analysis",
     "measures": "analysis",
     "sweep": "sweep",
@@ -29,23 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grammarlab",
         description="Grammars, fine-tunes and memorization measures for formal languages.",
+        epilog="Progress bars are drawn only on a terminal; --quiet turns them off. Hugging Face "
+        "progress bars and logging are off unless you set HF_HUB_DISABLE_PROGRESS_BARS=0 or "
+        "TRANSFORMERS_VERBOSITY=info.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"grammarlab {grammarlab.__version__}"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    done: set[str] = set()
     for module in dict.fromkeys(COMMANDS.values()):
-        try:
-            mod = importlib.import_module(f"grammarlab.cli.{module}")
-        except ModuleNotFoundError as e:  # a part not built yet
-            if e.name and e.name.startswith("grammarlab"):
-                continue
-            raise
-        mod.add_parser(sub)
-        done.add(module)
+        importlib.import_module(f"grammarlab.cli.{module}").add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

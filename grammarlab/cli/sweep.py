@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from grammarlab.cli.console import show_progress
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sweep", help="run a grid of fine-tunes from a sweep file; write tables")
@@ -14,6 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, help="parallel processes (default: CPU count)")
     s.add_argument("--out", help="sweep folder (default: the file's out, else runs/<name>)")
     s.add_argument("--dry-run", action="store_true", help="list the runs and their states only")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("plot", help="figures (PNG, PDF and the CSV drawn) of a run or a sweep")
@@ -28,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--seeds", type=int, default=1, help="seeds per grid point (default: 1)")
     d.add_argument("--workers", type=int, help="parallel processes (default: CPU count)")
     d.add_argument("--fast", action="store_true", help="a reduced variant (2 grammars, tiny)")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_demo)
 
 
@@ -51,7 +55,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"{r.run_id}\t{run_state(r.run_dir) or 'new'}")
         print(f"{len(sweep.runs)} run(s) in {sweep.root}")
         return 0
-    outcomes = run_sweep(sweep, executor=args.executor, workers=args.workers)
+    outcomes = run_sweep(
+        sweep, executor=args.executor, workers=args.workers, progress=show_progress(args)
+    )
     tables = aggregate(sweep.root)
     print(summary_table(tables.phases))
     for note in tables.notes:
@@ -73,5 +79,5 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from grammarlab.sweep.demo import run_demo
 
-    return run_demo(out=args.out, figures=args.figures, seeds=args.seeds,
-                    workers=args.workers, fast=args.fast)  # fmt: skip
+    return run_demo(out=args.out, figures=args.figures, seeds=args.seeds, workers=args.workers,
+                    fast=args.fast, progress=show_progress(args))  # fmt: skip

@@ -8,10 +8,14 @@ import math
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from grammarlab.errors import ConfigError
 
-# flag -> config key (flags are shortcuts for --set key=value)
+if TYPE_CHECKING:
+    from grammarlab.train.config import TrainConfig
+
+# flag (argparse dest) -> the config key it sets, with the flag's already typed value
 FLAGS = {
     "grammar": "grammar",
     "model": "model.preset",
@@ -20,7 +24,9 @@ FLAGS = {
     "seed": "seed",
     "lr": "lr",
     "lora_rank": "lora.rank",
+    "sequential": "sequential",
 }
+REFERENCE = "docs/config.md"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="fine-tune a model on strings of a grammar (or resume an unfinished run folder)",
         description="Train a run. Settings come from CONFIG.toml, then --set key=value, then "
         "the shortcut flags. Running the same command on an unfinished run folder resumes it.",
+        epilog=f"Every config key, its unit and default: {REFERENCE} (or: grammarlab config-doc).",
     )
     t.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run config (TOML)")
     t.add_argument(
@@ -36,7 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="set a config key (dotted for tables: model.hidden_size=128); repeatable",
+        help=f"set a config key (dotted for tables: model.hidden_size=128; keys: {REFERENCE}); "
+        "repeatable",
     )
     t.add_argument("--grammar", metavar="FILE", help="grammar file")
     t.add_argument("--model", metavar="PRESET", help="model preset or local model directory")
@@ -45,7 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, metavar="S", help="seed (data and model)")
     t.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: the preset's)")
     t.add_argument("--lora-rank", type=int, metavar="R", help="LoRA rank (0: full fine-tune)")
-    t.add_argument("--sequential", action="store_true", help="train on D1, then on D2 (Sec. 4)")
+    t.add_argument("--sequential", action="store_true", default=None,
+                   help="train on D1, then on D2 (Sec. 4)")  # fmt: skip
     t.add_argument(
         "--out", metavar="DIR", help="run folder (default: runs/<grammar>-<model>-n<N>-s<S>)"
     )
@@ -59,41 +68,64 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also print each predicted token's bits (end token last)")  # fmt: skip
     e.set_defaults(func=cmd_eval)
 
+    d = sub.add_parser("config-doc", help=f"print the run config reference ({REFERENCE})")
+    d.add_argument("-o", "--out", metavar="FILE", help="write it to FILE instead")
+    d.set_defaults(func=cmd_config_doc)
 
-def config_from_args(args: argparse.Namespace):
-    """The TrainConfig of the command line (file, then --set, then flags)."""
-    from grammarlab.train.config import apply_overrides, config_from_dict, load_config
 
-    sets = list(args.set)
-    where = {s.partition("=")[0].strip(): {"file": f"--set {s}"} for s in sets}
-    for attr, key in FLAGS.items():
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of the command line: the file's values, then each ``--set``, then the
+    flags' typed values, merged by dotted key into one dict and built once."""
+    # lazy: train.config imports train.models, hence torch (seconds), which `grammarlab grammar`
+    # and `grammarlab --help` do not need
+    from grammarlab.train.config import (
+        config_from_dict,
+        merge_settings,
+        parse_set,
+        read_config_file,
+    )
+
+    data, where = read_config_file(args.config) if args.config else ({}, {})
+    settings: dict[str, Any] = {}
+    for item in args.set:
+        k, v = parse_set(item)
+        settings[k], where[k] = v, {"file": f"--set {item}"}
+    for attr, k in FLAGS.items():
         value = getattr(args, attr)
         if value is not None:
-            sets.append(f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}")
-            where[key] = {"file": f"--{attr.replace('_', '-')} {value}"}
-    if args.sequential:
-        sets.append("sequential=true")
-    if args.config:
-        return load_config(args.config, sets, where)
-    if not any(s.startswith("grammar=") for s in sets):
+            settings[k], where[k] = value, {"file": f"--{attr.replace('_', '-')} {value}"}
+    if "grammar" not in data and "grammar" not in settings:
         raise ConfigError(
             "no grammar given", hint="pass CONFIG.toml, --grammar FILE or --set grammar=FILE"
         )
-    return config_from_dict(apply_overrides({}, sets), where)
+    return config_from_dict(merge_settings(data, settings), where)
 
 
-def default_out(cfg) -> Path:
+def default_out(cfg: TrainConfig) -> Path:
     """runs/<grammar stem>-<model>-n<n_train>-s<seed>[-seq]."""
     model = re.sub(r"[^\w.-]+", "_", Path(cfg.model.preset).name)
     name = f"{Path(cfg.grammar).stem}-{model}-n{cfg.n_train}-s{cfg.seed}"
     return Path("runs") / (name + ("-seq" if cfg.sequential else ""))
 
 
+def out_from_args(args: argparse.Namespace, cfg: TrainConfig) -> Path:
+    """The run folder: ``--out``, else :func:`default_out`; refused when it (or a parent) is a
+    file."""
+    out = Path(args.out) if args.out else default_out(cfg)
+    flag = f"--out {args.out}" if args.out else str(out)
+    for p in (out, *out.parents):
+        if p.exists() and not p.is_dir():
+            what = "is a file" if p == out else f"is inside {p}, which is a file"
+            raise ConfigError(f"the run folder {out} {what}", file=flag,
+                              hint="--out names a folder (new, or a run to resume)")  # fmt: skip
+    return out
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from grammarlab.train.loop import train
 
     cfg = config_from_args(args)
-    out = Path(args.out) if args.out else default_out(cfg)
+    out = out_from_args(args, cfg)
     state = train(cfg, out, quiet=args.quiet)
     print(f"{out}: {state}", file=sys.stderr)
     return 0 if state == "done" else 1
@@ -114,3 +146,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _num(x: float) -> str:
     return "inf" if math.isinf(x) else f"{float(x):.6g}"
+
+
+def cmd_config_doc(args: argparse.Namespace) -> int:
+    from grammarlab.io import write_text_atomic
+    from grammarlab.train.config import config_reference
+
+    if args.out:
+        write_text_atomic(args.out, config_reference())
+    else:
+        sys.stdout.write(config_reference())
+    return 0

@@ -48,14 +48,20 @@ from grammarlab.sweep.execute import (
     train_from_file,
 )
 from grammarlab.sweep.tables import SUMMARY_COLUMNS, SweepTables, aggregate, collect, summary_table
-from grammarlab.train.config import TrainConfig, config_from_dict, resolve
+from grammarlab.train.config import (
+    TrainConfig,
+    config_from_dict,
+    flatten_keys,
+    merge_settings,
+    resolve,
+)
 
 # the runner and the tables, re-exported (the CLI, the demo and older code import them from here)
 __all__ = ["EXECUTORS", "FINISHED", "Job", "Outcome", "execute_local", "execute_parallel"]
 __all__ += ["run_job", "run_state", "run_sweep", "train_from_file"]
 __all__ += ["SUMMARY_COLUMNS", "SweepTables", "aggregate", "collect", "summary_table"]
-__all__ += ["Sweep", "SweepRun", "config_hash", "derive_grammars", "expand", "flatten"]
-__all__ += ["load_sweep", "resolve_config", "run_id", "set_dotted"]
+__all__ += ["Sweep", "SweepRun", "config_hash", "derive_grammars", "expand", "load_sweep"]
+__all__ += ["resolve_config", "run_id"]
 
 SWEEP_KEYS = {"name", "out", "base", "grid", "derive"}
 _SAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
@@ -78,34 +84,6 @@ class Sweep:
     name: str
     root: Path
     runs: tuple[SweepRun, ...]
-
-
-# ----------------------------------------------------------------------------- dotted keys
-
-
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested tables -> {dotted key: leaf}; lists (and scalars) are leaves."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def set_dotted(cfg: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``a.b.c`` in a nested dict; a dict value is merged into the table already there."""
-    *parents, leaf = key.split(".")
-    d = cfg
-    for p in parents:
-        d = d.setdefault(p, {})
-        if not isinstance(d, dict):
-            raise ConfigError(f"grid key {key!r}: {p!r} is a value, not a table")
-    if isinstance(value, dict) and isinstance(d.get(leaf), dict):
-        d[leaf] = {**d[leaf], **copy.deepcopy(value)}
-    else:
-        d[leaf] = copy.deepcopy(value)
 
 
 # ----------------------------------------------------------------------------- expansion
@@ -144,7 +122,7 @@ def expand(
     base = copy.deepcopy(spec.get("base", {}))
     if not isinstance(base, dict):
         raise ConfigError("[base] must be a table", file=source)
-    axes = flatten(spec.get("grid", {}))
+    axes = flatten_keys(spec.get("grid", {}))
     for key, values in axes.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid.{key} must be a non-empty list of values", file=source,
@@ -160,9 +138,7 @@ def expand(
     runs, seen = [], {}
     keys = list(axes)
     for values in itertools.product(*(axes[k] for k in keys)):
-        cfg = copy.deepcopy(base)
-        for k, v in zip(keys, values, strict=True):
-            set_dotted(cfg, k, v)
+        cfg = merge_settings(base, dict(zip(keys, values, strict=True)))
         if "grammar" not in cfg:
             raise ConfigError("no grammar: set base.grammar, grid.grammar or a [[derive]]",
                               file=source)  # fmt: skip

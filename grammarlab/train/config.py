@@ -1,4 +1,4 @@
-"""Run configuration: frozen dataclasses, TOML in (``tomllib``) and out, ``--set`` overrides.
+"""Run configuration: frozen dataclasses, TOML in (``tomllib``) and out, dotted-key settings.
 
 A config file is flat TOML: top-level keys for the run, a ``[model]`` table (a
 :class:`grammarlab.train.models.ModelSpec`) and a ``[lora]`` table::
@@ -11,86 +11,145 @@ A config file is flat TOML: top-level keys for the run, a ``[model]`` table (a
     [lora]
     rank = 0
 
-Every field is type-checked and range-checked in ``__post_init__``; a wrong one raises
-:class:`ConfigError` naming the field, the valid values and (from a file) its ``file:line``.
-:func:`resolve` fills the ``None``/``"auto"`` defaults that depend on the grammar or model, and
-the resolved config is what a run folder saves (``config.toml``), so the folder reproduces the run.
+Each field carries its one-line description and unit next to its definition (``key(doc, unit,
+default)``, stored in the field's metadata); :func:`config_reference` renders them as
+``docs/config.md`` (``grammarlab config-doc``). Every field is type-checked and range-checked in
+``__post_init__``; a wrong one raises :class:`ConfigError` naming the field, the valid values and
+(from a file) its ``file:line``. :func:`resolve` fills the ``None``/``"auto"`` defaults that depend
+on the grammar or model, and the resolved config is what a run folder saves (``config.toml``), so
+the folder reproduces the run.
+
+Settings reach a config as typed values in a nested dict: a TOML file, ``--set KEY=VALUE`` (the
+value read as a TOML value) and typed command-line flags are merged with :func:`set_dotted`, then
+:func:`config_from_dict` builds the dataclasses. :func:`flatten_keys` and :func:`set_dotted` are the
+package's one dotted-key helper.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import difflib
 import json
 import math
 import re
 import tomllib
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from grammarlab.errors import ConfigError
-from grammarlab.train.models import ModelSpec
+from grammarlab.io import write_text_atomic
+from grammarlab.train.models import ModelSpec, default_lr
 
 TABLES = ("model", "lora")
+SEED_LIMIT = 2**63  # seeds are TOML integers (signed 64-bit) and torch.manual_seed's range
+
+
+def key(default: Any, unit: str, doc: str, *, factory: Any = MISSING) -> Any:
+    """A config field with its default (``MISSING``: required), unit (``""``: none, e.g. a switch
+    or a name) and one-line description, as docs/config.md renders them."""
+    return dataclasses.field(default=default, default_factory=factory,
+                             metadata={"doc": doc, "unit": unit})  # fmt: skip
 
 
 @dataclass(frozen=True)
 class LoraSpec:
-    """The ``[lora]`` table. ``rank = 0`` trains the full model; ``rank >= 1`` trains peft LoRA
-    adapters only. ``targets``: module names (None: the family's defaults in models.py)."""
+    """The ``[lora]`` table: LoRA adapters (peft) instead of a full fine-tune."""
 
-    rank: int = 0
-    alpha: float = 16.0
-    dropout: float = 0.0
-    targets: tuple[str, ...] | None = None
+    rank: int = key(0, "", "adapter rank; 0 trains the full model, >= 1 trains LoRA adapters only")
+    alpha: float = key(16.0, "", "LoRA scaling numerator: the adapters add (alpha / rank) * B A")
+    dropout: float = key(0.0, "probability", "dropout on the adapters' input (0: deterministic)")
+    targets: tuple[str, ...] | None = key(
+        None, "", "module names that get adapters; unset: the family's (models.LORA_TARGETS)"
+    )
 
     def __post_init__(self) -> None:
         _check_fields(self, "lora.")
-        if self.targets is not None:
-            object.__setattr__(self, "targets", tuple(self.targets))
         _require(self.rank >= 0, "lora.rank", self.rank, "an integer >= 0 (0 = no LoRA)")
-        _require(self.alpha > 0, "lora.alpha", self.alpha, "a number > 0")
+        _require(self.alpha > 0 and math.isfinite(self.alpha), "lora.alpha", self.alpha,
+                 "a finite number > 0")  # fmt: skip
         _require(0 <= self.dropout < 1, "lora.dropout", self.dropout, "a number in [0, 1)")
+        t = self.targets
+        _require(t is None or (len(t) > 0 and all(t)), "lora.targets", t,
+                 "a non-empty list of module names, or unset")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines one training run (see docs/architecture.md for the outputs).
+    """Everything that defines one training run (see docs/config.md for every key).
 
-    Defaults follow the paper (seed 002, Sec. 2-4, App. A.1): 8 training strings, 100 epochs,
-    the whole set as one batch per epoch, linear decay to 0, the preset's learning rate.
+    Defaults follow the paper "Rethinking memorization in LLMs: on learning by rote vs. with
+    understanding" (Sec. 2-4, App. A.1): 8 training strings, 100 epochs, the whole set as one batch
+    per epoch, linear decay to 0, the preset's learning rate.
     """
 
-    grammar: str  # path of the grammar file
-    model: ModelSpec = field(default_factory=ModelSpec)
-    n_train: int = 8  # distinct training strings (D1 in sequential runs)
-    n_test: int | Literal["auto"] = "auto"  # auto: 10 for a regular grammar, else 100 (paper)
-    n_random: int = 10  # uniform random strings with the grammar's length distribution
-    epochs: int = 100  # optimizer steps of stage 1 (one per epoch)
-    lr: float | None = None  # None: the preset's default (models.default_lr)
-    weight_decay: float = 0.0  # AdamW
-    micro_batch_size: int | None = None  # strings per forward pass; None: the whole set
-    share_prefixes: bool = True  # run the model once per distinct prefix (prefix_trie.py)
-    cpu_workers: int | None = None  # threads splitting each epoch's strings; None: auto
-    seed: int = 0
-    data_seed: int | None = None  # None: seed; draws the datasets
-    model_seed: int | None = None  # None: seed; draws the tiny model's (or LoRA's) init
-    dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16 only on a GPU
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
-    lora: LoraSpec = field(default_factory=LoraSpec)
-    sequential: bool = False  # paper Sec. 4: train on D1, then on D2
-    epochs2: int | None = None  # stage-2 epochs; None: epochs
-    fresh_optimizer: bool = True  # stage 2 starts a new AdamW (moments reset)
-    reset_schedule: bool = True  # stage 2 has its own linear decay (else one decay over both)
-    checkpoint_every: int = 1  # epochs between checkpoints (always at the end of a stage)
-    save_final_model: bool = False  # also write final_model/ (save_pretrained + tokens.json)
-    generate_epochs: tuple[int, ...] | None = None  # None: first and last epoch
-    n_generate: int = 64  # strings sampled from the model at each generate epoch
-    extraction_prefix: int = 32  # prefix tokens for the greedy extraction test (Carlini et al.)
-    unique_train: bool = True  # distinct training strings
-    disjoint_test: bool = True  # test strings never in the training set(s)
+    grammar: str = key(MISSING, "path", "the grammar file (PCFG text), from the working directory")
+    model: ModelSpec = key(MISSING, "", "a preset name, or a [model] table", factory=ModelSpec)
+    n_train: int = key(8, "strings", "distinct training strings (D1; in sequential runs, D2 too)")
+    n_test: int | Literal["auto"] = key(
+        "auto", "strings", 'held-out test strings; "auto": 10 for a regular grammar, else 100'
+    )
+    n_random: int = key(
+        10,
+        "strings",
+        "strings of uniform random tokens, the grammar's length distribution; 0: none",
+    )
+    epochs: int = key(100, "epochs", "stage-1 epochs; one epoch is one AdamW step on the whole set")
+    lr: float | None = key(
+        None, "per step", "peak AdamW learning rate, decayed linearly to 0; unset: the preset's"
+    )
+    weight_decay: float = key(
+        0.0, "per unit lr", "AdamW decoupled weight decay: each step scales weights by 1 - lr * wd"
+    )
+    micro_batch_size: int | None = key(
+        None, "strings", "strings per forward pass (gradients accumulate); unset: the largest set"
+    )
+    share_prefixes: bool = key(
+        True, "", "run the model once per distinct prefix (prefix_trie.py): same losses, less work"
+    )
+    cpu_workers: int | None = key(
+        None, "threads", "threads splitting each pass on a CPU; unset: from model size and CPUs"
+    )
+    seed: int = key(0, "", "the default of data_seed and model_seed")
+    data_seed: int | None = key(
+        None, "", "seed of the datasets (train, test, random, D2); unset: seed"
+    )
+    model_seed: int | None = key(
+        None, "", "seed of a tiny model's or LoRA's initial weights and of dropout; unset: seed"
+    )
+    dtype: Literal["float32", "bfloat16"] = key(
+        "float32", "", "weights and compute; bfloat16 only on a GPU"
+    )
+    device: Literal["auto", "cpu", "cuda"] = key(
+        "auto", "", '"auto": cuda when available, else cpu'
+    )
+    lora: LoraSpec = key(MISSING, "", "the [lora] table (LoRA adapters)", factory=LoraSpec)
+    sequential: bool = key(
+        False, "", "train on D1 for epochs, then on a disjoint D2 for epochs2 (Sec. 4: forgetting)"
+    )
+    epochs2: int | None = key(None, "epochs", "stage-2 epochs (sequential runs); unset: epochs")
+    fresh_optimizer: bool = key(True, "", "stage 2 starts a new AdamW (moments reset)")
+    reset_schedule: bool = key(
+        True, "", "stage 2 has its own linear decay to 0 (else one decay over both stages)"
+    )
+    checkpoint_every: int = key(
+        1, "epochs", "epochs between checkpoints (resume point); always one at a stage's end"
+    )
+    save_final_model: bool = key(
+        False, "", "also write final_model/: the trained model (save_pretrained) and tokens.json"
+    )
+    generate_epochs: tuple[int, ...] | None = key(
+        None, "epochs", "epochs at which the model samples n_generate strings; unset: first, last"
+    )
+    n_generate: int = key(64, "strings", "strings sampled from the model at each generate epoch")
+    extraction_prefix: int = key(
+        32, "tokens", "prefix length of the greedy extraction test (Carlini et al.)"
+    )
+    unique_train: bool = key(True, "", "training strings are distinct (drawn without replacement)")
+    disjoint_test: bool = key(True, "", "test strings never occur in a training set (D1 or D2)")
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):  # shorthand: model = "pythia-tiny"
@@ -100,21 +159,22 @@ class TrainConfig:
         if isinstance(self.lora, dict):
             object.__setattr__(self, "lora", _build(LoraSpec, self.lora, "lora."))
         _check_fields(self, "")
-        if self.generate_epochs is not None:
-            object.__setattr__(self, "generate_epochs", tuple(self.generate_epochs))
         _require(bool(self.grammar.strip()), "grammar", self.grammar, "the path of a grammar file")
         for name in ("n_train", "epochs", "checkpoint_every", "extraction_prefix"):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
-        for name in ("n_random", "n_generate", "seed"):
+        for name in ("n_random", "n_generate"):
             _require(getattr(self, name) >= 0, name, getattr(self, name), "an integer >= 0")
-        for name in ("data_seed", "model_seed"):
+        for name in ("seed", "data_seed", "model_seed"):
             v = getattr(self, name)
-            _require(v is None or v >= 0, name, v, "an integer >= 0, or unset (= seed)")
+            unset = "" if name == "seed" else ", or unset (= seed)"
+            _require(v is None or 0 <= v < SEED_LIMIT, name, v,
+                     f"an integer in [0, 2**63){unset}")  # fmt: skip
         _require(self.n_test == "auto" or self.n_test >= 1, "n_test", self.n_test,
                  '"auto" or an integer >= 1')  # fmt: skip
         _require(self.lr is None or (self.lr > 0 and math.isfinite(self.lr)), "lr", self.lr,
                  "a finite number > 0, or unset (= the preset's default)")  # fmt: skip
-        _require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "a number >= 0")
+        _require(self.weight_decay >= 0 and math.isfinite(self.weight_decay), "weight_decay",
+                 self.weight_decay, "a finite number >= 0 (0 = no decay)")  # fmt: skip
         mb = self.micro_batch_size
         _require(mb is None or mb >= 1, "micro_batch_size", mb, "an integer >= 1, or unset")
         cw = self.cpu_workers
@@ -151,7 +211,7 @@ def _plain(v: Any) -> Any:
 
 def _require(ok: bool, name: str, value: Any, valid: str) -> None:
     if not ok:
-        raise ConfigError(f"{name} must be {valid}, got {value!r}")
+        raise ConfigError(f"{name} must be {valid}, got {value!r}", key=name)
 
 
 def _describe(tp: Any) -> str:
@@ -160,7 +220,8 @@ def _describe(tp: Any) -> str:
     if typing.get_origin(tp) is Literal:
         return " or ".join(json.dumps(a) for a in typing.get_args(tp))
     if typing.get_origin(tp) in (tuple, list):
-        return f"a list of {_describe(typing.get_args(tp)[0])}"
+        plural = {int: "integers", float: "numbers", str: "strings"}
+        return f"a list of {plural.get(typing.get_args(tp)[0], 'values')}"
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
     return names.get(tp, "unset" if tp is type(None) else str(tp))
 
@@ -211,38 +272,122 @@ def _check_fields(obj: Any, prefix: str) -> None:
         try:
             object.__setattr__(obj, f.name, _coerce(value, tp))
         except TypeError:
-            raise ConfigError(f"{prefix}{f.name} must be {_describe(tp)}, got {value!r}") from None
+            raise ConfigError(f"{prefix}{f.name} must be {_describe(tp)}, got {value!r}",
+                              key=prefix + f.name) from None  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- dotted keys
+
+
+def flatten_keys(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables -> ``{dotted key: leaf}`` (``{"model": {"preset": "x"}}`` ->
+    ``{"model.preset": "x"}``); lists and scalars are leaves."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten_keys(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` in a nested dict, in place, making the tables on the way; a dict value is
+    merged into the table already there."""
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise ConfigError(f"key {dotted!r}: {p!r} is a value, not a table", key=dotted)
+    if isinstance(value, dict) and isinstance(d.get(leaf), dict):
+        d[leaf] = {**d[leaf], **copy.deepcopy(value)}
+    else:
+        d[leaf] = copy.deepcopy(value)
+
+
+def config_fields() -> dict[str, dataclasses.Field]:
+    """Every config key (dotted for the tables) -> its dataclass field, in definition order."""
+    out: dict[str, dataclasses.Field] = {}
+    for f in dataclasses.fields(TrainConfig):
+        table = {"model": ModelSpec, "lora": LoraSpec}.get(f.name)
+        out[f.name] = f
+        if table is not None:
+            out.update({f"{f.name}.{g.name}": g for g in dataclasses.fields(table)})
+    return out
+
+
+def _unknown_key(name: str, valid: list[str], loc: dict[str, Any]) -> ConfigError:
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else "valid keys: " + ", ".join(valid)
+    return ConfigError(f"unknown config key '{name}'", hint=hint, key=name, **loc)
+
+
+def check_key(dotted: str, loc: dict[str, Any] | None = None) -> None:
+    """Refuse a dotted key that names no config field (with a "did you mean")."""
+    valid = list(config_fields())
+    if dotted not in valid:
+        raise _unknown_key(dotted, valid, loc or {})
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--set`` -> (dotted key, value read as a TOML value: ``1e-3``, ``true``,
+    ``[0, 10]``; a bare word stays a string)."""
+    name, sep, raw = item.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ConfigError(f"bad --set {item!r}: expected KEY=VALUE",
+                          hint="e.g. --set epochs=20 --set model.hidden_size=128")  # fmt: skip
+    check_key(name, {"file": f"--set {item}"})
+    try:
+        return name, tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return name, raw.strip()
+
+
+def merge_settings(data: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the nested config dict ``data`` with each ``{dotted key: typed value}`` set."""
+    out = copy.deepcopy(data)
+    if isinstance(out.get("model"), str):  # the shorthand model = "NAME" is the table's preset
+        out["model"] = {"preset": out["model"]}
+    for dotted, value in settings.items():
+        set_dotted(out, dotted, value)
+    return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``data`` with each ``--set`` string ``KEY=VALUE`` applied (:func:`parse_set`)."""
+    return merge_settings(data, dict(parse_set(o) for o in overrides))
+
+
+# ----------------------------------------------------------------------------- building
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str, where: dict[str, Any] | None = None):
-    """``cls(**data)`` with unknown keys reported (name, valid keys, file:line)."""
+    """``cls(**data)`` with unknown keys reported (name, "did you mean", file:line)."""
+    where = where or {}
     names = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in names:
-            raise ConfigError(
-                f"unknown config key '{prefix}{key}'",
-                hint=f"valid keys{' in [' + prefix[:-1] + ']' if prefix else ''}: "
-                + ", ".join(names),
-                **(where or {}).get(prefix + key, {}),
-            )
+    for k in data:
+        if k not in names:
+            raise _unknown_key(prefix + k, [prefix + n for n in names], where.get(prefix + k, {}))
     if "model" in data and not isinstance(data["model"], (str, dict, ModelSpec)):
         raise ConfigError("model must be a preset name or a table: [model] preset = \"...\"",
-                          **(where or {}).get("model", {}))  # fmt: skip
+                          **where.get("model", {}))  # fmt: skip
     try:
         return cls(**data)
     except ConfigError as e:
-        msg = e.diagnostics[0].message
-        key = msg.split(" ", 1)[0]
-        loc = (where or {}).get(key if "." in key or not prefix else prefix + key, {})
-        if loc and e.diagnostics[0].file == "grammarlab":
-            raise ConfigError(msg, hint=e.diagnostics[0].hint, **loc) from None
+        d = e.diagnostics[0]
+        name = getattr(e, "key", None) or d.message.split(" ", 1)[0]  # ModelSpec's errors: no key
+        loc = where.get(name if "." in name or not prefix else prefix + name, {})
+        if loc and d.file == "grammarlab":
+            raise ConfigError(d.message, hint=d.hint, key=name, **loc) from None
         raise
     except TypeError as e:  # a required field missing
         raise ConfigError(f"{prefix}{e}", hint=f"valid keys: {', '.join(names)}") from None
 
 
 def config_from_dict(data: dict[str, Any], where: dict[str, Any] | None = None) -> TrainConfig:
-    """A :class:`TrainConfig` from a nested dict (TOML tables as dicts)."""
+    """A :class:`TrainConfig` from a nested dict of typed values (TOML tables as dicts).
+    ``where``: dotted key -> ``{"file": ..., "line": ...}``, the origin named in error messages."""
     data = dict(data)
     if "grammar" not in data:
         raise ConfigError("the config needs a grammar (the path of a grammar file)",
@@ -268,54 +413,43 @@ def _key_lines(text: str, source: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def load_config(
-    path: str | Path,
-    overrides: list[str] | tuple[str, ...] = (),
-    where: dict[str, Any] | None = None,
-) -> TrainConfig:
-    """Read a TOML config file and apply ``key=value`` overrides (dotted keys). ``where`` names
-    the origin of override keys in error messages (default ``--set KEY=VALUE``)."""
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A config file's nested dict of values and where each key is (dotted key -> file, line);
+    a missing, unreadable or invalid file is a :class:`ConfigError` naming it."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"no such config file: {p}", file=str(p)) from None
+        raise ConfigError("no such config file", file=str(p),
+                          hint="give the path of a TOML run config") from None  # fmt: skip
+    except IsADirectoryError:
+        raise ConfigError("a folder, not a config file", file=str(p),
+                          hint="give the path of a TOML run config (a run folder's is "
+                          f"{p / 'config.toml'})") from None  # fmt: skip
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(p),
+                          hint="a run config is a TOML text file") from None  # fmt: skip
+    except OSError as e:
+        raise ConfigError(f"cannot read the config file: {e.strerror}", file=str(p)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
         raise ConfigError(f"invalid TOML: {e}", file=str(p),
                           line=int(m.group(1)) if m else None) from None  # fmt: skip
-    lines = _key_lines(text, str(p))
+    return data, _key_lines(text, str(p))
+
+
+def load_config(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    where: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Read a TOML config file and apply ``--set`` strings ``KEY=VALUE`` (dotted keys). ``where``
+    names the origin of keys in error messages (default: the file's lines, ``--set KEY=VALUE``)."""
+    data, lines = read_config_file(path)
     lines.update({o.partition("=")[0].strip(): {"file": f"--set {o}"} for o in overrides})
     return config_from_dict(apply_overrides(data, overrides), {**lines, **(where or {})})
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """A copy of ``data`` with each ``key=value`` set (``model.hidden_size=128``). Values are
-    read as TOML values when they parse (``1e-3``, ``true``, ``[0, 10]``), else as strings."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"bad --set {item!r}: expected key=value",
-                              hint="e.g. --set epochs=20 --set model.hidden_size=128")  # fmt: skip
-        try:
-            value = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw.strip()
-        parts = key.split(".")
-        if len(parts) > 2 or (len(parts) == 2 and parts[0] not in TABLES):
-            raise ConfigError(
-                f"bad --set key {key!r}", hint=f"dotted keys start with one of: {', '.join(TABLES)}"
-            )
-        if len(parts) == 2:
-            out.setdefault(parts[0], {})
-            out[parts[0]] = {**out[parts[0]], parts[1]: value}
-        else:
-            out[key] = value
-    return out
 
 
 def _toml_value(v: Any) -> str:
@@ -345,8 +479,6 @@ def dumps_config(cfg: TrainConfig) -> str:
 
 def dump_config(cfg: TrainConfig, path: str | Path) -> None:
     """Write the config as TOML atomically."""
-    from grammarlab.io import write_text_atomic
-
     write_text_atomic(path, dumps_config(cfg))
 
 
@@ -366,8 +498,6 @@ def is_regular(grammar: Any) -> bool:
 def resolve(cfg: TrainConfig, grammar: Any) -> TrainConfig:
     """The config with every default filled: n_test (10 for a regular grammar, else 100, the
     paper's sizes), lr (the preset's), seeds, micro_batch_size, epochs2, generate_epochs."""
-    from grammarlab.train.models import default_lr
-
     n_test = cfg.n_test if cfg.n_test != "auto" else (10 if is_regular(grammar) else 100)
     return dataclasses.replace(
         cfg,
@@ -385,15 +515,79 @@ def resolve(cfg: TrainConfig, grammar: Any) -> TrainConfig:
 
 def diff_configs(a: TrainConfig, b: TrainConfig) -> list[str]:
     """Dotted keys whose values differ between two configs."""
-
-    def flat(cfg: TrainConfig) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in cfg.to_dict().items():
-            if isinstance(v, dict):
-                out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
-            else:
-                out[k] = v
-        return out
-
-    fa, fb = flat(a), flat(b)
+    fa, fb = flatten_keys(a.to_dict()), flatten_keys(b.to_dict())
     return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
+
+
+# ----------------------------------------------------------------------------- the reference
+
+# The [model] table's fields are defined in models.py (ModelSpec). A field documents itself with
+# metadata {"doc": ..., "unit": ...} (what key() makes); these stand in for ModelSpec's fields
+# until they carry their own.
+_MODEL_DOCS = {
+    "preset": ("a preset name (models.PRESETS) or the path of a local Hugging Face model "
+               "directory", ""),
+    "hidden_size": ("model width of a tiny preset; unset: the preset's", "dimensions"),
+    "num_layers": ("transformer blocks of a tiny preset; unset: the preset's", "layers"),
+    "num_heads": ("attention heads of a tiny preset (hidden_size / num_heads must be even); "
+                  "unset: the preset's", "heads"),
+    "intermediate_size": ("MLP width of a tiny preset; unset: the preset's", "dimensions"),
+}  # fmt: skip
+
+
+def field_doc(dotted: str) -> tuple[str, str]:
+    """(one-line description, unit) of a config key (dotted for the tables)."""
+    f = config_fields()[dotted]
+    if "doc" in f.metadata:
+        return f.metadata["doc"], f.metadata.get("unit", "")
+    if dotted.startswith("model.") and f.name in _MODEL_DOCS:
+        return _MODEL_DOCS[f.name]
+    raise KeyError(f"config key {dotted!r} has no description")
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    if f.default_factory is not MISSING:
+        return "(table)"
+    if f.default is MISSING:
+        return "(required)"
+    return "unset" if f.default is None else f"`{_toml_value(f.default)}`"
+
+
+def config_reference() -> str:
+    """docs/config.md: every config key with its type, default, unit and description (Markdown)."""
+    hints = {
+        "": typing.get_type_hints(TrainConfig),
+        "model.": typing.get_type_hints(ModelSpec),
+        "lora.": typing.get_type_hints(LoraSpec),
+    }
+    sections = {"": "Top-level keys", "model.": "`[model]`", "lora.": "`[lora]`"}
+    rows: dict[str, list[str]] = {p: [] for p in sections}
+    for dotted, f in config_fields().items():
+        prefix = dotted[: dotted.index(".") + 1] if "." in dotted else ""
+        if not prefix and f.name in TABLES:
+            continue
+        doc, unit = field_doc(dotted)
+        typ = _describe(hints[prefix][f.name]).replace("|", "\\|")
+        rows[prefix].append(f"| `{dotted}` | {typ} | {_default_text(f)} | {unit or '-'} | {doc} |")
+    out = [
+        "# Run config reference",
+        "",
+        "<!-- Generated by `grammarlab config-doc` from the field definitions in",
+        "grammarlab/train/config.py; do not edit by hand (a test checks that it is in sync). -->",
+        "",
+        'A run config is a TOML file: top-level keys, a `[model]` table (or `model = "PRESET"`)',
+        "and a `[lora]` table. `grammarlab train CONFIG.toml` reads it; `--set KEY=VALUE` sets any",
+        "key (dotted for the tables: `--set model.hidden_size=128`; the value is read as a TOML",
+        "value), and the flags `--grammar`, `--model`, `--n-train`, `--epochs`, `--seed`, `--lr`,",
+        "`--lora-rank` and `--sequential` set the keys they name. Later wins: file, then `--set`,",
+        "then flags. Keys left unset are filled when the run starts (`resolve`), and the resolved",
+        "config is saved in the run folder as `config.toml`. A sweep file's `[base]` and `[grid]`",
+        "use the same keys.",
+        "",
+        "Units: an epoch is one optimizer step on the whole training set; seeds are integers in",
+        '[0, 2**63); "unset" means the key is left out of the file.',
+    ]
+    for prefix, title in sections.items():
+        out += ["", f"## {title}", "", "| key | type | default | unit | description |",
+                "|---|---|---|---|---|", *rows[prefix]]  # fmt: skip
+    return "\n".join(out) + "\n"

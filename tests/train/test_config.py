@@ -1,9 +1,12 @@
-"""TrainConfig: validation messages, TOML round trip, --set overrides, defaults resolution."""
+"""TrainConfig: validation messages, TOML round trip, --set overrides, defaults resolution, the
+dotted-key helper and the generated reference (docs/config.md)."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -14,12 +17,18 @@ from grammarlab.train.config import (
     LoraSpec,
     TrainConfig,
     apply_overrides,
+    config_fields,
     config_from_dict,
+    config_reference,
     diff_configs,
     dumps_config,
+    field_doc,
+    flatten_keys,
     is_regular,
     load_config,
+    merge_settings,
     resolve,
+    set_dotted,
 )
 from grammarlab.train.models import ModelSpec
 
@@ -43,6 +52,14 @@ def test_defaults_are_the_papers():
         ({"generate_epochs": [0, -1]}, ["generate_epochs", "epochs >= 0"]),
         ({"lora": {"rank": -2}}, ["lora.rank", ">= 0"]),
         ({"lora": {"dropout": 1.0}}, ["lora.dropout", "[0, 1)"]),
+        ({"weight_decay": math.inf}, ["weight_decay", "finite number >= 0", "inf"]),
+        ({"weight_decay": math.nan}, ["weight_decay", "finite"]),
+        ({"lr": math.inf}, ["lr", "finite number > 0"]),
+        ({"seed": -1}, ["seed", "[0, 2**63)", "-1"]),
+        ({"seed": 2**63}, ["seed", "[0, 2**63)"]),
+        ({"model_seed": -3}, ["model_seed", "or unset (= seed)"]),
+        ({"lora": {"alpha": math.inf}}, ["lora.alpha", "finite number > 0"]),
+        ({"lora": {"targets": []}}, ["lora.targets", "non-empty"]),
     ],
 )
 def test_invalid_fields_name_field_and_valid_values(kw, words):
@@ -99,10 +116,80 @@ def test_bad_set_syntax_and_keys():
     for bad in (["epochs"], ["=3"], ["foo.bar=1"], ["model.preset.x=1"]):
         with pytest.raises(ConfigError):
             apply_overrides({}, bad)
-    with pytest.raises(ConfigError, match="unknown config key 'epoch'"):
-        config_from_dict(apply_overrides({"grammar": "g"}, ["epoch=3"]))
+    with pytest.raises(ConfigError, match="unknown config key 'epoch'") as e:
+        apply_overrides({"grammar": "g"}, ["epoch=3"])
+    assert "--set epoch=3" in str(e.value) and "did you mean 'epochs'?" in str(e.value)
     with pytest.raises(ConfigError, match="needs a grammar"):
         config_from_dict({})
+
+
+def test_unknown_keys_suggest_the_closest_one(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('grammar = "g.cfg"\nweight_decy = 0.1\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert f"{path}:2" in str(e.value) and "did you mean 'weight_decay'?" in str(e.value)
+    path.write_text('grammar = "g.cfg"\n[lora]\nrnak = 2\n')
+    with pytest.raises(ConfigError, match="did you mean 'lora.rank'"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="unknown config key 'zzz'.*\n.*valid keys: grammar"):
+        config_from_dict({"grammar": "g", "zzz": 1})
+
+
+def test_unreadable_config_files_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="a folder, not a config file"):
+        load_config(tmp_path)
+    binary = tmp_path / "b.toml"
+    binary.write_bytes(b'grammar = "\xff\xfe"\n')
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(binary)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('grammar = "g.cfg"\nepochs = = 3\n')
+    with pytest.raises(ConfigError, match=f"{bad}:2: error: invalid TOML"):
+        load_config(bad)
+
+
+def test_merge_settings_sets_typed_values_by_dotted_key():
+    data = {"grammar": "g", "model": "llama-tiny", "lora": {"rank": 2}}
+    merged = merge_settings(data, {"lr": 3e-3, "model.hidden_size": 48, "lora.alpha": 4.0})
+    assert data == {"grammar": "g", "model": "llama-tiny", "lora": {"rank": 2}}  # not mutated
+    c = config_from_dict(merged)
+    assert c.lr == 3e-3 and c.model == ModelSpec("llama-tiny", hidden_size=48)
+    assert (c.lora.rank, c.lora.alpha) == (2, 4.0)
+
+
+def test_flatten_keys_and_set_dotted_are_inverse():
+    nested = {"a": 1, "model": {"preset": "x", "hidden_size": 4}, "grid": {"t": {"u": [1, 2]}}}
+    flat = flatten_keys(nested)
+    assert flat == {"a": 1, "model.preset": "x", "model.hidden_size": 4, "grid.t.u": [1, 2]}
+    rebuilt: dict = {}
+    for k, v in flat.items():
+        set_dotted(rebuilt, k, v)
+    assert rebuilt == nested
+    set_dotted(rebuilt, "model", {"num_layers": 2})  # a table value merges into the table
+    assert rebuilt["model"] == {"preset": "x", "hidden_size": 4, "num_layers": 2}
+    with pytest.raises(ConfigError, match="'a' is a value, not a table"):
+        set_dotted(rebuilt, "a.b", 1)
+
+
+def test_every_key_has_a_description_and_a_unit_entry():
+    keys = config_fields()
+    assert len(keys) == 28 + 5 + 4  # 28 top-level (2 of them the tables), [model] 5, [lora] 4
+    for k in keys:
+        doc, unit = field_doc(k)
+        assert doc and isinstance(unit, str), k
+    for k in ("save_final_model", "n_test", "n_random", "n_generate", "weight_decay", "epochs2",
+              "lora.alpha", "lora.targets"):  # fmt: skip
+        assert f"| `{k}` |" in config_reference()
+
+
+def test_docs_config_md_is_the_rendered_reference():
+    committed = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+    assert committed.read_text(encoding="utf-8") == config_reference(), (
+        "docs/config.md is stale: run `python -m grammarlab config-doc -o docs/config.md`"
+    )
 
 
 def test_is_regular_and_auto_n_test():

@@ -1,0 +1,29 @@
+"""Console noise: progress bars only where someone watches, library chatter off unless asked."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# Hugging Face libraries print download/loading progress bars and advisory logging by default;
+# the command's own output is what the user asked for. Set before transformers is imported (it
+# is imported lazily, and sweep workers inherit the environment); a value the user exported wins.
+QUIET_LIBRARIES = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # huggingface_hub's bars, and transformers' (same flag)
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+
+
+def quiet_libraries() -> None:
+    """Turn the Hugging Face libraries' progress bars and info/warning logging off, unless the
+    user set these environment variables (e.g. ``TRANSFORMERS_VERBOSITY=info``)."""
+    for name, value in QUIET_LIBRARIES.items():
+        os.environ.setdefault(name, value)
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Draw progress bars: not under ``--quiet``, and only when stderr is a terminal (a log file
+    gets no bar)."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
