@@ -1,5 +1,10 @@
 """grammarlab: how language models learn formal languages by rote and with understanding.
 
+A testbed for the paper "Rethinking memorization in LLMs: on learning by rote vs. with
+understanding" (fine-tunes on strings of probabilistic grammars, memorization and generalization
+phases), with memorization measured in bits as in Morris et al. 2025, "How much do language models
+memorize?".
+
 The data flows one way: grammar -> samples -> training -> curves -> phases/measures -> plots.
 """
 

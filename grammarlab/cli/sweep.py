@@ -47,7 +47,9 @@ def _report(outcomes: list) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from grammarlab.sweep.spec import aggregate, load_sweep, run_state, run_sweep, summary_table
+    from grammarlab.sweep.execute import run_state, run_sweep
+    from grammarlab.sweep.spec import load_sweep
+    from grammarlab.sweep.tables import aggregate, summary_table
 
     sweep = load_sweep(args.file, out=args.out)
     if args.dry_run:

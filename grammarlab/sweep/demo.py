@@ -2,7 +2,8 @@
 its tables, its figures (phase diagram included) and a summary table, in at most 5 minutes on
 2 cores.
 
-Why these settings (the paper fine-tunes 1B-12B models; we want both phases on a laptop):
+Why these settings ("Rethinking memorization in LLMs: on learning by rote vs. with understanding",
+the paper this reproduces, fine-tunes 1B-12B models; we want both of its phases on a laptop):
 
 * model: GPT-NeoX (Pythia's architecture) with hidden size 64, 2 layers, 4 heads, MLP 256
   (about 0.1M parameters): the smallest size at which the issue author saw both phases (onset
@@ -65,7 +66,9 @@ def run_demo(
     """Run (or resume) the demo sweep, write its tables and figures, print the summary table.
     Returns 0, or 1 when a run failed."""
     from grammarlab.plot.registry import plot_all
-    from grammarlab.sweep.spec import aggregate, expand, run_sweep, summary_table
+    from grammarlab.sweep.execute import run_sweep
+    from grammarlab.sweep.spec import expand
+    from grammarlab.sweep.tables import aggregate, summary_table
 
     t0 = time.perf_counter()
     spec = demo_spec(seeds, fast)

@@ -10,7 +10,8 @@ grammar axis:
   :func:`grammarlab.grammar.tune.tune` of the base grammar to each target entropy (bits per string);
 * ``family = "hierarchical"`` + ``p = [...]``, or ``family = "random"`` + ``alphabet_size``
   (+ ``length``, ``oversample``, ``oversample_prob`` / ``target_bits``; any may be a list):
-  the paper's families (:mod:`grammarlab.grammar.families`).
+  the grammar families of "Rethinking memorization in LLMs: on learning by rote vs. with
+  understanding" (:mod:`grammarlab.grammar.families`).
 
 Every point of the Cartesian product is one run in ``<out>/<run_id>/``; ``run_id`` is the readable
 values of the axes plus 8 hex digits of a SHA-256 over the config *and the grammar file's text*,
@@ -56,7 +57,8 @@ from grammarlab.train.config import (
     resolve,
 )
 
-# the runner and the tables, re-exported (the CLI, the demo and older code import them from here)
+# the runner and the tables, re-exported for older callers (tests/sweep/test_sweep.py, bench);
+# new code imports them from grammarlab.sweep.execute and grammarlab.sweep.tables
 __all__ = ["EXECUTORS", "FINISHED", "Job", "Outcome", "execute_local", "execute_parallel"]
 __all__ += ["run_job", "run_state", "run_sweep", "train_from_file"]
 __all__ += ["SUMMARY_COLUMNS", "SweepTables", "aggregate", "collect", "summary_table"]
