@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from grammarlab.cli.console import show_progress
+from grammarlab.sweep.demo import run_demo
+from grammarlab.sweep.tables import aggregate, summary_table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +51,6 @@ def _report(outcomes: list) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from grammarlab.sweep.execute import run_state, run_sweep
     from grammarlab.sweep.spec import load_sweep
-    from grammarlab.sweep.tables import aggregate, summary_table
 
     sweep = load_sweep(args.file, out=args.out)
     if args.dry_run:
@@ -79,7 +80,5 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from grammarlab.sweep.demo import run_demo
-
     return run_demo(out=args.out, figures=args.figures, seeds=args.seeds, workers=args.workers,
                     fast=args.fast, progress=show_progress(args))  # fmt: skip

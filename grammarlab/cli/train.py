@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grammarlab.errors import ConfigError
+from grammarlab.grammar.strings import read_strings
+from grammarlab.io import write_text_atomic
 
 if TYPE_CHECKING:
     from grammarlab.train.config import TrainConfig
@@ -132,7 +134,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.strings import read_strings
     from grammarlab.train.evaluate import score_strings
 
     bits, per_token = score_strings(Path(args.run_dir), read_strings(args.strings))
@@ -149,7 +150,6 @@ def _num(x: float) -> str:
 
 
 def cmd_config_doc(args: argparse.Namespace) -> int:
-    from grammarlab.io import write_text_atomic
     from grammarlab.train.config import config_reference
 
     if args.out:

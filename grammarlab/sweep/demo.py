@@ -34,11 +34,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from grammarlab.errors import ConfigError
+from grammarlab.sweep.tables import aggregate, summary_table
+
 
 def demo_spec(seeds: int = 1, fast: bool = False) -> dict[str, Any]:
     """The demo sweep spec (package data), with ``seeds`` seeds and the fast overrides applied."""
-    from grammarlab.errors import ConfigError
-
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     text = resources.files("grammarlab").joinpath("data/demo_sweep.toml").read_text("utf-8")
@@ -68,7 +69,6 @@ def run_demo(
     from grammarlab.plot.registry import plot_all
     from grammarlab.sweep.execute import run_sweep
     from grammarlab.sweep.spec import expand
-    from grammarlab.sweep.tables import aggregate, summary_table
 
     t0 = time.perf_counter()
     spec = demo_spec(seeds, fast)

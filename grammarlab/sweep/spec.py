@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from grammarlab.errors import ConfigError, GrammarlabError
+from grammarlab.grammar.load import load
 from grammarlab.io import write_text_atomic
 from grammarlab.sweep.execute import (
     EXECUTORS,
@@ -201,8 +202,7 @@ def derive_grammars(d: dict[str, Any], folder: Path, base_dir: Path, source: str
     if "grammar" not in d or "entropy_bits" not in d:
         raise ConfigError("a [[derive]] table needs family = ..., or grammar and entropy_bits",
                           file=source)  # fmt: skip
-    from grammarlab.grammar.load import load
-    from grammarlab.grammar.tune import tune
+    from grammarlab.grammar.tune import tune  # lazy: scipy
 
     src = Path(_abs(d["grammar"], base_dir))
     g = load(src)
@@ -240,8 +240,6 @@ def resolve_config(cfg: dict[str, Any], source: str = "<sweep>") -> TrainConfig:
     """The run config of a grid point with every default filled
     (:func:`grammarlab.train.config.resolve`,
     which needs the grammar), so that equal runs get equal ids however they were written."""
-    from grammarlab.grammar.load import load
-
     try:
         c = config_from_dict(cfg)
     except ConfigError as e:
