@@ -34,7 +34,8 @@ def test_demo_spec_grid(tmp_path):
 
 def test_demo_fast_end_to_end(tmp_path, capsys):
     out, fig = tmp_path / "runs", tmp_path / "fig"
-    rc = main(["demo", "--fast", "--out", str(out), "--figures", str(fig), "--workers", "2"])
+    rc = main(["demo", "--fast", "--out", str(out), "--figures", str(fig), "--workers", "2",
+               "--quiet"])  # fmt: skip
     assert rc == 0
     ph = pd.read_csv(out / "phases.csv")
     assert len(ph) == 2 and set(ph.n_train) == {8}
@@ -44,7 +45,9 @@ def test_demo_fast_end_to_end(tmp_path, capsys):
     assert len(curves) == 2 * 31 * 3  # 2 runs x epochs 0..30 x train/test/random
     for stem in ("fig1_losses_accuracy_memorization", "fig2_train_test_by_n"):
         assert (fig / f"{stem}.png").stat().st_size > 0 and (fig / f"{stem}.pdf").exists()
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "sweep demo-fast" not in captured.err  # --quiet: no progress bar
+    text = captured.out
     assert "onset" in text and "hierarchical_p0.5" in text and "random_l2" in text
     # relaunch: both runs are finished and skipped
     assert main(["demo", "--fast", "--out", str(out), "--figures", str(fig)]) == 0
