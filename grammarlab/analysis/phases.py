@@ -198,7 +198,7 @@ def _above(train_loss: np.ndarray, test_loss: np.ndarray, threshold: float) -> n
     return out
 
 
-def _stays_from(epochs: np.ndarray, flag: np.ndarray) -> int | None:
+def stays_from(epochs: np.ndarray, flag: np.ndarray) -> int | None:
     """First epoch from which ``flag`` is 1 at every later non-NaN epoch; None when the last
     non-NaN flag is 0 or there is none."""
     valid = ~np.isnan(flag)
@@ -226,7 +226,7 @@ def memorization_onset(
     flag = _above(np.asarray(train_loss, float), np.asarray(test_loss, float), threshold)
     hits = np.flatnonzero(flag == 1.0)
     first = int(epochs[hits[0]]) if hits.size else None
-    return _stays_from(epochs, flag), first
+    return stays_from(epochs, flag), first
 
 
 def generalization_end(
@@ -359,7 +359,7 @@ def _sequential(c2: Curves, threshold: float, tol: float) -> dict[str, Any]:
     within = _within(d1, c2.test_loss, tol)
     hits = np.flatnonzero(within == 1.0)
     out["d1_first_within_epoch"] = int(c2.epoch[hits[0]]) if hits.size else None
-    out["forgetting_epoch"] = _stays_from(c2.epoch, within)
+    out["forgetting_epoch"] = stays_from(c2.epoch, within)
     out["forgetting_censored"] = out["forgetting_epoch"] is None
     d2 = c2.d2_loss if c2.d2_loss is not None else c2.train_loss
     onset2 = memorization_onset(c2.epoch, d2, c2.test_loss, threshold)[0]
