@@ -442,6 +442,8 @@ def event_status(row: Mapping[str, Any], event: str) -> tuple[str, float | None,
     e = row.get(epoch_key)
     if _truthy(row.get(cens_key)):
         return "censored", (float(e) if _present(e) else None), last_i
+    if not _present(row.get(cens_key)) and kind == ">=" and _present(e) and e == last_i:
+        return "censored", float(e), last_i  # a file without the flag: at the last epoch
     if _present(e):
         return "observed", float(e), last_i
     if event == "memorization_onset" and last_i is not None:
