@@ -222,7 +222,9 @@ def test_same_loss_holds_not_and_censored():
     f = judge_same_loss(ph, loss_curves((2, 1.0, 0.6, 0.5), (2, 1.5, 1.06, 1.2)))
     assert f.verdict == NOT
     # the larger n never starts memorizing: no level
-    f = judge_same_loss(table(run(n=8, onset=1), run(n=64)), loss_curves((2, 1, 1, 1), (2, 2, 2, 2)))
+    f = judge_same_loss(
+        table(run(n=8, onset=1), run(n=64)), loss_curves((2, 1, 1, 1), (2, 2, 2, 2))
+    )
     assert f.verdict == CENSORED
     assert judge_same_loss(ph, None).verdict == NO_DATA
 
