@@ -128,12 +128,12 @@ def phases_vs(t: Any, out: Path) -> list[str]:
 
 
 def _line(ax: Any, x: Any, d: pd.DataFrame, ev: str, marker: str, color: Any, ls: str) -> None:
-    """One line through a group's event epochs; censored points open and pointing right."""
+    """One line through a group's observed event epochs; censored ones open, pointing right."""
     y = d[f"{ev}_epoch"].to_numpy(float)
     cens = d[f"{ev}_censored"].to_numpy(bool)
     x = np.asarray(x, float)
-    ax.plot(x, y, ls=ls, color=color, lw=1)
-    ax.plot(x[~cens], y[~cens], marker=marker, ls="none", color=color, ms=6, mew=1.5)
+    # the line joins observed events only: a censored one is a bound, not a point on a curve
+    ax.plot(x[~cens], y[~cens], ls=ls, color=color, lw=1, marker=marker, ms=6, mew=1.5)
     ax.plot(x[cens], y[cens], marker=">", ls="none", color=color, ms=6, mfc="none")
 
 
