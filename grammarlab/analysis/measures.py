@@ -20,6 +20,20 @@ of predicted tokens (L+1). Definitions:
   F1 of "member" (training set) vs "non-member" (test set) with score ``-model bits/token``; and
   reference-calibrated with score ``-(model_bits - grammar_bits)`` (the true distribution as the
   reference model).
+* **noise of the AUC**: under H0 (members and non-members exchangeable: nothing memorized) the
+  Mann-Whitney U of n1 members and n2 non-members has a known distribution. We compute it
+  **exactly** (the counting recursion over arrangements, for continuous scores without ties) when
+  ``n1 * n2 <= EXACT_MAX_CELLS``, else by the **normal approximation** (mean n1 n2 / 2, variance
+  n1 n2 (n1 + n2 + 1) / 12). :func:`mia_null` gives the central 95% band of the AUC under H0 and
+  the one-sided p-value of an observed AUC; ``mia_memorized`` is ``p <= 0.05``, a memorization
+  flag independent of the 5% loss rule. :func:`sustained_flag_onset` dates it like the onset.
+* **memU clipped and signed**: ``memU_*`` is clipped at 0 per string (Morris et al.);
+  ``memU_*_signed`` sums ``grammar_bits - model_bits`` unclipped (negative when the model is
+  worse than the grammar on the set: on test strings its mean is minus the excess).
+* **baselines** for the excess: the untrained model (the same strings scored at epoch 0) and the
+  uniform distribution over the alphabet and lengths (:func:`uniform_string_bits`); the
+  ``_vs_untrained`` / ``_vs_uniform`` columns are mean(model - baseline) bits per string (negative:
+  better than the baseline), paired over the same strings, with their standard errors.
 * **recollection** measures the paper criticises: exact greedy continuation rate from a 32-token
   prefix (Carlini et al.; ``X_greedy_match``) and per-token accuracy (Tirumala et al.;
   ``X_correct``).
@@ -32,13 +46,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
 
+from grammarlab.analysis.phases import stays_from
 from grammarlab.errors import GrammarlabError
 
 INVALID = "<invalid>"
+EXACT_MAX_CELLS = 20_000  # n1 * n2 up to which the null of U is exact (~0.2 s at the limit)
+ALPHA = 0.05  # one-sided level of the membership-inference memorization flag
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -153,6 +172,105 @@ def mia_auc(members: np.ndarray, nonmembers: np.ndarray) -> float:
     return float(u / (a.size * b.size))
 
 
+@lru_cache(maxsize=64)
+def _u_pmf(n1: int, n2: int) -> np.ndarray:
+    """Exact null distribution of the Mann-Whitney U (pairs member > non-member) of n1 and n2
+    exchangeable continuous scores: pmf over u = 0..n1 n2. The largest of the n1 + n2 scores is a
+    member with probability n1 / (n1 + n2) (then it beats all n2 non-members), else a non-member:
+    P[n1, n2](u) = n1/(n1+n2) P[n1-1, n2](u - n2) + n2/(n1+n2) P[n1, n2-1](u)."""
+    prev = [np.ones(1)] * (n2 + 1)  # P[0, j]: u = 0 surely
+    for i in range(1, n1 + 1):
+        cur = [np.ones(1)]  # P[i, 0]
+        for j in range(1, n2 + 1):
+            out = np.zeros(i * j + 1)
+            a, b = prev[j], cur[j - 1]
+            out[j : j + a.size] += (i / (i + j)) * a
+            out[: b.size] += (j / (i + j)) * b
+            cur.append(out)
+        prev = cur
+    pmf = prev[n2]
+    pmf.setflags(write=False)
+    return pmf
+
+
+@dataclass(frozen=True)
+class MiaNull:
+    """The AUC under H0 (nothing memorized) for n1 members and n2 non-members: central band
+    ``[lo, hi]`` of probability ``level``, the one-sided p-value ``P(AUC >= observed)`` (NaN
+    without an observed AUC), and ``method``: ``exact`` or ``normal`` (see the module docstring)."""
+
+    n1: int
+    n2: int
+    lo: float
+    hi: float
+    pvalue: float
+    method: str
+    level: float = 0.95
+
+
+def mia_null(n1: int, n2: int, auc: float = math.nan, level: float = 0.95) -> MiaNull:
+    """Null band of the membership-inference AUC and the p-value of ``auc`` (module docstring)."""
+    from scipy.stats import norm
+
+    if n1 < 1 or n2 < 1 or not 0 < level < 1:
+        return MiaNull(n1, n2, math.nan, math.nan, math.nan, "none", level)
+    cells, tail = n1 * n2, (1 - level) / 2
+    if cells <= EXACT_MAX_CELLS:
+        pmf = _u_pmf(min(n1, n2), max(n1, n2))  # U and n1 n2 - U have the same law: symmetric
+        cdf = np.cumsum(pmf)
+        # float sums of the pmf carry ~1e-15 error; 1e-12 keeps exact quantiles on their side
+        lo = int(np.searchsorted(cdf, tail - 1e-12))
+        hi = int(np.searchsorted(cdf, 1 - tail - 1e-12))
+        p = math.nan
+        if math.isfinite(auc):
+            u = math.ceil(auc * cells - 1e-9)  # ties give half-integer U: P(U >= u_obs)
+            p = float(min(1.0, pmf[max(u, 0) :].sum()))
+        return MiaNull(n1, n2, lo / cells, hi / cells, p, "exact", level)
+    sd = math.sqrt(cells * (n1 + n2 + 1) / 12) / cells  # of the AUC
+    z = float(norm.isf(tail))
+    p = float(norm.sf((auc - 0.5 - 0.5 / cells) / sd)) if math.isfinite(auc) else math.nan
+    return MiaNull(n1, n2, 0.5 - z * sd, 0.5 + z * sd, p, "normal", level)
+
+
+def sustained_flag_onset(epochs: np.ndarray, flags: np.ndarray) -> int | None:
+    """First epoch from which ``flags`` (bool, NaN = not computed) holds at every later epoch,
+    like the memorization onset (:func:`grammarlab.analysis.phases.stays_from`); None when the
+    flag is off at the last epoch (censored)."""
+    f = np.asarray(flags, dtype=np.float64)
+    return stays_from(np.asarray(epochs), f)
+
+
+def uniform_string_bits(lengths: np.ndarray, alphabet_size: int, n_lengths: int = 1) -> np.ndarray:
+    """Bits per string under the uniform distribution over the alphabet and lengths: a length
+    drawn uniformly from the ``n_lengths`` lengths the grammar can produce, then each of its L
+    tokens uniformly from ``alphabet_size`` terminals: ``L log2(k) + log2(n_lengths)``."""
+    if alphabet_size < 1 or n_lengths < 1:
+        raise GrammarlabError(f"need alphabet_size, n_lengths >= 1, got {alphabet_size}, "
+                              f"{n_lengths}")  # fmt: skip
+    L = np.asarray(lengths, dtype=np.float64)
+    return L * math.log2(alphabet_size) + math.log2(n_lengths)
+
+
+def paired_difference(model_bits: np.ndarray, baseline_bits: np.ndarray) -> Estimate:
+    """mean(model - baseline) bits per string over the strings where both are finite, with its
+    standard error (paired: the same strings under both)."""
+    m = np.asarray(model_bits, dtype=np.float64)
+    b = np.asarray(baseline_bits, dtype=np.float64)
+    ok = np.isfinite(m) & np.isfinite(b)
+    return mean_stderr(m[ok] - b[ok])
+
+
+def memu_signed_bits(model_bits: np.ndarray, grammar_bits: np.ndarray) -> np.ndarray:
+    """``grammar_bits - model_bits`` per string, not clipped (bits); NaN where either is not
+    finite (an impossible string has no finite signed value)."""
+    m = np.asarray(model_bits, dtype=np.float64)
+    g = np.asarray(grammar_bits, dtype=np.float64)
+    out = np.full(m.shape, np.nan)
+    ok = np.isfinite(g) & np.isfinite(m)
+    out[ok] = g[ok] - m[ok]
+    return out
+
+
 def mia_best_f1(members: np.ndarray, nonmembers: np.ndarray) -> float:
     """Best F1 of "member" over all thresholds t (predict member when score >= t), including
     predicting everyone a member (F1 = 2 n1 / (2 n1 + n2), the trivial baseline)."""
@@ -214,10 +332,15 @@ def epoch_measures(
     nonmembers: str = "test",
     n_params: int | None = None,
     n_trainable_params: int | None = None,
-) -> dict[str, float]:
+    untrained_bits: dict[str, np.ndarray] | None = None,
+    uniform_bits: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
     """The scalar string-level measures of one epoch from per-dataset [n, W] model surprisals
-    (bits) and per-string grammar bits. ``members`` names the current training set."""
-    out: dict[str, float] = {}
+    (bits) and per-string grammar bits. ``members`` names the current training set.
+    ``untrained_bits`` / ``uniform_bits``: per-dataset bits per string of the two baselines (the
+    model at epoch 0; :func:`uniform_string_bits`), for the ``_vs_untrained`` / ``_vs_uniform``
+    columns and the baselines' own excess over the grammar."""
+    out: dict[str, Any] = {}
     mb = {k: string_bits(v) for k, v in model_token_bits.items()}
     for role, name in (("train", members), ("test", nonmembers)):
         if name not in mb or name not in grammar_bits:
@@ -231,6 +354,17 @@ def epoch_measures(
         mu = memu_bits(mb[name], grammar_bits[name])
         out[f"memU_{role}_bits_total"] = float(np.nansum(mu))
         out[f"memU_{role}_bits_mean"] = float(np.nanmean(mu)) if np.isfinite(mu).any() else math.nan
+        signed = memu_signed_bits(mb[name], grammar_bits[name])
+        fin = np.isfinite(signed)
+        out[f"memU_{role}_bits_signed_total"] = float(signed[fin].sum()) if fin.any() else math.nan
+        out[f"memU_{role}_bits_signed_mean"] = float(signed[fin].mean()) if fin.any() else math.nan
+        for base, table in (("untrained", untrained_bits), ("uniform", uniform_bits)):
+            if table is None or name not in table:
+                continue
+            d = paired_difference(mb[name], table[name])
+            out[f"excess_{role}_bits_vs_{base}"] = d.mean
+            out[f"excess_{role}_bits_vs_{base}_stderr"] = d.stderr
+            out[f"{base}_excess_{role}_bits"] = excess_bits(table[name], grammar_bits[name]).mean
     if "memU_train_bits_total" in out:
         total = out["memU_train_bits_total"]
         out["memU_bits_per_param"] = total / n_params if n_params else math.nan
@@ -244,8 +378,20 @@ def epoch_measures(
             sb = -mb[nonmembers] / n_predicted_tokens(b)
         out["mia_auc"], out["mia_f1"] = mia_auc(sa, sb), mia_best_f1(sa, sb)
         out["mia_f1_trivial"] = 2 * sa.size / (2 * sa.size + sb.size)
+        out.update(_null_columns("mia", out["mia_auc"], sa, sb))
         if members in grammar_bits and nonmembers in grammar_bits:
             ra = -(mb[members] - grammar_bits[members])
             rb = -(mb[nonmembers] - grammar_bits[nonmembers])
             out["mia_auc_ref"], out["mia_f1_ref"] = mia_auc(ra, rb), mia_best_f1(ra, rb)
+            out.update(_null_columns("mia_ref", out["mia_auc_ref"], ra, rb))
     return out
+
+
+def _null_columns(prefix: str, auc: float, a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    """The AUC's null band, p-value and memorization flag (p <= ALPHA) as measure columns."""
+    n1, n2 = int(np.sum(~np.isnan(a))), int(np.sum(~np.isnan(b)))
+    null = mia_null(n1, n2, auc)
+    flag = bool(null.pvalue <= ALPHA) if math.isfinite(null.pvalue) else None
+    return {f"{prefix}_null_lo": null.lo, f"{prefix}_null_hi": null.hi,
+            f"{prefix}_pvalue": null.pvalue, f"{prefix}_memorized": flag,
+            f"{prefix}_null_method": null.method}  # fmt: skip

@@ -23,6 +23,23 @@ definitions (each also in its function's docstring; the README copies them):
   crossing, end of generalization, overlap) are computed on stage 1 only ("end of training" is the
   end of stage 1); the stage-2 onset uses the D2 loss (``d2_loss``, else ``train_loss``).
 
+Censoring (an event not seen within the recorded epochs is not a value): the onset is
+**censored** when the ratio is not above the threshold at the last epoch E (shown ``>E``); the end
+of generalization is **right-censored** when the minimum test loss is at the last epoch, i.e. the
+test loss is still falling (shown ``>=E``: the true minimum may come later); the forgetting epoch
+is censored when D1 is not within tolerance of the test loss at the end of stage 2 (``>E``), the
+re-generalization epoch when the stage-2 minimum is at the last epoch (``>=E``). ``overlap`` is
+claimed only between observed events; ``overlap_censored`` says that the onset was observed before
+a censored end of generalization (an overlap the data cannot confirm). :func:`format_event` prints
+an event with its censoring, :func:`summarize_event` gives mean +- std over the seeds that
+observed it and how many did not.
+
+Stage switch (sequential runs): ``switch_d1_change`` is the one-step change of D1's loss from the
+last stage-1 epoch to the first stage-2 epoch (nats/token; ``switch_test_change`` the same for the
+test loss): a large jump there is an optimizer shock (a fresh optimizer or learning-rate restart),
+not gradual forgetting. ``d1_first_within_epoch`` is the first stage-2 epoch at which D1 is within
+tolerance of the test loss at all (the forgetting epoch is the first from which it *stays* so).
+
 Non-finite values: an epoch whose needed values are NaN or +-inf is *skipped* (treated as not
 recorded); it neither starts nor breaks a run of epochs above the threshold, and "to the end"
 means to the last epoch with finite values. The mean curve over seeds is NaN at an epoch where
@@ -32,6 +49,7 @@ input raises :class:`GrammarlabError`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -180,7 +198,7 @@ def _above(train_loss: np.ndarray, test_loss: np.ndarray, threshold: float) -> n
     return out
 
 
-def _stays_from(epochs: np.ndarray, flag: np.ndarray) -> int | None:
+def stays_from(epochs: np.ndarray, flag: np.ndarray) -> int | None:
     """First epoch from which ``flag`` is 1 at every later non-NaN epoch; None when the last
     non-NaN flag is 0 or there is none."""
     valid = ~np.isnan(flag)
@@ -208,7 +226,7 @@ def memorization_onset(
     flag = _above(np.asarray(train_loss, float), np.asarray(test_loss, float), threshold)
     hits = np.flatnonzero(flag == 1.0)
     first = int(epochs[hits[0]]) if hits.size else None
-    return _stays_from(epochs, flag), first
+    return stays_from(epochs, flag), first
 
 
 def generalization_end(
@@ -251,14 +269,26 @@ class Phases:
     overlap: bool
     final_memorization_score: float | None
     max_memorization_score: float | None
+    memorization_onset_censored: bool = False
+    generalization_end_censored: bool = False
+    overlap_censored: bool = False
+    stage1_last_epoch: int | None = None
     sequential: bool = False
     regeneralization_epoch: int | None = None
     regeneralization_test_loss: float | None = None
+    regeneralization_censored: bool | None = None
     d1_plateau_first_epoch: int | None = None
     d1_plateau_last_epoch: int | None = None
     d1_plateau_count: int | None = None
+    d1_first_within_epoch: int | None = None
     forgetting_epoch: int | None = None
+    forgetting_censored: bool | None = None
     stage2_memorization_onset_epoch: int | None = None
+    stage2_memorization_onset_censored: bool | None = None
+    switch_d1_loss_before: float | None = None
+    switch_d1_loss_after: float | None = None
+    switch_d1_change: float | None = None
+    switch_test_change: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (None for absent values)."""
@@ -282,9 +312,11 @@ def detect_phases(
     score = memorization_score(c1.train_loss, c1.test_loss)
     fin = score[np.isfinite(score)]
     at_onset = None if onset is None else float(c1.test_loss[c1.epoch == onset][0])
+    gen_censored = gen_end is not None and gen_end == _last_finite(c1.epoch, c1.test_loss)
     extra: dict[str, Any] = {}
     if seq:
         extra = _sequential(curves.select(curves.stage >= 2), threshold, tolerance)
+        extra.update(_switch(c1, curves.select(curves.stage >= 2)))
     return Phases(
         threshold=float(threshold),
         tolerance=float(tolerance),
@@ -295,9 +327,15 @@ def detect_phases(
         generalization_end_epoch=gen_end,
         min_test_loss=min_test,
         test_loss_at_onset=at_onset,
-        overlap=bool(onset is not None and gen_end is not None and onset < gen_end),
+        overlap=bool(
+            onset is not None and gen_end is not None and not gen_censored and onset < gen_end
+        ),
         final_memorization_score=float(fin[-1]) if fin.size else None,
         max_memorization_score=float(fin.max()) if fin.size else None,
+        memorization_onset_censored=onset is None,
+        generalization_end_censored=bool(gen_censored),
+        overlap_censored=bool(onset is not None and gen_censored),
+        stage1_last_epoch=int(c1.epoch[-1]),
         sequential=seq,
         **extra,
     )
@@ -315,11 +353,41 @@ def _sequential(c2: Curves, threshold: float, tol: float) -> dict[str, Any]:
         if plateau.size:
             out["d1_plateau_first_epoch"] = int(plateau[0])
             out["d1_plateau_last_epoch"] = int(plateau[-1])
-    out["forgetting_epoch"] = _stays_from(c2.epoch, _within(d1, c2.test_loss, tol))
+    out["regeneralization_censored"] = regen is not None and regen == _last_finite(
+        c2.epoch, c2.test_loss
+    )
+    within = _within(d1, c2.test_loss, tol)
+    hits = np.flatnonzero(within == 1.0)
+    out["d1_first_within_epoch"] = int(c2.epoch[hits[0]]) if hits.size else None
+    out["forgetting_epoch"] = stays_from(c2.epoch, within)
+    out["forgetting_censored"] = out["forgetting_epoch"] is None
     d2 = c2.d2_loss if c2.d2_loss is not None else c2.train_loss
-    out["stage2_memorization_onset_epoch"] = memorization_onset(
-        c2.epoch, d2, c2.test_loss, threshold
-    )[0]
+    onset2 = memorization_onset(c2.epoch, d2, c2.test_loss, threshold)[0]
+    out["stage2_memorization_onset_epoch"] = onset2
+    out["stage2_memorization_onset_censored"] = onset2 is None
+    return out
+
+
+def _last_finite(epochs: np.ndarray, values: np.ndarray) -> int | None:
+    """The last epoch with a finite value (None when there is none)."""
+    ok = np.flatnonzero(np.isfinite(np.asarray(values, dtype=np.float64)))
+    return int(np.asarray(epochs)[ok[-1]]) if ok.size else None
+
+
+def _switch(c1: Curves, c2: Curves) -> dict[str, Any]:
+    """The one-step change at the stage switch (nats/token): D1's and the test loss at the last
+    stage-1 epoch and at the first stage-2 epoch, one optimizer update apart."""
+    d1a, d1b = c1.d1_loss if c1.d1_loss is not None else c1.train_loss, c2.d1_loss
+    out: dict[str, Any] = {}
+    if d1b is None or c2.epoch.size == 0:
+        return out
+    before, after = float(d1a[-1]), float(d1b[0])
+    if math.isfinite(before) and math.isfinite(after):
+        out.update(switch_d1_loss_before=before, switch_d1_loss_after=after,
+                   switch_d1_change=after - before)  # fmt: skip
+    t0, t1 = float(c1.test_loss[-1]), float(c2.test_loss[0])
+    if math.isfinite(t0) and math.isfinite(t1):
+        out["switch_test_change"] = t1 - t0
     return out
 
 
@@ -331,3 +399,112 @@ def phases_over_seeds(
     """Phases of each run (seed) and of their mean curve (see :func:`mean_curves`)."""
     per = [detect_phases(r, threshold, tolerance) for r in runs]
     return per, detect_phases(mean_curves(runs), threshold, tolerance)
+
+
+# ----------------------------------------------------------------------------- censored events
+
+#: event -> (epoch field, censored field, how it is censored, field of the last epoch observed).
+#: ">" : not reached by the last epoch E (the event, if any, comes after E);
+#: ">=": the value at E is a lower bound (the curve was still falling at E).
+EVENTS: dict[str, tuple[str, str, str, str]] = {
+    "memorization_onset": ("memorization_onset_epoch", "memorization_onset_censored", ">",
+                           "stage1_last_epoch"),
+    "generalization_end": ("generalization_end_epoch", "generalization_end_censored", ">=",
+                           "stage1_last_epoch"),
+    "regeneralization": ("regeneralization_epoch", "regeneralization_censored", ">=",
+                         "last_epoch"),
+    "forgetting": ("forgetting_epoch", "forgetting_censored", ">", "last_epoch"),
+    "stage2_memorization_onset": ("stage2_memorization_onset_epoch",
+                                  "stage2_memorization_onset_censored", ">", "last_epoch"),
+}  # fmt: skip
+
+
+def _present(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _truthy(v: Any) -> bool:
+    """A censoring flag from a dict or a CSV row (bool, 0/1, "True"/"False", NaN = False)."""
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "1", "yes")
+    return _present(v) and bool(v)
+
+
+def event_status(row: Mapping[str, Any], event: str) -> tuple[str, float | None, int | None]:
+    """(status, epoch, last epoch) of ``event`` in a phases dict or table row. status is
+    ``observed``, ``censored`` or ``missing`` (the run does not have the event: a single-stage run
+    asked for forgetting, or an old phases file without censoring flags and no epoch)."""
+    epoch_key, cens_key, kind, last_key = EVENTS[event]
+    last = row.get(last_key)
+    if not _present(last):
+        last = row.get("last_epoch")
+    last_i = int(last) if _present(last) else None
+    e = row.get(epoch_key)
+    if _truthy(row.get(cens_key)):
+        return "censored", (float(e) if _present(e) else None), last_i
+    if not _present(row.get(cens_key)) and kind == ">=" and _present(e) and e == last_i:
+        return "censored", float(e), last_i  # a file without the flag: at the last epoch
+    if _present(e):
+        return "observed", float(e), last_i
+    if event == "memorization_onset" and last_i is not None:
+        return "censored", None, last_i  # never reached by E (also in files without the flag)
+    return "missing", None, last_i
+
+
+def format_event(row: Mapping[str, Any], event: str) -> str:
+    """An event epoch as a table shows it: ``12`` when observed, ``>=100`` / ``>100`` when
+    censored at the last epoch 100 (see :data:`EVENTS`), ``-`` when the run has no such event."""
+    status, e, last = event_status(row, event)
+    if status == "observed":
+        return f"{int(e)}" if e is not None and float(e).is_integer() else f"{e:.3g}"
+    if status == "censored":
+        return f"{EVENTS[event][2]}{last}" if last is not None else "censored"
+    return "-"
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """An event over seeds: mean and sample standard deviation (ddof = 1; NaN with one value) of
+    the epochs of the seeds that observed it, how many did, how many were censored (and at which
+    last epochs), how many lack it."""
+
+    event: str
+    n_runs: int
+    n_observed: int
+    n_censored: int
+    mean: float
+    std: float
+    censored_at: tuple[int, ...] = ()
+
+    def label(self) -> str:
+        """e.g. ``12.3 +/- 1.5 (3 of 5 seeds observed; 2 censored >=100)``."""
+        kind = EVENTS[self.event][2]
+        cens = ""
+        if self.n_censored:
+            at = sorted(set(self.censored_at))
+            where = "/".join(f"{kind}{a}" for a in at) if at else "censored"
+            cens = f"; {self.n_censored} censored {where}"
+        if not self.n_observed:
+            head = "/".join(f"{kind}{a}" for a in sorted(set(self.censored_at))) or "-"
+            return f"{head} (0 of {self.n_runs} seeds observed{cens})"
+        sd = "" if math.isnan(self.std) else f" +/- {self.std:.1f}"
+        return f"{self.mean:.1f}{sd} ({self.n_observed} of {self.n_runs} seeds observed{cens})"
+
+
+def summarize_event(rows: Sequence[Mapping[str, Any]], event: str) -> EventSummary:
+    """:class:`EventSummary` of ``event`` over phases dicts or table rows (one per seed).
+    Censored seeds never enter the mean: they are counted instead."""
+    if event not in EVENTS:
+        raise GrammarlabError(f"unknown event {event!r}", hint=f"events: {', '.join(EVENTS)}")
+    obs, cens = [], []
+    for r in rows:
+        status, e, last = event_status(r, event)
+        if status == "observed" and e is not None:
+            obs.append(e)
+        elif status == "censored":
+            cens.append(last if last is not None else -1)
+    v = np.asarray(obs, dtype=np.float64)
+    mean = float(v.mean()) if v.size else math.nan
+    std = float(v.std(ddof=1)) if v.size > 1 else math.nan
+    return EventSummary(event, len(rows), int(v.size), len(cens), mean, std,
+                        tuple(int(c) for c in cens if c >= 0))  # fmt: skip

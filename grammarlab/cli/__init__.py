@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "sweep",
     "plot": "sweep",
     "demo": "sweep",
+    "report": "report",
 }
 
 

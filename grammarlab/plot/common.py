@@ -34,8 +34,10 @@ def save_figure(fig: Any, data: pd.DataFrame, out: Path, stem: str) -> str:
     return stem
 
 
-def grid(n: int, w: float = 4.2, h: float = 3.2, ncols: int = 3, **kw: Any) -> tuple:
+def grid(n: int, w: float | None = None, h: float = 2.0, ncols: int = 3, **kw: Any) -> tuple:
+    """n panels in rows of ``ncols``, two paper columns wide unless ``w`` (inches per panel)."""
     ncols = max(1, min(ncols, n))
+    w = TWO_COLUMN_IN / ncols if w is None else w
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False, **kw)
     for ax in axes.flat[n:]:
@@ -46,8 +48,6 @@ def grid(n: int, w: float = 4.2, h: float = 3.2, ncols: int = 3, **kw: Any) -> t
 def legend_outside(fig: Any, *axes: Any, markers: bool = False, title: str | None = None) -> None:
     """One legend for the figure, right of the panels (never over data), from the entries of
     ``axes``; with ``markers``, entries for the onset (x) and end of generalization (triangle)."""
-    from matplotlib.lines import Line2D
-
     handles, labels = [], []
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -57,11 +57,11 @@ def legend_outside(fig: Any, *axes: Any, markers: bool = False, title: str | Non
         if ax.get_legend():
             ax.get_legend().remove()
     if markers:
-        handles += [Line2D([], [], marker="x", ls="none", color="k", mew=2),
-                    Line2D([], [], marker="^", ls="none", color="k")]  # fmt: skip
-        labels += ["memorization onset", "end of generalization"]
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
-               title=title, title_fontsize=8, frameon=False)  # fmt: skip
+        h, lab = marker_handles()
+        handles += h
+        labels += lab
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), title=title,
+               frameon=False)  # fmt: skip
 
 
 def curves_long(t: Any, datasets: tuple[str, ...] = ("train", "test")) -> pd.DataFrame:
@@ -72,21 +72,33 @@ def curves_long(t: Any, datasets: tuple[str, ...] = ("train", "test")) -> pd.Dat
 
 
 def mean_phases(t: Any) -> pd.DataFrame:
-    """Phases averaged over seeds per (grammar, entropy_bits, n_train)."""
+    """Phases per (grammar, entropy_bits, n_train) over seeds. Event epochs are the mean over
+    the seeds that observed them (``*_n_observed``, ``*_n_runs`` say how many), and
+    ``*_censored`` is True when at most half the seeds observed the event: then the epoch column
+    holds the last epoch (where a censored marker is drawn), never a mean of censored values.
+    Other columns are plain means over seeds."""
+    from grammarlab.analysis.phases import summarize_event
+
     ph = t.phases
     if ph.empty:
         raise Skip("no phases")
-    cols = [
-        "memorization_onset_epoch",
-        "generalization_end_epoch",
-        "min_test_loss",
-        "test_loss_at_onset",
-        "min_excess_test_bits",
-        "final_memU_train_bits_total",
-    ]
-    cols = [c for c in cols if c in ph.columns]
+    cols = [c for c in ("min_test_loss", "test_loss_at_onset", "min_excess_test_bits",
+                        "final_memU_train_bits_total") if c in ph.columns]  # fmt: skip
     keys = ["grammar", "entropy_bits", "n_train"]
-    return ph.groupby(keys, dropna=False)[cols].mean().reset_index()
+    rows = []
+    for k, d in ph.groupby(keys, dropna=False):
+        row = dict(zip(keys, k, strict=True))
+        recs = d.to_dict("records")
+        for event in ("memorization_onset", "generalization_end"):
+            s = summarize_event(recs, event)
+            cens = s.n_observed * 2 <= s.n_runs
+            last = max(s.censored_at, default=np.nan)
+            row[f"{event}_epoch"] = last if cens else s.mean
+            row[f"{event}_censored"] = bool(cens)
+            row[f"{event}_n_observed"], row[f"{event}_n_runs"] = s.n_observed, s.n_runs
+        row.update({c: d[c].mean() for c in cols})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def loss_at(c: pd.DataFrame, epoch: float, dataset: str) -> float:
@@ -104,17 +116,65 @@ def hue_column(df: pd.DataFrame) -> str:
 
 
 def sorted_grammars(df: pd.DataFrame) -> list[str]:
+    """Grammar names by exact entropy (by name when the entropy is unknown)."""
+    if "entropy_bits" not in df:
+        return sorted(df.grammar.astype(str).unique())
     g = df.groupby("grammar", dropna=False)["entropy_bits"].first()
-    return list(g.sort_values(na_position="last").index) if "entropy_bits" in df else list(g.index)
+    return list(g.sort_values(na_position="last").index)
 
 
 def mark_phases(ax: Any, c: pd.DataFrame, ph: pd.Series, color: Any) -> None:
-    """x at the memorization onset (on the test curve), triangle at the end of generalization."""
+    """x at the memorization onset (on the test curve), triangle at the end of generalization;
+    a censored end of generalization (test loss still falling at the last epoch) is an open
+    triangle pointing right at the last epoch, a censored onset (never reached) is not drawn: a
+    censored event is never shown as a value."""
     for col, marker in (("memorization_onset_epoch", "x"), ("generalization_end_epoch", "^")):
         e = ph.get(col, np.nan)
-        if pd.notna(e):
-            ax.plot([e], [loss_at(c, e, "test")], marker=marker, ms=9, mew=2, color=color,
-                    ls="none", zorder=5)  # fmt: skip
+        censored = bool(ph.get(col.replace("_epoch", "_censored"), False))
+        if pd.isna(e) or (censored and marker == "x"):
+            continue
+        y = loss_at(c, e, "test")
+        if censored:
+            ax.plot([e], [y], marker=">", ms=8, mew=1.5, mfc="none", color=color, ls="none",
+                    zorder=5)  # fmt: skip
+        else:
+            ax.plot([e], [y], marker=marker, ms=8, mew=2, color=color, ls="none", zorder=5)
+
+
+def marker_handles() -> tuple[list, list[str]]:
+    """Legend entries of the phase markers (shared by every figure that draws them)."""
+    from matplotlib.lines import Line2D
+
+    return (
+        [Line2D([], [], marker="x", ls="none", color="k", mew=2),
+         Line2D([], [], marker="^", ls="none", color="k"),
+         Line2D([], [], marker=">", ls="none", color="k", mfc="none")],
+        ["memorization onset", "end of generalization",
+         "still falling at the last epoch (censored)"],
+    )  # fmt: skip
+
+
+def grammar_palette(df: pd.DataFrame) -> dict[str, Any]:
+    """One colour per grammar, one palette per family (blues for the first family, oranges for
+    the next, ...), shades ordered by the grammar's entropy within its family."""
+    import seaborn as sns
+
+    fams = FAMILY_PALETTES
+    g = df.groupby("grammar", dropna=False)["entropy_bits"].first().reset_index()
+    g["family"] = g.grammar.map(family_of)
+    out: dict[str, Any] = {}
+    for i, (_, d) in enumerate(sorted(g.groupby("family"), key=lambda x: str(x[0]))):
+        d = d.sort_values("entropy_bits", na_position="last")
+        colors = sns.color_palette(fams[i % len(fams)], len(d) + 1)[1:]
+        out.update(dict(zip(d.grammar, colors, strict=True)))
+    return out
+
+
+FAMILY_PALETTES = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys")
+COLUMN_IN = 3.35  # one paper column, inches
+TWO_COLUMN_IN = 7.0  # two paper columns, inches
+RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7,
+      "ytick.labelsize": 7, "legend.fontsize": 7, "legend.title_fontsize": 7}  # fmt: skip
 
 
 def family_of(g: str) -> str:

@@ -18,14 +18,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from grammarlab.analysis.phases import summarize_event
 from grammarlab.plot.common import (
     DASHES,
     LOSS,
+    TWO_COLUMN_IN,
     Skip,
     curves_long,
     family_of,
+    grammar_palette,
     grid,
-    hue_column,
     legend_outside,
     loss_at,
     mark_phases,
@@ -43,31 +45,33 @@ def fig1(t: Any, out: Path) -> list[str]:
     first = c.sort_values(["n_train", "seed", "run"]).groupby("grammar").run.first()
     c = c[c.run.isin(first.values)]
     grammars = sorted_grammars(c)
-    fig, axes = plt.subplots(3, len(grammars), figsize=(3.4 * len(grammars), 8.4), squeeze=False)
+    # one row per grammar, two paper columns wide: readable whatever the number of grammars
+    fig, axes = plt.subplots(len(grammars), 3, figsize=(TWO_COLUMN_IN, 1.9 * len(grammars)),
+                             squeeze=False)  # fmt: skip
     ph = t.phases.set_index("run")
     rows = []
     for j, g in enumerate(grammars):
         d = c[c.grammar == g]
         for i, what in enumerate(("loss", "acc")):
-            ax = axes[i, j]
+            ax = axes[j, i]
             sns.lineplot(d, x="epoch", y=what, hue="dataset", ax=ax, legend=i == j == 0,
                          hue_order=["train", "test", "random"])  # fmt: skip
             ax.set_ylabel(LOSS if what == "loss" else "next-token accuracy")
-        mark_phases(axes[0, j], d, ph.loc[d.run.iloc[0]], "k")
+        mark_phases(axes[j, 0], d, ph.loc[d.run.iloc[0]], "k")
         wide = d.pivot_table(index="epoch", columns="dataset", values=["loss", "acc"])
         score = np.clip(1 - wide["loss"]["train"] / wide["loss"]["test"], 0, 1)
         acc_gap = wide["acc"]["train"] - wide["acc"]["test"]
-        ax = axes[2, j]
+        ax = axes[j, 2]
         ax.plot(score.index, score.values, color="C3", label="1 - L_train/L_test (clipped [0, 1])")
         ax.plot(acc_gap.index, acc_gap.values, "--", color="C4", label="train_acc - test_acc")
-        ax.set(xlabel="epoch", ylabel="memorization estimate", ylim=(-0.05, 1.05))
+        ax.set(xlabel="epoch", ylabel="memorization", ylim=(-0.05, 1.05))
         row = d[["run", "grammar", "entropy_bits", "n_train"]].iloc[0]
-        axes[0, j].set_title(f"{g}\nH = {row.entropy_bits:.1f} bits/string, n = {row.n_train}",
-                             fontsize=9)  # fmt: skip
+        axes[j, 0].set_title(f"{g}: H = {row.entropy_bits:.1f} bits/string, n = {row.n_train}",
+                             loc="left")  # fmt: skip
         rows.append(pd.DataFrame({"grammar": g, "epoch": score.index, "memorization_loss_clipped":
                                   score.values, "memorization_acc": acc_gap.values}))  # fmt: skip
     fig.tight_layout()
-    legend_outside(fig, axes[0, 0], axes[2, 0], markers=True)
+    legend_outside(fig, axes[0, 0], axes[0, 2], markers=True)
     data = c.merge(pd.concat(rows), on=["grammar", "epoch"], how="left")
     return [save_figure(fig, data, out, "fig1_losses_accuracy_memorization")]
 
@@ -103,7 +107,7 @@ def fig3(t: Any, out: Path) -> list[str]:
     cand = []
     for g, p in ph.groupby("grammar"):
         p = p.sort_values("n_train")
-        if len(p) >= 2 and pd.notna(p.memorization_onset_epoch.iloc[-1]):
+        if len(p) >= 2 and not p.memorization_onset_censored.iloc[-1]:
             cand.append((0 if "hier" in str(g) else 1, str(g)))
     if not cand:
         raise Skip("fig3 needs a grammar with two n and a memorization onset for the larger n")
@@ -117,7 +121,7 @@ def fig3(t: Any, out: Path) -> list[str]:
     cross = (
         ds.index[np.argmax(ds["train"].to_numpy() <= level)] if (ds.train <= level).any() else None
     )
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(TWO_COLUMN_IN, 2.6), sharey=True)
     for ax, row in zip(axes, (small, large), strict=True):
         dd = d[d.n_train == row.n_train]
         sns.lineplot(dd, x="epoch", y="loss", style="dataset", dashes=DASHES, errorbar="sd",
@@ -128,10 +132,12 @@ def fig3(t: Any, out: Path) -> list[str]:
     note = "train loss where the larger n starts memorizing"
     if cross is not None:
         te = ds.loc[cross, "test"]
-        axes[0].plot([cross], [level], "x", ms=10, mew=2, color="k")
+        # an open circle: the x is reserved for the memorization onset
+        axes[0].plot([cross], [level], "o", ms=8, mfc="none", mew=1.5, color="k")
         axes[0].annotate(f"same train loss, test {te:.2f}", (cross, te), fontsize=8,
                          xytext=(5, 10), textcoords="offset points")  # fmt: skip
-    fig.suptitle(f"horizontal line: {note} ({level:.2f} nats/token)", fontsize=9)
+    fig.suptitle(f"horizontal line: {note} ({level:.2f} nats/token); x: its onset; "
+                 "o: the smaller n at the same train loss")  # fmt: skip
     fig.tight_layout()
     data = d.assign(level_nats_per_token=level, small_n_cross_epoch=cross)
     return [save_figure(fig, data, out, "fig3_same_loss_rote_vs_understanding")]
@@ -151,31 +157,33 @@ def fig4(t: Any, out: Path) -> list[str]:
         dd = d[d.grammar == g]
         sns.lineplot(dd, x="epoch", y="loss", hue="dataset", errorbar="sd", ax=ax,
                      legend=ax is axes[0])  # fmt: skip
-        f = ph.loc[dd.run.unique(), "forgetting_epoch"].mean() if "forgetting_epoch" in ph else None
         s2 = dd[dd.stage >= 2].epoch.min()
         if pd.notna(s2):
             ax.axvline(s2, color="gray", lw=0.8, ls=":")
-        if f is not None and pd.notna(f):
-            ax.axvline(f, color="k", lw=1)
-            ax.text(f, ax.get_ylim()[1], " forgetting", va="top", fontsize=8)
-        ax.set(ylabel=LOSS, title=str(g))
+        summary = summarize_event(ph.loc[dd.run.unique()].reset_index().to_dict("records"),
+                                  "forgetting")  # fmt: skip
+        if summary.n_observed * 2 > summary.n_runs:  # a mean of the seeds that observed it
+            ax.axvline(summary.mean, color="k", lw=1)
+        ax.set_title(f"{g}\nforgetting: {summary.label()}")
+        ax.set(ylabel=LOSS)
     fig.tight_layout()
     return [save_figure(fig, d, out, "fig4_sequential_forgetting")]
 
 
 def fig5(t: Any, out: Path) -> list[str]:
-    """Entropy sweep: rows = grammar family, columns = n; train solid, test dashed; colour =
-    the grammar's exact entropy (bits/string) on each family's own scale (the families' ranges
-    differ several-fold, one scale would blur the narrower one)."""
+    """Entropy sweep: rows = grammar family, columns = n; train solid, test dashed, mean +- std
+    over seeds; one colour per grammar (its family's palette, darker = higher entropy; the
+    legend gives names and exact entropies in bits/string). Dotted horizontal lines: each
+    grammar's entropy floor in nats/token, estimated on its test strings (grammar bits per
+    string x ln 2 / predicted tokens per string), where measures.jsonl has it: the loss of
+    different alphabets is only comparable against its own floor."""
     c = curves_long(t)
     c["family"] = c.grammar.map(family_of)
-    c["entropy_bits"] = c.entropy_bits.round(1)
     fams, ns = sorted(c.family.unique()), sorted(c.n_train.unique())
-    fig, axes = plt.subplots(len(fams), len(ns), figsize=(4.4 * len(ns), 3.3 * len(fams)),
-                             squeeze=False)  # fmt: skip
-    hue = hue_column(c)
-    numeric = hue == "entropy_bits"
-    norms = {f: (d.entropy_bits.min(), d.entropy_bits.max()) for f, d in c.groupby("family")}
+    pal = grammar_palette(c)
+    floors = entropy_floors(t)
+    fig, axes = plt.subplots(len(fams), len(ns), figsize=(TWO_COLUMN_IN, 2.2 * len(fams)),
+                             squeeze=False, sharex=True)  # fmt: skip
     for i, fam in enumerate(fams):
         for j, n in enumerate(ns):
             d = c[(c.family == fam) & (c.n_train == n)]
@@ -183,34 +191,49 @@ def fig5(t: Any, out: Path) -> list[str]:
             if d.empty:
                 ax.set_visible(False)
                 continue
-            sns.lineplot(d, x="epoch", y="loss", hue=hue, style="dataset", dashes=DASHES,
-                         palette="viridis" if numeric else None,
-                         hue_norm=norms[fam] if numeric else None, errorbar="sd",
-                         ax=ax)  # fmt: skip
-            ax.set(ylabel=LOSS, title=f"{fam}, n = {n}")
-            if ax.get_legend():
-                ax.get_legend().remove()
+            order = [g for g in sorted_grammars(c) if g in set(d.grammar)]
+            sns.lineplot(d, x="epoch", y="loss", hue="grammar", hue_order=order, palette=pal,
+                         style="dataset", dashes=DASHES, errorbar="sd", ax=ax,
+                         legend=False)  # fmt: skip
+            for g in order:
+                if g in floors:
+                    ax.axhline(floors[g], color=pal[g], lw=0.8, ls=":")
+            ax.set(ylabel=LOSS if j == 0 else None, title=f"{fam}, n = {n}")
     fig.tight_layout()
-    _entropy_legend(fig, c, numeric, norms)
-    return [save_figure(fig, c, out, "fig5_entropy_sweep")]
+    _entropy_legend(fig, c, pal, bool(floors))
+    data = c.assign(entropy_floor_nats_per_token=c.grammar.map(floors))
+    return [save_figure(fig, data, out, "fig5_entropy_sweep")]
 
 
-def _entropy_legend(fig: Any, c: pd.DataFrame, numeric: bool, norms: dict) -> None:
-    """Figure legend: one colour per grammar (its entropy on its family's scale), then train
-    solid / test dashed."""
+def entropy_floors(t: Any) -> dict[str, float]:
+    """Per grammar: its entropy floor in nats/token, estimated on the test strings from
+    measures.jsonl (``grammar_test_bits_mean`` x ln 2 / predicted tokens per string, the latter
+    ``excess_test_bits / excess_test_bits_per_token``); {} without measures. Exact for grammars of
+    one length (every string has the same number of predicted tokens)."""
+    m = t.measures
+    need = {"grammar_test_bits_mean", "excess_test_bits", "excess_test_bits_per_token"}
+    if m.empty or not need <= set(m.columns):
+        return {}
+    m = m.dropna(subset=list(need))
+    m = m[m.excess_test_bits_per_token != 0]
+    ntok = m.excess_test_bits / m.excess_test_bits_per_token
+    floor = m.grammar_test_bits_mean * np.log(2) / ntok
+    return floor.groupby(m.grammar).mean().to_dict()
+
+
+def _entropy_legend(fig: Any, c: pd.DataFrame, pal: dict, floors: bool) -> None:
+    """Figure legend: one entry per grammar (name and exact entropy, by family), then train
+    solid / test dashed (and the floor)."""
     from matplotlib.lines import Line2D
 
     g = c.groupby(["family", "grammar"]).entropy_bits.first().reset_index()
     g = g.sort_values(["family", "entropy_bits"], na_position="last")
-    cmap = plt.get_cmap("viridis")
-    handles, labels = [], []
-    for k, (fam, name, h) in enumerate(g[["family", "grammar", "entropy_bits"]].itertuples(
-            index=False)):  # fmt: skip
-        lo, hi = norms[fam] if numeric else (0, 1)
-        x = (h - lo) / (hi - lo) if numeric and hi > lo else 0.0
-        handles.append(Line2D([], [], color=cmap(x) if numeric else f"C{k}"))
-        labels.append(f"{name}: {h:.1f} bits" if numeric else str(name))
+    handles = [Line2D([], [], color=pal[name]) for name in g.grammar]
+    labels = [f"{name}: {h:.1f} bits" for name, h in zip(g.grammar, g.entropy_bits, strict=True)]
     handles += [Line2D([], [], color="k"), Line2D([], [], color="k", ls="--")]
     labels += ["train", "test"]
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
-               title="grammar: H (bits/string)", title_fontsize=8, frameon=False)  # fmt: skip
+    if floors:
+        handles.append(Line2D([], [], color="k", ls=":", lw=0.8))
+        labels.append("entropy floor (nats/token)")
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
+               title="grammar: H (bits/string)", frameon=False)  # fmt: skip

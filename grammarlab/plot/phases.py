@@ -19,11 +19,13 @@ import seaborn as sns  # noqa: E402
 
 from grammarlab.plot.common import (
     SCORE,
+    TWO_COLUMN_IN,
     Skip,
     curves_long,
     family_of,
-    hue_column,
+    grammar_palette,
     legend_outside,
+    marker_handles,
     mean_phases,
     save_figure,
     sorted_grammars,
@@ -43,8 +45,8 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
     w["family"] = w.grammar.map(family_of)
     ph = mean_phases(t)
     fams, ns = sorted(w.family.unique()), sorted(w.n_train.unique())
-    fig, axes = plt.subplots(len(fams), len(ns), figsize=(5 * len(ns), 2.9 * len(fams)),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(len(fams), len(ns), figsize=(TWO_COLUMN_IN, 2.2 * len(fams)),
+                             squeeze=False, sharex=True)  # fmt: skip
     for i, fam in enumerate(fams):
         for j, n in enumerate(ns):
             ax = axes[i, j]
@@ -55,21 +57,23 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
                                  vmax=1)  # fmt: skip
             p = ph[(ph.n_train == n) & ph.grammar.isin(d.grammar.unique())]
             p = p.sort_values("entropy_bits")
-            ax.plot(p.memorization_onset_epoch, p.entropy_bits, "x-", color="cyan", ms=8, mew=2,
-                    label="memorization onset")  # fmt: skip
-            ax.plot(p.generalization_end_epoch, p.entropy_bits, "^--", color="lime", ms=7,
-                    label="end of generalization")  # fmt: skip
-            ax.set_yticks(
-                p.entropy_bits,
-                [f"{h:.1f}\n{g}" for g, h in zip(p.grammar, p.entropy_bits, strict=True)],
-            )
-            ax.tick_params(axis="y", labelsize=7)
+            for ev, marker, color, ls in (("memorization_onset", "x", "cyan", "-"),
+                                          ("generalization_end", "^", "lime", "--")):  # fmt: skip
+                e, h = p[f"{ev}_epoch"].to_numpy(float), p.entropy_bits.to_numpy(float)
+                cens = p[f"{ev}_censored"].to_numpy(bool)
+                ax.plot(e[~cens], h[~cens], marker=marker, ls=ls, color=color, ms=7, mew=2,
+                        label=ev.replace("_", " ").replace("generalization end",
+                                                           "end of generalization"))  # fmt: skip
+                ax.plot(e[cens], h[cens], marker=">", ls="none", color=color, ms=7, mfc="none",
+                        label=f"{ev.split('_')[0]}: censored")  # fmt: skip
+            ax.set_yticks(p.entropy_bits, [f"{h:.0f}" for h in p.entropy_bits])
             ax.set(xlabel="epoch" if i == len(fams) - 1 else None, title=f"{fam}, n = {n}",
                    ylabel="grammar entropy\n(bits/string)" if j == 0 else None)  # fmt: skip
-    axes[-1, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.3), ncols=2,
-                       frameon=False)  # fmt: skip
+    handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.tight_layout()
     fig.colorbar(mesh, ax=axes.ravel().tolist(), label=SCORE)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.45, 0.0), ncols=2,
+               frameon=False)  # fmt: skip
     data = w.merge(ph, on=["grammar", "entropy_bits", "n_train"], how="left")
     return [save_figure(fig, data, out, "phase_diagram")]
 
@@ -84,61 +88,77 @@ def _edges(v: np.ndarray) -> np.ndarray:
 
 
 def phases_vs(t: Any, out: Path) -> list[str]:
-    """Onset and end of generalization (epochs, mean over seeds) against the grammar entropy
-    (colour = n) and against n (colour = grammar)."""
+    """Onset (x) and end of generalization (triangle) against the grammar entropy (colour = n;
+    lines join grammars of one family only, never across families) and against n (colour =
+    grammar, family palettes). Epochs are means over the seeds that observed the event; a cell
+    where most seeds are censored is drawn open at the last epoch (the event comes later)."""
     ph = mean_phases(t)
-    long = ph.melt(id_vars=["grammar", "entropy_bits", "n_train"], var_name="phase",
-                   value_vars=["memorization_onset_epoch", "generalization_end_epoch"],
-                   value_name="epoch")  # fmt: skip
-    long["phase"] = long.phase.map(
-        {
-            "memorization_onset_epoch": "memorization onset",
-            "generalization_end_epoch": "end of generalization",
-        }
-    )
-    marks = {"memorization onset": "X", "end of generalization": "^"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    sns.lineplot(long, x="entropy_bits", y="epoch", hue="n_train", style="phase", markers=marks,
-                 ax=axes[0], palette="tab10", ms=8)  # fmt: skip
+    ph["family"] = ph.grammar.map(family_of)
+    events = {"memorization_onset": ("x", "memorization onset"),
+              "generalization_end": ("^", "end of generalization")}  # fmt: skip
+    fig, axes = plt.subplots(1, 2, figsize=(TWO_COLUMN_IN, 2.6))
+    ns = sorted(ph.n_train.unique())
+    npal = dict(zip(ns, sns.color_palette("tab10", len(ns)), strict=True))
+    gpal = grammar_palette(ph)
+    rows = []
+    for ev, (marker, name) in events.items():
+        for (_fam, n), d in ph.groupby(["family", "n_train"]):
+            d = d.sort_values("entropy_bits")
+            ls = "-" if ev[0] == "m" else "--"
+            _line(axes[0], d.entropy_bits, d, ev, marker, npal[n], ls=ls)
+        for g, d in ph.groupby("grammar"):
+            d = d.sort_values("n_train")
+            ls = "-" if ev[0] == "m" else "--"
+            _line(axes[1], d.n_train, d, ev, marker, gpal[g], ls=ls)
+        rows.append(ph.assign(phase=name, epoch=ph[f"{ev}_epoch"],
+                              censored=ph[f"{ev}_censored"]))  # fmt: skip
     axes[0].set(xlabel="grammar entropy (bits/string)", ylabel="epoch")
-    sns.lineplot(long, x="n_train", y="epoch", hue="grammar", style="phase", markers=marks,
-                 ax=axes[1], ms=8)  # fmt: skip
-    ns = sorted(long.n_train.unique())
     axes[1].set(xlabel="n (training strings, log scale)", ylabel="epoch", xscale="log")
     axes[1].set_xticks(ns, [str(n) for n in ns])
     axes[1].minorticks_off()
-    for ax in axes:
-        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    from matplotlib.lines import Line2D
+
+    h = [Line2D([], [], color=npal[n]) for n in ns] + [Line2D([], [], color=gpal[g])
+                                                       for g in sorted_grammars(ph)]  # fmt: skip
+    lab = [f"n = {n}" for n in ns] + list(sorted_grammars(ph))
+    mh, ml = marker_handles()
     fig.tight_layout()
-    return [save_figure(fig, long, out, "phases_vs_entropy_and_n")]
+    fig.legend(h + mh, lab + ml, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    return [save_figure(fig, pd.concat(rows), out, "phases_vs_entropy_and_n")]
+
+
+def _line(ax: Any, x: Any, d: pd.DataFrame, ev: str, marker: str, color: Any, ls: str) -> None:
+    """One line through a group's observed event epochs; censored ones open, pointing right."""
+    y = d[f"{ev}_epoch"].to_numpy(float)
+    cens = d[f"{ev}_censored"].to_numpy(bool)
+    x = np.asarray(x, float)
+    # the line joins observed events only: a censored one is a bound, not a point on a curve
+    ax.plot(x[~cens], y[~cens], ls=ls, color=color, lw=1, marker=marker, ms=6, mew=1.5)
+    ax.plot(x[cens], y[cens], marker=">", ls="none", color=color, ms=6, mfc="none")
 
 
 def memorized_bits(t: Any, out: Path) -> list[str]:
-    """memU on the training set (total bits) and excess test bits per string against epoch;
-    colour = entropy, one column per n."""
+    """memU on the training set (total bits) and excess test bits per string against epoch,
+    mean +- std over seeds; colour = grammar (family palettes), one column per n."""
     m = t.measures
     need = {"memU_train_bits_total", "excess_test_bits"}
     if m.empty or not need <= set(m.columns):
         raise Skip("memorized bits need measures.jsonl (grammarlab measures RUN)")
     ns = sorted(m.n_train.unique())
-    fig, axes = plt.subplots(2, len(ns), figsize=(4.6 * len(ns), 6.4), squeeze=False)
+    fig, axes = plt.subplots(2, len(ns), figsize=(TWO_COLUMN_IN, 4.2), squeeze=False,
+                             sharex=True)  # fmt: skip
     labels = {"memU_train_bits_total": "memU on train, total (bits)",
               "excess_test_bits": "excess test bits/string\n(model - grammar)"}  # fmt: skip
-    hue = hue_column(m)
+    pal = grammar_palette(m)
+    order = sorted_grammars(m)
     for j, n in enumerate(ns):
         for i, col in enumerate(labels):
-            sns.lineplot(
-                m[m.n_train == n],
-                x="epoch",
-                y=col,
-                hue=hue,
-                ax=axes[i, j],
-                palette="viridis" if hue == "entropy_bits" else None,
-                errorbar="sd",
-            )
-            axes[i, j].set(ylabel=labels[col], title=f"n = {n}" if i == 0 else None)
+            sns.lineplot(m[m.n_train == n], x="epoch", y=col, hue="grammar", hue_order=order,
+                         palette=pal, ax=axes[i, j], errorbar="sd")  # fmt: skip
+            axes[i, j].set(ylabel=labels[col] if j == 0 else None,
+                           title=f"n = {n}" if i == 0 else None)  # fmt: skip
     fig.tight_layout()
-    legend_outside(fig, *axes.flat, title="H (bits/string)" if hue == "entropy_bits" else None)
+    legend_outside(fig, *axes.flat, title="grammar")
     cols = ["run", "grammar", "entropy_bits", "n_train", "seed", "epoch", *labels]
     return [save_figure(fig, m[[c for c in cols if c in m]], out, "memorized_bits_vs_epoch")]
 

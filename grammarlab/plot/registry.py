@@ -8,7 +8,8 @@ label says otherwise). The memorization score ``1 - L_train/L_test`` is clipped 
 (it can be negative when the test loss is below the train loss) and the labels say so.
 
 The figures are in :mod:`grammarlab.plot.curves` (the paper's figures 1-5) and
-:mod:`grammarlab.plot.phases` (phases and memorized bits); what they share is in
+:mod:`grammarlab.plot.phases` (phases and memorized bits), :mod:`grammarlab.plot.measures`
+(the AUC with its null band, excess by position, valid generations); what they share is in
 :mod:`grammarlab.plot.common`. This module holds the registry and :func:`plot_all`.
 """
 
@@ -24,8 +25,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from grammarlab.plot.common import Skip  # noqa: E402
+from grammarlab.plot.common import (
+    RC,  # noqa: E402
+    Skip,  # noqa: E402
+)
 from grammarlab.plot.curves import fig1, fig2, fig3, fig4, fig5  # noqa: E402
+from grammarlab.plot.measures import generations_valid, mia_auc, position_heatmap  # noqa: E402
 from grammarlab.plot.phases import memorized_bits, per_string, phase_diagram, phases_vs  # noqa: E402
 
 __all__ = ["PLOTS", "Skip", "plot_all"]
@@ -34,7 +39,8 @@ __all__ = ["PLOTS", "Skip", "plot_all"]
 PLOTS: dict[str, Callable[[Any, Path], list[str]]] = {
     "fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5,
     "phase_diagram": phase_diagram, "phases_vs": phases_vs, "memorized_bits": memorized_bits,
-    "per_string": per_string,
+    "per_string": per_string, "mia_auc": mia_auc, "position_heatmap": position_heatmap,
+    "generations_valid": generations_valid,
 }  # fmt: skip
 
 
@@ -51,7 +57,7 @@ def plot_all(
         raise GrammarlabError(f"unknown plot kind(s) {sorted(unknown)}",
                               hint=f"kinds: {', '.join(PLOTS)}")  # fmt: skip
     tables = collect(path)
-    sns.set_theme(style="whitegrid", context="paper")
+    sns.set_theme(style="whitegrid", context="paper", rc=RC)
     written, notes = [], list(tables.notes)
     for kind in kinds or PLOTS:
         try:

@@ -9,6 +9,7 @@ on the grammar engine; test_real_inside_agrees checks the real one when it is th
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sys
@@ -25,13 +26,18 @@ from grammarlab.analysis.measures import (
     generation_shares,
     greedy_rate,
     memu_bits,
+    memu_signed_bits,
     mia_auc,
     mia_best_f1,
+    mia_null,
     n_predicted_tokens,
+    paired_difference,
     parse_generations,
     position_excess,
     string_bits,
+    sustained_flag_onset,
     token_accuracy,
+    uniform_string_bits,
 )
 from grammarlab.analysis.run_analysis import write_run_analysis
 from grammarlab.errors import GrammarlabError
@@ -332,3 +338,105 @@ def test_per_string_pieces_become_one_table_with_na_where_no_greedy_match():
     assert bool(t.greedy_match.iloc[0])
     assert not bool(t.greedy_match.iloc[1]) and pd.isna(t.greedy_match.iloc[2])
     assert _concat([], PER_STRING).empty
+
+
+# ------------------------------------------------------------------ the AUC's null distribution
+
+
+def brute_u_counts(n1: int, n2: int) -> np.ndarray:
+    """Arrangements of n1 members among n1 + n2 distinct ranks, counted by U (pairs member >
+    non-member): every subset of ranks is equally likely under H0."""
+    counts = np.zeros(n1 * n2 + 1)
+    for members in itertools.combinations(range(n1 + n2), n1):
+        rest = [r for r in range(n1 + n2) if r not in members]
+        counts[sum(m > r for m in members for r in rest)] += 1
+    return counts
+
+
+@pytest.mark.parametrize("n1,n2", [(1, 1), (2, 2), (3, 4), (4, 3), (5, 6)])
+def test_exact_null_of_u_matches_enumeration(n1, n2):
+    from grammarlab.analysis.measures import _u_pmf
+
+    counts = brute_u_counts(n1, n2)
+    pmf = _u_pmf(min(n1, n2), max(n1, n2))
+    # probabilities are sums of ~C(11, 5) = 462 terms of size ~1e-3: 1e-12 is far above rounding
+    np.testing.assert_allclose(pmf, counts / counts.sum(), atol=1e-12)
+
+
+def test_null_band_and_pvalue_by_hand():
+    # n1 = n2 = 2: U = 0..4 with counts 1, 1, 2, 1, 1 (of 6). cdf 1/6, 2/6, 4/6, 5/6, 1:
+    # the 2.5% quantile is U = 0 (cdf 1/6 >= .025), the 97.5% one U = 4 -> band [0, 1];
+    # AUC 1 (U = 4): p = 1/6; AUC 0.75 (U = 3): p = 2/6; AUC 0.625 (a tie, U = 2.5): P(U >= 3)
+    n = mia_null(2, 2, 1.0)
+    assert (n.lo, n.hi, n.method) == (0.0, 1.0, "exact")
+    assert n.pvalue == pytest.approx(1 / 6)
+    assert mia_null(2, 2, 0.75).pvalue == pytest.approx(2 / 6)
+    assert mia_null(2, 2, 0.625).pvalue == pytest.approx(2 / 6)
+    assert math.isnan(mia_null(0, 3, 0.5).lo)
+
+
+def test_null_band_narrows_with_n_and_flags_the_issue_example():
+    # 8 members vs 32 non-members: chance AUCs up to ~0.73 (the demo's 0.40-0.66 at epoch 0 are
+    # inside); 64 vs 32 at AUC 0.79 is far outside (sd of the AUC under H0:
+    # sqrt((64 + 32 + 1) / (12 * 64 * 32)) = 0.0628, 4.6 sd above 0.5)
+    small, large = mia_null(8, 32, 0.66), mia_null(64, 32, 0.79)
+    assert small.lo < 0.40 and 0.66 < small.hi
+    assert small.pvalue > 0.05
+    assert large.hi - large.lo < small.hi - small.lo
+    assert large.pvalue < 1e-5
+
+
+def test_normal_approximation_agrees_with_exact(monkeypatch):
+    import grammarlab.analysis.measures as m
+
+    exact = mia_null(30, 30, 0.62)
+    monkeypatch.setattr(m, "EXACT_MAX_CELLS", 0)
+    approx = mia_null(30, 30, 0.62)
+    assert approx.method == "normal"
+    # the U distribution of 30 vs 30 is close to normal; the exact band sits on a grid of 1/900
+    # and its quantiles differ from the normal ones by a few grid steps: 0.01 covers that
+    assert approx.lo == pytest.approx(exact.lo, abs=0.01)
+    assert approx.hi == pytest.approx(exact.hi, abs=0.01)
+    assert approx.pvalue == pytest.approx(exact.pvalue, abs=0.01)
+
+
+def test_sustained_flag_onset():
+    e = np.arange(6)
+    assert sustained_flag_onset(e, [0, 1, 0, 1, 1, 1]) == 3
+    assert sustained_flag_onset(e, [0, 1, 1, 1, 1, 0]) is None  # off at the end: censored
+    assert sustained_flag_onset(e, [0, 1, NAN, 1, 1, 1]) == 1  # NaN epochs skipped
+
+
+def test_baselines_and_signed_memu():
+    # uniform over 26 letters, one length: 64 log2 26 = 300.83 bits; two lengths add 1 bit
+    assert uniform_string_bits(np.array([64]), 26)[0] == pytest.approx(64 * math.log2(26))
+    assert uniform_string_bits(np.array([2]), 2, n_lengths=2)[0] == pytest.approx(3.0)
+    with pytest.raises(GrammarlabError):
+        uniform_string_bits(np.array([2]), 0)
+    d = paired_difference(np.array([1.0, 3.0, INF]), np.array([2.0, 2.0, 1.0]))
+    # differences -1, +1 (the inf string left out): mean 0, stderr sqrt(2)/sqrt(2) = 1
+    assert (d.mean, d.stderr, d.n) == (0.0, pytest.approx(1.0), 2)
+    np.testing.assert_array_equal(memu_signed_bits(np.array([1.0, 3.0, INF]), np.full(3, 2.0)),
+                                  [1.0, -1.0, NAN])  # fmt: skip
+
+
+def test_epoch_measures_null_band_signed_memu_and_baselines():
+    untrained = {"train": np.array([4.0, 4.0]), "test": np.array([4.0, 4.0, 4.0])}
+    uniform = {"train": np.array([2.0, 2.0]), "test": np.array([2.0, 2.0, 2.0])}
+    out = epoch_measures(
+        {"train": TRAIN_BITS, "test": TEST_BITS}, {"train": G_TRAIN, "test": G_TEST}, "train",
+        untrained_bits=untrained, uniform_bits=uniform,
+    )  # fmt: skip
+    # signed memU: train 2 - 1 + 2 - 1.5 = 1.5 (= clipped); test -1 - 1 + 0 = -2, mean -2/3
+    assert out["memU_train_bits_signed_total"] == pytest.approx(1.5)
+    assert out["memU_test_bits_signed_total"] == pytest.approx(-2.0)
+    assert out["memU_test_bits_signed_mean"] == pytest.approx(-2 / 3)
+    # vs untrained: test (3 + 3 + 2)/3 - 4 = -4/3; vs uniform: 8/3 - 2 = 2/3 (uniform = grammar)
+    assert out["excess_test_bits_vs_untrained"] == pytest.approx(-4 / 3)
+    assert out["excess_test_bits_vs_uniform"] == pytest.approx(2 / 3)
+    assert out["untrained_excess_test_bits"] == pytest.approx(2.0)
+    assert out["uniform_excess_test_bits"] == 0.0
+    # AUC 1 with 2 vs 3: U = 6 of 6, p = 1 / C(5, 2) = 0.1 -> not flagged at 5%
+    assert out["mia_pvalue"] == pytest.approx(0.1) and out["mia_memorized"] is False
+    assert out["mia_null_method"] == "exact"
+    assert out["mia_ref_pvalue"] == pytest.approx(0.1)

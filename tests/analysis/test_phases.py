@@ -11,12 +11,14 @@ import pytest
 from grammarlab.analysis.phases import (
     Curves,
     detect_phases,
+    format_event,
     generalization_end,
     mean_curves,
     memorization_onset,
     memorization_score,
     memorization_score_acc,
     phases_over_seeds,
+    summarize_event,
 )
 from grammarlab.errors import GrammarlabError
 
@@ -226,3 +228,100 @@ def test_sequential_not_forgotten():
     assert p.forgetting_epoch is None
     assert p.d1_plateau_count == 0 and p.d1_plateau_first_epoch is None
     assert p.regeneralization_epoch == 7
+
+
+# ----------------------------------------------------------------------------- censoring
+
+
+def test_generalization_end_still_falling_is_right_censored():
+    # test falls at every epoch (min at the last epoch 4) -> end of generalization censored >=4;
+    # ratios 1.0, 1.1, 1.2, 1.25, 1.33 -> onset 1 observed, but no overlap is claimed
+    p = detect_phases(curves([2.0, 1.0, 0.5, 0.4, 0.3], [2.0, 1.1, 0.6, 0.5, 0.4]))
+    assert p.generalization_end_epoch == 4 and p.generalization_end_censored is True
+    assert p.memorization_onset_epoch == 1 and p.memorization_onset_censored is False
+    assert p.overlap is False and p.overlap_censored is True
+    d = p.to_dict()
+    assert format_event(d, "generalization_end") == ">=4"
+    assert format_event(d, "memorization_onset") == "1"
+
+
+def test_onset_not_reached_is_censored_and_observed_events_print_plainly():
+    # ratio 1 everywhere -> onset censored (>E, E = 3); min test 1.0 at e2 then up -> observed
+    p = detect_phases(curves([2.0, 1.5, 1.0, 1.2], [2.0, 1.5, 1.0, 1.2]))
+    assert p.memorization_onset_epoch is None and p.memorization_onset_censored is True
+    assert p.generalization_end_epoch == 2 and p.generalization_end_censored is False
+    assert p.overlap is False and p.overlap_censored is False
+    assert format_event(p.to_dict(), "memorization_onset") == ">3"
+    assert format_event(p.to_dict(), "generalization_end") == "2"
+    # a single-stage run has no forgetting: "-"
+    assert format_event(p.to_dict(), "forgetting") == "-"
+    # a table row (CSV floats, NaN, string flags) formats the same
+    row = {"memorization_onset_epoch": float("nan"), "memorization_onset_censored": "True",
+           "stage1_last_epoch": 3.0, "generalization_end_epoch": 2.0,
+           "generalization_end_censored": "False"}  # fmt: skip
+    assert format_event(row, "memorization_onset") == ">3"
+    assert format_event(row, "generalization_end") == "2"
+
+
+def test_summarize_event_counts_censored_seeds_and_never_averages_them():
+    rows = [
+        {"memorization_onset_epoch": 4, "memorization_onset_censored": False,
+         "stage1_last_epoch": 9},
+        {"memorization_onset_epoch": 6, "memorization_onset_censored": False,
+         "stage1_last_epoch": 9},
+        {"memorization_onset_epoch": None, "memorization_onset_censored": True,
+         "stage1_last_epoch": 9},
+    ]  # fmt: skip
+    s = summarize_event(rows, "memorization_onset")
+    # observed 4 and 6: mean 5, sample std sqrt(((4-5)^2 + (6-5)^2) / 1) = sqrt(2)
+    assert (s.n_runs, s.n_observed, s.n_censored) == (3, 2, 1)
+    assert s.mean == 5.0 and s.std == pytest.approx(math.sqrt(2))
+    assert s.label() == "5.0 +/- 1.4 (2 of 3 seeds observed; 1 censored >9)"
+    none = summarize_event(rows[2:], "memorization_onset")
+    assert none.n_observed == 0 and math.isnan(none.mean)
+    assert none.label() == ">9 (0 of 1 seeds observed; 1 censored >9)"
+    with pytest.raises(GrammarlabError, match="unknown event"):
+        summarize_event(rows, "nope")
+
+
+# ----------------------------------------------------------------------------- stage switch
+
+
+def test_stage_switch_shock_and_first_within_vs_forgetting():
+    p = detect_phases(sequential_curves())
+    # D1 at the last stage-1 epoch (e4) 0.5, at the first stage-2 epoch (e5) 1.2: +0.7 in one step;
+    # test 2.2 -> 2.0: -0.2
+    assert p.switch_d1_loss_before == 0.5 and p.switch_d1_loss_after == 1.2
+    assert p.switch_d1_change == pytest.approx(0.7)
+    assert p.switch_test_change == pytest.approx(-0.2)
+    # D1 first within 5% of test at e6, and stays so: forgetting 6, observed
+    assert p.d1_first_within_epoch == 6 and p.forgetting_epoch == 6
+    assert p.forgetting_censored is False
+    # stage-2 test min 1.6 at e7, before the last epoch 11: observed
+    assert p.regeneralization_censored is False
+    assert p.stage2_memorization_onset_censored is False
+    assert format_event(p.to_dict(), "forgetting") == "6"
+
+
+def test_forgetting_that_leaves_and_returns_is_dated_from_its_return():
+    # D1 within 5% of test at e6, then below it (re-memorized) at e7, e8, within again from e9:
+    # first within 6, but forgetting (stays within to the end) only from 9
+    c = sequential_curves()
+    d1 = c.d1_loss.copy()
+    d1[7], d1[8] = 1.2, 1.2  # |1.2 - 1.6| = 0.4 > 0.08; |1.2 - 1.62| > 0.081
+    p = detect_phases(Curves(c.epoch, c.train_loss, c.test_loss, stage=c.stage, d1_loss=d1,
+                             d2_loss=c.d2_loss))  # fmt: skip
+    assert p.d1_first_within_epoch == 6 and p.forgetting_epoch == 9
+
+
+def test_sequential_events_per_seed_over_seeds():
+    # seed 0 forgets (e6); seed 1 keeps D1 memorized (censored at the last epoch 11)
+    c = sequential_curves()
+    d1 = c.d1_loss.copy()
+    d1[5:] = 0.1
+    kept = Curves(c.epoch, c.train_loss, c.test_loss, stage=c.stage, d1_loss=d1, d2_loss=c.d2_loss)
+    per, _ = phases_over_seeds([c, kept])
+    s = summarize_event([p.to_dict() for p in per], "forgetting")
+    assert (s.n_observed, s.n_censored, s.mean) == (1, 1, 6.0)
+    assert s.label() == "6.0 (1 of 2 seeds observed; 1 censored >11)"
+    assert per[1].forgetting_censored is True and per[1].d1_first_within_epoch is None

@@ -38,7 +38,11 @@ def write_run(run: Path, grammar: str, n: int, seed: int, sequential: bool = Fal
             ps.append({"epoch": e, "dataset": "train", "index": i, "model_bits": gb - 0.1 * e,
                        "grammar_bits": gb, "memU_bits": 0.1 * e * i / n})  # fmt: skip
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    meas = [{"epoch": e, "excess_test_bits": 3.0 - 0.1 * e, "memU_train_bits_total": 0.5 * e}
+    meas = [{"epoch": e, "excess_test_bits": 3.0 - 0.1 * e, "memU_train_bits_total": 0.5 * e,
+             "mia_auc": 0.5 + 0.02 * e, "mia_null_lo": 0.3, "mia_null_hi": 0.7,
+             "gen_grammatical_share": 1.0 - 0.04 * e if e in (0, 20) else None,
+             "gen_copy_share": 0.04 * e if e in (0, 20) else None,
+             "grammar_test_bits_mean": 8.0, "excess_test_bits_per_token": (3.0 - 0.1 * e) / 4}
             for e in range(21)]  # fmt: skip
     (run / "measures.jsonl").write_text("".join(json.dumps(r) + "\n" for r in meas))
     pd.DataFrame(ps).to_csv(run / "per_string.csv", index=False)
@@ -69,7 +73,9 @@ def test_all_figures_of_a_sweep(sweep, tmp_path):
     written, notes = plot_all(sweep, out)
     assert "fig4_sequential_forgetting" not in written
     assert any(n.startswith("fig4 skipped") for n in notes)
-    assert len(written) == len(PLOTS) - 1
+    # no sequential runs, no per_position rows in the sweep tables
+    assert any(n.startswith("position_heatmap skipped") for n in notes)
+    assert len(written) == len(PLOTS) - 2
     for stem in written:
         files_ok(out, stem)
     fig2 = files_ok(out, "fig2_train_test_by_n")
@@ -84,6 +90,15 @@ def test_all_figures_of_a_sweep(sweep, tmp_path):
     assert set(pd_.entropy_bits) == {10.0, 40.0}
     pv = files_ok(out, "phases_vs_entropy_and_n")
     assert len(pv) == 2 * 2 * 2  # (grammar, n) x 2 phases
+    # the test loss keeps rising after the onset, so every end of generalization is observed
+    assert not pv.censored.any()
+    mia = files_ok(out, "mia_auc_null_band")
+    assert set(mia.mia_null_hi) == {0.7} and len(mia) == 8 * 21
+    gen = files_ok(out, "generations_valid_share")
+    assert sorted(gen.epoch.unique()) == [0, 20]  # only the epochs that sampled
+    f5 = files_ok(out, "fig5_entropy_sweep")
+    # floor: 8 bits x ln 2 / 4 predicted tokens = 1.386 nats/token (exact: one length)
+    assert np.allclose(f5.entropy_floor_nats_per_token, 8 * np.log(2) / 4)
     ps = files_ok(out, "memorized_bits_per_string")
     assert set(ps.when) == {"at memorization onset", "last epoch"}
     last = ps[ps.when == "last epoch"]
@@ -112,3 +127,52 @@ def test_unknown_kind_is_a_user_error(sweep, tmp_path):
 
     with pytest.raises(GrammarlabError, match="unknown plot kind"):
         plot_all(sweep, tmp_path / "f", kinds=["nope"])
+
+
+def test_censored_events_are_flagged_not_averaged(tmp_path, monkeypatch):
+    from grammarlab.plot.common import mean_phases
+    from grammarlab.sweep.tables import collect
+
+    monkeypatch.setattr(sweep_tables_mod, "_entropy_of_text", lambda text, src, notes: 10.0)
+    # train = test at every epoch, both falling: onset never reached, minimum at the last epoch
+    for s in (0, 1):
+        run = tmp_path / "sw" / f"r{s}"
+        write_run(run, "low", 4, s)
+        recs = [{"epoch": e, "train_loss": 2.0 / (1 + e), "test_loss": 2.0 / (1 + e)}
+                for e in range(21)]  # fmt: skip
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    ph = mean_phases(collect(tmp_path / "sw"))
+    row = ph.iloc[0]
+    assert row.memorization_onset_censored and row.generalization_end_censored
+    assert row.memorization_onset_n_observed == 0 and row.memorization_onset_n_runs == 2
+    assert row.generalization_end_epoch == 20  # drawn at the last epoch, as censored
+    written, _ = plot_all(tmp_path / "sw", tmp_path / "fig", kinds=["phases_vs", "fig2"])
+    assert "phases_vs_entropy_and_n" in written
+
+
+def test_grammar_palette_one_palette_per_family():
+    import seaborn as sns
+
+    from grammarlab.plot.common import grammar_palette
+
+    df = pd.DataFrame({"grammar": ["random_l2", "random_l26", "hierarchical_p0.5"],
+                       "entropy_bits": [64.0, 300.0, 36.0]})  # fmt: skip
+    pal = grammar_palette(df)
+    # families sorted by name: hierarchical -> Blues, random -> Oranges; shades by entropy
+    assert pal["hierarchical_p0.5"] == sns.color_palette("Blues", 2)[1]
+    assert pal["random_l2"] == sns.color_palette("Oranges", 3)[1]
+    assert pal["random_l26"] == sns.color_palette("Oranges", 3)[2]
+
+
+def test_position_heatmap_from_per_position_rows(tmp_path):
+    from types import SimpleNamespace
+
+    from grammarlab.plot.measures import position_heatmap
+
+    rows = [{"grammar": "g", "n_train": 8, "epoch": e, "dataset": ds, "position": p,
+             "excess_bits": float(p - e), "run": "r"}
+            for e in range(3) for p in range(4) for ds in ("train", "test")]  # fmt: skip
+    t = SimpleNamespace(per_position=pd.DataFrame(rows))
+    assert position_heatmap(t, tmp_path) == ["excess_by_position"]
+    d = files_ok(tmp_path, "excess_by_position")
+    assert set(d.dataset) == {"test"} and len(d) == 12

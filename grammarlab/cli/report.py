@@ -1,0 +1,59 @@
+"""``grammarlab report RUNS... -o docs/findings.md``: the paper's claims judged on runs.
+
+A thin shell over :mod:`grammarlab.analysis.report`: reads the tidy tables of every run folder
+below each RUNS path (:func:`grammarlab.sweep.tables.collect`), judges the claims and writes the
+Markdown report (atomically); ``--tables DIR`` also writes the small tables it read
+(``report_phases.csv``, ``report_curves.csv``) so the report can be checked without the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="judge the paper's claims on run folders (Markdown)")
+    p.add_argument("runs", nargs="+", metavar="RUNS", help="run folders or folders of runs")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the Markdown file to write, e.g. docs/findings.md")  # fmt: skip
+    p.add_argument("--tables", metavar="DIR", help="also write the tables the report read")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from grammarlab.analysis.report import context_line, judge_all, render_markdown
+    from grammarlab.io import write_atomic, write_text_atomic
+    from grammarlab.sweep.tables import collect
+
+    phases, curves, notes = [], [], []
+    for src in args.runs:
+        t = collect(src)
+        tag = Path(src).name or str(src)
+        for df, into in ((t.phases, phases), (t.curves, curves)):
+            if not df.empty:
+                df = df.copy()
+                df["run"] = tag + "/" + df["run"].astype(str)  # unique across RUNS
+                df["source"] = str(src)
+                into.append(df)
+        notes += list(t.notes)
+    ph = pd.concat(phases, ignore_index=True) if phases else pd.DataFrame()
+    cu = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    findings = judge_all(ph, cu)
+    text = render_markdown(findings, [str(s) for s in args.runs], context_line(ph))
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, text)
+    if args.tables:
+        folder = Path(args.tables)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, df in (("report_phases", ph), ("report_curves", cu)):
+            write_atomic(folder / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
+    for f in findings:
+        print(f"{f.verdict:<32}  {f.claim}")
+    for n in notes:
+        print(f"note: {n}")
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,62 @@
+"""Every experiment file loads as a sweep, with the grid the README promises (run counts by
+hand: grammars x sizes x seeds x models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grammarlab.sweep.spec import load_sweep
+
+ROOT = Path(__file__).resolve().parents[1] / "experiments"
+
+# file -> runs: (grammars) x (n) x (seeds) x (models or lrs)
+RUNS = {
+    "fig2_gpu": 2 * 2 * 5 * 3, "fig2_cpu": 2 * 2 * 5, "fig2_smollm2": 2 * 1 * 1,
+    "fig3_gpu": 1 * 2 * 5 * 3, "fig3_cpu": 1 * 2 * 5, "fig3_smollm2": 1,
+    "fig4_gpu": 2 * 5 * 3, "fig4_cpu": 2 * 5, "fig4_smollm2": 2,
+    "fig5a_gpu": 3 * 5 * 3, "fig5a_cpu": 3 * 5, "fig5a_smollm2": 3,
+    "fig5b_gpu": 3 * 5 * 3, "fig5b_cpu": 3 * 5, "fig5b_smollm2": 3,
+    "fig5c_gpu": 3 * 5 * 3, "fig5c_cpu": 3 * 5, "fig5c_smollm2": 3,
+    "smollm2_lr_sweep": 4 * 2, "tiny_phase_search": 3 * 2 * 2 * 2,
+}  # fmt: skip
+
+
+def test_every_file_is_listed():
+    assert sorted(p.stem for p in ROOT.glob("*.toml")) == sorted(RUNS)
+    readme = (ROOT / "README.md").read_text()
+    for stem in RUNS:
+        assert f"{stem}.toml" in readme or stem.rsplit("_", 1)[0] in readme
+
+
+# expanding a sweep resolves every run's config (test-set sizes, distinctness checks against the
+# grammar's language), 5-20 s for the big grids: those are slow tests
+SLOW = {s for s in RUNS if s.endswith("_gpu") or s.startswith(("fig5b", "fig2"))}
+
+
+@pytest.mark.parametrize(
+    "stem", [pytest.param(s, marks=pytest.mark.slow) if s in SLOW else s for s in sorted(RUNS)]
+)
+def test_experiment_loads(stem, tmp_path):
+    sweep = load_sweep(ROOT / f"{stem}.toml", out=tmp_path / stem)
+    assert len(sweep.runs) == RUNS[stem]
+    cfgs = [r.config for r in sweep.runs]
+    variant = stem.rsplit("_", 1)[-1]
+    presets = {c.model.preset for c in cfgs}
+    if variant == "gpu":
+        assert presets == {"pythia-1b", "llama3-8b", "mistral-nemo-12b"}
+        assert {c.dtype for c in cfgs} == {"bfloat16"}
+    elif variant in ("smollm2", "sweep"):
+        assert presets == {"smollm2-135m-instruct"}
+    elif variant == "cpu":
+        assert presets == {"pythia-tiny"}
+    if stem.startswith("fig4"):
+        assert all(c.sequential for c in cfgs)
+    if stem.startswith("fig5b"):
+        # 26 letters at the entropies of 2 and 7 letters (64, 179.67 bits/string) and uniform
+        from grammarlab.grammar.entropy import string_entropy_bits
+        from grammarlab.grammar.load import load
+
+        bits = sorted({round(string_entropy_bits(load(c.grammar)), 1) for c in cfgs})
+        assert bits == [64.0, 179.7, 300.8]
