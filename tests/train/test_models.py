@@ -24,7 +24,6 @@ from grammarlab.train.models import (
     load_model,
     resolve_preset,
 )
-from grammarlab.train.tokens import TokenMap, token_map_from_tokenizer
 
 torch.set_num_threads(1)
 
@@ -136,93 +135,6 @@ def test_tiny_default_lr_memorizes_a_few_strings(name):
         sched.step()
     assert losses[0] > math.log(26)  # untrained: about ln 29
     assert losses[-1] < 0.5 * math.log(26)
-
-
-# ---------------------------------------------------------------- TokenMap
-
-
-def test_tiny_token_map_layout():
-    tm = TokenMap.for_tiny(("x", "y"))
-    assert (tm.terminal_ids, tm.bos_id, tm.eos_id, tm.pad_id, tm.vocab_size) == ((0, 1), 2, 3, 4, 5)
-
-
-def test_encode_pads_and_masks():
-    tm = TokenMap.for_tiny(("x", "y"))  # x=0 y=1 bos=2 eos=3 pad=4
-    ids, mask = tm.encode([("x", "y", "y"), ("y",), ()])
-    assert ids.dtype == torch.long and mask.dtype == torch.bool
-    assert ids.tolist() == [[2, 0, 1, 1, 3], [2, 1, 3, 4, 4], [2, 3, 4, 4, 4]]
-    assert mask.tolist() == [[True] * 5, [True] * 3 + [False] * 2, [True] * 2 + [False] * 3]
-    empty_ids, empty_mask = tm.encode([])
-    assert empty_ids.shape == empty_mask.shape == (0, 2)
-
-
-def test_decode_round_trip_and_failures():
-    tm = TokenMap.for_tiny(DIGITS)
-    strings = [("1", "9", "5"), ("7",)]
-    ids, mask = tm.encode(strings)
-    for row, s in zip(ids, strings, strict=True):
-        assert tm.decode(row[1:].tolist()) == s  # after bos; stops at eos, padding ignored
-    eos, bos, pad = tm.eos_id, tm.bos_id, tm.pad_id
-    assert tm.decode([eos]) == ()
-    assert tm.decode([0, 1]) is None  # no eos
-    assert tm.decode([0, bos, eos]) is None  # bos is not a terminal
-    assert tm.decode([0, pad, eos]) is None
-    assert tm.decode([0, eos, 99]) == ("1",)  # anything after eos is ignored
-
-
-def test_encode_unknown_terminal_is_an_error():
-    tm = TokenMap.for_tiny(DIGITS)
-    with pytest.raises(GrammarlabError, match="'0'.*not a terminal"):
-        tm.encode([("1", "0")])
-
-
-def test_token_map_rejects_inconsistent_ids():
-    with pytest.raises(GrammarlabError, match="same token id"):
-        TokenMap(("a", "b"), (0, 0), 1, 2, 2, 5)
-    with pytest.raises(GrammarlabError, match="bos/eos/pad"):
-        TokenMap(("a", "b"), (0, 2), 1, 2, 2, 5)
-    with pytest.raises(GrammarlabError, match="outside the vocabulary"):
-        TokenMap(("a",), (7,), 1, 2, 2, 5)
-
-
-class FakeTokenizer:
-    """A word-piece stand-in: known pieces are single tokens, anything else is split per char."""
-
-    def __init__(self, vocab: dict[str, int], bos: int | None, eos: int, pad: int | None):
-        self.vocab, self.bos_token_id, self.eos_token_id, self.pad_token_id = vocab, bos, eos, pad
-        self.inv = {i: t for t, i in vocab.items()}
-
-    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
-        assert not add_special_tokens
-        if text in self.vocab:
-            return [self.vocab[text]]
-        return [self.vocab.get(c, 0) for c in text]
-
-    def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
-        return [self.inv.get(i, "?") for i in ids]
-
-
-def test_tokenizer_map_plain_convention_and_eos_fallbacks():
-    tok = FakeTokenizer({"<unk>": 0, "<eos>": 1, "a": 5, "b": 6, " ": 7}, bos=None, eos=1, pad=None)
-    tm = token_map_from_tokenizer(tok, ("a", "b"), vocab_size=10)
-    assert tm.convention == "plain" and tm.terminal_ids == (5, 6)
-    assert tm.bos_id == tm.eos_id == tm.pad_id == 1  # no bos: eos starts strings; pad = eos
-    assert tm.vocab_size == 10
-
-
-def test_tokenizer_map_leading_space_convention_for_all_terminals():
-    # "ab" is two tokens without a space, so every terminal takes the " x" form
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "a": 3, " a": 4, " ab": 5, "b": 6}
-    tm = token_map_from_tokenizer(FakeTokenizer(vocab, 1, 2, 0), ("a", "ab"), vocab_size=7)
-    assert tm.convention == "leading-space" and tm.terminal_ids == (4, 5)
-    assert (tm.bos_id, tm.eos_id, tm.pad_id) == (1, 2, 0)
-
-
-def test_tokenizer_map_lists_offending_terminals():
-    vocab = {"<unk>": 0, "</s>": 1, "a": 2, "b": 3, "1": 4}
-    with pytest.raises(GrammarlabError, match=r"'10'.*'ab'") as err:
-        token_map_from_tokenizer(FakeTokenizer(vocab, None, 1, None), ("a", "10", "ab"), 5, "m")
-    assert "'a' ->" not in str(err.value).split("plain:")[1].split(";")[0]  # 'a' was fine
 
 
 # ---------------------------------------------------------------- specs and presets
