@@ -54,9 +54,13 @@ def save_hf_model(folder: Path, model: torch.nn.Module, tmap: TokenMap) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     base_model = None
     with quiet_hf():
-        model.save_pretrained(folder)  # peft: the adapter only
         if is_peft(model):
+            # the adapter only; we never resize the vocabulary, so no embedding matrix goes with
+            # it ("auto" would ask the hub whether the base's vocabulary changed)
+            model.save_pretrained(folder, save_embedding_layers=False)
             base_model = _save_base(folder, model.get_base_model(), tmap)
+        else:
+            model.save_pretrained(folder)
         _tokenizer(model, tmap).save_pretrained(folder)
     write_json_atomic(folder / TOKENS_FILE, {"format": FORMAT, **tmap.to_dict(),
                                              "base_model": base_model})  # fmt: skip
@@ -99,7 +103,7 @@ def read_tokens_file(folder: Path) -> dict[str, Any] | None:
         TokenMap.from_dict(info)
     except GrammarlabError as e:
         raise GrammarlabError(e.diagnostics[0].message, file=str(path)) from None
-    base = info.get("base_model")
+    base = info.setdefault("base_model", None)  # absent in folders saved before adapters were
     if base is not None and (not isinstance(base, str) or not base.strip()):
         raise GrammarlabError(f"base_model must be null or a model name, got {base!r}",
                               file=str(path))  # fmt: skip

@@ -256,7 +256,7 @@ def load_model(
             model, tmap = _build_tiny(preset, spec, terminals, seed)
         elif preset.source == "gguf":
             model, tmap = _load_gguf(preset, terminals, dtype)
-            model.config.name_or_path = preset.name
+            _set_source(model, preset.name)
         else:
             model, tmap = _load_pretrained(preset, terminals, dtype, seed)
     model = disable_dropout(model).to(device=device, dtype=dtype)
@@ -311,6 +311,14 @@ def _hub_directory(preset: ModelPreset) -> Path:
     )
 
 
+def _set_source(model: Any, name: str) -> None:
+    """Record what load_model would load again (a preset, a hub id, an absolute directory) as
+    the model's ``name_or_path``, where transformers and peft look for it (a LoRA adapter's
+    config names its base by it)."""
+    model.config.name_or_path = name
+    model.name_or_path = name
+
+
 #: files of which a Hugging Face directory with a tokenizer holds at least one
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
@@ -346,8 +354,7 @@ def _load_pretrained(
             file=str(path),
             hint="the directory must hold config.json, the weights and the tokenizer files",
         ) from None
-    # what load_model would load again: the hub id, or this directory
-    model.config.name_or_path = preset.hub_id or str(path.resolve())
+    _set_source(model, preset.hub_id or str(path.resolve()))
     if info is None:
         return model, _token_map(model, tokenizer, terminals, preset.name)
     return model, _saved_token_map(model, tokenizer, terminals, path, info)

@@ -107,6 +107,8 @@ def test_lora_on_a_named_base_names_it_instead_of_copying_it(tmp_path):
     save_hf_model(tmp_path / "adapter", wrapped, tmap)
     info = read_tokens_file(tmp_path / "adapter")
     assert info["base_model"] == str((tmp_path / "base_model").resolve())
+    adapter_config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == info["base_model"]  # peft agrees
     assert not (tmp_path / "adapter" / BASE_DIR).exists()
 
 
