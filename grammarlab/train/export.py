@@ -113,44 +113,49 @@ def read_tokens_file(folder: Path) -> dict[str, Any] | None:
 def load_hf_weights(folder: Path, model: torch.nn.Module) -> None:
     """Copy the weights that :func:`save_hf_model` wrote in ``folder`` into ``model`` (built
     the same way: the same architecture, and peft adapters where they were saved), bit for
-    bit. For resuming a run from its checkpoint; weights only (safetensors, no pickle)."""
-    from safetensors.torch import load_file
-
+    bit. For resuming a run from its checkpoint; safetensors only (no pickle)."""
     folder = Path(folder)
     name = ADAPTER_FILE if is_peft(model) else WEIGHTS_FILE
-    path = folder / name
-    if not path.is_file():
+    if not (folder / name).is_file():
         raise GrammarlabError(f"no {name} here", file=str(folder))
     try:
-        weights = load_file(str(path))
-    except Exception as e:  # safetensors raises its own error types for a damaged file
-        raise GrammarlabError(f"cannot read the weights: {e}", file=str(path)) from None
-    if is_peft(model):
-        from peft import set_peft_model_state_dict
-
-        result = set_peft_model_state_dict(model, weights)
-        unexpected = list(result.unexpected_keys)
-        adapter = {k for k, p in model.named_parameters() if p.requires_grad}
-        missing = [k for k in result.missing_keys if k in adapter]
-    else:
-        result = model.load_state_dict(weights, strict=False)
-        unexpected = list(result.unexpected_keys)
-        missing = [k for k in result.missing_keys if not _tied_to_loaded(model, k, weights)]
-    if unexpected or missing:
+        if is_peft(model):
+            missing, unexpected = _load_adapter(folder, model)
+        else:
+            missing, unexpected = _load_full(folder, model)
+    except (OSError, ValueError, RuntimeError) as e:  # a damaged file, shapes that differ
+        raise GrammarlabError(f"cannot load the weights: {e}", file=str(folder / name)) from None
+    if missing or unexpected:
         raise GrammarlabError(
             f"the weights do not fit the model: missing {sorted(missing)[:3]}, "
             f"unexpected {sorted(unexpected)[:3]}",
-            file=str(path),
+            file=str(folder / name),
             hint="the folder was saved from another model configuration",
         )
 
 
-def _tied_to_loaded(model: torch.nn.Module, key: str, loaded: dict[str, Any]) -> bool:
-    """Whether parameter ``key`` shares its storage with one that was loaded (a tied output
-    embedding, which save_pretrained writes once)."""
-    state = model.state_dict()
-    ptr = state[key].data_ptr() if key in state else None
-    return ptr is not None and any(state[k].data_ptr() == ptr for k in loaded if k in state)
+def _load_adapter(folder: Path, model: Any) -> tuple[list[str], list[str]]:
+    """Adapter weights into a peft model; (missing adapter keys, unexpected keys)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    result = set_peft_model_state_dict(model, load_file(str(folder / ADAPTER_FILE)))
+    adapter = {k for k, p in model.named_parameters() if p.requires_grad}
+    return [k for k in result.missing_keys if k in adapter], list(result.unexpected_keys)
+
+
+def _load_full(folder: Path, model: Any) -> tuple[list[str], list[str]]:
+    """A full model's weights; (missing keys, unexpected keys). save_pretrained writes some
+    architectures under their original names (GPT-NeoX's ``lm_head`` as ``embed_out``), so
+    the file is read by from_pretrained, which renames, into a copy whose weights we take."""
+    with quiet_hf(), torch.random.fork_rng(devices=[]):  # a load may draw inits: keep the RNG
+        saved, info = type(model).from_pretrained(
+            folder, dtype=next(model.parameters()).dtype, output_loading_info=True
+        )
+    bad = [*info.get("missing_keys", ()), *info.get("mismatched_keys", ())]
+    result = model.load_state_dict(saved.state_dict(), strict=False)
+    return [*map(str, bad), *result.missing_keys], [*info.get("unexpected_keys", ()),
+                                                    *result.unexpected_keys]  # fmt: skip
 
 
 def _tokenizer(model: torch.nn.Module, tmap: TokenMap) -> Any:
