@@ -396,20 +396,21 @@ def _saved_token_map(
         tmap = TokenMap(tuple(terminals), tuple(ids[t] for t in terminals), saved.bos_id,
                         saved.eos_id, saved.pad_id, saved.vocab_size, "tiny")  # fmt: skip
         tokenizer = tokenizer if tokenizer is not None else word_level_tokenizer(tmap)
-        check = token_map_from_tokenizer(tokenizer, terminals, tmap.vocab_size, str(path))
+        check = _token_map(model, tokenizer, terminals, str(path))
         tmap = dataclasses.replace(tmap, tokenizer=tokenizer)
     else:
         tmap = check = _token_map(model, tokenizer, terminals, str(path))
+    # what the tokenizer files and the weights say, against what tokens.json says
     ids = dict(zip(saved.terminals, saved.terminal_ids, strict=True))
-    clash = [t for t, i in zip(check.terminals, check.terminal_ids, strict=True)
-             if ids.get(t, i) != i]  # fmt: skip
-    specials = (check.bos_id, check.eos_id, check.pad_id) != (saved.bos_id, saved.eos_id,
-                                                               saved.pad_id)  # fmt: skip
-    if clash or specials or check.vocab_size != saved.vocab_size:
+    now = {t: i for t, i in zip(check.terminals, check.terminal_ids, strict=True) if t in ids}
+    problems = [f"terminal {t!r}: {ids[t]} vs {i}" for t, i in now.items() if ids[t] != i]
+    for what in ("bos_id", "eos_id", "pad_id", "vocab_size"):
+        if getattr(saved, what) != getattr(check, what):
+            problems.append(f"{what}: {getattr(saved, what)} vs {getattr(check, what)}")
+    if problems:
+        found = "; ".join(problems[:4])
         raise GrammarlabError(
-            "tokens.json and the tokenizer files disagree on the token ids "
-            f"(terminals {clash}, bos/eos/pad {specials}, vocabulary "
-            f"{saved.vocab_size} vs {check.vocab_size})",
+            f"tokens.json and the tokenizer files or weights disagree (saved vs found: {found})",
             file=where,
             hint="the folder was edited or mixed from two models; save the model again",
         )

@@ -285,7 +285,11 @@ def test_saved_token_map_must_agree_with_the_tokenizer(tmp_path):
     info = json.loads((path / TOKENS_FILE).read_text())
     info["terminal_ids"] = info["terminal_ids"][::-1]  # hand-edited: 1 <-> 9 ...
     (path / TOKENS_FILE).write_text(json.dumps(info))
-    with pytest.raises(GrammarlabError, match="disagree"):
+    with pytest.raises(GrammarlabError, match="disagree.*terminal '1': 8 vs 0"):
+        load_model(ModelSpec(str(path)), DIGITS, seed=0)
+    info["terminal_ids"], info["vocab_size"] = info["terminal_ids"][::-1], 13
+    (path / TOKENS_FILE).write_text(json.dumps(info))
+    with pytest.raises(GrammarlabError, match="disagree.*vocab_size: 13 vs 12"):
         load_model(ModelSpec(str(path)), DIGITS, seed=0)
 
 
