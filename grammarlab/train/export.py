@@ -76,7 +76,7 @@ def save_final_model(path: Path, model: torch.nn.Module, tmap: TokenMap) -> None
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         save_hf_model(tmp, model, tmap)
-        _fsync_tree(tmp)
+        fsync_tree(tmp)
         if path.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
@@ -183,7 +183,8 @@ def _save_base(folder: Path, base: torch.nn.Module, tmap: TokenMap) -> str:
     return BASE_DIR
 
 
-def _fsync_tree(folder: Path) -> None:
+def fsync_tree(folder: Path) -> None:
+    """fsync every file under ``folder`` (subfolders included: a tiny LoRA model's base/)."""
     for p in sorted(folder.rglob("*")):
         if p.is_file():
             with open(p, "rb") as f:
