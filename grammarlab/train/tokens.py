@@ -17,6 +17,11 @@ Two ways to get one:
   ``bos``/``eos`` are the tokenizer's; a tokenizer without a bos token starts strings with its
   eos token (a common convention for GPT-style models, whose documents are separated by eos).
   ``pad`` is the tokenizer's pad token, else eos (padding is masked, so its id never matters).
+
+Saved models carry a Hugging Face tokenizer (:func:`hf_tokenizer`): a pretrained model's own, or
+for a tiny model a ``tokenizers`` word-level tokenizer over the terminals and the three special
+tokens, which encodes the text ``"3 1 2"`` (terminals separated by spaces) exactly as
+:meth:`TokenMap.encode` does: ``bos 3 1 2 eos``, padded with ``pad``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class TokenMap:
     pad_id: int
     vocab_size: int
     convention: str = "plain"
+    #: the Hugging Face tokenizer the map was read from (None for a tiny model: see hf_tokenizer)
+    tokenizer: Any = field(default=None, compare=False, repr=False)
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
     _terminal_of: dict[int, str] = field(init=False, repr=False, compare=False)
 
@@ -81,6 +88,25 @@ class TokenMap:
         """The map of a model built here: terminals are ids 0..n-1, then bos, eos, pad."""
         n = len(terminals)
         return cls(tuple(terminals), tuple(range(n)), n, n + 1, n + 2, n + 3, "tiny")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The map as plain JSON types (the ``tokens.json`` of a saved model)."""
+        return {
+            "terminals": list(self.terminals), "terminal_ids": list(self.terminal_ids),
+            "bos_id": self.bos_id, "eos_id": self.eos_id, "pad_id": self.pad_id,
+            "vocab_size": self.vocab_size, "convention": self.convention,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TokenMap:
+        """Inverse of :meth:`to_dict` (other keys are ignored); a malformed dict is an error."""
+        try:
+            return cls(tuple(str(t) for t in d["terminals"]),
+                       tuple(int(i) for i in d["terminal_ids"]), int(d["bos_id"]),
+                       int(d["eos_id"]), int(d["pad_id"]), int(d["vocab_size"]),
+                       str(d.get("convention", "plain")))  # fmt: skip
+        except (KeyError, TypeError, ValueError) as e:
+            raise GrammarlabError(f"not a token map: {type(e).__name__}: {e}") from None
 
     def encode(self, strings: Sequence[tuple[str, ...]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids of a batch of strings.
@@ -167,4 +193,49 @@ def token_map_from_tokenizer(
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     return TokenMap(terminals, tuple(int(i) for i in ids), int(bos), int(eos), int(pad),
-                    int(vocab_size), convention)  # fmt: skip
+                    int(vocab_size), convention, tokenizer)  # fmt: skip
+
+
+def special_token_names(terminals: Sequence[str]) -> tuple[str, str, str]:
+    """Names of a tiny model's bos, eos and pad tokens: ``<bos> <eos> <pad>``, each wrapped in
+    more angle brackets while a terminal has that name (a grammar may use ``'<bos>'``)."""
+    taken = set(terminals)
+    names = []
+    for base in ("bos", "eos", "pad"):
+        name = f"<{base}>"
+        while name in taken:
+            name = f"<{name}>"
+        names.append(name)
+    return names[0], names[1], names[2]
+
+
+def word_level_tokenizer(tmap: TokenMap, max_length: int | None = None) -> Any:
+    """A ``PreTrainedTokenizerFast`` for a tiny model's map: a ``tokenizers`` word-level model
+    whose vocabulary is the terminals (their ids) and bos/eos/pad (:func:`special_token_names`).
+    Text is split at whitespace (terminals hold none); encoding adds ``bos``/``eos`` around the
+    string, as :meth:`TokenMap.encode` does; decoding joins terminals with spaces. A word that is
+    no terminal is an error (there is no unknown token: the model has no id for one).
+    ``max_length``: the model's context in tokens (bos and eos included), if known."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    bos, eos, pad = special_token_names(tmap.terminals)
+    vocab = dict(zip(tmap.terminals, tmap.terminal_ids, strict=True))
+    vocab.update({bos: tmap.bos_id, eos: tmap.eos_id, pad: tmap.pad_id})
+    core = Tokenizer(models.WordLevel(vocab, unk_token=None))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A {eos}", special_tokens=[(bos, tmap.bos_id), (eos, tmap.eos_id)]
+    )
+    kw = {} if max_length is None else {"model_max_length": max_length}
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, bos_token=bos, eos_token=eos, pad_token=pad, **kw
+    )
+
+
+def hf_tokenizer(tmap: TokenMap, max_length: int | None = None) -> Any:
+    """The Hugging Face tokenizer that goes with ``tmap``'s model: the pretrained one it was read
+    from, else (a tiny model) :func:`word_level_tokenizer`."""
+    if tmap.tokenizer is not None:
+        return tmap.tokenizer
+    return word_level_tokenizer(tmap, max_length)

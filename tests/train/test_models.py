@@ -1,11 +1,14 @@
-"""Model presets, token maps and LoRA: tiny models, offline loading, the SmolLM2 GGUF checkpoint.
+"""Model presets and LoRA: tiny models, offline loading, saved models as model specs
+(continuing a trained run), bfloat16 on the CPU, the SmolLM2 GGUF checkpoint.
 
 Parameter counts are derived by hand in comments from the architectures' weight shapes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import math
 import time
@@ -14,6 +17,8 @@ import pytest
 import torch
 
 from grammarlab.errors import ConfigError, GrammarlabError
+from grammarlab.runs.folder import read_metrics
+from grammarlab.train.export import TOKENS_FILE, save_final_model, save_hf_model
 from grammarlab.train.models import (
     PRESETS,
     ModelSpec,
@@ -24,7 +29,7 @@ from grammarlab.train.models import (
     load_model,
     resolve_preset,
 )
-from grammarlab.train.tokens import TokenMap, token_map_from_tokenizer
+from grammarlab.train.tokens import token_map_from_tokenizer
 
 torch.set_num_threads(1)
 
@@ -138,93 +143,6 @@ def test_tiny_default_lr_memorizes_a_few_strings(name):
     assert losses[-1] < 0.5 * math.log(26)
 
 
-# ---------------------------------------------------------------- TokenMap
-
-
-def test_tiny_token_map_layout():
-    tm = TokenMap.for_tiny(("x", "y"))
-    assert (tm.terminal_ids, tm.bos_id, tm.eos_id, tm.pad_id, tm.vocab_size) == ((0, 1), 2, 3, 4, 5)
-
-
-def test_encode_pads_and_masks():
-    tm = TokenMap.for_tiny(("x", "y"))  # x=0 y=1 bos=2 eos=3 pad=4
-    ids, mask = tm.encode([("x", "y", "y"), ("y",), ()])
-    assert ids.dtype == torch.long and mask.dtype == torch.bool
-    assert ids.tolist() == [[2, 0, 1, 1, 3], [2, 1, 3, 4, 4], [2, 3, 4, 4, 4]]
-    assert mask.tolist() == [[True] * 5, [True] * 3 + [False] * 2, [True] * 2 + [False] * 3]
-    empty_ids, empty_mask = tm.encode([])
-    assert empty_ids.shape == empty_mask.shape == (0, 2)
-
-
-def test_decode_round_trip_and_failures():
-    tm = TokenMap.for_tiny(DIGITS)
-    strings = [("1", "9", "5"), ("7",)]
-    ids, mask = tm.encode(strings)
-    for row, s in zip(ids, strings, strict=True):
-        assert tm.decode(row[1:].tolist()) == s  # after bos; stops at eos, padding ignored
-    eos, bos, pad = tm.eos_id, tm.bos_id, tm.pad_id
-    assert tm.decode([eos]) == ()
-    assert tm.decode([0, 1]) is None  # no eos
-    assert tm.decode([0, bos, eos]) is None  # bos is not a terminal
-    assert tm.decode([0, pad, eos]) is None
-    assert tm.decode([0, eos, 99]) == ("1",)  # anything after eos is ignored
-
-
-def test_encode_unknown_terminal_is_an_error():
-    tm = TokenMap.for_tiny(DIGITS)
-    with pytest.raises(GrammarlabError, match="'0'.*not a terminal"):
-        tm.encode([("1", "0")])
-
-
-def test_token_map_rejects_inconsistent_ids():
-    with pytest.raises(GrammarlabError, match="same token id"):
-        TokenMap(("a", "b"), (0, 0), 1, 2, 2, 5)
-    with pytest.raises(GrammarlabError, match="bos/eos/pad"):
-        TokenMap(("a", "b"), (0, 2), 1, 2, 2, 5)
-    with pytest.raises(GrammarlabError, match="outside the vocabulary"):
-        TokenMap(("a",), (7,), 1, 2, 2, 5)
-
-
-class FakeTokenizer:
-    """A word-piece stand-in: known pieces are single tokens, anything else is split per char."""
-
-    def __init__(self, vocab: dict[str, int], bos: int | None, eos: int, pad: int | None):
-        self.vocab, self.bos_token_id, self.eos_token_id, self.pad_token_id = vocab, bos, eos, pad
-        self.inv = {i: t for t, i in vocab.items()}
-
-    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
-        assert not add_special_tokens
-        if text in self.vocab:
-            return [self.vocab[text]]
-        return [self.vocab.get(c, 0) for c in text]
-
-    def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
-        return [self.inv.get(i, "?") for i in ids]
-
-
-def test_tokenizer_map_plain_convention_and_eos_fallbacks():
-    tok = FakeTokenizer({"<unk>": 0, "<eos>": 1, "a": 5, "b": 6, " ": 7}, bos=None, eos=1, pad=None)
-    tm = token_map_from_tokenizer(tok, ("a", "b"), vocab_size=10)
-    assert tm.convention == "plain" and tm.terminal_ids == (5, 6)
-    assert tm.bos_id == tm.eos_id == tm.pad_id == 1  # no bos: eos starts strings; pad = eos
-    assert tm.vocab_size == 10
-
-
-def test_tokenizer_map_leading_space_convention_for_all_terminals():
-    # "ab" is two tokens without a space, so every terminal takes the " x" form
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "a": 3, " a": 4, " ab": 5, "b": 6}
-    tm = token_map_from_tokenizer(FakeTokenizer(vocab, 1, 2, 0), ("a", "ab"), vocab_size=7)
-    assert tm.convention == "leading-space" and tm.terminal_ids == (4, 5)
-    assert (tm.bos_id, tm.eos_id, tm.pad_id) == (1, 2, 0)
-
-
-def test_tokenizer_map_lists_offending_terminals():
-    vocab = {"<unk>": 0, "</s>": 1, "a": 2, "b": 3, "1": 4}
-    with pytest.raises(GrammarlabError, match=r"'10'.*'ab'") as err:
-        token_map_from_tokenizer(FakeTokenizer(vocab, None, 1, None), ("a", "10", "ab"), 5, "m")
-    assert "'a' ->" not in str(err.value).split("plain:")[1].split(";")[0]  # 'a' was fine
-
-
 # ---------------------------------------------------------------- specs and presets
 
 
@@ -309,6 +227,162 @@ def test_missing_gguf_package_names_the_install_command(monkeypatch):
         load_model(ModelSpec("smollm2-135m-instruct"), DIGITS, seed=0)
 
 
+# ---------------------------------------------------------------- saved models as model specs
+
+
+def _logits(model, tmap, strings=(("1", "2", "3"), ("9",))):
+    ids, mask = tmap.encode(list(strings))
+    model.eval()
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=mask.long()).logits
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_saved_tiny_model_loads_back_as_a_model_spec(name, tmp_path):
+    model, tmap = load_model(ModelSpec(name, num_layers=1), DIGITS, seed=4)
+    save_final_model(tmp_path / "final_model", model, tmap)
+    spec = ModelSpec(str(tmp_path / "final_model"))
+    preset = resolve_preset(spec)
+    assert (preset.family, preset.lr) == (PRESETS[name].family, PRESETS[name].lr)  # tiny's lr
+    # the grammar may list the same terminals in another order: ids follow the terminals
+    again, tmap2 = load_model(spec, DIGITS[::-1], seed=0)
+    assert tmap2.convention == "tiny" and tmap2.terminals == DIGITS[::-1]
+    assert dict(zip(tmap2.terminals, tmap2.terminal_ids, strict=True)) == dict(
+        zip(tmap.terminals, tmap.terminal_ids, strict=True)
+    )
+    assert all(p.requires_grad for p in again.parameters()) and again.training
+    assert torch.equal(_logits(again, tmap), _logits(model, tmap))  # the same weights, exactly
+    assert again.config.name_or_path == str((tmp_path / "final_model").resolve())
+
+
+def test_saved_tiny_model_refuses_other_terminals(tmp_path):
+    model, tmap = load_model(ModelSpec("llama-tiny", num_layers=1), DIGITS, seed=0)
+    save_final_model(tmp_path / "m", model, tmap)
+    with pytest.raises(GrammarlabError, match=r"trained on the terminals 1 2 .*new: a;") as err:
+        load_model(ModelSpec(str(tmp_path / "m")), ("1", "a"), seed=0)
+    assert str(tmp_path / "m" / TOKENS_FILE) in str(err.value)
+    assert "absent: 2 3 4 5 6 7 8 9" in str(err.value)
+
+
+def test_saved_model_folder_without_tokenizer_files(tmp_path):
+    model, tmap = load_model(ModelSpec("llama-tiny", num_layers=1), DIGITS, seed=0)
+    save_final_model(tmp_path / "m", model, tmap)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / "m" / name).unlink()
+    # a tiny model's tokenizer is rebuilt from tokens.json (folders saved before tokenizers were)
+    again, tmap2 = load_model(ModelSpec(str(tmp_path / "m")), DIGITS, seed=0)
+    assert tmap2 == tmap and torch.equal(_logits(again, tmap), _logits(model, tmap))
+    # a Hugging Face directory of someone else's, without tokens.json or a tokenizer
+    (tmp_path / "m" / TOKENS_FILE).unlink()
+    with pytest.raises(GrammarlabError, match="no tokenizer files"):
+        load_model(ModelSpec(str(tmp_path / "m")), DIGITS, seed=0)
+
+
+def test_saved_token_map_must_agree_with_the_tokenizer(tmp_path):
+    model, tmap = load_model(ModelSpec("llama-tiny", num_layers=1), DIGITS, seed=0)
+    path = tmp_path / "m"
+    save_final_model(path, model, tmap)
+    info = json.loads((path / TOKENS_FILE).read_text())
+    info["terminal_ids"] = info["terminal_ids"][::-1]  # hand-edited: 1 <-> 9 ...
+    (path / TOKENS_FILE).write_text(json.dumps(info))
+    with pytest.raises(GrammarlabError, match="disagree.*terminal '1': 8 vs 0"):
+        load_model(ModelSpec(str(path)), DIGITS, seed=0)
+    info["terminal_ids"], info["vocab_size"] = info["terminal_ids"][::-1], 13
+    (path / TOKENS_FILE).write_text(json.dumps(info))
+    with pytest.raises(GrammarlabError, match="disagree.*vocab_size: 13 vs 12"):
+        load_model(ModelSpec(str(path)), DIGITS, seed=0)
+
+
+def test_saved_lora_adapter_loads_merged_and_fully_trainable(tmp_path):
+    model, tmap = load_model(ModelSpec("llama-tiny", num_layers=1), DIGITS, seed=0)
+    wrapped = apply_lora(model, rank=2, alpha=4.0, seed=0)
+    with torch.no_grad():
+        for n, p in wrapped.named_parameters():
+            if "lora_B" in n:
+                p.normal_(generator=torch.Generator().manual_seed(1))
+    save_final_model(tmp_path / "final_model", wrapped, tmap)
+    spec = ModelSpec(str(tmp_path / "final_model"))
+    assert resolve_preset(spec).lr == PRESETS["llama-tiny"].lr  # the base's
+    merged, tmap2 = load_model(spec, DIGITS, seed=0)
+    assert tmap2 == tmap and type(merged).__name__ == "LlamaForCausalLM"  # no peft wrapper
+    assert count_parameters(merged, trainable_only=True) == count_parameters(merged)
+    # merging computes W + s * B @ A once in float32: each weight moves by float32 rounding
+    # (~1e-7 relative), which moves logits of size ~1 by far less than 1e-5
+    torch.testing.assert_close(_logits(merged, tmap), _logits(wrapped, tmap), rtol=0, atol=1e-5)
+    assert not torch.allclose(_logits(merged, tmap), _logits(load_model(
+        ModelSpec("llama-tiny", num_layers=1), DIGITS, seed=0)[0], tmap), atol=1e-3)  # fmt: skip
+
+
+def test_train_continues_from_a_runs_final_model(tiny_cfg, tmp_path):
+    """--model RUN/final_model: the new run's epoch 0 is the old run's last epoch."""
+    from grammarlab.train.loop import train
+
+    first = tmp_path / "first"
+    assert train(tiny_cfg(save_final_model=True, n_generate=0), first, quiet=True) == "done"
+    cfg = tiny_cfg(model=ModelSpec(str(first / "final_model")), epochs=2, n_generate=0)
+    assert train(cfg, tmp_path / "second", quiet=True) == "done"
+    old, new = read_metrics(first), read_metrics(tmp_path / "second")
+    # the same weights on the same strings (same data seed); the first run evaluated them after
+    # its last update (no_grad), the second inside its first update: the same float32 kernels
+    # up to summation order, far below the 1e-5 nats/token tolerance; one update at lr 3e-3
+    # moves the loss by more than 1e-3
+    for key in ("train_loss", "test_loss", "random_loss"):
+        assert new[0][key] == pytest.approx(old[-1][key], abs=1e-5)
+    assert new[-1]["train_loss"] < new[0]["train_loss"] - 1e-3
+    assert new[1]["lr"] == pytest.approx(PRESETS["pythia-tiny"].lr / 2)  # tiny lr, decayed
+
+
+def test_train_refuses_a_final_model_of_other_terminals(tiny_cfg, tmp_path):
+    from grammarlab.train.loop import train
+
+    model, tmap = load_model(ModelSpec("pythia-tiny", num_layers=1), tuple("ab"), seed=0)
+    save_final_model(tmp_path / "ab", model, tmap)
+    cfg = tiny_cfg(model=ModelSpec(str(tmp_path / "ab")), n_generate=0)
+    with pytest.raises(GrammarlabError, match="trained on the terminals a b"):
+        train(cfg, tmp_path / "run", quiet=True)
+
+
+def test_loading_draws_no_progress_bars_unless_verbose(tmp_path, capsys):
+    model, tmap = load_model(ModelSpec("llama-tiny", num_layers=1), DIGITS, seed=0)
+    save_hf_model(tmp_path, model, tmap)
+    capsys.readouterr()
+    load_model(ModelSpec(str(tmp_path)), DIGITS, seed=0)
+    assert "Loading weights" not in capsys.readouterr().err
+    load_model(ModelSpec(str(tmp_path)), DIGITS, seed=0, verbose=True)
+    assert "Loading weights" in capsys.readouterr().err  # the bar that the default hides
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()  # the switch is back where it was
+
+
+# ---------------------------------------------------------------- bfloat16 on the CPU
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_bfloat16_on_the_cpu_trains_with_a_finite_loss(name):
+    """The tiny presets in bfloat16 on the CPU: a forward, and five fused AdamW steps (as the
+    loop takes them) on three strings; the loss stays finite and falls."""
+    model, tmap = load_model(ModelSpec(name), DIGITS, seed=0, dtype=torch.bfloat16)
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    ids, mask = tmap.encode([("1", "2", "3", "4"), ("9", "9"), ("5",)])
+    opt = torch.optim.AdamW(model.parameters(), lr=PRESETS[name].lr, fused=True)
+    losses = []
+    for _ in range(5):
+        opt.zero_grad(set_to_none=True)
+        logits = model(input_ids=ids, attention_mask=mask.long()).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), -1)
+        real = mask[:, 1:]
+        nll = -logp.gather(-1, ids[:, 1:, None])[..., 0]
+        loss = (nll * real).sum() / real.sum()  # nats per predicted token
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(math.isfinite(x) for x in losses)
+    # ln 12 = 2.48 nats at a uniform start; bfloat16's 8-bit mantissa shifts a loss by ~1e-2,
+    # while five steps at the preset's lr take off more than 0.3 (measured: 1.8 -> 1.0)
+    assert losses[-1] < losses[0] - 0.1
+
+
 # ---------------------------------------------------------------- LoRA
 
 
@@ -348,7 +422,10 @@ def test_apply_lora_bad_target_is_a_config_error():
 def smollm2():
     """Loaded once per module (about 35 s on one CPU core: reading and dequantizing the GGUF)."""
     start = time.perf_counter()
-    model, tmap = load_model(ModelSpec("smollm2-135m-instruct"), DIGITS + LETTERS, seed=0)
+    console = io.StringIO()  # what the libraries would have drawn: their bars write to stderr
+    with contextlib.redirect_stderr(console):
+        model, tmap = load_model(ModelSpec("smollm2-135m-instruct"), DIGITS + LETTERS, seed=0)
+    assert "GGUF" not in console.getvalue() and "Loading weights" not in console.getvalue()
     return model, tmap, time.perf_counter() - start
 
 
@@ -385,12 +462,46 @@ def test_smollm2_forward_gives_finite_logits(smollm2):
     assert logp.item() > math.log(1 / 35)
 
 
-def test_smollm2_lora_trains_only_adapters(smollm2):
+def test_smollm2_lora_trains_only_adapters(smollm2, tmp_path):
     # runs last: peft wraps the shared fixture model in place
-    model, _, _ = smollm2
+    model, tmap, _ = smollm2
     wrapped = apply_lora(model, rank=4, alpha=8.0, seed=0)
     assert all("lora_" in n for n, p in wrapped.named_parameters() if p.requires_grad)
     # h=576, I=1536, 3 kv heads of 64 (k, v: 576 -> 192), 30 layers, r=4:
     # q,o r(576+576) each; k,v r(576+192) each; gate, up, down r(576+1536) each
     # = 4 * (2*1152 + 2*768 + 3*2112) = 4 * 10176 = 40704 per layer; * 30 = 1,221,120
     assert count_parameters(wrapped, trainable_only=True) == 1_221_120
+
+    # saved as a PEFT adapter (about 4.9 MB in float32) naming its base, with SmolLM2's own
+    # tokenizer; not a merged 514 MB copy
+    save_final_model(tmp_path / "final_model", wrapped, tmap)
+    out = tmp_path / "final_model"
+    assert (out / "adapter_model.safetensors").stat().st_size < 6e6
+    assert not (out / "model.safetensors").exists() and not (out / "base").exists()
+    info = json.loads((out / TOKENS_FILE).read_text())
+    assert info["base_model"] == "smollm2-135m-instruct" and info["convention"] == "plain"
+    adapter_config = json.loads((out / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == "smollm2-135m-instruct"
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(out)
+    assert token_map_from_tokenizer(tok, tmap.terminals, tmap.vocab_size) == tmap
+
+
+@pytest.mark.slow
+def test_smollm2_adapter_continues_as_a_merged_model(tmp_path):
+    """Two SmolLM2 loads (about 70 s): a saved adapter, given as --model, is its base plus the
+    adapter merged."""
+    model, tmap = load_model(ModelSpec("smollm2-135m-instruct"), DIGITS, seed=0)
+    wrapped = apply_lora(model, rank=2, alpha=4.0, seed=0)
+    with torch.no_grad():
+        for n, p in wrapped.named_parameters():
+            if "lora_B" in n:
+                p.normal_(std=0.01, generator=torch.Generator().manual_seed(1))
+    save_final_model(tmp_path / "final_model", wrapped, tmap)
+    merged, tmap2 = load_model(ModelSpec(str(tmp_path / "final_model")), DIGITS, seed=0)
+    assert tmap2 == tmap
+    # 30 layers of merged float32 weights (rounding ~1e-7 relative each) on logits of size ~10:
+    # differences of order 1e-5; 1e-3 is far above that and far below the adapters' effect
+    a, b = _logits(wrapped, tmap), _logits(merged, tmap)
+    torch.testing.assert_close(b, a, rtol=0, atol=1e-3)
