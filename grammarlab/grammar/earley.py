@@ -33,7 +33,7 @@ from functools import lru_cache
 import numpy as np
 
 from grammarlab.errors import GrammarlabError
-from grammarlab.grammar.cnf import compile_cnf
+from grammarlab.grammar.cnf import compile_cnf, per_grammar
 from grammarlab.grammar.parse import Grammar
 
 NEG_INF = -math.inf
@@ -70,6 +70,7 @@ class Tables:
     next_log: np.ndarray  # [rows, n_terminals] log (R_L @ Lex)[D, a]
 
 
+@per_grammar
 @lru_cache(maxsize=16)
 def tables(g: Grammar) -> Tables:
     """The parser's tables for ``g`` (cached per grammar)."""

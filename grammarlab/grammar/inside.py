@@ -195,6 +195,30 @@ def _check_chart_size(c: Compiled, length: int, index: int, prefix: bool) -> Non
     )
 
 
+_CHARTS: dict[tuple[int, tuple[str, ...]], earley.PrefixChart] = {}
+# Cached prefix charts (all grammars; emptied when full). A column holds one float per compiled
+# nonterminal, so 2,000 charts of a 1,000-rule grammar stay under about 100 MB.
+_CHARTS_MAX = 2_000
+
+
+def _chart(g: Grammar, prefix: tuple[str, ...]) -> earley.PrefixChart:
+    """The Earley chart of ``prefix``, extended from the longest cached prefix of it, so that
+    successive next-token queries along a string (or a test set) parse each token once."""
+    # keyed by the id of the grammar's parser tables: every cached chart holds its tables, so
+    # the id cannot be reused by another grammar's tables while the entry exists
+    key = id(earley.tables(g))
+    k = len(prefix)
+    while k > 0 and (key, prefix[:k]) not in _CHARTS:
+        k -= 1
+    chart = _CHARTS.get((key, prefix[:k])) or earley.PrefixChart(g)
+    if len(_CHARTS) + len(prefix) - k > _CHARTS_MAX:
+        _CHARTS.clear()
+    for i in range(k, len(prefix)):
+        chart = chart.advance(prefix[i])
+        _CHARTS[(key, prefix[: i + 1])] = chart
+    return chart
+
+
 def _use_earley(c: Compiled) -> bool:
     return len(c.b_lhs) >= EARLEY_MIN_RULES
 
@@ -319,9 +343,7 @@ def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, .
     if rc is not None:
         base = prefix_logprobs(g, [prefix])[0]
     else:
-        chart = earley.PrefixChart(g)
-        for tok in prefix:
-            chart = chart.advance(tok)
+        chart = _chart(g, prefix)
         base = chart.prefix_logprob
     if not np.isfinite(base):
         raise GrammarlabError(
