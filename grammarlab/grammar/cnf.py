@@ -16,8 +16,11 @@ Two forms, each built once per grammar and cached:
 from __future__ import annotations
 
 import math
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, wraps
+from typing import TypeVar
 
 import numpy as np
 
@@ -82,6 +85,29 @@ def inverse_closure(m: np.ndarray, what: str, g: Grammar) -> np.ndarray:
     return inv
 
 
+T = TypeVar("T")
+
+
+def per_grammar(fn: Callable[[Grammar], T]) -> Callable[[Grammar], T]:
+    """Cache ``fn(g)`` by the identity of ``g`` in front of an equality cache: hashing a frozen
+    grammar walks all its rules, which costs more than a next-token query on a cached chart."""
+    memo: dict[int, tuple[weakref.ref, T]] = {}
+
+    @wraps(fn)
+    def call(g: Grammar) -> T:
+        hit = memo.get(id(g))
+        if hit is not None and hit[0]() is g:
+            return hit[1]
+        value = fn(g)
+        if len(memo) >= 64:
+            memo.clear()
+        memo[id(g)] = (weakref.ref(g), value)
+        return value
+
+    return call
+
+
+@per_grammar
 @lru_cache(maxsize=16)
 def compile_cnf(g: Grammar) -> Compiled:
     """The binary/lexical/unit form of ``g`` (cached per grammar)."""
@@ -160,6 +186,7 @@ def compile_cnf(g: Grammar) -> Compiled:
     )
 
 
+@per_grammar
 @lru_cache(maxsize=16)
 def compile_regular(g: Grammar) -> Regular | None:
     """The automaton of a right-linear ``g`` (cached), or ``None`` when some rule is not of the

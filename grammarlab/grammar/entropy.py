@@ -4,6 +4,7 @@ plus lengths, counts and ambiguity facts (:func:`analyze`)."""
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass
 from itertools import product
 
@@ -11,8 +12,10 @@ import numpy as np
 
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import language
+from grammarlab.grammar.inside import string_logprobs
 from grammarlab.grammar.parse import Grammar
-from grammarlab.grammar.structure import expected_expansions
+from grammarlab.grammar.sample import sample_derivations
+from grammarlab.grammar.structure import expected_expansions, mean_matrix, spectral_radius
 
 
 def _rule_entropies_bits(g: Grammar) -> np.ndarray:
@@ -39,6 +42,17 @@ def derivational_entropy_bits(g: Grammar) -> float:
 
 ENUMERATE_LIMIT = 200_000  # enumerate a finite language exactly up to this many derivations
 DISJOINT_BUDGET = 200_000  # steps of the fixed-length disjointness proof before giving up
+# The Monte Carlo estimate's budget: wall-clock seconds, tokens scored exactly, and the longest
+# sampled string scored (the chart's cost grows with the cube of the length on ambiguous
+# grammars). Samples past the budget or the length are cut and counted in the report.
+MC_SECONDS = 10.0
+MC_TOKENS = 2_000_000
+MC_MAX_LENGTH = 400
+# Spectral radius of the mean matrix from which a grammar counts as near critical. The number
+# of nodes of a derivation then has a power-law tail (about n^-3/2) cut off only near
+# (1 - rho)^-2 nodes, 400 at 0.95, comparable with MC_MAX_LENGTH: the sample mean is dominated by
+# rare huge strings and its standard error is not trustworthy.
+NEAR_CRITICAL = 0.95
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,8 @@ class EntropyReport:
     n_strings: int | None
     n_derivations: int | None
     notes: tuple[str, ...] = ()
+    mc_samples_used: int = 0  # Monte Carlo samples in the estimate (0 when exact)
+    mc_samples_cut: int = 0  # samples drawn or planned but left out (too long, over budget)
 
     def to_dict(self) -> dict:
         """JSON-safe dict (no NaN; infinities become ``None`` with a note)."""
@@ -158,26 +174,40 @@ def enumerate_language(g: Grammar) -> dict[tuple[str, ...], tuple[float, int]]:
     the number of derivations; see :func:`count_derivations`."""
     g = _positive(g)
     memo: dict[str, dict] = {}
+    for a in _postorder(g):  # children first (a finite grammar has no recursion)
+        out: dict[tuple[str, ...], list] = {}
+        for r in g.by_lhs[a]:
+            parts = [
+                {(s,): (1.0, 1)} if t else memo[s]
+                for s, t in zip(r.rhs, r.terminal_mask, strict=True)
+            ]
+            for combo in product(*(p.items() for p in parts)):
+                s = sum((x for x, _ in combo), ())
+                p = r.prob * math.prod(v[0] for _, v in combo)
+                n = math.prod(v[1] for _, v in combo)
+                cur = out.setdefault(s, [0.0, 0])
+                cur[0] += p
+                cur[1] += n
+        memo[a] = {k: (v[0], v[1]) for k, v in out.items()}
+    return memo[g.start]
 
-    def strings(a: str) -> dict:
-        if a not in memo:
-            out: dict[tuple[str, ...], list] = {}
-            for r in g.by_lhs[a]:
-                parts = [
-                    {(s,): (1.0, 1)} if t else strings(s)
-                    for s, t in zip(r.rhs, r.terminal_mask, strict=True)
-                ]
-                for combo in product(*(p.items() for p in parts)):
-                    s = sum((x for x, _ in combo), ())
-                    p = r.prob * math.prod(v[0] for _, v in combo)
-                    n = math.prod(v[1] for _, v in combo)
-                    cur = out.setdefault(s, [0.0, 0])
-                    cur[0] += p
-                    cur[1] += n
-            memo[a] = {k: (v[0], v[1]) for k, v in out.items()}
-        return memo[a]
 
-    return strings(g.start)
+def _postorder(g: Grammar) -> list[str]:
+    """Nonterminals reachable from the start, each after the nonterminals of its right sides
+    (iterative depth-first search; a cycle's back edge is skipped)."""
+    kids = {a: [b for r in g.by_lhs[a] for b in r.nonterminals] for a in g.nonterminals}
+    seen, order = {g.start}, []
+    stack = [(g.start, iter(kids[g.start]))]
+    while stack:
+        a, it = stack[-1]
+        nxt = next((b for b in it if b not in seen), None)
+        if nxt is None:
+            order.append(a)
+            stack.pop()
+        else:
+            seen.add(nxt)
+            stack.append((nxt, iter(kids[nxt])))
+    return order
 
 
 def _has_unit_cycle(g: Grammar) -> bool:
@@ -185,17 +215,24 @@ def _has_unit_cycle(g: Grammar) -> bool:
         a: {r.rhs[0] for r in g.by_lhs[a] if len(r.rhs) == 1 and not r.terminal_mask[0]}
         for a in g.nonterminals
     }
-    state: dict[str, int] = {}
-
-    def visit(a: str) -> bool:
-        state[a] = 1
-        for b in units[a]:
-            if state.get(b) == 1 or (b not in state and visit(b)):
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in g.nonterminals:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(units[root]))]
+        while stack:
+            a, it = stack[-1]
+            b = next(it, None)
+            if b is None:
+                state[a] = 2
+                stack.pop()
+            elif state.get(b) == 1:
                 return True
-        state[a] = 2
-        return False
-
-    return any(a not in state and visit(a) for a in g.nonterminals)
+            elif b not in state:
+                state[b] = 1
+                stack.append((b, iter(units[b])))
+    return False
 
 
 def _ll1(g: Grammar) -> bool:
@@ -322,17 +359,99 @@ def string_entropy_bits(g: Grammar, *, enumerate_limit: int = ENUMERATE_LIMIT) -
     return got[0]
 
 
+@dataclass(frozen=True)
+class MonteCarlo:
+    """What the Monte Carlo step did within its budget: ``terms`` are exact per-sample values of
+    log2 P(x) - log2 P(d) (bits, >= 0) for the samples kept."""
+
+    terms: np.ndarray
+    logp_d: np.ndarray
+    cut_long: int  # sampled strings longer than the length bound
+    cut_budget: int  # planned samples never drawn or scored (time, tokens, runaway sampler)
+    stopped: str  # why sampling stopped early ("" when it did not)
+
+
+def monte_carlo_terms(
+    g: Grammar,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    seconds: float = MC_SECONDS,
+    tokens: int = MC_TOKENS,
+    max_length: int = MC_MAX_LENGTH,
+) -> MonteCarlo:
+    """Draw up to ``n`` derivations and score their strings exactly, in growing chunks, until the
+    time (``seconds``) or token (``tokens``) budget is spent. Samples are scored in the order
+    drawn, so the ones cut by the budget are a random subset; strings longer than
+    ``max_length`` tokens are cut (a bias toward short strings, reported)."""
+    start = time.perf_counter()
+    terms: list[np.ndarray] = []
+    logps: list[np.ndarray] = []
+    done = cut_long = spent = 0
+    chunk, stopped = 64, ""
+    while done < n:
+        if time.perf_counter() - start > seconds:
+            stopped = f"the {seconds:g} s time budget ran out"
+            break
+        if spent >= tokens:
+            stopped = f"the {tokens:,} token budget ran out"
+            break
+        m = min(chunk, n - done)
+        try:
+            strings, logp_d = sample_derivations(g, m, rng)
+        except GrammarlabError as e:
+            stopped = f"the sampler stopped ({str(e).splitlines()[0]})"
+            break
+        lengths = np.array([len(x) for x in strings])
+        keep = np.flatnonzero(lengths <= max_length)
+        cut_long += m - len(keep)
+        # score in slices of similar cost (the chart's work grows with the cube of the length
+        # on ambiguous grammars), checking the clock between them
+        slot = np.cumsum(lengths[keep].astype(float) ** 3) // 2e7
+        for part in np.split(keep, np.flatnonzero(np.diff(slot)) + 1):
+            if len(part) == 0:
+                continue
+            if time.perf_counter() - start > seconds or spent >= tokens:
+                stopped = stopped or "the budget ran out while scoring"
+                break
+            lp = string_logprobs(g, [strings[i] for i in part])
+            terms.append(np.maximum((lp - logp_d[part]) / math.log(2), 0.0))
+            logps.append(logp_d[part])
+            spent += int(lengths[part].sum())
+            done += len(part)
+        else:
+            done += m - len(keep)
+            chunk = min(chunk * 2, 4096)
+            continue
+        break
+    used = sum(len(t) for t in terms)
+    return MonteCarlo(
+        terms=np.concatenate(terms) if terms else np.zeros(0),
+        logp_d=np.concatenate(logps) if logps else np.zeros(0),
+        cut_long=cut_long,
+        cut_budget=n - used - cut_long,
+        stopped=stopped,
+    )
+
+
 def analyze(
-    g: Grammar, *, mc_samples: int = 20_000, seed: int = 0, enumerate_limit: int = ENUMERATE_LIMIT
+    g: Grammar,
+    *,
+    mc_samples: int = 20_000,
+    seed: int = 0,
+    enumerate_limit: int = ENUMERATE_LIMIT,
+    mc_seconds: float = MC_SECONDS,
+    mc_tokens: int = MC_TOKENS,
+    mc_max_length: int = MC_MAX_LENGTH,
 ) -> EntropyReport:
     """Entropies (bits), lengths, counts and ambiguity of a validated grammar. The string entropy
     is exact when unambiguity is proven (then it equals the derivational entropy) or the language
     is small enough to enumerate; otherwise it is the Monte Carlo estimate
-    H(X) = H(D) - E[log2 P(x) - log2 P(d)] over ``mc_samples`` sampled derivations, with exact
-    per-sample terms (zero variance when no sampled string has a second derivation)."""
-    from grammarlab.grammar.inside import string_logprobs
-    from grammarlab.grammar.sample import sample_derivations
-
+    H(X) = H(D) - E[log2 P(x) - log2 P(d)] over up to ``mc_samples`` sampled derivations, with
+    exact per-sample terms (zero variance when no sampled string has a second derivation), within
+    a budget (``mc_seconds`` of wall clock, ``mc_tokens`` tokens scored, strings of at most
+    ``mc_max_length`` tokens): the report counts the samples used and cut, and notes when the
+    grammar is near critical (spectral radius of the mean matrix >= :data:`NEAR_CRITICAL`)."""
     full = g
     g = _positive(g)
     notes: list[str] = []
@@ -345,19 +464,40 @@ def analyze(
     n_deriv = count_derivations(g)
     exact = _exact_entropy(g, n_deriv, enumerate_limit)
     stderr = 0.0
+    used = cut = 0
     if exact is not None:
         h, method, amb, why, n_strings = exact
     elif not math.isfinite(h_d):
         h, method, amb, why, n_strings = None, "unknown: critical grammar", None, "unknown", None
         notes.append("the grammar is critical (infinite expected derivation size)")
     else:
-        strings, logp_d = sample_derivations(g, mc_samples, np.random.default_rng(seed))
-        terms = (string_logprobs(g, strings) - logp_d) / math.log(2)  # bits, >= 0
-        terms = np.maximum(terms, 0.0)
-        h = h_d - float(terms.mean())
-        stderr = float(terms.std(ddof=1) / math.sqrt(len(terms))) if len(terms) > 1 else math.inf
-        method = f"estimate: Monte Carlo, n={mc_samples}"
-        witness = terms > 1e-9 * np.maximum(1.0, np.abs(logp_d) / math.log(2))
+        rho = spectral_radius(mean_matrix(g))
+        mc = monte_carlo_terms(
+            g,
+            mc_samples,
+            np.random.default_rng(seed),
+            seconds=mc_seconds,
+            tokens=mc_tokens,
+            max_length=mc_max_length,
+        )
+        terms, used, cut = mc.terms, len(mc.terms), mc.cut_long + mc.cut_budget
+        h = h_d - float(terms.mean()) if used else None
+        stderr = float(terms.std(ddof=1) / math.sqrt(used)) if used > 1 else math.inf
+        method = f"estimate: Monte Carlo, n={used}" + (f" ({cut} cut)" if cut else "")
+        if mc.cut_long:
+            notes.append(
+                f"{mc.cut_long} of the sampled strings were longer than {mc_max_length} tokens "
+                "and left out: the estimate is over the shorter strings (biased if many)"
+            )
+        if mc.cut_budget:
+            notes.append(f"{mc.cut_budget} of {mc_samples} planned samples cut: {mc.stopped}")
+        if rho >= NEAR_CRITICAL:
+            notes.append(
+                f"near critical: the spectral radius of the mean matrix is {rho:.4g} "
+                f"(>= {NEAR_CRITICAL}); string lengths are heavy-tailed, so the Monte Carlo "
+                "estimate and its standard error are unreliable"
+            )
+        witness = terms > 1e-9 * np.maximum(1.0, np.abs(mc.logp_d) / math.log(2))
         amb = True if witness.any() else None
         why = (
             f"witness: {int(witness.sum())} sampled strings with 2+ derivations"
@@ -385,4 +525,6 @@ def analyze(
         n_strings=n_strings,
         n_derivations=n_deriv,
         notes=tuple(notes),
+        mc_samples_used=used,
+        mc_samples_cut=cut,
     )

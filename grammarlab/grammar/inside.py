@@ -12,7 +12,14 @@ lengths. The forward mass after a prefix, summed over states, is the prefix prob
 state then finishes a string with probability 1 in a consistent grammar, the assumption of the
 general path too); the mass that reached the final state on the last token is P(string).
 
-Both paths stay in log space: every sum over derivations is a max-shifted log-sum-exp per output
+Large general grammars are parsed left to right instead (:mod:`grammarlab.grammar.earley`: a
+probabilistic Earley chart extended one token at a time, the strings walked as a trie so a shared
+prefix is parsed once): its top-down filter touches only the items a prefix can use, where the
+chart path computes every nonterminal over every span. :func:`next_token_logprobs` always reads
+the distribution off one such chart. The chart path refuses, before allocating, a string whose
+tables would exceed :data:`CHART_LIMIT_BYTES`.
+
+All paths stay in log space: every sum over derivations is a max-shifted log-sum-exp per output
 cell, so a 500-token string does not underflow.
 """
 
@@ -24,6 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from grammarlab.errors import GrammarlabError
+from grammarlab.grammar import earley
 from grammarlab.grammar.cnf import (
     Compiled,
     Regular,
@@ -40,6 +48,12 @@ END = "</s>"
 LN2 = math.log(2.0)
 _CHART_BYTES = 192 * 2**20  # table memory per batch of strings
 _REGULAR_FAST_PATH = True  # tests switch it off to compare with the general path
+# General grammars with at least this many binary rules (after binarization) take the Earley
+# path: below it, the vectorized chart's dense work over all nonterminals is cheaper than
+# per-item Python (bench/bench_engine.py measures both). Tests move it to force either path.
+EARLEY_MIN_RULES = 64
+CHART_LIMIT_BYTES = 8 * 2**30  # one string's chart-path tables; longer strings are refused
+_CHART_LENGTH_CHECK = 5_000  # above this length only the worst-case bound is affordable
 
 
 def _closed(c: Compiled, kind: str, key: int, ins: np.ndarray, x: np.ndarray) -> tuple:
@@ -139,6 +153,7 @@ def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool):
         if length == 0:
             yield length, ids, None
             continue
+        _check_chart_size(c, length, ids[0], prefix)
         lay = _layouts(c, length)
         lens, ml = lay[:2]
         peak = max(
@@ -155,6 +170,57 @@ def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool):
         step = max(1, _CHART_BYTES // per)
         for lo in range(0, len(ids), step):
             yield length, ids[lo : lo + step], lay
+
+
+def _check_chart_size(c: Compiled, length: int, index: int, prefix: bool) -> None:
+    """Raise :class:`GrammarlabError` naming string ``index`` when its chart-path tables (inside,
+    plus the prefix table when ``prefix``) would exceed :data:`CHART_LIMIT_BYTES`. The cheap
+    worst case (every nonterminal over every span) usually settles it; otherwise the tables'
+    exact size, from the lengths each nonterminal derives, decides (affordable up to
+    ``_CHART_LENGTH_CHECK`` tokens)."""
+    tables = 2 if prefix else 1
+    worst = 8 * tables * c.k * length * (length + 1) // 2
+    if worst <= CHART_LIMIT_BYTES:
+        return
+    need = worst
+    if length <= _CHART_LENGTH_CHECK:
+        lay = _layouts(c, length)
+        need = 8 * (lay[3] + (lay[5] if prefix else 0))
+        if need <= CHART_LIMIT_BYTES:
+            return
+    raise GrammarlabError(
+        f"string {index} (length {length}) needs {need / 2**30:,.1f} GiB of chart tables, over "
+        f"the bound of {CHART_LIMIT_BYTES / 2**30:.0f} GiB",
+        hint="score shorter strings (the tables grow with the square of the length)",
+    )
+
+
+_CHARTS: dict[tuple[int, tuple[str, ...]], earley.PrefixChart] = {}
+# Cached prefix charts (all grammars; emptied when full). A column holds one float per compiled
+# nonterminal, so 2,000 charts of a 1,000-rule grammar stay under about 100 MB.
+_CHARTS_MAX = 2_000
+
+
+def _chart(g: Grammar, prefix: tuple[str, ...]) -> earley.PrefixChart:
+    """The Earley chart of ``prefix``, extended from the longest cached prefix of it, so that
+    successive next-token queries along a string (or a test set) parse each token once."""
+    # keyed by the id of the grammar's parser tables: every cached chart holds its tables, so
+    # the id cannot be reused by another grammar's tables while the entry exists
+    key = id(earley.tables(g))
+    k = len(prefix)
+    while k > 0 and (key, prefix[:k]) not in _CHARTS:
+        k -= 1
+    chart = _CHARTS.get((key, prefix[:k])) or earley.PrefixChart(g)
+    if len(_CHARTS) + len(prefix) - k > _CHARTS_MAX:
+        _CHARTS.clear()
+    for i in range(k, len(prefix)):
+        chart = chart.advance(prefix[i])
+        _CHARTS[(key, prefix[: i + 1])] = chart
+    return chart
+
+
+def _use_earley(c: Compiled) -> bool:
+    return len(c.b_lhs) >= EARLEY_MIN_RULES
 
 
 def _regular(g: Grammar) -> Regular | None:
@@ -234,6 +300,8 @@ def string_logprobs(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
             out[ids] = fin
         return out
     c = compile_cnf(g)
+    if _use_earley(c):
+        return np.array([x[-1] for x in earley.trie_logprobs(g, strings, prefixes=False)])
     for length, ids, lay in _batches(c, strings, False):
         if length > 0:
             chart = _inside(c, _encode(c, [strings[i] for i in ids]), lay)
@@ -256,6 +324,8 @@ def prefix_logprobs(g: Grammar, prefixes: Sequence[Sequence[str]]) -> np.ndarray
             out[ids] = pre[np.arange(len(ids)), ln]
         return out
     c = compile_cnf(g)
+    if _use_earley(c):
+        return np.array([x[-2] for x in earley.trie_logprobs(g, prefixes)])
     for length, ids, lay in _batches(c, prefixes, True):
         if length > 0:
             tok = _encode(c, [prefixes[i] for i in ids])
@@ -268,13 +338,22 @@ def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, .
     ``g.terminals`` and, last, :data:`END` (the string stops here); they sum to 1 in probability.
     Raises :class:`GrammarlabError` when the prefix is impossible (no distribution exists)."""
     prefix = tuple(prefix)
-    base = prefix_logprobs(g, [prefix])[0]
+    rc = _regular(g)
+    chart = None
+    if rc is not None:
+        base = prefix_logprobs(g, [prefix])[0]
+    else:
+        chart = _chart(g, prefix)
+        base = chart.prefix_logprob
     if not np.isfinite(base):
         raise GrammarlabError(
             f"no string of the grammar starts with {' '.join(prefix)!r}",
             file=g.source,
             hint="the next-token distribution exists only after a possible prefix",
         )
+    if chart is not None:
+        # the chart's terminals are numbered like g.terminals (compile_cnf)
+        return (*g.terminals, END), chart.next_token_logprobs()
     ext = prefix_logprobs(g, [(*prefix, t) for t in g.terminals])
     end = string_logprobs(g, [prefix])[0] if prefix else -np.inf
     return (*g.terminals, END), np.r_[ext, end] - base
@@ -283,8 +362,8 @@ def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, .
 def token_surprisals_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> list[np.ndarray]:
     """Per string, ``L + 1`` surprisals in bits: -log2 P(x_i | x_<i) for each token, then
     -log2 P(end | x). They sum to :func:`surprisal_bits`; ``inf`` from the first impossible
-    token on. One forward pass (right-linear grammars) or one inside chart and one prefix table
-    per batch serve every prefix."""
+    token on. One forward pass (right-linear grammars), one Earley chart per trie node (large
+    grammars) or one inside chart and one prefix table per batch serve every prefix."""
     out: list[np.ndarray] = [np.full(1, np.inf) for _ in strings]
     rc = _regular(g)
     if rc is not None:
@@ -293,6 +372,8 @@ def token_surprisals_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> list[
                 out[i] = _bits(np.r_[pre[r, : ln[r] + 1], fin[r]])
         return out
     c = compile_cnf(g)
+    if _use_earley(c):
+        return [_bits(x) for x in earley.trie_logprobs(g, strings)]
     for length, ids, lay in _batches(c, strings, True):
         if length == 0:
             continue

@@ -126,3 +126,68 @@ def test_fixed_length_overlap_is_not_proven() -> None:
     r = analyze(g)
     assert r.ambiguous is True and r.entropy_bits == pytest.approx(0.0, abs=1e-12)
     assert r.n_strings == 1 and r.n_derivations == 2
+
+
+# --- the Monte Carlo budget and near-critical grammars ---------------------------------------
+
+
+def catalan_entropy_bits(p: float, n_max: int = 20_000) -> float:
+    """S -> S S [p] | 'a' [1-p]: the string a^n has C(n-1) derivations (Catalan number), each
+    with probability p^(n-1) (1-p)^n, and a^n is determined by n, so H(X) = H(length). The
+    series' terms fall like n^-3/2 (4 p (1-p))^n: 20,000 terms leave < 1e-12 bits at p = 0.45."""
+    n = np.arange(1, n_max + 1)
+    log_cat = np.array([math.lgamma(2 * k - 1) - math.lgamma(k + 1) - math.lgamma(k) for k in n])
+    logp = log_cat + (n - 1) * math.log(p) + n * math.log(1 - p)
+    return float(-np.sum(np.exp(logp) * logp) / math.log(2))
+
+
+def test_catalan_reference_value() -> None:
+    # the value quoted in the engine's issue (2.856 bits at p = 0.45), from the series above
+    assert catalan_entropy_bits(0.45) == pytest.approx(2.856, abs=5e-4)
+
+
+def test_monte_carlo_matches_the_catalan_series() -> None:
+    g = loads("S -> S S [0.45] | 'a' [0.55]")
+    r = analyze(g, mc_samples=2000, seed=1, mc_seconds=600)
+    assert not r.entropy_exact and r.ambiguous is True
+    assert r.mc_samples_used + r.mc_samples_cut == 2000
+    assert not any("near critical" in n for n in r.notes)  # spectral radius 0.9
+    # 4 standard errors: a calibrated estimate misses by more with probability ~6e-5
+    assert abs(r.entropy_bits - catalan_entropy_bits(0.45)) < 4 * r.entropy_stderr_bits
+
+
+def test_near_critical_grammar_finishes_within_its_budget() -> None:
+    # spectral radius 0.96: strings of thousands of tokens; the estimate stops at the budget
+    g = loads("S -> S S [0.48] | 'a' [0.52]")
+    r = analyze(g, mc_seconds=1.0)
+    assert not r.entropy_exact and r.entropy_method.startswith("estimate")
+    assert any("near critical" in n and "0.96" in n for n in r.notes)
+    assert r.mc_samples_cut > 0 and r.mc_samples_used + r.mc_samples_cut == 20_000
+    assert f"({r.mc_samples_cut} cut)" in r.entropy_method
+    assert any("planned samples cut" in n for n in r.notes)
+    json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_token_budget_and_length_bound_are_reported() -> None:
+    g = loads("S -> S S [0.45] | 'a' [0.55]")
+    r = analyze(g, mc_samples=5000, mc_tokens=300, mc_max_length=5, mc_seconds=600)
+    assert 0 < r.mc_samples_used < 5000
+    assert any("token budget ran out" in n for n in r.notes)
+    assert any("longer than 5 tokens" in n for n in r.notes)
+
+
+def test_long_chains_need_no_recursion() -> None:
+    # 2,000 nonterminals in a chain: a recursive walk would pass Python's frame limit (1,000)
+    from grammarlab.grammar import entropy
+    from grammarlab.grammar.parse import Rule
+
+    n = 2000
+    rules = [Rule(f"A{i}", ("a", f"A{i + 1}"), 1.0, 0, (True, False)) for i in range(n)]
+    ends = [Rule(f"A{n}", (t,), 0.5, 0, (True,)) for t in "bc"]
+    got = entropy.enumerate_language(Grammar(tuple(rules + ends)))
+    assert got == {("a",) * n + ("b",): (0.5, 1), ("a",) * n + ("c",): (0.5, 1)}
+    units = [Rule(f"U{i}", (f"U{i + 1}",), 1.0) for i in range(n)]
+    close = Rule(f"U{n}", ("U0",), 0.5)
+    leaf = Rule(f"U{n}", ("x",), 0.5, 0, (True,))
+    assert not entropy._has_unit_cycle(Grammar(tuple(units + [leaf])))
+    assert entropy._has_unit_cycle(Grammar(tuple(units + [close, leaf])))

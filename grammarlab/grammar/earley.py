@@ -1,0 +1,291 @@
+"""Incremental prefix parsing: a chart extended one token at a time (Stolcke's probabilistic
+Earley parser on the compiled binary/lexical/unit form of :mod:`grammarlab.grammar.cnf`).
+
+A :class:`PrefixChart` holds the columns 0..j of a prefix x_1..x_j. :meth:`PrefixChart.advance`
+returns the chart of x_1..x_j x_{j+1}, sharing the parent's columns, so strings that share a
+prefix (a trie, walked depth first by :func:`trie_logprobs`) parse that prefix once. Each column
+keeps, in natural log (nats):
+
+* the active items ``(i, A -> C . D)`` waiting for D to start at j, with their inner weight
+  P(A -> C D) * inside(C, i, j);
+* the forward mass ``pi[D]``: the probability of every leftmost derivation from the start that
+  has read x_1..x_j and next expands D as a right child (Stolcke's forward probabilities);
+* the prefix probability P(x_1..x_j) and, when the start symbol spans it, P(x_1..x_j).
+
+The left-corner closure ``R_L = (I - P_L)^-1`` of :mod:`grammarlab.grammar.cnf` turns ``pi`` into
+the mass of every nonterminal that can start at j: ``pi'(A) = sum_D pi[D] R_L[D, A]``. The
+next-token distribution is then ``pi @ R_L @ Lex`` (one product per column) and the prefix
+probability of x_1..x_j a is its entry for a (Jelinek & Lafferty 1991; Stolcke 1995). Inside
+weights are computed only for predicted items (Earley's top-down filter), which keeps the chart
+of an unambiguous grammar small. Like the chart path of :mod:`grammarlab.grammar.inside`, prefix
+probabilities assume a consistent grammar (every derivation ends with probability 1).
+
+Everything stays in log space (nats), so a 2^-1323 probability is an ordinary number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from grammarlab.errors import GrammarlabError
+from grammarlab.grammar.cnf import compile_cnf, per_grammar
+from grammarlab.grammar.parse import Grammar
+
+NEG_INF = -math.inf
+MAX_ITEMS = 20_000_000  # items one chart may hold (about 3 GiB of Python objects) before refusing
+
+
+def _lae(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)), exact for ``-inf``."""
+    if a < b:
+        a, b = b, a
+    if b == NEG_INF:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
+def _lse(xs: Sequence[float]) -> float:
+    m = max(xs, default=NEG_INF)
+    if m == NEG_INF:
+        return NEG_INF
+    return m + math.log(math.fsum(math.exp(x - m) for x in xs))
+
+
+@dataclass(frozen=True, eq=False)
+class Tables:
+    """The compiled grammar as lookup tables for the parser (log weights, nats)."""
+
+    k: int
+    tid: dict[str, int]
+    lex_by_t: tuple[tuple[tuple[int, float], ...], ...]  # terminal -> (preterminal, log P)
+    unit_up: tuple[tuple[tuple[int, float], ...], ...]  # C -> (A, log R_U[A, C]), R_U[A, C] > 0
+    by_left: tuple[tuple[tuple[int, int, float], ...], ...]  # C -> (A, D, log P(A -> C D))
+    lc_log: np.ndarray  # [rows, k] log R_L[D, A] for D the start and the right children
+    lc_index: dict[int, int]  # D -> row of ``lc_log`` and ``next_log``
+    next_log: np.ndarray  # [rows, n_terminals] log (R_L @ Lex)[D, a]
+
+
+@per_grammar
+@lru_cache(maxsize=16)
+def tables(g: Grammar) -> Tables:
+    """The parser's tables for ``g`` (cached per grammar)."""
+    c = compile_cnf(g)
+    n_t = len(c.tid)
+    lex_by_t: list[list[tuple[int, float]]] = [[] for _ in range(n_t)]
+    for t in range(n_t):
+        for j in np.flatnonzero(np.isfinite(c.lex[t])):
+            lex_by_t[t].append((int(c.lex_nts[j]), float(c.lex[t, j])))
+    unit_up: list[list[tuple[int, float]]] = [[] for _ in range(c.k)]
+    in_rows = np.zeros(c.k, dtype=bool)
+    in_rows[c.u_rows] = True
+    for r, a in enumerate(c.u_rows):
+        for col in np.flatnonzero(c.u_mat[r] > 0):
+            unit_up[col].append((int(a), math.log(c.u_mat[r, col])))
+    for a in np.flatnonzero(~in_rows):
+        unit_up[a].append((int(a), 0.0))
+    by_left: list[list[tuple[int, int, float]]] = [[] for _ in range(c.k)]
+    for a, left, right, lp in zip(c.b_lhs, c.b_left, c.b_right, c.b_logp, strict=True):
+        by_left[left].append((int(a), int(right), float(lp)))
+    lex_p = np.zeros((c.k, n_t))
+    lex_p[c.lex_nts] = np.exp(c.lex[:n_t]).T
+    with np.errstate(divide="ignore"):
+        next_log = np.log(c.lc_mat @ lex_p)
+        lc_log = np.log(c.lc_mat)
+    return Tables(
+        k=c.k,
+        tid=c.tid,
+        lex_by_t=tuple(map(tuple, lex_by_t)),
+        unit_up=tuple(map(tuple, unit_up)),
+        by_left=tuple(map(tuple, by_left)),
+        lc_log=lc_log,
+        lc_index={int(d): r for r, d in enumerate(c.lc_rows)},
+        next_log=next_log,
+    )
+
+
+class _Column:
+    """Column j of the chart: the items waiting at j and the forward masses (nats)."""
+
+    __slots__ = ("wait", "pi", "closed", "prefix", "full", "items")
+
+    def __init__(self) -> None:
+        self.wait: dict[int, dict[tuple[int, int], float]] = {}  # D -> {(i, A): log inner}
+        self.pi: dict[int, float] = {}  # D -> log forward mass waiting for D
+        self.closed: list[float] | None = None  # log pi'(A) per A, computed on first use
+        self.prefix = NEG_INF  # log P(x_1..x_j is a prefix)
+        self.full = NEG_INF  # log P(x_1..x_j is the whole string)
+        self.items = 0
+
+    def predicted(self, t: Tables) -> list[float]:
+        """log pi'(A) = log sum_D pi[D] R_L[D, A] for every A: the mass of the derivations in
+        which A starts here (as a left corner of something waiting, or waiting itself);
+        computed once per column, max-shifted per entry so that no term underflows."""
+        if self.closed is None:
+            if not self.pi:
+                self.closed = [NEG_INF] * t.k
+            else:
+                rows = [t.lc_index[d] for d in self.pi]
+                self.closed = _lse_cols(t.lc_log[rows], np.fromiter(self.pi.values(), float))
+        return self.closed
+
+
+def _lse_cols(logm: np.ndarray, logv: np.ndarray) -> list[float]:
+    """log sum_r exp(logv[r] + logm[r, :]) per column, as a list (exact for ``-inf``)."""
+    x = logm + logv[:, None]
+    if len(x) == 0:
+        return [NEG_INF] * logm.shape[1]
+    if len(x) == 1:
+        return x[0].tolist()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = x.max(axis=0)
+        m = np.where(np.isfinite(m), m, 0.0)
+        return (np.log(np.exp(x - m).sum(axis=0)) + m).tolist()
+
+
+class PrefixChart:
+    """The Earley chart of a prefix. ``PrefixChart(g)`` is the empty prefix; :meth:`advance`
+    extends it by one token (the original is unchanged and can be extended again)."""
+
+    __slots__ = ("t", "cols", "n_items", "where")
+
+    def __init__(self, g: Grammar, *, where: str = "the prefix") -> None:
+        self.t = tables(g)
+        root = _Column()
+        root.pi[0] = 0.0  # the start symbol waits at position 0 with probability 1
+        root.prefix = 0.0
+        self.cols: tuple[_Column, ...] = (root,)
+        self.n_items = 0
+        self.where = where  # names the string in the memory guard's message
+
+    def __len__(self) -> int:
+        return len(self.cols) - 1
+
+    @property
+    def prefix_logprob(self) -> float:
+        """Natural log P(a string starts with this prefix) (nats); 0 for the empty prefix."""
+        return self.cols[-1].prefix
+
+    @property
+    def string_logprob(self) -> float:
+        """Natural log P(the string is exactly this prefix) (nats); ``-inf`` if impossible."""
+        return self.cols[-1].full
+
+    def advance(self, token: str) -> PrefixChart:
+        """The chart of this prefix followed by ``token``."""
+        t = self.t
+        j = len(self.cols)  # index of the new column (tokens read after the token)
+        prev = self.cols[-1]
+        new = _Column()
+        child = object.__new__(PrefixChart)
+        child.t, child.where = t, self.where
+        child.cols = (*self.cols, new)
+        child.n_items = self.n_items
+        tok = t.tid.get(token)
+        if tok is None or prev.prefix == NEG_INF:
+            return child
+        lex = {}
+        terms = []
+        pred = prev.predicted(t)
+        for b, ll in t.lex_by_t[tok]:
+            pb = pred[b]
+            if pb != NEG_INF:
+                lex[b] = ll
+                terms.append(pb + ll)
+        new.prefix = _lse(terms)
+        if new.prefix == NEG_INF:
+            return child
+        pending: dict[int, dict[int, float]] = {j - 1: lex}
+        unit_up, by_left = t.unit_up, t.by_left
+        wait, pi = new.wait, new.pi
+        n = 0
+        for k in range(j - 1, -1, -1):  # starts of complete items, later starts first
+            got = pending.pop(k, None)
+            if not got:
+                continue
+            col = self.cols[k]
+            pred = col.predicted(t)
+            closed: dict[int, float] = {}
+            for c, b in got.items():  # unit closure of the inside weights
+                for a, w in unit_up[c]:
+                    old = closed.get(a)
+                    closed[a] = b + w if old is None else _lae(old, b + w)
+            for c, b in closed.items():
+                if pred[c] == NEG_INF:
+                    continue  # nothing at k can use c (top-down filter)
+                n += 1
+                if k == 0 and c == 0:
+                    new.full = b
+                for (i, a), g_ in col.wait.get(c, {}).items():  # complete what waited for c
+                    d = pending.setdefault(i, {})
+                    old = d.get(a)
+                    d[a] = g_ + b if old is None else _lae(old, g_ + b)
+                for a, right, lp in by_left[c]:  # c is the left child of a -> c right
+                    pa = pred[a]
+                    if pa == NEG_INF:
+                        continue
+                    g_ = lp + b
+                    w = wait.setdefault(right, {})
+                    old = w.get((k, a))
+                    w[(k, a)] = g_ if old is None else _lae(old, g_)
+                    old = pi.get(right)
+                    pi[right] = pa + g_ if old is None else _lae(old, pa + g_)
+                    n += 1
+        child.n_items += n
+        if child.n_items > MAX_ITEMS:
+            raise GrammarlabError(
+                f"{self.where}: the chart after {j} tokens holds {child.n_items:,} items, over "
+                f"the bound of {MAX_ITEMS:,}",
+                hint="score shorter strings; this grammar's charts grow with the square of "
+                "the length or faster",
+            )
+        return child
+
+    def next_token_logprobs(self) -> np.ndarray:
+        """log P(next = a | prefix) over the grammar's terminals, then log P(end | prefix)
+        (nats); all ``-inf`` when the prefix is impossible."""
+        t = self.t
+        col = self.cols[-1]
+        n_t = len(t.tid)
+        if col.prefix == NEG_INF:
+            return np.full(n_t + 1, NEG_INF)
+        rows = [t.lc_index[d] for d in col.pi]
+        nxt = _lse_cols(t.next_log[rows], np.fromiter(col.pi.values(), float))
+        return np.r_[nxt, col.full] - col.prefix
+
+
+def trie_logprobs(
+    g: Grammar, strings: Sequence[Sequence[str]], *, prefixes: bool = True
+) -> list[np.ndarray]:
+    """Per string of length L, ``L + 2`` natural logs (nats): log P(prefix of length i) for
+    i = 0..L, then log P(string). Strings are parsed as a trie, depth first, so a shared prefix
+    is parsed once and only the charts on the current path are kept."""
+    order = sorted(range(len(strings)), key=lambda i: tuple(strings[i]))
+    out: list[np.ndarray] = [np.zeros(0)] * len(strings)
+    stack: list[PrefixChart] = []
+    last: tuple[str, ...] = ()
+    done: dict[tuple[str, ...], np.ndarray] = {}
+    for i in order:
+        s = tuple(strings[i])
+        if s in done:
+            out[i] = done[s]
+            continue
+        shared = 0
+        while shared < min(len(s), len(last)) and s[shared] == last[shared]:
+            shared += 1
+        where = f"string {i} (length {len(s)})"
+        if not stack:
+            stack.append(PrefixChart(g, where=where))
+        del stack[shared + 1 :]
+        for tok in s[shared:]:
+            stack[-1].where = where
+            stack.append(stack[-1].advance(tok))
+        last = s
+        pre = np.array([c.prefix_logprob for c in stack[: len(s) + 1]]) if prefixes else None
+        full = stack[len(s)].string_logprob if s else NEG_INF
+        done[s] = out[i] = np.r_[pre if pre is not None else [], full]
+    return out
