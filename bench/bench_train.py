@@ -10,8 +10,8 @@ The shared 2-core machine's load swings by 2-3x within a minute; a slow phase th
 members of a pair, and the median of the per-pair ratios cancels most of it. Peak memory comes
 from separate solo runs, one fresh process per (side, model).
 
-Two grammars of the paper (seed 002, App. A.2), with its test-set sizes: the random grammar over
-26 letters (every string 64 tokens; n_train = 64, n_test = 10, n_random = 10) and the
+Two grammars of "Rethinking memorization in LLMs" (App. A.2), with its test-set sizes: the random
+grammar over 26 letters (every string 64 tokens; n_train = 64, n_test = 10, n_random = 10) and the
 hierarchical grammar with p = 0.5 (every string 72 tokens; n_train = 64, n_test = 100,
 n_random = 10); float32, CPU. The work of one epoch is listed in METHOD below.
 """

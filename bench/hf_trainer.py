@@ -8,12 +8,11 @@ config with the Trainer instead of our epoch loop:
   the same datasets (``grammarlab.train.data.make_datasets``), dtype and device;
 * one optimizer step per epoch on the whole training set: ``per_device_train_batch_size`` x
   ``gradient_accumulation_steps`` = n_train (micro-batches of the config's ``micro_batch_size``);
-* the paper's loss (seed 002, Eq. 1): per string the mean ``-ln p`` over its L + 1 predicted
-  tokens (end token included), then the mean over strings. Each micro-batch contributes
-  (sum of its strings' nats/token) / n_train, computed by ``grammarlab.train.evaluate.token_nll``
-  and
-  ``batch_loss`` (the very code our runner uses), so the accumulated gradient is the
-  whole-set gradient and the Trainer does not rescale it;
+* the paper's loss (Eq. 1 of "Rethinking memorization in LLMs"): per string the mean ``-ln p``
+  over its L + 1 predicted tokens (end token included), then the mean over strings. Each
+  micro-batch contributes (sum of its strings' nats/token) / n_train, computed by
+  ``grammarlab.train.evaluate.token_nll`` and ``batch_loss`` (the very code our runner uses), so
+  the accumulated gradient is the whole-set gradient and the Trainer does not rescale it;
 * AdamW (``adamw_torch``, default betas/eps) with the config's lr and weight decay, linear decay
   to 0 over the run, no warm-up, no gradient clipping (our runner does not clip);
 * a :class:`EvalEveryEpoch` callback that evaluates the train, test and random sets after every

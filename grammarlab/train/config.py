@@ -521,27 +521,15 @@ def diff_configs(a: TrainConfig, b: TrainConfig) -> list[str]:
 
 # ----------------------------------------------------------------------------- the reference
 
+
 # The [model] table's fields are defined in models.py (ModelSpec). A field documents itself with
 # metadata {"doc": ..., "unit": ...} (what key() makes); these stand in for ModelSpec's fields
 # until they carry their own.
-_MODEL_DOCS = {
-    "preset": ("a preset name (models.PRESETS) or the path of a local Hugging Face model "
-               "directory", ""),
-    "hidden_size": ("model width of a tiny preset; unset: the preset's", "dimensions"),
-    "num_layers": ("transformer blocks of a tiny preset; unset: the preset's", "layers"),
-    "num_heads": ("attention heads of a tiny preset (hidden_size / num_heads must be even); "
-                  "unset: the preset's", "heads"),
-    "intermediate_size": ("MLP width of a tiny preset; unset: the preset's", "dimensions"),
-}  # fmt: skip
-
-
 def field_doc(dotted: str) -> tuple[str, str]:
     """(one-line description, unit) of a config key (dotted for the tables)."""
     f = config_fields()[dotted]
     if "doc" in f.metadata:
         return f.metadata["doc"], f.metadata.get("unit", "")
-    if dotted.startswith("model.") and f.name in _MODEL_DOCS:
-        return _MODEL_DOCS[f.name]
     raise KeyError(f"config key {dotted!r} has no description")
 
 

@@ -116,11 +116,28 @@ class ModelSpec:
     override a tiny preset's defaults (None keeps the default).
     """
 
-    preset: str = "pythia-tiny"
-    hidden_size: int | None = None
-    num_layers: int | None = None
-    num_heads: int | None = None
-    intermediate_size: int | None = None
+    # metadata: the one-line description and unit that docs/config.md renders (config.key's form)
+    preset: str = dataclasses.field(default="pythia-tiny", metadata={
+        "unit": "", "doc": "a preset name (models.PRESETS) or the path of a local Hugging Face "
+                           "model directory"})  # fmt: skip
+    hidden_size: int | None = dataclasses.field(
+        default=None,
+        metadata={"unit": "dimensions", "doc": "model width of a tiny preset; unset: the preset's"},
+    )
+    num_layers: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "unit": "layers",
+            "doc": "transformer blocks of a tiny preset; unset: the preset's",
+        },
+    )
+    num_heads: int | None = dataclasses.field(default=None, metadata={
+        "unit": "heads", "doc": "attention heads of a tiny preset (hidden_size / num_heads must be "
+                                "even); unset: the preset's"})  # fmt: skip
+    intermediate_size: int | None = dataclasses.field(
+        default=None,
+        metadata={"unit": "dimensions", "doc": "MLP width of a tiny preset; unset: the preset's"},
+    )
 
     def __post_init__(self) -> None:
         choices = ", ".join(PRESETS)
