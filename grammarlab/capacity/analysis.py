@@ -45,7 +45,7 @@ def runs_table(records: list[dict[str, Any]]) -> pd.DataFrame:
             "test_bits_per_string": f["test_bits_per_string"],
             "test_excess_bits": f["test_excess_bits"], "auc": f["auc"],
             "auc_chance_sd": r["auc_chance_sd"], "saturated": r["saturated"],
-            "steps": r["steps"], "seconds": r["seconds"],
+            "steps": r["steps"], "seconds": r["seconds"], "cpu_seconds": r.get("cpu_seconds"),
         })  # fmt: skip
     df = pd.DataFrame(rows)
     if len(df):

@@ -59,7 +59,7 @@ def train_run(cfg: CapacityConfig, spec: ModelSpec, n_train: int, seed: int, dty
               data: CapacityData, log: Any = None) -> dict[str, Any]:  # fmt: skip
     """Train one model and return its result record (plain data; see :mod:`.grid` for the
     file): the measurement curve, the final measurement, whether and where it saturated."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     tc = cfg.train
     torch_dtype = getattr(torch, dtype)
     g = uniform_grammar(cfg.alphabet_size, cfg.length)
@@ -113,6 +113,8 @@ def train_run(cfg: CapacityConfig, spec: ModelSpec, n_train: int, seed: int, dty
         "saturated_at_step": sat_step,
         "steps": step,
         "seconds": time.perf_counter() - t0,
+        # CPU time of this process: on a shared machine the honest measure of the run's cost
+        "cpu_seconds": time.process_time() - c0,
         "final": last,
         "curve": curve,
     }

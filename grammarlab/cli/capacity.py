@@ -58,7 +58,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         sat = f"saturated at {rec['saturated_at_step']}" if rec["saturated"] else "NOT saturated"
         print(f"[{done[0]}/{total}] {run_id}: {f['mem_bits']:.0f} of {rec['dataset_bits']:.0f} "
               f"bits memorized, AUC {f['auc']:.3f}, {rec['steps']} steps, {sat}, "
-              f"{rec['seconds']:.1f} s ({time.perf_counter() - t0:.0f} s total)",
+              f"{rec['seconds']:.1f} s, {rec['cpu_seconds']:.1f} s CPU "
+            f"({time.perf_counter() - t0:.0f} s total)",
               file=sys.stderr, flush=True)  # fmt: skip
 
     records = run_grid(cfg, out, workers=args.workers, progress=progress)
