@@ -129,7 +129,8 @@ class CapacityConfig:
     order. ``dtypes``: "float32" and/or "bfloat16" (parameters, activations and optimizer state
     all stored in that type, on the CPU too). ``n_test``: fresh strings (disjoint from the
     training set) for the test loss and membership inference; each run uses min(n_test, N) of
-    them so the two classes are balanced.
+    them so the two classes are balanced. ``device``: "cpu", "cuda" or "auto" (CUDA when
+    available).
     """
 
     models: tuple[ModelSpec, ...]
@@ -140,6 +141,7 @@ class CapacityConfig:
     seeds: tuple[int, ...] = (0,)
     dtypes: tuple[str, ...] = ("float32",)
     n_test: int = 256
+    device: str = "cpu"
     train: TrainSpec = field(default_factory=TrainSpec)
     saturation: SaturationSpec = field(default_factory=SaturationSpec)
 
@@ -154,6 +156,8 @@ class CapacityConfig:
             )
         _positive_int("length", self.length)
         _positive_int("n_test", self.n_test)
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ConfigError(f'device must be "cpu", "cuda" or "auto", got {self.device!r}')
         for name in ("models", "dataset_sizes", "seeds", "dtypes"):
             v = getattr(self, name)
             if not isinstance(v, list | tuple) or not v:

@@ -82,5 +82,5 @@ def model_bits(model: torch.nn.Module, ids: torch.Tensor, batch_size: int) -> np
     mask = torch.ones_like(ids, dtype=torch.bool)
     for lo in range(0, len(ids), batch_size):
         nll, tmask, _ = token_nll(model, ids[lo : lo + batch_size], mask[lo : lo + batch_size])
-        out[lo : lo + len(nll)] = (nll.double() * tmask).sum(1).numpy() / LN2
+        out[lo : lo + len(nll)] = (nll.double() * tmask).sum(1).cpu().numpy() / LN2
     return out

@@ -27,6 +27,7 @@ from grammarlab.capacity.config import CapacityConfig
 from grammarlab.capacity.data import CapacityData, uniform_grammar
 from grammarlab.capacity.measure import auc, auc_chance_sd, memorized_bits, model_bits
 from grammarlab.capacity.saturation import is_saturated
+from grammarlab.errors import ConfigError
 from grammarlab.train.models import ModelSpec, count_parameters, load_model
 
 
@@ -35,6 +36,15 @@ def lr_at(step: int, lr: float, warmup_steps: int) -> float:
     if warmup_steps and step < warmup_steps:
         return lr * step / warmup_steps
     return lr
+
+
+def pick_device(name: str) -> torch.device:
+    """The torch device of ``device = name`` ("auto": CUDA when available, else the CPU)."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError('device = "cuda" but no CUDA GPU is available',
+                          hint='use device = "auto" or "cpu"')  # fmt: skip
+    cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
+    return torch.device("cuda" if cuda else "cpu")
 
 
 def evaluate(model: torch.nn.Module, train_ids: torch.Tensor, test_ids: torch.Tensor,
@@ -63,9 +73,10 @@ def train_run(cfg: CapacityConfig, spec: ModelSpec, n_train: int, seed: int, dty
     tc = cfg.train
     torch_dtype = getattr(torch, dtype)
     g = uniform_grammar(cfg.alphabet_size, cfg.length)
-    model, tmap = load_model(spec, g.terminals, seed=seed, dtype=torch_dtype)
-    train_ids, _ = tmap.encode(data.train)
-    test_ids, _ = tmap.encode(data.test)
+    device = pick_device(cfg.device)
+    model, tmap = load_model(spec, g.terminals, seed=seed, dtype=torch_dtype, device=device)
+    train_ids = tmap.encode(data.train)[0].to(device)
+    test_ids = tmap.encode(data.test)[0].to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=tc.lr, betas=(0.9, tc.beta2),
                             weight_decay=tc.weight_decay)  # fmt: skip
@@ -83,7 +94,7 @@ def train_run(cfg: CapacityConfig, spec: ModelSpec, n_train: int, seed: int, dty
         step += 1
         for group in opt.param_groups:
             group["lr"] = lr_at(step, tc.lr, tc.warmup_steps)
-        ids = train_ids[torch.from_numpy(idx)]
+        ids = train_ids[torch.from_numpy(idx).to(device)]
         logits = model(input_ids=ids[:, :-1], use_cache=False).logits.float()
         loss = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:])
         opt.zero_grad(set_to_none=True)
