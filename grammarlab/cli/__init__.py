@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "plot": "sweep",
     "demo": "sweep",
     "report": "report",
+    "capacity": "capacity",
 }
 
 

@@ -1,0 +1,95 @@
+"""Capacity from fake run results with a known plateau, and the bits-per-parameter fit."""
+
+import math
+
+import numpy as np
+import pytest
+
+from grammarlab.capacity.analysis import analyse, fit_through_origin, summary
+
+BITS_PER_STRING = 128.0
+
+
+def fake(model_id, family, params, cap, n, seed, dtype="float32"):
+    data = n * BITS_PER_STRING
+    mem = min(data, cap)  # memorize everything up to the capacity, then the plateau
+    final = {
+        "mem_bits": mem,
+        "mem_bits_signed": mem - 1.0,
+        "train_bits_per_string": 1.0,
+        "test_bits_per_string": 130.0,
+        "test_excess_bits": 2.0,
+        "auc": 1.0 if data <= cap else 0.5 + 0.5 * cap / data,
+    }
+    return {
+        "run_id": f"{model_id}_{n}_{dtype}_{seed}",
+        "settings": {
+            "model_id": model_id,
+            "family": family,
+            "n_train": n,
+            "seed": seed,
+            "dtype": dtype,
+        },
+        "n_params": params,
+        "dataset_bits": data,
+        "auc_chance_sd": 0.05,
+        "saturated": True,
+        "saturated_at_step": 100,
+        "steps": 100,
+        "seconds": 1.0,
+        "final": final,
+        "curve": [final],
+    }
+
+
+def grid(per_param, sizes=(1000, 2000, 4000), seeds=(0, 1), jitter=0.0):
+    recs = []
+    for i, p in enumerate(sizes):
+        for s in seeds:
+            cap = per_param * p * (1 + jitter * (1 if s else -1))
+            for n in (4, 16, 64, 256, 1024):
+                recs.append(fake(f"m{i}", "gpt_neox", p, cap, n, s))
+    return recs
+
+
+def test_capacity_is_the_plateau_and_the_fit_recovers_bits_per_param():
+    t = analyse(grid(3.5))
+    caps = t["capacity"]
+    assert list(caps["capacity_bits"]) == pytest.approx([3500, 7000, 14000])
+    assert list(caps["capacity_sd"]) == pytest.approx([0, 0, 0])
+    assert caps["n_plateau"].tolist() == [2, 2, 2]
+    fit = t["fit"].iloc[0]
+    assert fit["bits_per_param"] == pytest.approx(3.5)
+    assert fit["se"] == pytest.approx(0.0, abs=1e-12)
+    r = t["ratio"]
+    assert r.loc[r["n_train"] == 1024, "ratio"].min() > 1.0
+    assert "bits/param float32 all: 3.500" in summary(t["capacity"], t["fit"])
+
+
+def test_seed_spread_and_interval():
+    t = analyse(grid(2.0, jitter=0.1))
+    caps = t["capacity"]
+    # seeds at 0.9 and 1.1 times 2 bits/param: sd of (1.8 P, 2.2 P) is 0.2 sqrt(2) P
+    assert caps["capacity_sd"].tolist() == pytest.approx(
+        [0.4 * 1000 / math.sqrt(2) * p for p in (1, 2, 4)]
+    )
+    fit = t["fit"].iloc[0]
+    assert fit["bits_per_param"] == pytest.approx(2.0)
+    assert fit["ci95_low"] < 2.0 < fit["ci95_high"]
+    assert fit["se"] > 0
+
+
+def test_no_plateau_when_the_data_stay_below_capacity():
+    t = analyse(grid(1000.0))  # capacity far above the largest dataset: all memorized
+    assert t["capacity"]["n_plateau"].tolist() == [0, 0, 0]
+    assert not t["fit"]["all_plateau"].iloc[0]
+    assert "lower bound" in summary(t["capacity"], t["fit"])
+
+
+def test_fit_through_origin_hand_values():
+    f = fit_through_origin(np.array([1.0, 2.0]), np.array([1.0, 3.0]))
+    assert f["slope"] == pytest.approx(7 / 5)  # sum xy / sum x^2
+    resid = np.array([1 - 1.4, 3 - 2.8])
+    assert f["se"] == pytest.approx(math.sqrt((resid**2).sum() / 1 / 5))
+    one = fit_through_origin(np.array([2.0]), np.array([7.0]))
+    assert one["slope"] == 3.5 and math.isnan(one["se"])
