@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "sweep",
     "plot": "sweep",
     "demo": "sweep",
+    "plan": "plan",
 }
 
 
