@@ -310,3 +310,38 @@ def execute_gpus(jobs: list[Job], workers: int, bar: Any,
                 out.append(Outcome(futures[f].run_id, "failed", f"{type(e).__name__}: {e}", 0.0))
             bar.update(1)
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m grammarlab.sweep.slurm SWEEP.toml``: run a sweep file with its
+    ``[resources]`` on Slurm (or the local GPUs), then write the sweep's tables. Stands in for
+    ``grammarlab sweep --executor slurm|gpus`` until the sweep loader knows ``[resources]``."""
+    import argparse
+
+    from grammarlab.sweep.tables import aggregate, summary_table
+
+    p = argparse.ArgumentParser(prog="python -m grammarlab.sweep.slurm", description=main.__doc__)
+    p.add_argument("file", metavar="SWEEP.toml")
+    p.add_argument("--executor", default="slurm", choices=("slurm", "gpus"))
+    p.add_argument("--out", help="sweep folder (default: the file's out, else runs/<name>)")
+    p.add_argument("--cluster", choices=CLUSTERS, help="override resources.cluster")
+    args = p.parse_args(argv)
+    try:
+        outcomes = run_sweep_file(args.file, args.executor, args.out, args.cluster)
+        root = load_sweep(args.file, args.out)[0].root
+    except GrammarlabError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    states: dict[str, int] = {}
+    for o in outcomes:
+        states[str(o.state)] = states.get(str(o.state), 0) + 1
+        if o.state == "failed":
+            print(f"{o.run_id}: failed: {o.error}", file=sys.stderr)
+    print("runs: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())), file=sys.stderr)
+    if all(o.state in ("done", "diverged") for o in outcomes):
+        print(summary_table(aggregate(root).phases))
+    return 1 if "failed" in states else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,6 +18,7 @@ from grammarlab.sweep.slurm import (
     RunTask,
     execute_gpus,
     load_sweep,
+    main,
     make_executor,
     read_resources,
     resources_from_dict,
@@ -89,11 +90,21 @@ def test_resources_table_is_read_next_to_the_sweep_and_checked(tmp_path):
         resources_from_dict({"cluster": "pbs"})
 
 
-def test_two_run_sweep_through_submitit_local(tmp_path):
-    outcomes = run_sweep_file(write_sweep(tmp_path), out=tmp_path / "runs")
-    assert [o.state for o in outcomes] == ["done", "done"], outcomes
-    for o in outcomes:
-        assert epochs_of(tmp_path / "runs" / o.run_id) == [0, 1, 2, 3]
+def test_main_reports_a_bad_sweep_file_in_one_line(tmp_path, capsys):
+    bad = write_sweep(tmp_path)
+    bad.write_text(bad.read_text() + "gpu = 1\n")
+    assert main([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "error: unknown key resources.gpu" in err and "Traceback" not in err
+
+
+def test_two_run_sweep_through_submitit_local(tmp_path, capsys):
+    assert main([str(write_sweep(tmp_path)), "--out", str(tmp_path / "runs")]) == 0
+    assert "runs: 2 done" in capsys.readouterr().err
+    sweep, _ = load_sweep(tmp_path / "s.toml", out=tmp_path / "runs")
+    for r in sweep.runs:
+        assert epochs_of(r.run_dir) == [0, 1, 2, 3]
+    assert (tmp_path / "runs" / "curves.csv").is_file()  # the sweep's tables, as locally
     logs = list((tmp_path / "runs" / "slurm").glob("*_log.out"))
     assert len(logs) == 2  # one task per run
     # a relaunch skips the finished runs and submits nothing
