@@ -30,7 +30,8 @@ The ``[resources]`` table of a sweep file (all keys optional)::
     cluster = "slurm"       # or "local" (submitit's local processes); unset: slurm if present
 
 :func:`load_sweep` reads it next to the sweep (the sweep loader does not know the table) and
-:func:`run_sweep_file` runs a sweep file with one of these executors. The executors read the
+:func:`run_sweep_file` runs a sweep file with one of these executors
+(``python -m grammarlab.sweep.slurm SWEEP.toml``, :func:`main`). The executors read the
 resources that :func:`run_sweep_file` saved to ``<sweep>/slurm/resources.json``.
 """
 
