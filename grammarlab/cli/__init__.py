@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "demo": "sweep",
     "report": "report",
     "capacity": "capacity",
+    "plan": "plan",
 }
 
 

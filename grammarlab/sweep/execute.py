@@ -149,3 +149,8 @@ def run_sweep(
         outcomes += EXECUTORS[executor](jobs, n, bar)
     order = {r.run_id: i for i, r in enumerate(sweep.runs)}
     return sorted(outcomes, key=lambda o: order[o.run_id])
+
+
+from grammarlab.sweep.slurm import execute_gpus, execute_slurm  # noqa: E402 (no cycle: see slurm)
+
+EXECUTORS.update(slurm=execute_slurm, gpus=execute_gpus)
