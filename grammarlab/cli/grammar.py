@@ -11,7 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from grammarlab.errors import GrammarError, GrammarlabError
+from grammarlab.grammar.entropy import analyze
+from grammarlab.grammar.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar.inside import surprisal_bits
+from grammarlab.grammar.load import load
+from grammarlab.grammar.sample import sample
 from grammarlab.grammar.strings import format_strings, parse_strings, read_strings
+from grammarlab.grammar.tune import tune
 from grammarlab.io import write_text_atomic
 
 
@@ -79,8 +85,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.load import load
-
     bad = 0
     for f in args.files:
         try:
@@ -96,9 +100,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.entropy import analyze
-    from grammarlab.grammar.load import load
-
     g = load(args.file)
     report = analyze(g, mc_samples=args.mc_samples, seed=args.seed)
     info = report.to_dict()
@@ -118,9 +119,6 @@ def _json_default(o: object) -> object:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.load import load
-    from grammarlab.grammar.sample import sample
-
     if args.n < 0:
         raise GrammarlabError("-n must be >= 0")
     g = load(args.file)
@@ -134,9 +132,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.inside import surprisal_bits
-    from grammarlab.grammar.load import load
-
     g = load(args.file)
     strings = read_strings(args.input) if args.input else parse_strings(sys.stdin.read())
     bits = surprisal_bits(g, strings)
@@ -145,9 +140,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.load import load
-    from grammarlab.grammar.tune import tune
-
     g = load(args.file)
     tuned = tune(g, args.target_bits, method=args.method, toward=args.toward)
     write_text_atomic(Path(args.out), tuned.to_text())
@@ -156,8 +148,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.families import hierarchical_grammar, random_grammar
-
     if args.family == "random":
         g = random_grammar(
             args.alphabet_size,

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from itertools import pairwise
 
 import numpy as np
-from scipy.optimize import brentq
 
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import entropy
@@ -229,6 +228,8 @@ def _solve(
             f" {grid[-1]:g}); try the other method"
             + (" or a lower target" if target > hi else " or a higher target"),
         )
+    from scipy.optimize import brentq  # scipy is heavy: imported when needed (CLI start-up)
+
     best = min((abs(h - target), x) for x, h in zip(xs, hs, strict=True) if not math.isnan(h))
     if best[0] <= TOL_BITS / 10:
         return best[1]

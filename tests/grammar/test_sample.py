@@ -43,7 +43,7 @@ SMALL_PROBS = {
 
 RECURSIVE = "S -> 'a' S 'b' [0.3] | S 'c' [0.2] | 'd' [0.5]\n"
 
-HIERARCHICAL = hierarchical_text(0.5)  # Appendix A.2 of seed 002, written out by hand
+HIERARCHICAL = hierarchical_text(0.5)  # Appendix A.2 of the paper, written out by hand
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -181,7 +181,7 @@ def test_fast_path_equals_general_path(text: str) -> None:
     assert t.fixed is not None
     size = t.fixed.length
     out, lp_fast, lp_general = np.empty(500 * size, dtype=np.int32), np.zeros(500), np.zeros(500)
-    sample_mod.derive_fixed(g, t, rng(9), out, lp_fast)
+    sample_mod._derive_fixed(g, t, rng(9), out, lp_fast)
     ids, lengths = sample_mod._derive_general(g, t, 500, rng(9), lp_general)
     assert np.array_equal(out, ids) and np.all(lengths == size)
     assert np.array_equal(lp_fast, lp_general)
