@@ -271,3 +271,14 @@ def useful_cycle(g: Grammar) -> bool:
     """True when some reachable, productive nonterminal can derive itself (the language or the
     set of derivations may then be infinite)."""
     return useful_order(g) is None
+
+
+def unit_cycle(g: Grammar) -> bool:
+    """True when some nonterminal derives itself through unit rules alone (A -> B, B -> ... -> A),
+    so a string can have infinitely many derivations."""
+    idx = {a: i for i, a in enumerate(g.nonterminals)}
+    succ: list[list[int]] = [[] for _ in idx]
+    for r in g.rules:
+        if len(r.rhs) == 1 and not r.terminal_mask[0] and r.rhs[0] in idx:
+            succ[idx[r.lhs]].append(idx[r.rhs[0]])
+    return any(_cyclic(succ, c) for c in _components(succ))
