@@ -172,7 +172,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             text = report.summary()
     finally:
         sys.set_int_max_str_digits(limit)
-    print(text)
+    _write_chunks(None, "", [(text + "\n").encode()])
     return 0
 
 
@@ -205,7 +205,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _write_chunks(out: str | None, flag: str, chunks: Iterable[bytes]) -> None:
-    """Write ``chunks`` to the file ``out`` atomically, or to stdout when it is None."""
+    """Write ``chunks`` to the file ``out`` atomically (``flag`` names it in errors), or to
+    stdout when it is None."""
     if out is None:
         stream = sys.stdout.buffer
         try:
@@ -213,10 +214,17 @@ def _write_chunks(out: str | None, flag: str, chunks: Iterable[bytes]) -> None:
                 stream.write(chunk)
             stream.flush()
         except BrokenPipeError:
-            # the reader left (e.g. `| head`): stop quietly, and keep Python's exit-time flush
-            # of stdout from reporting the broken pipe again
+            # the reader left (e.g. `| head`): stop quietly (the CLI exits 0), and keep Python's
+            # exit-time flush of stdout from reporting the broken pipe again
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise
+        except OSError as e:  # e.g. a full disk behind a redirection
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise GrammarlabError(
+                f"cannot write the output: {e.strerror}",
+                file="<stdout>",
+                hint="free some space, or send the output elsewhere",
+            ) from None
         return
 
     def write(tmp: Path) -> None:
@@ -278,7 +286,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         ) from None
     # + 0.0 turns the -0.0 of a certain string into 0.0
     lines = (("inf" if math.isinf(b) else repr(float(b) + 0.0)) + "\n" for b in bits)
-    sys.stdout.write("".join(lines))
+    _write_chunks(None, "", ["".join(lines).encode()])
     return 0
 
 

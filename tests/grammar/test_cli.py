@@ -278,3 +278,31 @@ def test_hierarchical_header_is_unchanged_by_the_cli(tmp_path: Path, capsys) -> 
     rc, _, _ = run(capsys, "new", "hierarchical", "-p", "0.75", "-o", str(tmp_path / "h.cfg"))
     assert rc == 0
     assert (tmp_path / "h.cfg").read_text() == hierarchical_grammar(0.75).to_text()
+
+
+def test_full_disk_behind_stdout(small: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    class Full:
+        def write(self, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        def flush(self) -> None:
+            pass
+
+    class FakeStdout:  # a redirection to a full disk; fileno() is a file of our own
+        buffer = Full()
+
+        def __init__(self) -> None:
+            self.f = open(tmp_path / "fd", "wb")  # noqa: SIM115 - closed below
+
+        def fileno(self) -> int:
+            return self.f.fileno()
+
+    fake = FakeStdout()
+    monkeypatch.setattr(sys, "stdout", fake)
+    try:
+        for argv in (["sample", str(small), "-n", "5"], ["info", str(small)]):
+            rc, _, err = run(capsys, *argv)
+            assert rc == 2
+            one_error(err, "<stdout>", "No space left on device")
+    finally:
+        fake.f.close()
