@@ -41,7 +41,6 @@ NLTK_N = 1_000
 ROUNDS = 7
 
 
-# Appendix A.2 of seed 002 with p = 0.5.
 def nltk_sampler(text: str) -> Callable[[int, random.Random], list[tuple[str, ...]]]:
     """A straightforward recursive sampler over nltk.PCFG (nltk has none of its own)."""
     body = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))

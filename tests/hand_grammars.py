@@ -24,7 +24,8 @@ C -> 'b' [0.5] | A [0.5]
 D -> A 'b' 'b' [0.7] | C [0.3]
 """
 
-# Appendix A.2 of seed 002: first rule p, second q = 1 - p (fill in with .format(p=..., q=...)).
+# The hierarchical grammar of Appendix A.2 of "Rethinking memorization in LLMs: on learning by rote
+# vs. with understanding": first rule p, second q = 1 - p (fill in with .format(p=..., q=...)).
 HIERARCHICAL = """
 S -> A16 [1.0]
 A16 -> A15 A14 A13 [{p}] | A13 A15 A14 [{q}]

@@ -1,56 +1,97 @@
-"""``grammarlab grammar check|info|sample|score|tune|new``: thin shells over the grammar engine."""
+"""``grammarlab grammar check|info|sample|score|tune|new``: thin shells over the grammar engine.
+
+User mistakes are :class:`GrammarlabError` (printed by :mod:`grammarlab.cli` as one ``error:``
+line plus a hint, exit status 2); bad flag values are refused by argparse (also exit status 2).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
 from grammarlab.errors import GrammarError, GrammarlabError
-from grammarlab.grammar.strings import format_strings, parse_strings, read_strings
-from grammarlab.io import write_text_atomic
+from grammarlab.grammar.entropy import analyze
+from grammarlab.grammar.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar.inside import surprisal_bits
+from grammarlab.grammar.load import load
+from grammarlab.grammar.sample import sample, sample_batches
+from grammarlab.grammar.strings import decode_strings, encode_lines, format_strings, read_strings
+from grammarlab.grammar.tune import LONG_EXPECTED_LENGTH, length_warning, tune
+from grammarlab.io import write_atomic
+
+# `sample --unique` keeps every string in memory (about 1 KB each for 64 tokens): at most this many
+MAX_UNIQUE = 1_000_000
+
+EXIT_CODES = """exit status:
+  0    success
+  1    `check`: some grammar file is invalid (each problem printed as FILE:LINE: error: ...)
+  2    a user error: bad input file, flag value or request (one `error:` line and a hint)
+  130  interrupted"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("grammar", help="check, inspect, sample, score, tune and create grammars")
+    p = sub.add_parser(
+        "grammar",
+        help="check, inspect, sample, score, tune and create grammars",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     gsub = p.add_subparsers(dest="grammar_command", metavar="SUBCOMMAND")
     gsub.required = True
 
-    c = gsub.add_parser("check", help="validate grammar files; errors as FILE:LINE on stderr")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return gsub.add_parser(
+            name, help=help, epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+
+    c = command("check", "validate grammar files; errors as FILE:LINE on stderr")
     c.add_argument("files", nargs="+", metavar="FILE")
     c.set_defaults(func=cmd_check)
 
-    i = gsub.add_parser("info", help="exact entropy, lengths, ambiguity and size of a grammar")
+    i = command("info", "exact entropy, lengths, ambiguity and size of a grammar")
     i.add_argument("file", metavar="FILE")
     i.add_argument("--json", action="store_true", help="print one JSON object")
     i.add_argument(
         "--mc-samples",
-        type=int,
+        type=_int_at_least(2),
         default=20_000,
         help="samples for a Monte Carlo "
         "estimate when the string entropy cannot be computed exactly",
     )
-    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--seed", type=_int_at_least(0), default=0)
     i.set_defaults(func=cmd_info)
 
-    s = gsub.add_parser("sample", help="sample strings, one per line")
+    s = command("sample", "sample strings, one per line")
     s.add_argument("file", metavar="FILE")
-    s.add_argument("-n", type=int, required=True, help="number of strings")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--unique", action="store_true", help="distinct strings only")
-    s.add_argument("-o", "--out", help="output file (default: stdout)")
+    s.add_argument(
+        "-n",
+        type=_int_at_least(0),
+        required=True,
+        help="number of strings; written in batches, so memory stays constant for any -n",
+    )
+    s.add_argument("--seed", type=_int_at_least(0), default=0)
+    s.add_argument(
+        "--unique",
+        action="store_true",
+        help="distinct strings only; keeps every string in memory (not constant-memory), so -n "
+        f"is limited to {MAX_UNIQUE:,}",
+    )
+    s.add_argument("-o", "--out", help="output file, written atomically (default: stdout)")
     s.set_defaults(func=cmd_sample)
 
-    sc = gsub.add_parser("score", help="surprisal -log2 P(string) in bits, one per line")
+    sc = command("score", "surprisal -log2 P(string) in bits, one per line")
     sc.add_argument("file", metavar="FILE")
     sc.add_argument("input", nargs="?", metavar="INPUT", help="strings file (default: stdin)")
     sc.set_defaults(func=cmd_score)
 
-    t = gsub.add_parser("tune", help="make a grammar whose exact entropy hits a target")
+    t = command("tune", "make a grammar whose exact entropy hits a target")
     t.add_argument("file", metavar="FILE")
     t.add_argument("--target-bits", type=float, required=True, help="target entropy, bits/string")
     t.add_argument("--method", choices=["temper", "skew"], default="temper")
@@ -59,10 +100,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="SYMBOL",
         help="skew toward this terminal (default: the first alternative of each nonterminal)",
     )
+    t.add_argument(
+        "--warn-length",
+        type=float,
+        default=LONG_EXPECTED_LENGTH,
+        metavar="TOKENS",
+        help="warn when the tuned grammar's expected string length exceeds this many tokens "
+        "(default: %(default)g, the tiny models' context)",
+    )
     t.add_argument("-o", "--out", required=True)
     t.set_defaults(func=cmd_tune)
 
-    n = gsub.add_parser("new", help="write a grammar of the paper's random or hierarchical family")
+    n = command("new", "write a grammar of the paper's random or hierarchical family")
     n.add_argument("family", choices=["random", "hierarchical"])
     n.add_argument("--alphabet-size", type=int, default=26, help="random: number of letters")
     n.add_argument("--length", type=int, default=64, help="random: string length")
@@ -78,9 +127,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     n.set_defaults(func=cmd_new)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.load import load
+def _int_at_least(lo: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``lo`` (argparse turns the error into one line, exit 2)."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {text!r}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {value}")
+        return value
+
+    return parse
+
+
+def cmd_check(args: argparse.Namespace) -> int:
     bad = 0
     for f in args.files:
         try:
@@ -96,16 +158,21 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.entropy import analyze
-    from grammarlab.grammar.load import load
-
     g = load(args.file)
     report = analyze(g, mc_samples=args.mc_samples, seed=args.seed)
-    info = report.to_dict()
-    if args.json:
-        print(json.dumps(info, allow_nan=False, default=_json_default))
-    else:
-        print(report.summary())
+    # Counts of strings and derivations are exact integers with up to thousands of digits for long
+    # grammars; Python refuses to print more than 4,300 digits unless told (a guard against
+    # parsing untrusted text, not needed for numbers we computed).
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        if args.json:
+            text = json.dumps(report.to_dict(), allow_nan=False, default=_json_default)
+        else:
+            text = report.summary()
+    finally:
+        sys.set_int_max_str_digits(limit)
+    _write_chunks(None, "", [(text + "\n").encode()])
     return 0
 
 
@@ -118,46 +185,125 @@ def _json_default(o: object) -> object:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.load import load
-    from grammarlab.grammar.sample import sample
-
-    if args.n < 0:
-        raise GrammarlabError("-n must be >= 0")
+    _check_out(args.out, "--out")
     g = load(args.file)
-    strings = sample(g, args.n, np.random.default_rng(args.seed), unique=args.unique)
-    text = format_strings(strings)
-    if args.out:
-        write_text_atomic(Path(args.out), text)
-    else:
-        sys.stdout.write(text)
+    rng = np.random.default_rng(args.seed)
+    if args.unique:
+        if args.n > MAX_UNIQUE:
+            raise GrammarlabError(
+                f"-n {args.n:,} with --unique: distinct strings are all kept in memory, so at "
+                f"most {MAX_UNIQUE:,} are allowed",
+                file="--unique",
+                hint="sample without --unique (constant memory) and drop duplicates afterwards, "
+                "e.g. with `sort -u`, or ask for fewer strings",
+            )
+        chunks: Iterable[bytes] = [format_strings(sample(g, args.n, rng, unique=True)).encode()]
+    else:  # batch by batch: the same strings as sample(), in constant memory
+        chunks = (encode_lines(g.terminals, ids, n) for ids, n in sample_batches(g, args.n, rng))
+    _write_chunks(args.out, "--out", chunks)
     return 0
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.inside import surprisal_bits
-    from grammarlab.grammar.load import load
+def _write_chunks(out: str | None, flag: str, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to the file ``out`` atomically (``flag`` names it in errors), or to
+    stdout when it is None."""
+    if out is None:
+        stream = sys.stdout.buffer
+        try:
+            for chunk in chunks:
+                stream.write(chunk)
+            stream.flush()
+        except BrokenPipeError:
+            # the reader left (e.g. `| head`): stop quietly (the CLI exits 0), and keep Python's
+            # exit-time flush of stdout from reporting the broken pipe again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise
+        except OSError as e:  # e.g. a full disk behind a redirection
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise GrammarlabError(
+                f"cannot write the output: {e.strerror}",
+                file="<stdout>",
+                hint="free some space, or send the output elsewhere",
+            ) from None
+        return
 
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+
+    _write_file(out, flag, write)
+
+
+def _write_file(out: str, flag: str, write: Callable[[Path], None]) -> None:
+    """``write`` the file named by the flag ``flag`` atomically; a path that cannot be written is
+    a user error naming the flag."""
+    _check_out(out, flag)
+    try:
+        write_atomic(Path(out), write)
+    except OSError as e:
+        raise GrammarlabError(
+            f"cannot write {out}: {e.strerror}",
+            file=flag,
+            hint=f"{flag} must name a file in a folder you can write to",
+        ) from None
+
+
+def _check_out(out: str | None, flag: str) -> None:
+    """Refuse an output path that names a directory, before any work is done."""
+    if out is not None and Path(out).is_dir():
+        raise GrammarlabError(
+            f"{out} is a directory", file=flag, hint=f"{flag} names the file to write, e.g. out.txt"
+        )
+
+
+def _write_text(out: str, flag: str, text: str) -> None:
+    _write_file(out, flag, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def cmd_score(args: argparse.Namespace) -> int:
     g = load(args.file)
-    strings = read_strings(args.input) if args.input else parse_strings(sys.stdin.read())
-    bits = surprisal_bits(g, strings)
-    sys.stdout.write("".join(("inf" if math.isinf(b) else repr(float(b))) + "\n" for b in bits))
+    if args.input:
+        strings = read_strings(args.input)
+    else:
+        if sys.stdin is None or sys.stdin.closed:
+            raise GrammarlabError(
+                "no INPUT file given and stdin is closed",
+                file="INPUT",
+                hint="give a strings file, or pipe strings into the command (one per line)",
+            )
+        strings = decode_strings(sys.stdin.buffer.read(), "<stdin>")
+    try:
+        bits = surprisal_bits(g, strings)
+    except MemoryError:
+        longest = max(map(len, strings), default=0)
+        raise GrammarlabError(
+            f"scoring needs more memory than this machine has (longest string: {longest:,} "
+            "tokens); exact probabilities of a general grammar need memory growing with the "
+            "square of the string length",
+            file=args.input or "<stdin>",
+            hint="score shorter strings, or split the input",
+        ) from None
+    # + 0.0 turns the -0.0 of a certain string into 0.0
+    lines = (("inf" if math.isinf(b) else repr(float(b) + 0.0)) + "\n" for b in bits)
+    _write_chunks(None, "", ["".join(lines).encode()])
     return 0
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.load import load
-    from grammarlab.grammar.tune import tune
-
+    _check_out(args.out, "--out")
     g = load(args.file)
     tuned = tune(g, args.target_bits, method=args.method, toward=args.toward)
-    write_text_atomic(Path(args.out), tuned.to_text())
+    _write_text(args.out, "--out", tuned.to_text())
     print(f"wrote {args.out}", file=sys.stderr)
+    warning = length_warning(tuned, args.warn_length)
+    if warning:
+        print(f"{args.out}: warning: {warning} (bound set by --warn-length)", file=sys.stderr)
     return 0
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from grammarlab.grammar.families import hierarchical_grammar, random_grammar
-
+    _check_out(args.out, "--out")
     if args.family == "random":
         g = random_grammar(
             args.alphabet_size,
@@ -168,6 +314,6 @@ def cmd_new(args: argparse.Namespace) -> int:
         )
     else:
         g = hierarchical_grammar(args.p)
-    write_text_atomic(Path(args.out), g.to_text())
+    _write_text(args.out, "--out", g.to_text())
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -1,4 +1,5 @@
-"""The paper's two grammar families (seed 002, Appendix A.2) as :class:`Grammar` objects.
+"""The two grammar families of the paper "Rethinking memorization in LLMs: on learning by rote vs.
+with understanding" (Appendix A.2) as :class:`Grammar` objects.
 
 Pure functions: they build the grammar, write a header comment saying what it is, its parameters,
 its exact entropy and the ``grammarlab grammar new`` command that writes it, and return it. Every
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 import math
 import string
+import textwrap
 from decimal import Decimal
 
 import numpy as np
-from scipy.optimize import brentq
 
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar.load import loads
@@ -20,6 +21,9 @@ from grammarlab.grammar.parse import Grammar, Rule, format_prob
 from grammarlab.grammar.structure import expected_expansions
 
 LETTERS = string.ascii_lowercase
+# The paper both families come from, cited by title in every header.
+PAPER = '"Rethinking memorization in LLMs: on learning by rote vs. with understanding"'
+HEADER_WIDTH = 90  # header paragraphs are wrapped to this many characters (before the "# ")
 _TOL_BITS = 1e-6
 
 
@@ -101,8 +105,11 @@ def random_grammar(
     else:
         dist = f"uniform: each letter has probability 1/{l_} at every position"
     header = [
-        f"Random grammar (seed 002, Appendix A.2): strings of exactly {n} letters over the",
-        f"alphabet {letters[0]}..{letters[-1]} (l = {l_}), each position drawn independently;",
+        *_wrap(
+            f"Random grammar from {PAPER} (Appendix A.2): strings of exactly {n} letters over "
+            f"the alphabet {letters[0]}..{letters[-1]} (l~=~{l_}), each position drawn "
+            "independently;"
+        ),
         f"{dist}.",
         "The paper writes it as S -> A [1]; A -> t_i A [p_i], which never ends (no terminating",
         "rule); here it is a plain PCFG chain of fixed length: S -> A1, A_i -> t A_(i+1) for",
@@ -148,16 +155,24 @@ def hierarchical_grammar(p: float = 0.5) -> Grammar:
             rules.append(Rule(lhs, syms, prob, terminal_mask=mask))
     g, bits = _round_trip(Grammar(tuple(rules), "<hierarchical_grammar>"))
     header = [
-        "Hierarchical grammar (seed 002, Appendix A.2): 21 rules, nonterminal levels {A16},",
-        "{A13, A14, A15}, {A10, A11, A12}, {A7, A8, A9}, terminals '1'..'9'; every string has",
-        "exactly 72 tokens. Each nonterminal but S has two rules: the first with probability",
-        f"p = {format_prob(p)}, the second with 1 - p = {format_prob(q)}.",
+        *_wrap(
+            f"Hierarchical grammar from {PAPER} (Appendix A.2): 21 rules, nonterminal levels "
+            "{A16}, {A13,~A14,~A15}, {A10,~A11,~A12}, {A7,~A8,~A9}, terminals '1'..'9'; every "
+            "string has exactly 72 tokens. Each nonterminal but S has two rules: the first with "
+            f"probability p~=~{format_prob(p)}, the second with 1~-~p~=~{format_prob(q)}."
+        ),
         "A derivation makes 36 binary choices (A16 once; A13, A14, A15 once each; 8 of A10..A12;",
         "24 of A7..A9), so the entropy is 36 h(p) bits, h the binary entropy.",
         *_entropy_lines(bits, 72, "the grammar is unambiguous"),
         f"Written by: grammarlab grammar new hierarchical -p {format_prob(p)} -o FILE",
     ]
     return g.with_probs(g.probs, header="\n".join(header))
+
+
+def _wrap(text: str) -> list[str]:
+    """A header paragraph as lines of at most HEADER_WIDTH characters; ``~`` is a space where
+    no line may break (inside a formula or a set)."""
+    return [line.replace("~", " ") for line in textwrap.wrap(text, HEADER_WIDTH)]
 
 
 def _check_int(name: str, value: object, lo: int, hi: int | None) -> int:
@@ -185,6 +200,8 @@ def _solve_oversample_prob(l_: int, n: int, target_bits: float) -> float:
     per_pos = min(target_bits / n, math.log2(l_))
     if per_pos >= math.log2(l_):
         return 1.0 / l_
+
+    from scipy.optimize import brentq  # scipy is heavy: imported when needed (CLI start-up)
 
     def excess(q: float) -> float:
         return _position_entropy_bits(q, l_) - per_pos

@@ -1,8 +1,10 @@
 """Finite languages: how many derivations a grammar has, every string it derives, and whether it
 has enough distinct strings for a request (used by ``sample(..., unique=True)``).
 
-Only grammars without a useful cycle (see :func:`grammarlab.grammar.structure.useful_cycle`) have
-finite languages; the enumeration is exhaustive, so it is meant for small ones.
+Only grammars whose useful nonterminals have no cycle (see
+:func:`grammarlab.grammar.structure.useful_order`) have finite languages. Both walk the
+nonterminals children first, without recursion; the enumeration is exhaustive, so it is meant for
+small languages.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from itertools import product
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar.parse import Grammar
 from grammarlab.grammar.strings import Tokens
-from grammarlab.grammar.structure import useful_cycle
+from grammarlab.grammar.structure import useful_order
 
 ENUMERATE_LIMIT = 100_000  # enumerate a finite language with at most this many derivations
 
@@ -22,38 +24,32 @@ ENUMERATE_LIMIT = 100_000  # enumerate a finite language with at most this many 
 def count_derivations(g: Grammar) -> int | None:
     """Exact number of derivations from the start symbol (an upper bound on the number of
     distinct strings), or None when it is infinite."""
-    if useful_cycle(g):
+    order = useful_order(g)
+    if order is None:
         return None
-    memo: dict[str, int] = {}
-
-    def count(a: str) -> int:
-        if a not in memo:
-            memo[a] = sum(math.prod(count(b) for b in r.nonterminals) for r in g.by_lhs[a])
-        return memo[a]
-
-    return count(g.start)
+    count: dict[str, int] = {}
+    for a in order:  # children first; a useless nonterminal derives nothing
+        count[a] = sum(math.prod(count.get(b, 0) for b in r.nonterminals) for r in g.by_lhs[a])
+    return count.get(g.start, 0)
 
 
 def language(g: Grammar) -> set[Tokens]:
     """Every string of a finite grammar (no useful cycle). Cost grows with the number of
     derivations; meant for small languages (see :func:`count_derivations`)."""
-    if useful_cycle(g):
+    order = useful_order(g)
+    if order is None:
         raise GrammarlabError("the grammar's language is infinite", file=g.source)
-    memo: dict[str, set[Tokens]] = {}
-
-    def strings(a: str) -> set[Tokens]:
-        if a not in memo:
-            out: set[Tokens] = set()
-            for r in g.by_lhs[a]:
-                parts = [
-                    {(s,)} if is_t else strings(s)
-                    for s, is_t in zip(r.rhs, r.terminal_mask, strict=True)
-                ]
-                out.update(sum(combo, ()) for combo in product(*parts))
-            memo[a] = out
-        return memo[a]
-
-    return strings(g.start)
+    strings: dict[str, set[Tokens]] = {}
+    for a in order:  # children first; a useless nonterminal derives nothing
+        out: set[Tokens] = set()
+        for r in g.by_lhs[a]:
+            parts = [
+                {(s,)} if is_t else strings.get(s, set())
+                for s, is_t in zip(r.rhs, r.terminal_mask, strict=True)
+            ]
+            out.update(sum(combo, ()) for combo in product(*parts))
+        strings[a] = out
+    return strings.get(g.start, set())
 
 
 def check_distinct(g: Grammar, n: int, exclude: Set[Tokens] = frozenset()) -> None:

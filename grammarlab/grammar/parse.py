@@ -162,8 +162,10 @@ def parse(text: str, source: str = "<string>") -> tuple[Grammar, list[Diagnostic
     """Read grammar text; return the rules that parsed and a diagnostic per syntax error.
 
     Lines with syntax errors are skipped, so the caller can still run the semantic checks on the
-    rest and report every problem at once.
+    rest and report every problem at once. A leading byte order mark (U+FEFF, which some Windows
+    editors write) is ignored.
     """
+    text = text.removeprefix("\ufeff")
     diags: list[Diagnostic] = []
     rules: list[Rule] = []
     header: list[str] = []

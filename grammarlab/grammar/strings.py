@@ -1,13 +1,17 @@
 """Strings as token tuples, and their one-per-line text format (tokens separated by single spaces).
 
 Every part of grammarlab passes strings as ``tuple[str, ...]`` of terminals; files hold one string
-per line. This module is the one place that converts between the two.
+per line, in UTF-8 (a leading byte order mark is ignored). This module is the one place that
+converts between the two, and :func:`encode_lines` writes the same text straight from token
+indices (the sampler's arrays) without a Python object per token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from grammarlab.errors import GrammarlabError
 
@@ -21,6 +25,33 @@ def format_string(tokens: Sequence[str]) -> str:
 def format_strings(strings: Iterable[Sequence[str]]) -> str:
     """One string per line, tokens separated by single spaces, trailing newline."""
     return "".join(format_string(s) + "\n" for s in strings)
+
+
+def encode_lines(terminals: Sequence[str], ids: np.ndarray, lengths: np.ndarray) -> bytes:
+    """The UTF-8 bytes of :func:`format_strings` for non-empty strings given as indices into
+    ``terminals``: ``ids`` holds all strings' tokens concatenated, ``lengths`` their lengths.
+    Every token's bytes are gathered with numpy, then followed by a space, or a newline at the
+    end of a string."""
+    enc = [t.encode("utf-8") for t in terminals]
+    if len(ids) == 0:
+        return b""
+    n_bytes = np.asarray([len(b) for b in enc], dtype=np.int64)
+    table = np.frombuffer(b"".join(enc), dtype=np.uint8)
+    t_start = np.cumsum(n_bytes) - n_bytes  # where each terminal's bytes start in table
+    size = n_bytes[ids]  # bytes per token, without its separator
+    end = np.cumsum(size + 1)  # one past each token's separator in the output
+    out = np.empty(int(end[-1]), dtype=np.uint8)
+    if bool(np.all(n_bytes == n_bytes[0])):  # one width (e.g. one-character tokens): a 2D copy
+        w = int(n_bytes[0])
+        out.reshape(-1, w + 1)[:, :w] = table.reshape(-1, w)[ids]
+    else:
+        excl = np.cumsum(size) - size
+        within = np.arange(int(size.sum())) - np.repeat(excl, size)
+        src = np.repeat(t_start[ids], size) + within
+        out[np.repeat(end - size - 1, size) + within] = table[src]
+    out[end - 1] = ord(" ")
+    out[end[np.cumsum(lengths) - 1] - 1] = ord("\n")
+    return out.tobytes()
 
 
 def parse_strings(text: str, source: str = "<stdin>") -> list[Tokens]:
@@ -42,9 +73,42 @@ def parse_strings(text: str, source: str = "<stdin>") -> list[Tokens]:
     return out
 
 
-def read_strings(path: str | Path) -> list[Tokens]:
-    p = Path(path)
+def decode_strings(data: bytes, source: str = "<stdin>") -> list[Tokens]:
+    """Read strings from the bytes of a strings file (UTF-8, optional byte order mark). A file
+    that is not UTF-8 text, or holds NUL bytes, is refused with the line of the first bad byte."""
+    hint = "a strings file is UTF-8 text: one string per line, tokens separated by spaces"
     try:
-        return parse_strings(p.read_text(encoding="utf-8"), str(p))
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise GrammarlabError(
+            f"not a UTF-8 text file ({e.reason} at byte {e.start})",
+            file=source,
+            line=data.count(b"\n", 0, e.start) + 1,
+            hint=hint,
+        ) from None
+    if "\0" in text:
+        raise GrammarlabError(
+            "the file holds NUL bytes: a binary file, not strings",
+            file=source,
+            line=text.count("\n", 0, text.index("\0")) + 1,
+            hint=hint,
+        )
+    return parse_strings(text, source)
+
+
+def read_strings(path: str | Path) -> list[Tokens]:
+    """Read a strings file (see :func:`decode_strings`)."""
+    p = Path(path)
+    if p.is_dir():
+        raise GrammarlabError(
+            "is a directory, not a strings file",
+            file=str(p),
+            hint="give a file with one string per line, or no INPUT to read stdin",
+        )
+    try:
+        data = p.read_bytes()
     except FileNotFoundError:
         raise GrammarlabError(f"no such file: {p}", file=str(p)) from None
+    except OSError as e:
+        raise GrammarlabError(f"cannot read the file: {e.strerror}", file=str(p)) from None
+    return decode_strings(data, str(p))

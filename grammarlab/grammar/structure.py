@@ -1,16 +1,24 @@
 """Structural facts about a grammar that several modules need: reachability, productivity, the
-expectation ("mean") matrix, termination probabilities and finiteness of the language.
+nonterminal graph's strongly connected components, the expectation ("mean") matrix and its
+spectral radius, expected expansions, termination probabilities and whether the language is
+finite.
 
-Everything here is a pure function of a :class:`~grammarlab.grammar.parse.Grammar`. Results are
-indexed by
+Everything here is a pure function of a :class:`~grammarlab.grammar.parse.Grammar`, iterative
+(no recursion limit) and linear in the grammar's size, except the dense linear algebra on the
+strongly connected components that have cycles: a chain of 10,000 nonterminals costs
+milliseconds, as each of its components is a single nonterminal. Results are indexed by
 ``grammar.nonterminals`` order unless a function says otherwise.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import numpy as np
 
 from grammarlab.grammar.parse import Grammar
+
+CRITICAL_TOL = 1e-12  # expected_expansions: a spectral radius within this of 1 counts as 1
 
 
 def defined(g: Grammar) -> set[str]:
@@ -33,105 +41,244 @@ def reachable(g: Grammar) -> set[str]:
 
 def productive(g: Grammar, assume: set[str] | frozenset[str] = frozenset()) -> set[str]:
     """Nonterminals that derive at least one finite terminal string, counting the symbols in
-    ``assume`` (e.g. undefined ones, reported elsewhere) as productive."""
+    ``assume`` (e.g. undefined ones, reported elsewhere) as productive. A worklist: each rule
+    waits for its missing nonterminals and fires when the last one becomes productive."""
     prod: set[str] = set(assume)
-    changed = True
-    while changed:
-        changed = False
-        for r in g.rules:
-            if r.lhs not in prod and all(b in prod for b in r.nonterminals):
-                prod.add(r.lhs)
-                changed = True
+    missing: list[int] = []  # per rule, how many distinct nonterminals it still waits for
+    waiting: dict[str, list[int]] = defaultdict(list)  # nonterminal -> rules waiting for it
+    ready: list[int] = []
+    for i, r in enumerate(g.rules):
+        need = set(r.nonterminals) - prod
+        missing.append(len(need))
+        for b in need:
+            waiting[b].append(i)
+        if not need:
+            ready.append(i)
+    while ready:
+        a = g.rules[ready.pop()].lhs
+        if a in prod:
+            continue
+        prod.add(a)
+        for i in waiting.pop(a, ()):
+            missing[i] -= 1
+            if missing[i] == 0:
+                ready.append(i)
     return prod
 
 
-def mean_matrix(g: Grammar) -> np.ndarray:
-    """M[A, B] = expected number of B's in the right side chosen for A (rule probabilities as
-    given). The expected number of expansions of each nonterminal is ``e_S (I - M)^-1`` when the
-    spectral radius of M is below 1."""
+def _weights(g: Grammar) -> list[dict[int, float]]:
+    """The mean matrix as rows of a sparse table: ``w[A][B]`` = expected number of B's in the
+    right side chosen for A (rule probabilities as given; undefined nonterminals left out). The
+    expected number of expansions of each nonterminal is ``e_S (I - M)^-1`` when the spectral
+    radius of M is below 1."""
     idx = {a: i for i, a in enumerate(g.nonterminals)}
-    m = np.zeros((len(idx), len(idx)))
+    w: list[dict[int, float]] = [{} for _ in idx]
     for r in g.rules:
+        row = w[idx[r.lhs]]
         for b in r.nonterminals:
             if b in idx:
-                m[idx[r.lhs], idx[b]] += r.prob
+                row[idx[b]] = row.get(idx[b], 0.0) + r.prob
+    return w
+
+
+def _block(w: list[dict[int, float]], comp: list[int]) -> np.ndarray:
+    """The dense diagonal block of the mean matrix on one component."""
+    pos = {a: k for k, a in enumerate(comp)}
+    m = np.zeros((len(comp), len(comp)))
+    for k, a in enumerate(comp):
+        for b, x in w[a].items():
+            if b in pos:
+                m[k, pos[b]] = x
     return m
 
 
-def spectral_radius(m: np.ndarray) -> float:
-    if m.size == 0:
-        return 0.0
-    return float(np.max(np.abs(np.linalg.eigvals(m))))
+def components(g: Grammar) -> list[list[int]]:
+    """Strongly connected components of the nonterminal graph (A -> B when B occurs in a rule
+    for A), as sorted lists of nonterminal indices, children first: every component comes after
+    all the components its nonterminals use."""
+    return _components([list(row) for row in _weights(g)])
+
+
+def _components(succ: list[list[int]]) -> list[list[int]]:
+    """Tarjan's algorithm with an explicit stack (no recursion limit): the strongly connected
+    components of the graph ``succ`` (node -> its successors), children first (Tarjan emits a
+    component once everything it reaches has been emitted)."""
+    n = len(succ)
+    index, low, on_stack = [-1] * n, [0] * n, [False] * n
+    stack: list[int] = []
+    out: list[list[int]] = []
+    counter = 0
+    for root in range(n):
+        if index[root] >= 0:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        work = [(root, 0)]  # (node, next successor to look at)
+        while work:
+            v, i = work[-1]
+            if i < len(succ[v]):
+                work[-1] = (v, i + 1)
+                u = succ[v][i]
+                if index[u] < 0:
+                    index[u] = low[u] = counter
+                    counter += 1
+                    stack.append(u)
+                    on_stack[u] = True
+                    work.append((u, 0))
+                elif on_stack[u]:
+                    low[v] = min(low[v], index[u])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    u = stack.pop()
+                    on_stack[u] = False
+                    comp.append(u)
+                    if u == v:
+                        break
+                out.append(sorted(comp))
+    return out
+
+
+def _cyclic(succ: list, comp: list[int]) -> bool:
+    """Does the component have a cycle (more than one member, or a self-loop)?"""
+    return len(comp) > 1 or comp[0] in succ[comp[0]]
+
+
+def spectral_radius(g: Grammar, within: set[str] | None = None) -> float:
+    """Spectral radius of the mean matrix, restricted to the nonterminals ``within`` (a set
+    closed under use, such as :func:`reachable`; default all). The radius of a nonnegative
+    matrix is the largest among its strongly connected components' diagonal blocks (the matrix
+    is block-triangular in their order), so only components with a cycle need an eigenvalue
+    computation, each on its own block."""
+    w = _weights(g)
+    keep = None if within is None else {i for i, a in enumerate(g.nonterminals) if a in within}
+    rho = 0.0
+    for comp in _components([list(row) for row in w]):
+        if (keep is None or comp[0] in keep) and _cyclic(w, comp):
+            rho = max(rho, float(np.max(np.abs(np.linalg.eigvals(_block(w, comp))))))
+    return rho
 
 
 def expected_expansions(g: Grammar) -> np.ndarray:
     """Expected number of times each nonterminal is expanded in one derivation from the start
-    symbol (``inf`` everywhere when the grammar is critical or improper)."""
-    m = mean_matrix(g)
+    symbol (``inf`` everywhere when the grammar is critical or improper). Propagated parents
+    first along the components: a nonterminal without a cycle gets exactly its inflow, a cyclic
+    component solves its own block (I - M_CC)^T e_C = inflow."""
     n = len(g.nonterminals)
-    if spectral_radius(m) >= 1 - 1e-12:
+    if spectral_radius(g) >= 1 - CRITICAL_TOL:
         return np.full(n, np.inf)
+    w = _weights(g)
     e = np.zeros(n)
     e[0] = 1.0  # the start symbol is nonterminals[0]
-    return np.linalg.solve((np.eye(n) - m).T, e)
+    for comp in reversed(_components([list(row) for row in w])):  # parents first
+        if _cyclic(w, comp):
+            e[comp] = np.linalg.solve((np.eye(len(comp)) - _block(w, comp)).T, e[comp])
+        inside = set(comp)
+        for a in comp:
+            for b, x in w[a].items():
+                if b not in inside:
+                    e[b] += e[a] * x
+    return e
 
 
 def termination_probabilities(
     g: Grammar, tol: float = 1e-13, max_iter: int = 100_000
 ) -> np.ndarray:
     """q[A] = probability that a derivation from A is finite: the least fixed point of
-    q_A = sum_r p_r prod_{B in rhs_r} q_B, found by Newton's method from q = 0 (monotone and
-    convergent for this system; Etessami & Yannakakis 2009). Undefined nonterminals count as 0."""
+    q_A = sum_r p_r prod_{B in rhs_r} q_B. Components are solved children first, so their
+    children's q are known: a nonterminal without a cycle is one evaluation, a cyclic component
+    runs Newton's method from q = 0 on its own block (monotone and convergent for this system;
+    Etessami & Yannakakis 2009). Undefined nonterminals count as 0."""
     nts = g.nonterminals
     idx = {a: i for i, a in enumerate(nts)}
-    n = len(nts)
-    rules = [(idx[r.lhs], r.prob, [idx.get(b, -1) for b in r.nonterminals]) for r in g.rules]
+    rules_of: list[list[tuple[float, list[int]]]] = [[] for _ in nts]
+    for r in g.rules:
+        rules_of[idx[r.lhs]].append((r.prob, [idx.get(b, -1) for b in r.nonterminals]))
+    q = np.zeros(len(nts) + 1)  # q[-1] = 0: undefined
+    succ = [list(row) for row in _weights(g)]
+    for comp in _components(succ):
+        if not _cyclic(succ, comp):
+            a = comp[0]
+            q[a] = sum(p * float(np.prod(q[bs])) for p, bs in rules_of[a])
+        else:
+            q[comp] = _newton(comp, rules_of, q, tol, max_iter)
+    return q[:-1]
 
-    def f_and_jac(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        qx = np.append(q, 0.0)  # index -1 -> undefined -> 0
-        f = np.zeros(n)
-        jac = np.zeros((n, n))
-        for a, p, bs in rules:
-            vals = qx[bs] if bs else np.empty(0)
-            f[a] += p * float(np.prod(vals))
-            for k, b in enumerate(bs):
-                if b >= 0:
-                    jac[a, b] += p * float(np.prod(np.delete(vals, k)))
+
+def _newton(
+    comp: list[int],
+    rules_of: list[list[tuple[float, list[int]]]],
+    q: np.ndarray,
+    tol: float,
+    max_iter: int,
+) -> np.ndarray:
+    """Least fixed point of one cyclic component's equations, the rest of ``q`` held fixed."""
+    pos = {a: k for k, a in enumerate(comp)}
+    size = len(comp)
+
+    def f_and_jac(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        q[comp] = x
+        f = np.zeros(size)
+        jac = np.zeros((size, size))
+        for k, a in enumerate(comp):
+            for p, bs in rules_of[a]:
+                vals = q[bs]
+                f[k] += p * float(np.prod(vals))
+                for j, b in enumerate(bs):
+                    if b in pos:
+                        jac[k, pos[b]] += p * float(np.prod(np.delete(vals, j)))
         return f, jac
 
-    q = np.zeros(n)
+    x = np.zeros(size)
     for _ in range(max_iter):
-        f, jac = f_and_jac(q)
+        f, jac = f_and_jac(x)
         try:
-            step = np.linalg.solve(np.eye(n) - jac, f - q)
+            step = np.linalg.solve(np.eye(size) - jac, f - x)
         except np.linalg.LinAlgError:
-            step = f - q  # singular (critical point): fall back to plain iteration
-        q_new = np.clip(q + step, 0.0, 1.0)
-        if not np.all(np.isfinite(q_new)):
-            q_new = np.clip(f, 0.0, 1.0)
-        if np.max(np.abs(q_new - q)) < tol:
-            q = q_new
+            step = f - x  # singular (critical point): fall back to plain iteration
+        x_new = np.clip(x + step, 0.0, 1.0)
+        if not np.all(np.isfinite(x_new)):
+            x_new = np.clip(f, 0.0, 1.0)
+        if np.max(np.abs(x_new - x)) < tol:
+            x = x_new
             break
-        q = q_new
-    return q
+        x = x_new
+    return x
+
+
+def useful_order(g: Grammar) -> list[str] | None:
+    """The useful (reachable and productive) nonterminals, each after every useful nonterminal
+    it uses (children first), or None when they form a cycle (then the set of derivations, and
+    perhaps the language, is infinite). Rules that use a useless nonterminal derive nothing."""
+    useful = reachable(g) & productive(g)
+    nts = [a for a in g.nonterminals if a in useful]
+    idx = {a: i for i, a in enumerate(nts)}
+    succ = [list({idx[b] for r in g.by_lhs[a] for b in r.nonterminals if b in idx}) for a in nts]
+    comps = _components(succ)
+    if any(_cyclic(succ, c) for c in comps):
+        return None
+    return [nts[c[0]] for c in comps]
 
 
 def useful_cycle(g: Grammar) -> bool:
     """True when some reachable, productive nonterminal can derive itself (the language or the
     set of derivations may then be infinite)."""
-    useful = reachable(g) & productive(g)
-    graph = {
-        a: {b for r in g.by_lhs.get(a, ()) for b in r.nonterminals if b in useful} for a in useful
-    }
-    color: dict[str, int] = {}
+    return useful_order(g) is None
 
-    def visit(a: str) -> bool:
-        color[a] = 1
-        for b in graph[a]:
-            c = color.get(b, 0)
-            if c == 1 or (c == 0 and visit(b)):
-                return True
-        color[a] = 2
-        return False
 
-    return any(color.get(a, 0) == 0 and visit(a) for a in useful)
+def unit_cycle(g: Grammar) -> bool:
+    """True when some nonterminal derives itself through unit rules alone (A -> B, B -> ... -> A),
+    so a string can have infinitely many derivations."""
+    idx = {a: i for i, a in enumerate(g.nonterminals)}
+    succ: list[list[int]] = [[] for _ in idx]
+    for r in g.rules:
+        if len(r.rhs) == 1 and not r.terminal_mask[0] and r.rhs[0] in idx:
+            succ[idx[r.lhs]].append(idx[r.rhs[0]])
+    return any(_cyclic(succ, c) for c in _components(succ))

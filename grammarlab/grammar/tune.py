@@ -12,7 +12,12 @@ Two one-parameter families of reshapings, applied within each nonterminal:
 
 The parameter is found by evaluating a grid (to bracket the target) and then Brent's method.
 The result is written as text and read back, and its entropy is checked on the read-back grammar:
-what ships is the text.
+what ships is the text. A target that needs a rule of probability 0 (skew at lam = 1, e.g. 0 bits)
+is refused: a grammar file cannot hold such a rule.
+
+Reshaping a recursive grammar also changes its expected string length, sometimes by orders of
+magnitude (tempering toward uniform can bring the recursion near criticality). The tuned header
+states the expected length, and :func:`length_warning` says when it passes a bound.
 """
 
 from __future__ import annotations
@@ -22,14 +27,16 @@ from collections.abc import Callable
 from itertools import pairwise
 
 import numpy as np
-from scipy.optimize import brentq
 
-from grammarlab.errors import GrammarlabError
+from grammarlab.errors import GrammarError, GrammarlabError
 from grammarlab.grammar import entropy
 from grammarlab.grammar.load import loads
 from grammarlab.grammar.parse import Grammar, format_prob
 
 TOL_BITS = 1e-6
+# Expected tokens per string above which a tuned grammar is flagged: the tiny models' context
+# (256 positions); the paper's strings have 64 or 72 tokens.
+LONG_EXPECTED_LENGTH = 256.0
 METHODS = ("temper", "skew")
 # Grids that bracket the target before the root search (beta for temper, lam for skew).
 _BETA_GRID = (
@@ -89,7 +96,7 @@ def tune(
             return _exact_bits(g.with_probs(probs))
 
         x = _solve(bits_at, grid, target, method, name)
-        back = loads(g.with_probs(reshape(x)).to_text(), g.source)
+        back = _read_back(g, reshape(x), target, f"{name} = {format_prob(x)}")
         return x, back, _exact_bits(back)
 
     x, back, achieved = search(fast)
@@ -116,6 +123,8 @@ def tune(
         f"by method {method}: {name} = {format_prob(x)};",
         *what,
         f"Exact string entropy: {achieved:.9f} bits per string (target {format_prob(target)}).",
+        f"Expected length: {_length_text(back)} tokens per string (base grammar: "
+        f"{_length_text(g)}).",
         f"Written by: {cmd} -o FILE",
     ]
     if g.header:
@@ -125,6 +134,48 @@ def tune(
     if not np.array_equal(tuned.probs, back.probs):
         raise GrammarlabError("internal: probabilities changed in the text round trip")
     return tuned
+
+
+def _read_back(g: Grammar, probs: np.ndarray, target: float, at: str) -> Grammar:
+    """``g`` with ``probs``, written as text and read back; a target whose solution the text
+    cannot hold (a rule of probability 0) is refused, naming the target, not ``g``'s lines."""
+    zero = [r for r, p in zip(g.rules, probs, strict=True) if r.prob > 0 and not p > 0]
+    if zero:
+        shown = "; ".join(f"{r.lhs} -> {r.rhs_text()}" for r in zero[:3])
+        more = f" and {len(zero) - 3} more" if len(zero) > 3 else ""
+        raise GrammarlabError(
+            f"target {format_prob(target)} bits is reached only at {at}, which gives "
+            f"probability 0 to {len(zero)} rule(s) ({shown}{more}); a grammar file cannot hold "
+            "a rule of probability 0",
+            hint="choose a higher target, or delete those rules from the base grammar and tune "
+            "that",
+        )
+    try:
+        return loads(g.with_probs(probs).to_text(), g.source)
+    except GrammarError as e:
+        raise GrammarlabError(
+            f"the grammar tuned to {format_prob(target)} bits ({at}) is not valid: "
+            f"{e.diagnostics[0].message}",
+            hint="choose another target or the other method",
+        ) from None
+
+
+def _length_text(g: Grammar) -> str:
+    e = entropy.expected_length(g)
+    return f"{e:.6g}" if math.isfinite(e) else "infinite"
+
+
+def length_warning(g: Grammar, bound: float = LONG_EXPECTED_LENGTH) -> str | None:
+    """A one-line warning (without location) when ``g``'s expected string length in tokens
+    exceeds ``bound``, else None. Long strings make sampling, scoring and training slow and
+    memory-hungry, and the longest of many samples is far longer than the mean."""
+    e = entropy.expected_length(g)
+    if e <= bound:
+        return None
+    return (
+        f"the expected string length is {_length_text(g)} tokens per string, above the bound of "
+        f"{bound:g} tokens; the longest of many samples is far longer"
+    )
 
 
 def _exact_bits(g: Grammar) -> float:
@@ -229,6 +280,8 @@ def _solve(
             f" {grid[-1]:g}); try the other method"
             + (" or a lower target" if target > hi else " or a higher target"),
         )
+    from scipy.optimize import brentq  # scipy is heavy: imported when needed (CLI start-up)
+
     best = min((abs(h - target), x) for x, h in zip(xs, hs, strict=True) if not math.isnan(h))
     if best[0] <= TOL_BITS / 10:
         return best[1]

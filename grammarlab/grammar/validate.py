@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from grammarlab.errors import Diagnostic
 from grammarlab.grammar.parse import Grammar, Rule
 from grammarlab.grammar.structure import (
-    mean_matrix,
     productive,
     reachable,
     spectral_radius,
@@ -255,13 +252,12 @@ def _check_consistent(g: Grammar, d: list[Diagnostic]) -> None:
     shortfall there is rounding. With every nonterminal productive, derivations end with
     probability 1 exactly when the spectral radius of the reachable part is <= 1 (branching
     processes), so that radius decides and q says how much leaks."""
-    q = termination_probabilities(g)
     reach = reachable(g)
-    keep = [i for i, nt in enumerate(g.nonterminals) if nt in reach]
-    m = mean_matrix(g)[np.ix_(keep, keep)]
-    rho = spectral_radius(m)
+    rho = spectral_radius(g, within=reach)
     if rho <= 1.0 + CONSISTENCY_TOL:
         return
+    q = termination_probabilities(g)
+    keep = [i for i, nt in enumerate(g.nonterminals) if nt in reach]
     for i in keep:
         nt, qa = g.nonterminals[i], float(q[i])
         if qa >= 1.0 - CONSISTENCY_TOL:

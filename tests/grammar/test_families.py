@@ -12,7 +12,7 @@ from grammarlab.grammar.families import hierarchical_grammar, random_grammar
 from grammarlab.grammar.load import loads
 from grammarlab.grammar.parse import Grammar, format_prob
 
-# Appendix A.2 of seed 002, written out by hand as (lhs, right side) in the paper's order.
+# Appendix A.2 of the paper, written out by hand as (lhs, right side) in the paper's order.
 PAPER_HIERARCHICAL = """
 S -> A16
 A16 -> A15 A14 A13 | A13 A15 A14

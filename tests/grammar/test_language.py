@@ -7,7 +7,6 @@ import pytest
 from hand_grammars import SMALL
 
 import grammarlab.grammar.language as language_mod
-import grammarlab.grammar.sample as sample_mod
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar.families import hierarchical_grammar
 from grammarlab.grammar.language import check_distinct, count_derivations, language
@@ -76,8 +75,3 @@ def test_check_distinct_by_count(monkeypatch: pytest.MonkeyPatch) -> None:
     # an ambiguous grammar's count is only a bound: 11 derivations, 9 strings, 10 passes
     monkeypatch.setattr(language_mod, "ENUMERATE_LIMIT", 5)
     check_distinct(loads(SMALL), 10)
-
-
-def test_reexported_from_sample() -> None:
-    assert sample_mod.language is language
-    assert sample_mod.count_derivations is count_derivations

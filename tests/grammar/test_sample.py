@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import math
+import tracemalloc
 from collections import Counter
 
 import numpy as np
@@ -23,6 +24,7 @@ from grammarlab.grammar.sample import (
     overlap_report,
     random_strings,
     sample,
+    sample_batches,
     sample_derivations,
     sample_ids,
 )
@@ -43,7 +45,7 @@ SMALL_PROBS = {
 
 RECURSIVE = "S -> 'a' S 'b' [0.3] | S 'c' [0.2] | 'd' [0.5]\n"
 
-HIERARCHICAL = hierarchical_text(0.5)  # Appendix A.2 of seed 002, written out by hand
+HIERARCHICAL = hierarchical_text(0.5)  # Appendix A.2 of the paper, written out by hand
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -181,7 +183,7 @@ def test_fast_path_equals_general_path(text: str) -> None:
     assert t.fixed is not None
     size = t.fixed.length
     out, lp_fast, lp_general = np.empty(500 * size, dtype=np.int32), np.zeros(500), np.zeros(500)
-    sample_mod.derive_fixed(g, t, rng(9), out, lp_fast)
+    sample_mod._derive_fixed(g, t, rng(9), out, lp_fast)
     ids, lengths = sample_mod._derive_general(g, t, 500, rng(9), lp_general)
     assert np.array_equal(out, ids) and np.all(lengths == size)
     assert np.array_equal(lp_fast, lp_general)
@@ -368,3 +370,33 @@ def test_tokens_come_back_whole(text: str, lang: set) -> None:
     got = sample(loads(text), 200, rng(0))
     assert set(got) == lang
     assert all(isinstance(s, tuple) and all(isinstance(x, str) for x in s) for s in got)
+
+
+@pytest.mark.parametrize("text", [SMALL, RECURSIVE, HIERARCHICAL])
+def test_sample_batches_are_the_strings_of_sample(text: str) -> None:
+    g = loads(text)
+    n = sample_mod.BATCH + 1_000  # at least two batches
+    batches = list(sample_batches(g, n, rng(5)))
+    assert len(batches) >= 2 and all(len(lengths) <= sample_mod.BATCH for _, lengths in batches)
+    strings = [
+        tuple(g.terminals[i] for i in ids[e - k : e])
+        for ids, lengths in batches
+        for e, k in zip(np.cumsum(lengths).tolist(), lengths.tolist(), strict=True)
+    ]
+    assert strings == sample(g, n, rng(5))
+    with pytest.raises(GrammarlabError, match=">= 0"):
+        sample_batches(g, -1, rng(0))  # refused at the call, not at the first batch
+
+
+def test_sample_batches_memory_does_not_grow_with_n() -> None:
+    # Peak traced memory (numpy reports its buffers to tracemalloc) while consuming 8 batches
+    # stays that of about one batch; keeping all 8 would need 8 times as much.
+    g = loads(HIERARCHICAL)
+    peaks = []
+    for n_batches in (1, 8):
+        tracemalloc.start()
+        for ids, _ in sample_batches(g, n_batches * sample_mod.BATCH, rng(0)):
+            del ids
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.5 * peaks[0]

@@ -108,3 +108,11 @@ def test_grammar_check_accepts_all_shipped(capsys):
     files = sorted(str(p) for p in GRAMMARS.glob("*.cfg"))
     assert main(["grammar", "check", *files]) == 0
     assert f"{len(SHIPPED)} grammar file(s) valid" in capsys.readouterr().err
+
+
+def test_headers_cite_the_paper_by_title():
+    title = "Rethinking memorization in LLMs: on learning by rote vs. with understanding"
+    for path in [*GRAMMARS.glob("*.cfg"), GRAMMARS / "README.md"]:
+        text = " ".join(line.lstrip("# ") for line in path.read_text().splitlines())
+        assert title in text, path
+        assert "seed 0" not in text, path
