@@ -15,7 +15,7 @@ from grammarlab.grammar import language
 from grammarlab.grammar.inside import string_logprobs
 from grammarlab.grammar.parse import Grammar
 from grammarlab.grammar.sample import sample_derivations
-from grammarlab.grammar.structure import expected_expansions, mean_matrix, spectral_radius
+from grammarlab.grammar.structure import expected_expansions, spectral_radius, unit_cycle
 
 
 def _rule_entropies_bits(g: Grammar) -> np.ndarray:
@@ -210,31 +210,6 @@ def _postorder(g: Grammar) -> list[str]:
     return order
 
 
-def _has_unit_cycle(g: Grammar) -> bool:
-    units = {
-        a: {r.rhs[0] for r in g.by_lhs[a] if len(r.rhs) == 1 and not r.terminal_mask[0]}
-        for a in g.nonterminals
-    }
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    for root in g.nonterminals:
-        if root in state:
-            continue
-        state[root] = 1
-        stack = [(root, iter(units[root]))]
-        while stack:
-            a, it = stack[-1]
-            b = next(it, None)
-            if b is None:
-                state[a] = 2
-                stack.pop()
-            elif state.get(b) == 1:
-                return True
-            elif b not in state:
-                state[b] = 1
-                stack.append((b, iter(units[b])))
-    return False
-
-
 def _ll1(g: Grammar) -> bool:
     """Sufficient for unambiguity: the alternatives of every nonterminal start with disjoint
     terminal sets (FIRST, no epsilon rules) and there is no unit cycle, so the next token picks
@@ -255,7 +230,7 @@ def _ll1(g: Grammar) -> bool:
             if seen & f:
                 return False
             seen |= f
-    return not _has_unit_cycle(g)
+    return not unit_cycle(g)
 
 
 class _Budget(Exception):
@@ -471,7 +446,7 @@ def analyze(
         h, method, amb, why, n_strings = None, "unknown: critical grammar", None, "unknown", None
         notes.append("the grammar is critical (infinite expected derivation size)")
     else:
-        rho = spectral_radius(mean_matrix(g))
+        rho = spectral_radius(g)
         mc = monte_carlo_terms(
             g,
             mc_samples,

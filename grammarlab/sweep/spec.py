@@ -29,6 +29,7 @@ import hashlib
 import itertools
 import json
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +203,7 @@ def derive_grammars(d: dict[str, Any], folder: Path, base_dir: Path, source: str
     if "grammar" not in d or "entropy_bits" not in d:
         raise ConfigError("a [[derive]] table needs family = ..., or grammar and entropy_bits",
                           file=source)  # fmt: skip
-    from grammarlab.grammar.tune import tune  # lazy: scipy
+    from grammarlab.grammar.tune import length_warning, tune  # lazy: scipy
 
     src = Path(_abs(d["grammar"], base_dir))
     g = load(src)
@@ -212,6 +213,9 @@ def derive_grammars(d: dict[str, Any], folder: Path, base_dir: Path, source: str
     for t in targets:
         tuned = tune(g, float(t), method=method, toward=toward)
         stem = f"{prefix or src.stem}_{method}_H{_fmt(t)}"
+        warning = length_warning(tuned)
+        if warning:  # a long grammar makes every run of the sweep slow: say so before it starts
+            print(f"{source}: warning: {stem}: {warning}", file=sys.stderr)
         out.append(_write_grammar(folder / f"{stem}.cfg", tuned.to_text()))
     return out
 

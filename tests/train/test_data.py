@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from grammarlab.errors import ConfigError
+from grammarlab.grammar.language import language
 from grammarlab.grammar.load import load
-from grammarlab.grammar.sample import language
 from grammarlab.train.config import resolve
 from grammarlab.train.data import make_datasets
 
