@@ -90,18 +90,18 @@ def default_out(cfg) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from grammarlab.train.loop import train
+    from grammarlab.runs.launch import EXIT_CODES, run
 
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else default_out(cfg)
-    state = train(cfg, out, quiet=args.quiet)
+    state = run(cfg, out, quiet=args.quiet)
     print(f"{out}: {state}", file=sys.stderr)
-    return 0 if state == "done" else 1
+    return EXIT_CODES[state]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from grammarlab.grammar.strings import read_strings
-    from grammarlab.train.evaluate import score_strings
+    from grammarlab.train.restore import score_strings
 
     bits, per_token = score_strings(Path(args.run_dir), read_strings(args.strings))
     for b, tok in zip(bits, per_token, strict=True):
