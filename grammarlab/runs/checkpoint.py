@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +95,9 @@ def _state(folder: Path) -> dict[str, Any]:
         raise GrammarlabError(f"not a grammarlab checkpoint state ({e})", file=str(path)) from None
 
 
-def _write_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+def _write_tensors(tensors: dict[str, torch.Tensor], path: Path,
+                   metadata: dict[str, str] | None = None) -> None:  # fmt: skip
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path), metadata)
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -110,20 +112,24 @@ def _is_peft(model: Any) -> bool:
 
 
 def _save_model(model: Any, folder: Path) -> None:
-    """``save_pretrained``: config.json + model.safetensors, or a PEFT adapter
-    (adapter_config.json + adapter_model.safetensors) for a LoRA run."""
-    if hasattr(model, "save_pretrained"):
-        from transformers.utils import logging as hf_logging  # heavy: loaded with the model
-
-        bar = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # "Writing model shards" at every checkpoint
-        try:
+    """config.json + model.safetensors (the model's own parameter names, which
+    ``from_pretrained`` reads and a resume loads as they are), or for a LoRA run the PEFT adapter
+    (adapter_config.json + adapter_model.safetensors)."""
+    if _is_peft(model):
+        with warnings.catch_warnings():  # peft calls a deprecated transformers property
+            warnings.simplefilter("ignore", FutureWarning)
             model.save_pretrained(folder, safe_serialization=True)
-        finally:
-            if bar:
-                hf_logging.enable_progress_bar()
-    else:  # a bare torch module (tests): its weights only
-        _write_tensors(model.state_dict(), folder / "model.safetensors")
+        return
+    if hasattr(model, "config"):
+        model.config.save_pretrained(folder)
+    # save_pretrained would rename some weights to their legacy names (GPT-NeoX's lm_head to
+    # embed_out), which a plain load_state_dict does not map back; one copy of a tied weight
+    seen, weights = set(), {}
+    for k, v in model.state_dict().items():
+        if v.data_ptr() not in seen:
+            seen.add(v.data_ptr())
+            weights[k] = v
+    _write_tensors(weights, folder / "model.safetensors", {"format": "pt"})
 
 
 def _load_model(model: Any, folder: Path) -> None:

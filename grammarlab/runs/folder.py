@@ -43,7 +43,7 @@ import torch
 import grammarlab
 from grammarlab.errors import ConfigError, GrammarlabError
 from grammarlab.grammar.load import load as load_grammar
-from grammarlab.grammar.strings import format_strings, read_strings
+from grammarlab.grammar.strings import format_strings, parse_strings
 from grammarlab.io import write_atomic, write_json_atomic, write_text_atomic
 from grammarlab.runs import checkpoint
 from grammarlab.train.config import TrainConfig, config_from_dict, diff_configs, dumps_config
@@ -272,7 +272,7 @@ class RunDir:
     def grammar_text(self) -> str | None:
         """The saved copy of the grammar file (None before the run starts)."""
         try:
-            return self._p(GRAMMAR).read_text(encoding="utf-8")
+            return _read_text(self._p(GRAMMAR))
         except FileNotFoundError:
             return None
 
@@ -292,7 +292,10 @@ class RunDir:
         folder = self._p(DATA)
         if not folder.is_dir():
             return {}
-        return {p.stem: read_strings(p) for p in sorted(folder.glob("*.txt"))}
+        out = {}
+        for p in sorted(folder.glob("*.txt")):
+            out[p.stem] = parse_strings(_read_text(p), str(p))
+        return out
 
     # ------------------------------------------------------------------------- status, env
 
@@ -417,7 +420,7 @@ class RunDir:
         return list(_epoch_files(self._p(GENERATIONS), ".txt"))
 
     def read_generations(self, epoch: int) -> str:
-        return (self._p(GENERATIONS) / epoch_name(epoch, ".txt")).read_text(encoding="utf-8")
+        return _read_text(self._p(GENERATIONS) / epoch_name(epoch, ".txt"))
 
     def clear(self) -> None:
         """Remove the outputs of an earlier start (a fresh run, or one killed before its first
@@ -564,6 +567,13 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise GrammarlabError(f"not a text file: not UTF-8 ({e.reason})", file=str(path)) from None
 
 
 def _holder(text: str) -> str:

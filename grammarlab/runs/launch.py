@@ -38,12 +38,17 @@ def run(cfg: TrainConfig, run_dir: str | Path | RunDir, *, quiet: bool = False) 
 def analyse(folder: RunDir, trained: str) -> str:
     """Write the run's analysis (status ``analysing`` meanwhile) and its final status."""
     status = folder.read_status() or Status("analysing", None, trained=trained)
-    folder.write_status(Status("analysing", status.epoch, status.message, trained))
+    # the message of training (a divergence), without the reason of an earlier failed analysis
+    message = status.message.partition(_FAILED)[0] if status.state == "failed" else status.message
+    folder.write_status(Status("analysing", status.epoch, message, trained))
     try:
         write_run_analysis(folder)
     except BaseException as e:
         why = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
-        folder.write_status(Status("failed", status.epoch, f"analysis: {why}", trained))
+        folder.write_status(Status("failed", status.epoch, f"{message}{_FAILED}{why}", trained))
         raise
-    folder.write_status(Status(trained, status.epoch, status.message, trained))
+    folder.write_status(Status(trained, status.epoch, message, trained))
     return trained
+
+
+_FAILED = "; analysis failed: "
