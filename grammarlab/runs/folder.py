@@ -137,9 +137,11 @@ class RunDir:
     def prepare(self) -> None:
         """Create the folder; a clear error when the path is a file or cannot be written."""
         if self.path.exists() and not self.path.is_dir():
-            raise GrammarlabError(f"{self.path} is a file, not a run folder",
-                                  file=str(self.path),
-                                  hint="give --out a folder (it is created when missing)")
+            raise GrammarlabError(
+                f"{self.path} is a file, not a run folder",
+                file=str(self.path),
+                hint="give --out a folder (it is created when missing)",
+            )
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -516,8 +518,12 @@ class RunDir:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    raise GrammarlabError(f"not valid JSON ({e.msg})", file=str(path), line=i,
-                                          hint="grammarlab measures RUN rewrites it") from None
+                    raise GrammarlabError(
+                        f"not valid JSON ({e.msg})",
+                        file=str(path),
+                        line=i,
+                        hint="grammarlab measures RUN rewrites it",
+                    ) from None
         return rows
 
     def read_per_string(self) -> Any:

@@ -173,8 +173,11 @@ def test_no_file_of_a_run_folder_is_unpickled(tiny_cfg, tmp_path):
         shutil.copytree(good, bad)
         (bad / rel).write_bytes(payload)
         tried += 1
-        for action, arg in ((load_run_model, bad), (analyze_run, bad),
-                            (lambda d: run(tiny_cfg(epochs=3, n_generate=2), d, quiet=True), bad)):
+        for action, arg in (
+            (load_run_model, bad),
+            (analyze_run, bad),
+            (lambda d: run(tiny_cfg(epochs=3, n_generate=2), d, quiet=True), bad),
+        ):
             try:
                 action(arg)
             except GrammarlabError:

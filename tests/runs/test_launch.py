@@ -170,7 +170,7 @@ def test_cli_run_folder_mistakes_are_one_line_errors(tiny_cfg, tmp_path, capsys)
     assert "afile is a file, not a run folder" in err and "Traceback" not in err
     foreign = tmp_path / "proj"
     foreign.mkdir()
-    (foreign / "config.toml").write_text('[tool.black]\nline-length = 100\n')
+    (foreign / "config.toml").write_text("[tool.black]\nline-length = 100\n")
     assert main(["train", str(toml), "--out", str(foreign)]) == 2
     err = capsys.readouterr().err
     assert "is not a grammarlab run folder: its config.toml is not a run config" in err
