@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -28,9 +28,6 @@ from grammarlab.runs import launch
 from grammarlab.runs.folder import RunDir, RunLocked
 from grammarlab.runs.launch import FINISHED
 from grammarlab.train.config import dumps_config, load_config
-
-if TYPE_CHECKING:
-    from grammarlab.sweep.spec import Sweep
 
 TRAIN_TARGET = "grammarlab.sweep.execute:train_from_file"
 
@@ -117,7 +114,7 @@ EXECUTORS = {"local": execute_local, "parallel": execute_parallel}
 
 
 def run_sweep(
-    sweep: Sweep,
+    sweep: Any,  # a grammarlab.sweep.spec.Sweep (spec imports this module)
     executor: str = "local",
     workers: int | None = None,
     progress: bool = True,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import math
+import shutil
 import sys
 import time
 import warnings
@@ -34,6 +35,7 @@ from tqdm import tqdm
 
 from grammarlab.errors import ConfigError, GrammarlabError
 from grammarlab.grammar.load import load
+from grammarlab.io import write_json_atomic
 from grammarlab.runs.folder import RunDir, Status
 from grammarlab.train.config import TrainConfig, resolve
 from grammarlab.train.cpu_parallel import Workers, resolve_workers
@@ -309,10 +311,6 @@ def _write_generations(run: RunDir, k, model, tmap, cfg, sets) -> None:
 def _save_final_model(path: Path, model, tmap) -> None:
     """final_model/: the trained model as a Hugging Face directory (LoRA merged into the base
     weights) plus tokens.json, the TokenMap that maps terminals to ids."""
-    import shutil
-
-    from grammarlab.io import write_json_atomic
-
     shutil.rmtree(path, ignore_errors=True)
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
     merged.save_pretrained(path)
