@@ -18,7 +18,7 @@ import pandas as pd
 
 from grammarlab.analysis.phases import Curves, detect_phases
 from grammarlab.errors import GrammarlabError
-from grammarlab.runs.folder import RunDir, find_runs, run_id
+from grammarlab.runs.folder import PHASES, RunDir, find_runs, run_id
 
 # standard config columns -> config keys (leaf names) that may hold them, first found wins
 CONFIG_COLUMNS = {
@@ -109,7 +109,7 @@ def load_runs(path: Path | str) -> RunTables:
             notes.append(f"{rid}: no epochs recorded yet")
             continue
         metrics += [{**row, **cfg} for row in _metric_rows(rid, records)]
-        ph, source = run.read_phases(), "phases.json"
+        ph, source = run.read_phases(), PHASES  # the column says where phases came from
         if ph is None:
             try:
                 ph, source = detect_phases(Curves.from_records(records)).to_dict(), "computed"
