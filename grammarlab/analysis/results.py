@@ -1,22 +1,24 @@
-"""Run folders as tidy tables: :func:`load_runs` and the small readers the analysis uses.
+"""Run folders as tidy tables: :func:`load_runs`.
 
-A run folder is any folder holding ``metrics.jsonl`` (see docs/architecture.md). Readers never
-fail on a run that is still being written: a half-written last line of a JSON Lines file is
-ignored, missing optional files give empty results and a note.
+A run folder is any folder holding metrics (runs/folder.py reads it). Tables load runs that are
+still being written: an incomplete last metrics line is left out with a warning naming it,
+missing optional files give empty results and a note.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from grammarlab.analysis.phases import Curves, detect_phases
 from grammarlab.errors import GrammarlabError
+from grammarlab.runs.folder import PHASES, RunDir, find_runs, run_id
 
 # standard config columns -> config keys (leaf names) that may hold them, first found wins
 CONFIG_COLUMNS = {
@@ -26,78 +28,7 @@ CONFIG_COLUMNS = {
     "seed": ("seed", "data_seed"),
     "model": ("model", "model_name", "preset"),
 }
-_EPOCH_FILE = re.compile(r"^epoch_(\d+)$")
 _SERIES = re.compile(r"^(?P<dataset>.+)_(?P<kind>loss|acc)$")
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Objects of a JSON Lines file; blank lines and a half-written last line are skipped, a
-    broken line elsewhere is an error with its line number. Missing file: []."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    out = []
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i == len(lines):  # being written right now
-                break
-            raise GrammarlabError(f"not valid JSON: {e.msg}", file=str(path), line=i) from None
-        if not isinstance(obj, dict):
-            raise GrammarlabError("each line must be a JSON object", file=str(path), line=i)
-        out.append(obj)
-    return out
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The per-epoch objects of ``metrics.jsonl`` (error when the file is missing)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise GrammarlabError(
-            "not a run folder: no metrics.jsonl", file=str(run_dir), hint="give a run folder"
-        )
-    recs = [r for r in read_jsonl(path) if "epoch" in r]
-    if not recs:
-        raise GrammarlabError("metrics.jsonl has no epochs yet", file=str(path))
-    return recs
-
-
-def read_env(run_dir: Path) -> dict[str, Any]:
-    """``env.json`` as a dict ({} when absent or unreadable while being written)."""
-    try:
-        return json.loads((Path(run_dir) / "env.json").read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def read_config(run_dir: Path) -> dict[str, Any]:
-    """``config.toml`` flattened to dotted keys of scalar values ({} when absent)."""
-    import tomllib  # Python >= 3.11
-
-    path = Path(run_dir) / "config.toml"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as e:
-        raise GrammarlabError(f"invalid TOML: {e}", file=str(path)) from None
-    flat: dict[str, Any] = {}
-
-    def walk(d: dict[str, Any], prefix: str) -> None:
-        for k, v in d.items():
-            if isinstance(v, dict):
-                walk(v, f"{prefix}{k}.")
-            elif isinstance(v, (str, int, float, bool)):
-                flat[f"{prefix}{k}"] = v
-            elif isinstance(v, list) and all(isinstance(x, (str, int, float)) for x in v):
-                flat[f"{prefix}{k}"] = ",".join(map(str, v))
-
-    walk(data, "")
-    return flat
 
 
 def config_columns(flat: dict[str, Any]) -> dict[str, Any]:
@@ -112,59 +43,6 @@ def config_columns(flat: dict[str, Any]) -> dict[str, Any]:
         out["grammar"] = Path(out["grammar"]).stem
     out.update({f"config.{k}": v for k, v in flat.items()})
     return out
-
-
-def read_run_strings(run_dir: Path) -> dict[str, list[tuple[str, ...]]]:
-    """The strings of every ``data/*.txt`` of a run, by file stem (train, test, random, train2)."""
-    from grammarlab.grammar.strings import read_strings
-
-    folder = Path(run_dir) / "data"
-    return (
-        {p.stem: read_strings(p) for p in sorted(folder.glob("*.txt"))} if folder.is_dir() else {}
-    )
-
-
-def read_grammar(run_dir: Path) -> Any:
-    """The run's grammar (``grammar.cfg``, a copy of the grammar it was trained on)."""
-    from grammarlab.grammar.load import load
-
-    path = Path(run_dir) / "grammar.cfg"
-    if not path.is_file():
-        raise GrammarlabError("run folder has no grammar.cfg", file=str(path),
-                              hint="the measures need the run's grammar")  # fmt: skip
-    return load(path)
-
-
-def epoch_files(folder: Path, suffix: str) -> dict[int, Path]:
-    """``epoch_XXXX<suffix>`` files of a folder by epoch, sorted ({} when the folder is absent)."""
-    if not Path(folder).is_dir():
-        return {}
-    out = {}
-    for p in Path(folder).glob(f"epoch_*{suffix}"):
-        m = _EPOCH_FILE.match(p.name[: -len(suffix)])
-        if m:
-            out[int(m.group(1))] = p
-    return dict(sorted(out.items()))
-
-
-def find_run_dirs(path: Path | str) -> list[Path]:
-    """The run folder ``path`` itself, or every run folder below it (sorted)."""
-    root = Path(path)
-    if not root.exists():
-        raise GrammarlabError(f"no such folder: {root}", file=str(root))
-    if (root / "metrics.jsonl").is_file():
-        return [root]
-    runs = sorted(p.parent for p in root.rglob("metrics.jsonl"))
-    if not runs:
-        raise GrammarlabError(
-            "no run found: no metrics.jsonl in this folder or below it", file=str(root)
-        )
-    return runs
-
-
-def run_id(run: Path, root: Path) -> str:
-    """The run's name: its path relative to the folder searched, or its own name."""
-    return run.name if run == root else run.relative_to(root).as_posix()
 
 
 @dataclass(frozen=True, eq=False)
@@ -202,47 +80,48 @@ def _float(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
+def read_records(run: RunDir, notes: list[str]) -> list[dict[str, Any]]:
+    """A run's metrics for tables: an incomplete last line (a run being written) is left out
+    with a warning and a note."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records = run.read_metrics(partial_ok=True)
+    for w in caught:
+        notes.append(str(w.message))
+        warnings.warn(w.message, stacklevel=2)
+    return records
+
+
 def load_runs(path: Path | str) -> RunTables:
     """Metrics, phases and measures of the run folder ``path``, or of every run below it.
 
     Phases come from phases.json, else are computed from the metrics (pure and cheap); measures
     come from measures.jsonl, else are left out with a note (``grammarlab measures RUN``
     computes them). Unfinished runs load with the epochs they have."""
-    from grammarlab.analysis.phases import Curves, detect_phases
-
     root = Path(path)
     metrics, phases, measures, notes = [], [], [], []
-    for run in find_run_dirs(root):
+    for run in find_runs(root):
         rid = run_id(run, root)
-        cfg = config_columns(read_config(run))
-        status = (read_json_obj(run / "status.json") or {}).get("state")
-        records = [r for r in read_jsonl(run / "metrics.jsonl") if "epoch" in r]
+        cfg = config_columns(run.config_values())
+        status = run.read_status()
+        records = read_records(run, notes)
         if not records:
             notes.append(f"{rid}: no epochs recorded yet")
             continue
         metrics += [{**row, **cfg} for row in _metric_rows(rid, records)]
-        ph = read_json_obj(run / "phases.json")
-        source = "phases.json"
+        ph, source = run.read_phases(), PHASES  # the column says where phases came from
         if ph is None:
             try:
                 ph, source = detect_phases(Curves.from_records(records)).to_dict(), "computed"
             except GrammarlabError as e:
                 ph, source = {}, "unavailable"
                 notes.append(f"{rid}: phases unavailable: {e}")
-        phases.append({"run": rid, "status": status, "phases_source": source, **ph, **cfg})
-        rows = read_jsonl(run / "measures.jsonl")
+        phases.append({"run": rid, "status": status.state if status else None,
+                       "phases_source": source, **ph, **cfg})  # fmt: skip
+        rows = run.read_measures()
         if not rows:
             notes.append(f"{rid}: no measures.jsonl (run `grammarlab measures {run}`)")
         measures += [{"run": rid, **r, **cfg} for r in rows]
     return RunTables(
         pd.DataFrame(metrics), pd.DataFrame(phases), pd.DataFrame(measures), tuple(notes)
     )
-
-
-def read_json_obj(path: Path) -> dict[str, Any] | None:
-    """A JSON object file, or None when absent or half-written."""
-    try:
-        obj = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return obj if isinstance(obj, dict) else None

@@ -1,11 +1,10 @@
 """A run's memorization analysis on disk: phases.json, measures.jsonl, per_string.csv and
-per_position.csv, computed from the run folder (saved surprisals, data files, grammar.cfg) with
-the pure measures of :mod:`grammarlab.analysis.measures` and the grammar's exact probabilities.
-Files are written atomically; grammar bits of the run's fixed strings are computed once per run."""
+per_position.csv, computed from the run folder (runs/folder.py: surprisals, data files, the
+grammar's copy) with the pure measures of :mod:`grammarlab.analysis.measures` and the grammar's
+exact probabilities. Grammar bits of the run's fixed strings are computed once per run."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +22,9 @@ from grammarlab.analysis.measures import (
     string_bits,
     token_accuracy,
 )
+from grammarlab.analysis.phases import Curves, detect_phases
 from grammarlab.errors import GrammarlabError
+from grammarlab.runs.folder import RunDir
 
 PER_STRING = [
     "epoch",
@@ -37,43 +38,55 @@ PER_STRING = [
 PER_POSITION = ["epoch", "dataset", "position", "excess_bits"]
 
 
-def analyze_run(run_dir: Path | str) -> tuple[Any, list[dict[str, Any]], Any, Any]:
+def finite_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The epochs before the first one whose train or test loss is not finite (null in
+    metrics.jsonl): a diverged run is analysed over its finite epochs."""
+    out = []
+    for r in records:
+        if not all(_finite(r.get(k)) for k in ("train_loss", "test_loss")):
+            break
+        out.append(r)
+    return out
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def analyze_run(run_dir: Path | str | RunDir) -> tuple[Any, list[dict[str, Any]], Any, Any]:
     """(phases, measures rows, per-string DataFrame, per-position DataFrame) of a run folder.
 
-    Grammar bits of the fixed strings are computed once; each surprisals/epoch_XXXX.npz gives one
-    row; generations/epoch_XXXX.txt add the generation shares to their epoch's row. In sequential
-    runs the datasets are labelled d1 (data/train.txt) and d2 (data/train2.txt) and the ``train``
-    measures refer to the current stage's training set (the members)."""
-
-    from grammarlab.analysis.phases import Curves, detect_phases
-    from grammarlab.analysis.results import (
-        epoch_files,
-        read_env,
-        read_grammar,
-        read_metrics,
-        read_run_strings,
-    )
-
-    run_dir = Path(run_dir)
-    records = read_metrics(run_dir)
+    Grammar bits of the fixed strings are computed once; each saved surprisals epoch gives one
+    row; generations add the generation shares to their epoch's row. Only the finite epochs
+    (:func:`finite_records`) are analysed; a broken metrics line is an error, never skipped. In
+    sequential runs the datasets are labelled d1 (data/train.txt) and d2 (data/train2.txt) and
+    the ``train`` measures refer to the current stage's training set (the members)."""
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+    all_records = run.read_metrics()
+    if not all_records:
+        raise GrammarlabError("metrics.jsonl has no epochs yet", file=str(run))
+    records = finite_records(all_records)
+    if not records:
+        raise GrammarlabError("no epoch with finite losses to analyse (the run diverged at "
+                              "epoch 0)", file=str(run))  # fmt: skip
     phases = detect_phases(Curves.from_records(records))
+    finite = {int(r["epoch"]) for r in records}
     stage_of = {int(r["epoch"]): int(r.get("stage") or 1) for r in records}
-    env = read_env(run_dir)
+    env = run.read_env()
     params = (env.get("n_params"), env.get("n_trainable_params"))
-    npz_files = epoch_files(run_dir / "surprisals", ".npz")
-    gen_files = epoch_files(run_dir / "generations", ".txt")
-    raw = read_run_strings(run_dir)
+    npz_epochs = [e for e in run.surprisal_epochs() if e in finite]
+    gen_epochs = [e for e in run.generation_epochs() if e in finite]
+    raw = run.read_data()
     seq = "train2" in raw or "d2" in raw
     strings = {_label(k, seq): v for k, v in raw.items()}
     rows: dict[int, dict[str, Any]] = {}
     frames_s: list[dict[str, Any]] = []  # column pieces, one per (epoch, set): one frame at the end
     frames_p: list[dict[str, Any]] = []
-    if npz_files or gen_files:
-        g = read_grammar(run_dir)
+    if npz_epochs or gen_epochs:
+        g = run.read_grammar()
         gbits, gtok = _grammar_bits(g, strings)
-    for epoch, path in npz_files.items():
-        with np.load(path) as z:
-            arrays = {_label_key(k, seq): z[k] for k in z.files}
+    for epoch in npz_epochs:
+        arrays = {_label_key(k, seq): v for k, v in run.read_surprisals(epoch).items()}
         stage = stage_of.get(epoch, 1)
         members = ("d2" if stage >= 2 else "d1") if seq else "train"
         row, fs, fp = _epoch_tables(epoch, arrays, members, gbits, gtok, params)
@@ -81,8 +94,8 @@ def analyze_run(run_dir: Path | str) -> tuple[Any, list[dict[str, Any]], Any, An
         frames_s += fs
         frames_p += fp
     train_strings = [x for k, s in strings.items() if k in ("train", "d1", "d2") for x in s]
-    for epoch, path in gen_files.items():
-        samples = parse_generations(path.read_text(encoding="utf-8"))
+    for epoch in gen_epochs:
+        samples = parse_generations(run.read_generations(epoch))
         row = rows.setdefault(epoch, {"epoch": epoch, "stage": stage_of.get(epoch, 1)})
         row.update(generation_shares(samples, _grammatical(g, samples), train_strings))
     out_rows = [{k: _json_value(v) for k, v in rows[e].items()} for e in sorted(rows)]
@@ -204,15 +217,11 @@ def _grammatical(g: Any, samples: Sequence[tuple[str, ...] | None]) -> np.ndarra
     return out
 
 
-def write_run_analysis(run_dir: Path | str) -> None:
-    """Compute and write phases.json, measures.jsonl, per_string.csv and per_position.csv into
-    a run folder (each atomically). Called by the runner when a run finishes."""
-    from grammarlab.io import write_atomic, write_json_atomic, write_text_atomic
-
-    run_dir = Path(run_dir)
-    phases, rows, ps, pp = analyze_run(run_dir)
-    write_json_atomic(run_dir / "phases.json", phases.to_dict())
-    text = "".join(json.dumps(r, allow_nan=False, sort_keys=False) + "\n" for r in rows)
-    write_text_atomic(run_dir / "measures.jsonl", text)
-    write_atomic(run_dir / "per_string.csv", lambda p: ps.to_csv(p, index=False))
-    write_atomic(run_dir / "per_position.csv", lambda p: pp.to_csv(p, index=False))
+def write_run_analysis(run_dir: Path | str | RunDir) -> None:
+    """Compute and write a run folder's analysis (phases.json, measures.jsonl, per_string.csv,
+    per_position.csv), holding the folder's lock. Called by runs.launch when a run has trained,
+    and by ``grammarlab measures``."""
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+    with run.lock():
+        phases, rows, ps, pp = analyze_run(run)
+        run.write_analysis(phases.to_dict(), rows, ps, pp)

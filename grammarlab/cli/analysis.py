@@ -13,9 +13,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grammarlab.analysis.phases import DEFAULT_THRESHOLD, DEFAULT_TOLERANCE
+from grammarlab.errors import GrammarlabError
+
+if TYPE_CHECKING:
+    from grammarlab.runs.folder import RunDir
 
 # what the readable table shows, in order: (key, header)
 _PHASE_COLUMNS = (
@@ -69,11 +73,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=cmd_measures)
 
 
-def _phases_of(run_dirs: list[Path], root: Path, threshold: float, tolerance: float) -> Any:
+def _phases_of(runs: list[RunDir], root: Path, threshold: float, tolerance: float) -> Any:
     from grammarlab.analysis.phases import Curves, detect_phases, mean_curves
-    from grammarlab.analysis.results import read_metrics, run_id
+    from grammarlab.analysis.run_analysis import finite_records
+    from grammarlab.runs.folder import run_id
 
-    curves = {run_id(r, root): Curves.from_records(read_metrics(r)) for r in run_dirs}
+    curves = {}
+    for r in runs:
+        records = r.read_metrics(partial_ok=True)  # a run being written: its last line warns
+        if not records:
+            raise GrammarlabError("metrics.jsonl has no epochs yet", file=str(r))
+        curves[run_id(r, root)] = Curves.from_records(finite_records(records) or records)
     per = {k: detect_phases(c, threshold, tolerance).to_dict() for k, c in curves.items()}
     mean = None
     if len(curves) > 1:
@@ -98,10 +108,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def cmd_phases(args: argparse.Namespace) -> int:
-    from grammarlab.analysis.results import find_run_dirs
+    from grammarlab.runs.folder import find_runs  # torch: not for every command's start-up
 
     root = Path(args.run_dir)
-    runs = find_run_dirs(root)
+    runs = find_runs(root)
     per, mean = _phases_of(runs, root, args.threshold, args.tolerance)
     if args.json:
         obj = next(iter(per.values())) if mean is None else {
@@ -124,24 +134,22 @@ def cmd_phases(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_if_configs_differ(runs: list[Path]) -> None:
+def _warn_if_configs_differ(runs: list[RunDir]) -> None:
     """The mean is meant over seeds: say so when runs differ in more than seed-like keys."""
-    from grammarlab.analysis.results import read_config
-
-    cfgs = [{k: v for k, v in read_config(r).items() if "seed" not in k} for r in runs]
+    cfgs = [{k: v for k, v in r.config_values().items() if "seed" not in k} for r in runs]
     keys = sorted({k for c in cfgs for k in c if any(c.get(k) != d.get(k) for d in cfgs)})
     if keys:
         print(f"note: the runs differ in {', '.join(keys)}; the mean mixes them", file=sys.stderr)
 
 
 def cmd_measures(args: argparse.Namespace) -> int:
-    from grammarlab.analysis.results import find_run_dirs, read_jsonl, run_id
     from grammarlab.analysis.run_analysis import write_run_analysis
+    from grammarlab.runs.folder import find_runs, run_id
 
     root = Path(args.run_dir)
-    for run in find_run_dirs(root):
+    for run in find_runs(root):
         write_run_analysis(run)
-        rows = read_jsonl(run / "measures.jsonl")
+        rows = run.read_measures()
         print(f"{run_id(run, root)}: wrote phases.json, measures.jsonl, per_string.csv, "
               f"per_position.csv ({len(rows)} epochs)")  # fmt: skip
         if not rows:

@@ -1,5 +1,5 @@
-"""``grammarlab train`` and ``grammarlab eval``: thin shells over grammarlab.train.loop /
-evaluate."""
+"""``grammarlab train`` and ``grammarlab eval``: thin shells over grammarlab.runs.launch (train,
+then analyse) and grammarlab.train.restore (score strings under a run's model)."""
 
 from __future__ import annotations
 
@@ -124,17 +124,17 @@ def out_from_args(args: argparse.Namespace, cfg: TrainConfig) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from grammarlab.train.loop import train
+    from grammarlab.runs.launch import EXIT_CODES, run
 
     cfg = config_from_args(args)
     out = out_from_args(args, cfg)
-    state = train(cfg, out, quiet=args.quiet)
+    state = run(cfg, out, quiet=args.quiet)
     print(f"{out}: {state}", file=sys.stderr)
-    return 0 if state == "done" else 1
+    return EXIT_CODES[state]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from grammarlab.train.evaluate import score_strings
+    from grammarlab.train.restore import score_strings  # lazy: torch
 
     bits, per_token = score_strings(Path(args.run_dir), read_strings(args.strings))
     for b, tok in zip(bits, per_token, strict=True):

@@ -1,33 +1,41 @@
 """Running a sweep: jobs, executors (one process, or a local process pool) and relaunch.
 
-:func:`run_sweep` skips runs whose folder says they finished (:data:`FINISHED`), writes each
+:func:`run_sweep` skips runs whose folder says they finished (runs.launch.FINISHED), writes each
 remaining run's resolved config to ``<sweep>/configs/<run_id>.toml`` and hands the jobs to an
-executor from :data:`EXECUTORS`; unfinished runs resume from their checkpoints. A run that
-raises is reported as ``failed`` and the others go on.
+executor from :data:`EXECUTORS`; each job is runs.launch.run (lock, train or resume, analyse), so
+unfinished runs resume from their checkpoints and a run whose analysis is missing gets it. A run
+that raises is reported as ``failed``, one that another process holds as ``locked`` (it is never
+run twice at once), and the others go on.
 """
 
 from __future__ import annotations
 
+import importlib
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
 
 from grammarlab.errors import ConfigError
 from grammarlab.io import write_text_atomic
-from grammarlab.train.config import dumps_config
+from grammarlab.runs import launch
+from grammarlab.runs.folder import RunDir, RunLocked
+from grammarlab.runs.launch import FINISHED
+from grammarlab.train.config import dumps_config, load_config
 
-if TYPE_CHECKING:
-    from grammarlab.sweep.spec import Sweep
-
-FINISHED = ("done", "diverged")  # terminal states: a relaunch skips these runs
 TRAIN_TARGET = "grammarlab.sweep.execute:train_from_file"
 
 
 def run_state(run_dir: Path) -> str | None:
-    """``status.json``'s state of a run folder (None when it has not started)."""
-    from grammarlab.analysis.results import read_json_obj
-
-    return (read_json_obj(Path(run_dir) / "status.json") or {}).get("state")
+    """The state in a run folder's status (None when it has not started)."""
+    status = RunDir(Path(run_dir)).read_status()
+    return None if status is None else status.state
 
 
 @dataclass(frozen=True)
@@ -51,26 +59,21 @@ class Outcome:
     cpu_seconds: float = 0.0  # CPU time of the process that ran it (all its threads)
 
 
-def train_from_file(config_path: str, run_dir: str) -> str | None:
-    """Load a run config (TOML) and train or resume its run folder; the final state."""
-    from grammarlab.train.config import load_config
-    from grammarlab.train.loop import train
-
-    status = train(load_config(config_path), Path(run_dir), quiet=True)
-    state = status.get("state") if isinstance(status, dict) else getattr(status, "state", None)
-    return state or run_state(Path(run_dir))
+def train_from_file(config_path: str, run_dir: str) -> str:
+    """Load a run config (TOML) and train, resume or finish its run folder
+    (runs.launch.run); the final state: done or diverged."""
+    return launch.run(load_config(config_path), Path(run_dir), quiet=True)
 
 
 def run_job(job: Job) -> Outcome:
     """Run one job; any exception becomes a ``failed`` outcome (the sweep goes on)."""
-    import importlib
-    import time
-
     t0, c0 = time.perf_counter(), time.process_time()
     module, func = job.target.split(":")
     try:
         state = getattr(importlib.import_module(module), func)(job.config_path, job.run_dir)
         error = None
+    except RunLocked as e:  # another process runs it: not failed, not run twice
+        state, error = "locked", str(e)
     except Exception as e:  # noqa: BLE001 - reported per run, the other runs go on
         state, error = "failed", f"{type(e).__name__}: {e}"
     return Outcome(job.run_id, state, error, time.perf_counter() - t0, time.process_time() - c0)
@@ -78,8 +81,6 @@ def run_job(job: Job) -> Outcome:
 
 def _init_worker() -> None:
     # Tiny models gain nothing from intra-op threads; one thread per process scales best.
-    import torch
-
     torch.set_num_threads(1)
 
 
@@ -95,9 +96,6 @@ def execute_local(jobs: list[Job], workers: int, bar: Any) -> list[Outcome]:
 def execute_parallel(jobs: list[Job], workers: int, bar: Any) -> list[Outcome]:
     """Runs in ``workers`` local processes (forkserver where available, else spawn), each with
     one torch thread. A worker that dies takes down its pool: its runs are reported failed."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     out = []
     with ProcessPoolExecutor(max(1, workers), mp_context=mp.get_context(method),
@@ -116,7 +114,7 @@ EXECUTORS = {"local": execute_local, "parallel": execute_parallel}
 
 
 def run_sweep(
-    sweep: Sweep,
+    sweep: Any,  # a grammarlab.sweep.spec.Sweep (spec imports this module)
     executor: str = "local",
     workers: int | None = None,
     progress: bool = True,
@@ -125,15 +123,14 @@ def run_sweep(
     """Run every unfinished run of ``sweep`` (finished ones are skipped, unfinished ones resume);
     the caller then writes the sweep's tables (:func:`grammarlab.sweep.tables.aggregate`).
     Returns one outcome per run, skipped runs included with their state."""
-    import os
-
-    from tqdm.auto import tqdm
-
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}", hint=f"one of {sorted(EXECUTORS)}")
     sweep.root.mkdir(parents=True, exist_ok=True)
-    outcomes, jobs = [], []
+    outcomes, jobs, seen = [], [], set()
     for r in sweep.runs:
+        if Path(r.run_dir).resolve() in seen:
+            raise ConfigError(f"two runs of sweep {sweep.name} share the folder {r.run_dir}")
+        seen.add(Path(r.run_dir).resolve())
         state = run_state(r.run_dir)
         if state in FINISHED:
             outcomes.append(Outcome(r.run_id, state, None, 0.0))

@@ -1,7 +1,7 @@
 """A sweep's tidy tables: curves.csv, phases.csv, measures.csv and per_string.csv.
 
 :func:`collect` reads every run folder below a path
-(:func:`grammarlab.analysis.results.load_runs`), adds
+(:func:`grammarlab.analysis.results.load_runs`, runs/folder.py), adds
 each grammar's exact entropy (bits/string, cached by the grammar's text) and per-run summaries
 of the memorization measures to the phases; :func:`aggregate` writes the tables into the sweep
 folder; :func:`summary_table` prints the phases as plain text.
@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grammarlab.analysis.results import load_runs
 from grammarlab.errors import GrammarlabError
+from grammarlab.grammar.entropy import analyze
+from grammarlab.grammar.load import loads
+from grammarlab.io import write_atomic
+from grammarlab.runs.folder import RunDir, find_runs, run_id
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,19 +44,16 @@ def collect(path: Path | str) -> SweepTables:
     """The tables of the run folder ``path`` or of every run below it (nothing is written)."""
     import pandas as pd
 
-    from grammarlab.analysis.results import find_run_dirs, load_runs
-    from grammarlab.analysis.results import run_id as rel_id
-
     root = Path(path)
     t = load_runs(root)
     notes = list(t.notes)
     entropy, per_string = {}, []
-    for run in find_run_dirs(root):
-        rid = rel_id(run, root)
-        entropy[rid] = _entropy_bits(run / "grammar.cfg", notes)
-        ps = run / "per_string.csv"
-        if ps.is_file():
-            per_string.append(pd.read_csv(ps).assign(run=rid))
+    for run in find_runs(root):
+        rid = run_id(run, root)
+        entropy[rid] = _entropy_bits(run, notes)
+        ps = run.read_per_string()
+        if ps is not None:
+            per_string.append(ps.assign(run=rid))
     varying = [c for c in t.metrics.columns if c.startswith("config.")
                and t.metrics[c].astype(str).nunique() > 1]  # fmt: skip
     tables = []
@@ -74,15 +76,14 @@ def collect(path: Path | str) -> SweepTables:
     return SweepTables(curves, phases, measures, ps_df, tuple(notes))
 
 
-def _entropy_bits(grammar_file: Path, notes: list[str]) -> float:
-    """Exact entropy (bits/string) of a grammar file, cached by content; NaN with a note when
-    the file or the entropy engine is missing."""
-    try:
-        text = grammar_file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        notes.append(f"{grammar_file}: missing; entropy_bits left empty")
+def _entropy_bits(run: RunDir, notes: list[str]) -> float:
+    """Exact entropy (bits/string) of a run's grammar, cached by content; NaN with a note when
+    the grammar or the entropy engine is missing."""
+    text = run.grammar_text()
+    if text is None:
+        notes.append(f"{run.grammar_path}: missing; entropy_bits left empty")
         return math.nan
-    return _entropy_of_text(text, str(grammar_file), notes)
+    return _entropy_of_text(text, str(run.grammar_path), notes)
 
 
 _ENTROPY_CACHE: dict[str, float] = {}
@@ -92,13 +93,10 @@ def _entropy_of_text(text: str, source: str, notes: list[str]) -> float:
     key = hashlib.sha256(text.encode()).hexdigest()
     if key not in _ENTROPY_CACHE:
         try:
-            from grammarlab.grammar.entropy import analyze
-            from grammarlab.grammar.load import loads
-
             rep = analyze(loads(text))
             bits = getattr(rep, "entropy_bits", None)
             _ENTROPY_CACHE[key] = float(rep.to_dict()["entropy_bits"] if bits is None else bits)
-        except (ImportError, GrammarlabError, KeyError) as e:
+        except (GrammarlabError, KeyError) as e:
             notes.append(f"{source}: entropy unavailable ({e})")
             return math.nan
     return _ENTROPY_CACHE[key]
@@ -138,8 +136,6 @@ def _add_measure_summaries(phases: Any, measures: Any) -> Any:
 def aggregate(root: Path | str) -> SweepTables:
     """Write ``curves.csv``, ``phases.csv``, ``measures.csv`` (and ``per_string.csv``) into the
     sweep folder ``root`` (atomically) and return the tables."""
-    from grammarlab.io import write_atomic
-
     root = Path(root)
     t = collect(root)
     for name, df in (("curves", t.curves), ("phases", t.phases), ("measures", t.measures),

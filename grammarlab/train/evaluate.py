@@ -1,4 +1,4 @@
-"""Per-epoch evaluation of a causal LM on sets of grammar strings, and scoring strings of a run.
+"""Per-epoch evaluation of a causal LM on sets of grammar strings (the backward pass: step.py).
 
 Every string enters the model as ``bos t_1 .. t_L eos``; the model predicts the L string tokens
 and the end token (L + 1 predictions, the start token is never predicted). The paper's loss
@@ -9,10 +9,9 @@ then the mean over strings. Surprisals are saved in bits (``-log2 p``) per predi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     from grammarlab.train.prefix_trie import Trie
 
 LN2 = math.log(2.0)
+R = TypeVar("R")
 INVALID = "<invalid>"  # a generated sample that does not decode to terminals + end token
 
 
@@ -207,30 +207,29 @@ def plan(encs: Sequence[Encoded], micro_batch_size: int, share_prefixes: bool = 
     return Plan(sizes, tuple(batches))
 
 
-def run_plan(model: torch.nn.Module, p: Plan, backward: bool = False,
-             workers: Workers | None = None) -> list[SetResult]:  # fmt: skip
-    """Loss (nats/token), accuracy and per-token surprisals (bits) of each set of ``p``; every
-    string's numbers are its own, as if its set were evaluated alone (up to float rounding).
-    ``backward``: also accumulate the gradient of the Eq.-1 loss of the (one) set: each
-    micro-batch adds (sum of its strings' nats/token) / n, so the total equals one big batch up
-    to float error. ``workers`` (cpu_parallel.Workers): worker j runs micro-batches j, j + W,
-    ... at the same time as the others, under the caller's grad / inference mode; with more than
-    one worker each returns its own gradient and they are added to ``.grad`` in worker order."""
-    n = p.sizes[0][0] if backward else 0
-    w = 1 if workers is None else min(workers.n, len(p.batches))
+def worker_count(p: Plan, workers: Workers | None) -> int:
+    """How many workers a pass over ``p`` uses: one per micro-batch at most."""
+    return 1 if workers is None else min(workers.n, len(p.batches))
+
+
+def in_callers_modes(fn: Callable[[int], R]) -> Callable[[int], R]:
+    """``fn`` run under the calling thread's grad and inference modes, which are per thread:
+    a worker thread would otherwise run with its own defaults."""
     inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
-    params = [q for q in model.parameters() if q.requires_grad] if backward and w > 1 else None
 
-    def share(j: int):  # grad and inference modes are per thread: the caller's, in every worker
+    def run(j: int) -> R:
         with torch.inference_mode(inference), torch.set_grad_enabled(grad):
-            return _run_batches(model, p.batches[j::w], n, params)
+            return fn(j)
 
-    shares = [share(0)] if w == 1 else workers.map(share, range(w))
-    if params is not None:
-        _add_grads(params, [g for _, g in shares])
+    return run
+
+
+def collect(p: Plan, outs: Sequence[Sequence[tuple]], w: int) -> list[SetResult]:
+    """Each set's :class:`SetResult` from the outputs (nll, tmask, correct) of the micro-batches,
+    worker j having run batches j, j + w, ..."""
     accs = [Accumulator(size, width) for size, width in p.sizes]
-    for j, (outs, _) in enumerate(shares):
-        for b, (nll, tmask, correct) in zip(p.batches[j::w], outs, strict=True):
+    for j, worker_outs in enumerate(outs):
+        for b, (nll, tmask, correct) in zip(p.batches[j::w], worker_outs, strict=True):
             for k, pick, rows in b.parts:
                 if pick is None:
                     accs[k].add(nll, tmask, correct, rows)
@@ -239,37 +238,23 @@ def run_plan(model: torch.nn.Module, p: Plan, backward: bool = False,
     return [a.result() for a in accs]
 
 
-def _run_batches(model: torch.nn.Module, batches: Sequence[Batch], n: int,
-                 params: list[torch.Tensor] | None):  # fmt: skip
-    """Outputs (nll, tmask, correct) of each batch; with ``n`` > 0 the gradient of the batches'
-    Eq.-1 loss (/ n): accumulated into ``.grad`` (``params`` None), else returned (a tuple
-    matching ``params``, None where a parameter got none)."""
-    outs, grads = [], None
-    for b in batches:
-        nll, tmask, correct = token_nll(model, b.ids, b.mask, b.trie)
-        if n:
-            loss = batch_loss(nll, tmask) / n
-            if params is None:
-                loss.backward()
-            else:
-                g = torch.autograd.grad(loss, params, allow_unused=True)
-                grads = g if grads is None else tuple(map(_plus, grads, g))
-        outs.append((nll.detach(), tmask, correct))
-    return outs, grads
+def run_plan(model: torch.nn.Module, p: Plan, workers: Workers | None = None) -> list[SetResult]:
+    """Loss (nats/token), accuracy and per-token surprisals (bits) of each set of ``p``, under
+    the caller's grad / inference mode; every string's numbers are its own, as if its set were
+    evaluated alone (up to float rounding). ``workers`` (cpu_parallel.Workers): worker j runs
+    micro-batches j, j + W, ... at the same time as the others. The pass with the backward pass
+    is step.forward_backward."""
+    w = worker_count(p, workers)
 
+    def share(j: int) -> list[tuple]:
+        outs = []
+        for b in p.batches[j::w]:
+            nll, tmask, correct = token_nll(model, b.ids, b.mask, b.trie)
+            outs.append((nll.detach(), tmask, correct))
+        return outs
 
-def _plus(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
-    return b if a is None else a if b is None else a + b
-
-
-def _add_grads(params: list[torch.Tensor], grads: list[tuple | None]) -> None:
-    """Each worker's gradient added to ``.grad``, worker after worker."""
-    for i, q in enumerate(params):
-        total = None
-        for g in grads:
-            total = _plus(total, None if g is None else g[i])
-        if total is not None:
-            q.grad = total if q.grad is None else q.grad + total
+    run = in_callers_modes(share)
+    return collect(p, [run(0)] if w == 1 else workers.map(run, range(w)), w)
 
 
 @torch.inference_mode()
@@ -382,19 +367,3 @@ def format_generations(samples: Sequence[tuple[str, ...] | None]) -> str:
     (a non-terminal token before the end token, or no end token within the length limit). A
     sample that ends at once (the empty string) is an empty line."""
     return "".join((INVALID if s is None else " ".join(s)) + "\n" for s in samples)
-
-
-def score_strings(
-    run_dir: str | Path, strings: Sequence[tuple[str, ...]]
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Surprisal of ``strings`` under a run's model: bits per string (end token included) and
-    bits per predicted token (length L + 1 each). Uses final_model/ if present, else the latest
-    checkpoint."""
-    from grammarlab.runs.folder import load_run_model
-    from grammarlab.train.prefix_trie import supports
-
-    model, tmap, device = load_run_model(Path(run_dir))
-    model.eval()
-    res = evaluate_set(model, encode_set("score", strings, tmap, device), 64, supports(model))
-    per_token = [res.token_bits[i, : len(s) + 1].copy() for i, s in enumerate(strings)]
-    return res.string_bits, per_token

@@ -1,8 +1,9 @@
-"""The epoch loop (paper seed 002, Sec. 2-4 and App. A.1).
+"""The epoch loop (the paper "Rethinking memorization in LLMs: on learning by rote vs. with
+understanding", Sec. 2-4 and App. A.1).
 
-One epoch = one optimizer step on the whole training set (micro-batches accumulate gradients).
-Epoch 0 is the model before any update, epoch k the model after k updates; every epoch is
-evaluated on every set. Our models have no dropout, so the forward pass of update k+1 *is* the
+One epoch = one optimizer step on the whole training set (micro-batches accumulate gradients,
+step.py). Epoch 0 is the model before any update, epoch k the model after k updates; every epoch
+is evaluated on every set. Our models have no dropout, so the forward pass of update k+1 *is* the
 evaluation of the training set at epoch k: we reuse it, and only the last epoch needs an extra
 forward on the training set (with LoRA dropout the training set is evaluated separately).
 Sequential runs (Sec. 4) train on D1 for ``epochs`` then on D2 for ``epochs2`` (epochs E+1..E+E2
@@ -10,26 +11,37 @@ are stage 2), each stage with a fresh AdamW and its own linear decay unless conf
 The sets never change during a run, so their micro-batches (and the prefix tries that let the
 model compute shared prefixes once, prefix_trie.py) are planned once. On a CPU each pass is split
 over the run's CPU workers, threads that each run their own micro-batches (cpu_parallel.py).
+
+Everything the loop writes goes through the run folder (runs/folder.py). The end-of-run analysis
+is not the loop's job: runs/launch.py runs it after training.
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import shutil
 import sys
 import time
+import warnings
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from grammarlab.errors import ConfigError
-from grammarlab.runs import folder as runs
+from grammarlab.errors import ConfigError, GrammarlabError
+from grammarlab.grammar.load import load
+from grammarlab.io import write_json_atomic
+from grammarlab.runs.folder import RunDir, Status
 from grammarlab.train.config import TrainConfig, resolve
 from grammarlab.train.cpu_parallel import Workers, resolve_workers
+from grammarlab.train.data import make_datasets
 from grammarlab.train.evaluate import (
+    Encoded,
     Plan,
     SetResult,
     encode_set,
@@ -38,80 +50,122 @@ from grammarlab.train.evaluate import (
     generate_strings,
     greedy_matches_from_correct,
     plan,
-    run_plan,
 )
+from grammarlab.train.models import active_dropout, apply_lora, count_parameters, load_model
+from grammarlab.train.prefix_trie import supports
+from grammarlab.train.step import forward_backward, make_optimizer
+
+# OS errors that mean "the run folder cannot be written", reported as a one-line error
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
-def train(cfg: TrainConfig, run_dir: str | Path, *, quiet: bool = False) -> str:
-    """Train (or resume) the run of ``cfg`` in ``run_dir``; return its final state (done or
-    diverged). A finished run is not retrained; a folder holding a different config is refused."""
-    from grammarlab.grammar.load import load
+def train(cfg: TrainConfig, run_dir: str | Path | RunDir, *, quiet: bool = False) -> str:
+    """Train (or resume) the run of ``cfg`` in ``run_dir``, holding the folder's lock; return how
+    training ended: ``done`` or ``diverged`` (status.json then says ``analysing``: the analysis is
+    runs.launch.run's job). A run whose training has ended is not trained again; a folder holding
+    a different config, or another process's run, is refused."""
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+    with run.lock():
+        cfg, grammar = prepare(cfg, run)
+        status = run.read_status()
+        if status is not None and status.trained is not None:
+            return status.trained
+        try:
+            # the run's own random stream (dropout masks, where a model has dropout), seeded in
+            # _setup or restored from the checkpoint; the caller's RNG state is left as it was
+            devices = range(torch.cuda.device_count())
+            with torch.random.fork_rng(devices=devices), ExitStack() as stack:
+                end = _run(cfg, run, grammar, quiet, stack)
+        except BaseException as e:
+            _record_failure(run, e)
+            if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
+                raise run.write_error(e) from e
+            raise
+        run.write_status(end)
+        return end.trained
 
-    run_dir = Path(run_dir)
-    grammar = load(cfg.grammar)
+
+def prepare(cfg: TrainConfig, run: RunDir) -> tuple[TrainConfig, Any]:
+    """The resolved config and the grammar of a run: a new run reads ``cfg.grammar``; a started
+    one its own copy (grammar.cfg), so it resumes from any folder even when the original file has
+    moved. Refuses a folder holding another config, or a grammar file that has changed."""
+    saved = run.grammar_text() if run.read_config() is not None else None
+    if saved is None:
+        run.check_fresh()
+        grammar = load(cfg.grammar)
+    else:
+        given = Path(cfg.grammar)
+        if given.is_file() and given.read_text(encoding="utf-8") != saved:
+            raise ConfigError(f"{cfg.grammar} changed since the run in {run} started",
+                              file=str(run.grammar_path),
+                              hint="use --out to pick another folder")  # fmt: skip
+        grammar = run.read_grammar()
     cfg = resolve(cfg, grammar)
-    grammar_text = Path(cfg.grammar).read_text(encoding="utf-8")
-    runs.check_same_config(run_dir, cfg)
-    saved = run_dir / "grammar.cfg"
-    if saved.is_file() and saved.read_text(encoding="utf-8") != grammar_text:
-        raise ConfigError(f"{cfg.grammar} changed since the run in {run_dir} started",
-                          file=str(saved), hint="use --out to pick another folder")  # fmt: skip
-    status = runs.read_status(run_dir)
-    if status and status["state"] in ("done", "diverged"):
-        print(f"{run_dir}: already finished ({status['state']} at epoch {status['epoch']}); "
-              "nothing to do", file=sys.stderr)  # fmt: skip
-        return status["state"]
+    run.check_same_config(cfg)
+    return cfg, grammar
+
+
+def _record_failure(run: RunDir, e: BaseException) -> None:
+    """status.json: failed, with the reason (best effort: the disk may be full)."""
     try:
-        # the run's own random stream (dropout masks, where a model has dropout), seeded in
-        # _setup or restored from the checkpoint; the caller's RNG state is left as it was
-        with torch.random.fork_rng(devices=range(torch.cuda.device_count())), ExitStack() as stack:
-            state = _run(cfg, run_dir, grammar, grammar_text, quiet, stack)
-    except Exception as e:
-        last = runs.read_metrics(run_dir)
-        runs.write_status(run_dir, "failed", last[-1]["epoch"] if last else None,
-                          f"{type(e).__name__}: {e}")  # fmt: skip
-        raise
-    _write_analysis(run_dir)
-    return state
+        last = run.read_metrics(partial_ok=True)
+        reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+        run.write_status(Status("failed", last[-1]["epoch"] if last else None, reason))
+    except (OSError, GrammarlabError) as inner:
+        print(f"{run}: could not record the failure in status.json: {inner}", file=sys.stderr)
 
 
-def _setup(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str):
+@dataclass
+class _Run:
+    """What the epoch loop works with: the model, its sets and optimizer, the first epoch."""
+
+    model: torch.nn.Module
+    tmap: Any
+    sets: dict[str, Encoded]
+    opt: torch.optim.Optimizer
+    sched: Any
+    start: int
+
+
+def _setup(cfg: TrainConfig, run: RunDir, grammar: Any) -> _Run:
     """Datasets, model, optimizer and the first epoch to run: 0 for a fresh run, else the
-    checkpoint's epoch (after rewinding the files from that epoch on; it is evaluated again)."""
-    from grammarlab.train.data import make_datasets
-    from grammarlab.train.models import count_parameters
-
+    checkpoint's epoch (after rewinding the files from that epoch on, which also drops a torn
+    metrics line; that epoch is evaluated again)."""
     device, dtype = pick_device(cfg)
     data = make_datasets(cfg, grammar)
-    start = runs.checkpoint_epoch(run_dir) if (run_dir / "config.toml").is_file() else None
+    start = run.checkpoint_epoch() if run.read_config() is not None else None
+    if start is not None and len(run.read_metrics(partial_ok=True)) < start:
+        warnings.warn(f"{run}: metrics end before the checkpoint's epoch {start}; starting the "
+                      "run again from epoch 0", stacklevel=2)  # fmt: skip
+        start = None
     if start is None:  # a fresh run (or one killed before its first checkpoint)
         torch.manual_seed(cfg.model_seed)  # a checkpoint restores the stream on resume
-        for name in ("metrics.jsonl", "surprisals", "generations", "final_model"):
-            p = run_dir / name
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-        runs.init_run(run_dir, cfg, grammar_text, data.sets)
+        run.clear()
+        run.write_config(cfg)
+        run.write_grammar(Path(cfg.grammar).read_text(encoding="utf-8"))
+        run.write_data(data.sets)
     else:
-        runs.rewind(run_dir, start)
+        run.rewind(start)
     model, tmap = build_model(cfg, grammar.terminals, device, dtype)
     n_params = count_parameters(model), count_parameters(model, trainable_only=True)
-    runs.write_env(run_dir, cfg, str(device), *n_params, cpu_workers(cfg, model))
+    run.write_env(cfg, str(device), *n_params, cpu_workers(cfg, model))
     names = {"train": "d1", "train2": "d2"} if cfg.sequential else {}
     sets = {names.get(k, k): encode_set(names.get(k, k), v, tmap, device)
             for k, v in data.sets.items()}  # fmt: skip
-    opt, sched = _optimizer(model, cfg, 0)
+    opt, sched = make_optimizer(model, cfg, 0)
     if start is not None:
         if cfg.sequential and start > cfg.epochs and (cfg.fresh_optimizer or cfg.reset_schedule):
-            opt, sched = _optimizer(model, cfg, cfg.epochs, None if cfg.fresh_optimizer else opt)
-        runs.load_checkpoint(run_dir, model, opt, sched)
-    return model, tmap, sets, opt, sched, start or 0
+            keep = None if cfg.fresh_optimizer else opt
+            opt, sched = make_optimizer(model, cfg, cfg.epochs, keep)
+        run.load_checkpoint(model, opt, sched)
+    return _Run(model, tmap, sets, opt, sched, start or 0)
 
 
-def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: bool,
-         stack: ExitStack) -> str:  # fmt: skip
-    model, tmap, sets, opt, sched, start = _setup(cfg, run_dir, grammar, grammar_text)
-    runs.write_status(run_dir, "running", start - 1 if start else None)
-    from grammarlab.train.models import active_dropout
-
+def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitStack) -> Status:
+    """The epochs from the start epoch to the last; the status training ends with."""
+    r = _setup(cfg, run, grammar)
+    model, sets = r.model, r.sets
+    run.write_status(Status("running", r.start - 1 if r.start else None))
     E, T = cfg.epochs, cfg.total_epochs
     share, plans = share_prefixes(cfg, model), {}
     # Without dropout the training forward is the training set's evaluation; with dropout (LoRA
@@ -125,105 +179,78 @@ def _run(cfg: TrainConfig, run_dir: Path, grammar, grammar_text: str, quiet: boo
         return plans[names]
 
     workers = stack.enter_context(Workers(n_workers))
-    bar = tqdm(total=T + 1, initial=start, disable=quiet or not sys.stderr.isatty(), unit="epoch")
-    for k in range(start, T + 1):
+    bar = stack.enter_context(tqdm(total=T + 1, initial=r.start, unit="epoch",
+                                   disable=quiet or not sys.stderr.isatty()))  # fmt: skip
+    for k in range(r.start, T + 1):
         t0 = time.perf_counter()
         train_name = ("d1" if k <= E else "d2") if cfg.sequential else "train"
         upd = None if k == T else ("d2" if cfg.sequential and k >= E else train_name)
         if cfg.sequential and k == E and upd and (cfg.fresh_optimizer or cfg.reset_schedule):
-            opt, sched = _optimizer(model, cfg, E, None if cfg.fresh_optimizer else opt)
+            r.opt, r.sched = make_optimizer(model, cfg, E, None if cfg.fresh_optimizer else r.opt)
         res: dict[str, SetResult] = {}
         if upd:  # forward + backward of update k+1 = the training set's evaluation at epoch k
             model.train()
-            opt.zero_grad(set_to_none=True)
+            r.opt.zero_grad(set_to_none=True)
             trained = forward_backward(model, plan_of((upd,)), workers)
             if reuse:
                 res[upd] = trained
         model.eval()
         rest = tuple(name for name in sets if name not in res)  # one forward pass for all of them
         res.update(zip(rest, evaluate_plan(model, plan_of(rest), workers), strict=True))
-        for name, enc in sets.items():
-            lengths = (enc.mask.sum(1) - 2).tolist()  # string tokens, without bos and eos
-            res[name].greedy_match = greedy_matches_from_correct(
-                res[name].correct, lengths, cfg.extraction_prefix
-            )
+        _add_greedy_matches(res, sets, cfg.extraction_prefix)
         if k in cfg.generate_epochs and cfg.n_generate:
-            _write_generations(run_dir, k, model, tmap, cfg, sets)
-        lr = opt.param_groups[0]["lr"] if upd else 0.0
+            _write_generations(run, k, model, r.tmap, cfg, sets)
+        lr = r.opt.param_groups[0]["lr"] if upd else 0.0
         record = _record(k, 1 if k <= E else 2, lr, res, train_name, time.perf_counter() - t0)
-        _write_surprisals(run_dir, k, res)
-        runs.append_metrics(run_dir, record)
-        runs.write_status(run_dir, "running", k)
+        _write_surprisals(run, k, res)
+        run.append_metrics(record)
+        run.write_status(Status("running", k))
         bar.update(1)
         bar.set_postfix(train=f"{record['train_loss']:.3f}", test=f"{record['test_loss']:.3f}")
-        if not all(math.isfinite(res[n].loss) for n in {train_name, upd} - {None}):
-            bar.close()
-            runs.write_status(run_dir, "diverged", k, f"non-finite training loss at epoch {k}")
-            return "diverged"
+        bad = _non_finite_loss(res, (train_name, upd))
+        if bad:
+            return Status("analysing", k, f"diverged: {bad} at epoch {k}", trained="diverged")
         if upd:
-            opt.step()
-            sched.step()
+            r.opt.step()
+            r.sched.step()
             if (k + 1) % cfg.checkpoint_every == 0 or (cfg.sequential and k + 1 == E):
                 if k + 1 < T:
-                    runs.save_checkpoint(run_dir, k + 1, model, opt, sched)
-    bar.close()
-    runs.save_checkpoint(run_dir, T, model, opt, sched)
+                    run.save_checkpoint(k + 1, model, r.opt, r.sched)
+    run.save_checkpoint(T, model, r.opt, r.sched)
     if cfg.save_final_model:
-        runs.save_final_model(run_dir, model, tmap)
-    runs.write_status(run_dir, "done", T)
-    return "done"
+        _save_final_model(run.final_model_path, model, r.tmap)
+    return Status("analysing", T, trained="done")
+
+
+def _non_finite_loss(res: dict[str, SetResult], names: tuple[str | None, ...]) -> str:
+    """'' when the training losses are finite, else which one is not and its value."""
+    for n in dict.fromkeys(n for n in names if n):
+        if not math.isfinite(res[n].loss):
+            return f"the {n} loss is {res[n].loss}"
+    return ""
+
+
+def _add_greedy_matches(res: dict[str, SetResult], sets: dict[str, Encoded], prefix: int) -> None:
+    for name, enc in sets.items():
+        lengths = (enc.mask.sum(1) - 2).tolist()  # string tokens, without bos and eos
+        res[name].greedy_match = greedy_matches_from_correct(res[name].correct, lengths, prefix)
 
 
 def share_prefixes(cfg: TrainConfig, model: torch.nn.Module) -> bool:
     """Whether the run computes common prefixes once (prefix_trie.py): asked for, an
     architecture it is tested on, and no dropout (a shared prefix would share its dropout mask)."""
-    from grammarlab.train.models import active_dropout
-    from grammarlab.train.prefix_trie import supports
-
     return cfg.share_prefixes and supports(model) and not active_dropout(model)
 
 
 def cpu_workers(cfg: TrainConfig, model: torch.nn.Module) -> int:
     """Threads that split each epoch's strings (cpu_parallel.py): ``cfg.cpu_workers`` or auto,
     1 on a GPU or for a model with dropout."""
-    from grammarlab.train.models import active_dropout
-
     device = next(model.parameters()).device
     return resolve_workers(cfg.cpu_workers, device, bool(active_dropout(model)))
 
 
-def forward_backward(model: torch.nn.Module, p: Plan, workers: Workers | None = None) -> SetResult:
-    """Accumulate the gradient of the Eq.-1 loss of the one set of ``p`` over its micro-batches
-    (evaluate.run_plan) and return the set's evaluation by the same forward passes."""
-    return run_plan(model, p, backward=True, workers=workers)[0]
-
-
-def lr_factor(cfg: TrainConfig, step: int) -> float:
-    """Multiplier of the base lr for the update after ``step`` updates: linear decay to 0 over
-    the stage (or over the whole run when stage 2 does not reset the schedule)."""
-    E, T = cfg.epochs, cfg.total_epochs
-    if cfg.sequential and cfg.reset_schedule:
-        return 1.0 - (step - E) / (T - E) if step >= E else 1.0 - step / E
-    return 1.0 - step / T
-
-
-def _optimizer(model, cfg: TrainConfig, first_step: int, opt=None):
-    """AdamW over the trainable parameters (or ``opt`` kept) and a LambdaLR whose step 0 is
-    global step ``first_step``."""
-    if opt is None:
-        params = [p for p in model.parameters() if p.requires_grad]
-        # fused: one kernel for all parameters (~4x faster steps than the per-tensor loop)
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-    for g in opt.param_groups:
-        g["lr"] = g["initial_lr"] = cfg.lr
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(cfg, first_step + i))
-    return opt, sched
-
-
 def build_model(cfg: TrainConfig, terminals, device, dtype):
     """The run's model (LoRA adapters added when ``lora.rank`` > 0) and its TokenMap."""
-    from grammarlab.train.models import apply_lora, load_model
-
     model, tmap = load_model(cfg.model, terminals, seed=cfg.model_seed, dtype=dtype, device=device)
     if cfg.lora.rank:
         model = apply_lora(model, rank=cfg.lora.rank, alpha=cfg.lora.alpha,
@@ -261,39 +288,34 @@ def _record(k, stage, lr, res, train_name, seconds) -> dict:
     return rec
 
 
-def _write_surprisals(run_dir: Path, k: int, res: dict[str, SetResult]) -> None:
-    from grammarlab.io import write_atomic
-
+def _write_surprisals(run: RunDir, k: int, res: dict[str, SetResult]) -> None:
     arrays = {}
     for name, r in res.items():
         arrays.update({f"{name}_bits": r.token_bits, f"{name}_correct": r.correct,
                        f"{name}_greedy_match": r.greedy_match})  # fmt: skip
-    path = run_dir / "surprisals" / runs.epoch_name(k, ".npz")
-
-    def save(p: Path) -> None:
-        with open(p, "wb") as f:  # a file object: numpy would append .npz to a path
-            np.savez(f, **arrays)  # uncompressed: compression cost ~4 ms an epoch
-
-    write_atomic(path, save)
+    run.write_surprisals(k, arrays)
 
 
-def _write_generations(run_dir, k, model, tmap, cfg, sets) -> None:
+def _write_generations(run: RunDir, k, model, tmap, cfg, sets) -> None:
     """generations/epoch_XXXX.txt: n_generate samples drawn with a generator seeded by
     (seed, epoch), so a resumed run draws the same samples."""
-    from grammarlab.io import write_text_atomic
-
     device = next(model.parameters()).device
     seed = int(np.random.SeedSequence([cfg.seed, k]).generate_state(1)[0])
     gen = torch.Generator(device=device).manual_seed(seed)
     longest = max(len(s) for enc in sets.values() for s in enc.strings)
     limit = getattr(model.config, "max_position_embeddings", 4096) - 1
     samples = generate_strings(model, tmap, cfg.n_generate, min(2 * longest + 2, limit), gen)
-    path = run_dir / "generations" / runs.epoch_name(k, ".txt")
-    write_text_atomic(path, format_generations(samples))
+    run.write_generations(k, format_generations(samples))
 
 
-def _write_analysis(run_dir: Path) -> None:
-    """phases.json, measures.jsonl and the per-string tables of a finished run."""
-    from grammarlab.analysis.run_analysis import write_run_analysis  # pandas/scipy: only at the end
-
-    write_run_analysis(run_dir)
+def _save_final_model(path: Path, model, tmap) -> None:
+    """final_model/: the trained model as a Hugging Face directory (LoRA merged into the base
+    weights) plus tokens.json, the TokenMap that maps terminals to ids."""
+    shutil.rmtree(path, ignore_errors=True)
+    merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+    merged.save_pretrained(path)
+    write_json_atomic(path / "tokens.json", {
+        "terminals": list(tmap.terminals), "terminal_ids": list(tmap.terminal_ids),
+        "bos_id": tmap.bos_id, "eos_id": tmap.eos_id, "pad_id": tmap.pad_id,
+        "vocab_size": tmap.vocab_size, "convention": tmap.convention,
+    })  # fmt: skip

@@ -148,3 +148,15 @@ def test_cli_measures_writes_files(tmp_path, capsys, monkeypatch):
     assert t.measures.memU_train_bits_total.iloc[0] == pytest.approx(1.0)
     assert t.measures.memU_bits_per_param.iloc[0] == pytest.approx(0.1)
     assert t.phases.phases_source.iloc[0] == "phases.json"
+
+
+def test_a_torn_metrics_line_is_never_dropped_silently(tmp_path, capsys):
+    write_run(tmp_path / "r", extra_line='{"epoch": 4, "train_lo')
+    assert main(["measures", str(tmp_path / "r")]) == 2  # the analysis refuses, naming the line
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'r' / 'metrics.jsonl'}:5: error: broken metrics line" in err
+    with pytest.warns(UserWarning, match=r"metrics.jsonl:5: incomplete last line"):
+        t = load_runs(tmp_path / "r")  # tables of a run being written: left out, with a note
+    assert any("metrics.jsonl:5" in n for n in t.notes)
+    with pytest.warns(UserWarning, match=r"metrics.jsonl:5"):
+        assert main(["phases", str(tmp_path / "r"), "--json"]) == 0

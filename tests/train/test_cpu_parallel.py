@@ -17,6 +17,7 @@ from grammarlab.train.evaluate import encode_set, evaluate_plan, plan, run_plan
 from grammarlab.train.loop import cpu_workers, train
 from grammarlab.train.models import ModelSpec, apply_lora, load_model
 from grammarlab.train.prefix_trie import MIN_SAVED, _attention
+from grammarlab.train.step import forward_backward
 from grammarlab.train.tokens import TokenMap
 
 TERMS = ("a", "b", "c", "d")
@@ -84,7 +85,7 @@ def test_a_pass_split_over_workers_equals_one_thread(share, lora):
     results, grads = [], []
     for workers in (None, Workers(3), Workers(2)):  # 2 workers: one of them runs 2 batches
         model.zero_grad(set_to_none=True)
-        results.append(run_plan(model, p, backward=True, workers=workers))
+        results.append([forward_backward(model, p, workers)])
         grads.append({n: q.grad for n, q in model.named_parameters() if q.grad is not None})
         if workers is not None:
             workers.close()
@@ -155,19 +156,21 @@ def test_runs_resolve_their_workers(tiny_cfg, threads):
 
 def test_workers_run_under_the_callers_grad_and_inference_modes(monkeypatch):
     import grammarlab.train.evaluate as E
+    import grammarlab.train.step as S
 
-    seen, real = [], E._run_batches
+    seen, real = [], E.token_nll
 
     def spy(*a):
         seen.append((torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
         return real(*a)
 
-    monkeypatch.setattr(E, "_run_batches", spy)
+    monkeypatch.setattr(E, "token_nll", spy)
+    monkeypatch.setattr(S, "token_nll", spy)
     model = _model()
     p = plan([encode_set("x", STRINGS, TokenMap.for_tiny(TERMS), "cpu")], 100, min_batches=2)
     with Workers(2) as w:  # a new thread starts with grad on and inference off
         with torch.no_grad():
             run_plan(model, p, workers=w)
         evaluate_plan(model, p, w)  # inference mode
-        run_plan(model, p, backward=True, workers=w)
+        forward_backward(model, p, w)
     assert seen == [(False, False)] * 2 + [(False, True)] * 2 + [(True, False)] * 2

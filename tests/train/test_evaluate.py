@@ -162,8 +162,8 @@ def test_generation_is_seeded_and_invalid_samples_are_marked():
 
 def test_score_strings_and_eval_command_match_the_last_epoch(tiny_cfg, tmp_path, capsys):
     from grammarlab.cli import main
-    from grammarlab.train.evaluate import score_strings
     from grammarlab.train.loop import train
+    from grammarlab.train.restore import score_strings
 
     run = tmp_path / "r"
     train(tiny_cfg(epochs=2, n_generate=0, save_final_model=True), run, quiet=True)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -19,10 +21,13 @@ from safetensors.torch import load_file
 import grammarlab.train.loop as gtrain
 from grammarlab.errors import ConfigError
 from grammarlab.grammar.load import load
-from grammarlab.runs.folder import load_run_model, read_metrics, read_status
+from grammarlab.runs.folder import RunDir, Status
+from grammarlab.runs.launch import run as launch
 from grammarlab.train.config import dump_config, resolve
 from grammarlab.train.evaluate import encode_set, evaluate_set, plan
-from grammarlab.train.loop import build_model, forward_backward, lr_factor, train
+from grammarlab.train.loop import build_model, train
+from grammarlab.train.restore import load_run_model
+from grammarlab.train.step import forward_backward, lr_factor, make_optimizer
 
 # Observed with torch 2.13.0 (CPU, float32, 1 thread) for tiny_cfg() defaults: train, test and
 # random loss (nats/token, Eq. 1) at epochs 0..3. A change here means the numbers changed.
@@ -34,13 +39,21 @@ PINNED = [
 ]
 
 
+def read_metrics(run):
+    return RunDir(run).read_metrics()
+
+
+def read_status(run):
+    return RunDir(run).read_status()
+
+
 def _losses(run, keys=("train_loss", "test_loss", "random_loss")):
     return [tuple(r[k] for k in keys) for r in read_metrics(run)]
 
 
 def test_tiny_run_writes_every_file_and_pinned_losses(tiny_cfg, tmp_path):
     run = tmp_path / "run"
-    assert train(tiny_cfg(), run, quiet=True) == "done"
+    assert launch(tiny_cfg(), run, quiet=True) == "done"
     for name in (
         "config.toml",
         "grammar.cfg",
@@ -52,9 +65,15 @@ def test_tiny_run_writes_every_file_and_pinned_losses(tiny_cfg, tmp_path):
         "data/random.txt",
         "generations/epoch_0000.txt",
         "generations/epoch_0003.txt",
+        "checkpoint/config.json",
         "checkpoint/model.safetensors",
-        "checkpoint/optimizer.pt",
-        "checkpoint/state.pt",
+        "checkpoint/optimizer.safetensors",
+        "checkpoint/rng.safetensors",
+        "checkpoint/training_state.json",
+        "phases.json",
+        "measures.jsonl",
+        "per_string.csv",
+        "per_position.csv",
     ):
         assert (run / name).is_file(), name
     recs = read_metrics(run)
@@ -64,7 +83,8 @@ def test_tiny_run_writes_every_file_and_pinned_losses(tiny_cfg, tmp_path):
     # linear decay to 0 over 3 updates; lr of epoch k = the lr of the update after epoch k
     assert [r["lr"] for r in recs] == pytest.approx([3e-3, 2e-3, 1e-3, 0.0])
     np.testing.assert_allclose(_losses(run), PINNED, rtol=1e-5)
-    assert read_status(run) == {"state": "done", "epoch": 3, "message": ""}
+    assert read_status(run) == Status("done", 3, "", "done")
+    assert not list(run.glob("checkpoint.*")) and not list(run.rglob(".*.tmp"))
     env = json.loads((run / "env.json").read_text())
     assert env["n_params"] == env["n_trainable_params"] > 0 and env["device"] == "cpu"
     assert env["torch"] == torch.__version__ and env["data_seed"] == 0
@@ -148,7 +168,7 @@ def test_with_lora_dropout_the_training_set_is_evaluated_without_dropout(tiny_cf
 def test_lora_trains_only_adapter_weights(tiny_cfg, tmp_path):
     cfg = tiny_cfg(lora={"rank": 2, "alpha": 4.0}, n_generate=0)
     train(cfg, tmp_path / "r", quiet=True)
-    saved = load_file(tmp_path / "r/checkpoint/model.safetensors")
+    saved = load_file(tmp_path / "r/checkpoint/adapter_model.safetensors")  # a PEFT adapter
     assert saved and all("lora_" in k for k in saved)
     env = json.loads((tmp_path / "r/env.json").read_text())
     assert 0 < env["n_trainable_params"] < env["n_params"]
@@ -156,7 +176,7 @@ def test_lora_trains_only_adapter_weights(tiny_cfg, tmp_path):
     rc = resolve(cfg, load(cfg.grammar))
     model, tmap = build_model(rc, load(cfg.grammar).terminals, "cpu", torch.float32)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    opt, sched = gtrain._optimizer(model, rc, 0)
+    opt, sched = make_optimizer(model, rc, 0)
     forward_backward(model, plan([encode_set("t", [("1", "2", "3", "5")], tmap, "cpu")], 1))
     opt.step()
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
@@ -184,10 +204,10 @@ def test_lr_factor_without_schedule_reset(tiny_cfg):
     assert [lr_factor(cfg, s) for s in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.0]
 
 
-def test_nan_loss_stops_the_run_as_diverged(tiny_cfg, tmp_path, monkeypatch):
+def test_nan_loss_stops_the_run_as_diverged_and_the_finite_epochs_are_analysed(
+    tiny_cfg, tmp_path, monkeypatch
+):
     calls = []
-    analysed = []  # the run analysis (grammarlab.analysis.measures) is called for diverged runs too
-    monkeypatch.setattr(gtrain, "_write_analysis", analysed.append)
 
     def poisoned(model, plan, workers=None):
         calls.append(1)
@@ -197,12 +217,29 @@ def test_nan_loss_stops_the_run_as_diverged(tiny_cfg, tmp_path, monkeypatch):
         return forward_backward(model, plan, workers)
 
     monkeypatch.setattr(gtrain, "forward_backward", poisoned)
-    assert train(tiny_cfg(epochs=5, n_generate=0), tmp_path / "r", quiet=True) == "diverged"
+    assert launch(tiny_cfg(epochs=5, n_generate=0), tmp_path / "r", quiet=True) == "diverged"
     recs = read_metrics(tmp_path / "r")
     assert [r["epoch"] for r in recs] == [0, 1, 2] and recs[2]["train_loss"] is None
     assert recs[1]["train_loss"] > 0
-    assert read_status(tmp_path / "r")["state"] == "diverged"
-    assert read_status(tmp_path / "r")["epoch"] == 2 and analysed == [tmp_path / "r"]
+    st = read_status(tmp_path / "r")
+    assert (st.state, st.epoch) == ("diverged", 2)
+    assert st.message == "diverged: the train loss is nan at epoch 2"
+    measures = [json.loads(x) for x in (tmp_path / "r/measures.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in measures] == [0, 1]  # the finite epochs
+    assert json.loads((tmp_path / "r/phases.json").read_text())["n_epochs"] == 2
+
+
+def test_a_huge_learning_rate_diverges_and_the_cli_says_so(tiny_cfg, tmp_path, capsys):
+    from grammarlab.cli import main
+
+    toml = tmp_path / "c.toml"
+    dump_config(tiny_cfg(n_generate=4), toml)
+    rc = main(["train", str(toml), "--set", "lr=1e9", "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 3 and f"{tmp_path / 'r'}: diverged" in err and "surprisals record" not in err
+    st = read_status(tmp_path / "r")
+    assert st.state == "diverged" and "loss is nan at epoch 1" in st.message
+    assert (tmp_path / "r/measures.jsonl").is_file()
 
 
 def test_exception_marks_failed_and_reraises(tiny_cfg, tmp_path, monkeypatch):
@@ -213,48 +250,112 @@ def test_exception_marks_failed_and_reraises(tiny_cfg, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         train(tiny_cfg(), tmp_path / "r", quiet=True)
     st = read_status(tmp_path / "r")
-    assert st["state"] == "failed" and "disk on fire" in st["message"]
+    assert st.state == "failed" and "disk on fire" in st.message
 
 
 def test_finished_run_is_not_retrained_and_other_config_is_refused(tiny_cfg, tmp_path, capsys):
     run = tmp_path / "r"
-    train(tiny_cfg(epochs=1, n_generate=0), run, quiet=True)
+    launch(tiny_cfg(epochs=1, n_generate=0), run, quiet=True)
     before = (run / "metrics.jsonl").stat().st_mtime_ns
-    assert train(tiny_cfg(epochs=1, n_generate=0), run, quiet=True) == "done"
+    assert launch(tiny_cfg(epochs=1, n_generate=0), run, quiet=True) == "done"
     assert "already finished" in capsys.readouterr().err
     assert (run / "metrics.jsonl").stat().st_mtime_ns == before
     with pytest.raises(ConfigError, match=r"different config \(epochs: 1 \(saved\) vs 2"):
-        train(tiny_cfg(epochs=2, n_generate=0), run, quiet=True)
+        launch(tiny_cfg(epochs=2, n_generate=0), run, quiet=True)
 
 
-@pytest.mark.parametrize("workers", [None, 2])  # auto (1 here) and 2 CPU workers
-def test_resume_after_sigkill_gives_identical_metrics(tiny_cfg, tmp_path, workers):
-    cfg = tiny_cfg(epochs=60, checkpoint_every=4, generate_epochs=[0, 7, 60], n_generate=4,
-                   cpu_workers=workers)  # fmt: skip
-    toml = tmp_path / "c.toml"
+# A child `grammarlab train` that SIGKILLs itself at a chosen point: "ckpt N" halfway through
+# the N-th checkpoint write (weights and optimizer written, not the state that completes it),
+# "last" right after the last epoch (training done, analysis not started), "none" never.
+_CHILD = textwrap.dedent("""
+    import os, signal, sys
+    from grammarlab.runs import checkpoint, launch
+    point, n = sys.argv[1], int(sys.argv[2])
+    calls = []
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "ckpt":
+        real = checkpoint._rng_state
+        def rng_state():  # after the weights and the optimizer are written
+            calls.append(1)
+            if len(calls) == n:
+                die()
+            return real()
+        checkpoint._rng_state = rng_state
+    elif point == "last":
+        launch.analyse = lambda *a: die()
+    from grammarlab.cli import main
+    sys.exit(main(sys.argv[3:]))
+""")
+
+
+def _kill_series(cfg, run, kills, seed: int) -> int:
+    """Train ``cfg`` in ``run`` from the CLI, killing the process at each of ``kills``: a point
+    of _CHILD, or ("time", None) for SIGKILL after a random delay (seeded); then let it finish.
+    Returns how many processes were killed."""
+    toml = run.parent / f"{run.name}.toml"
     dump_config(cfg, toml)
-    run = tmp_path / "killed"
+    args = [str(toml), "--out", str(run), "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "grammarlab", "train", str(toml), "--out", str(run), "--quiet"]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while len(read_metrics(run)) < 2 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert read_status(run)["state"] == "running", "the run ended before the kill"
-    assert train(cfg, run, quiet=True) == "done"  # the same command resumes
-    train(cfg, tmp_path / "straight", quiet=True)
-    a = [{k: v for k, v in r.items() if k != "time_s"} for r in read_metrics(run)]
-    b = [{k: v for k, v in r.items() if k != "time_s"} for r in read_metrics(tmp_path / "straight")]
-    assert [r["epoch"] for r in a] == list(range(61)) and a == b
-    for name in ("surprisals/epoch_0060.npz", "surprisals/epoch_0001.npz"):
-        with np.load(run / name) as x, np.load(tmp_path / "straight" / name) as y:
-            for k in x.files:
+    rng = random.Random(seed)
+    killed = 0
+    for point, n in [*kills, ("none", 0)]:
+        cmd = [sys.executable, "-c", _CHILD, "none" if point == "time" else point, str(n or 0),
+               "train", *args]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+        if point == "time":  # somewhere in the run: its start takes ~3 s, its epochs ~2 s
+            try:
+                proc.wait(timeout=rng.uniform(2.5, 6.0))
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)  # no-op if it has just ended (no lookup race)
+        _, err = proc.communicate(timeout=300)
+        if proc.returncode == -signal.SIGKILL:
+            killed += 1
+        else:
+            assert proc.returncode == 0, err
+    return killed
+
+
+def _same_run(a, b) -> None:
+    """Every metric bit for bit (time aside), every surprisal array, every generation."""
+    strip = lambda recs: [{k: v for k, v in r.items() if k != "time_s"} for r in recs]  # noqa: E731
+    assert strip(read_metrics(a)) == strip(read_metrics(b))
+    npz = sorted(p.name for p in (b / "surprisals").iterdir())
+    assert npz == sorted(p.name for p in (a / "surprisals").iterdir())
+    for name in npz:
+        with np.load(a / "surprisals" / name) as x, np.load(b / "surprisals" / name) as y:
+            for k in y.files:
                 np.testing.assert_array_equal(x[k], y[k])
-    for e in (7, 60):
-        name = f"generations/epoch_{e:04d}.txt"
-        assert (run / name).read_text() == (tmp_path / "straight" / name).read_text()
+    for p in (b / "generations").iterdir():
+        assert (a / "generations" / p.name).read_text() == p.read_text()
+    assert read_status(a) == read_status(b)
+    assert (a / "phases.json").read_text() == (b / "phases.json").read_text()
+
+
+@pytest.mark.parametrize("workers", [2, pytest.param(1, marks=pytest.mark.slow)])
+def test_runs_killed_at_chosen_and_random_moments_resume_bit_identically(
+    tiny_cfg, tmp_path, workers
+):
+    cfg = tiny_cfg(epochs=16, checkpoint_every=3, generate_epochs=[0, 7, 16], n_generate=4,
+                   cpu_workers=workers)  # fmt: skip
+    launch(cfg, tmp_path / "straight", quiet=True)
+    # halfway through the checkpoints of epochs 6 and then 6 again (the resumed process's
+    # first), after the last epoch, then at a random moment of the analysis-only relaunch
+    kills = [("ckpt", 2), ("ckpt", 1), ("last", None), ("time", None)]
+    killed = _kill_series(cfg, tmp_path / "killed", kills, seed=workers)
+    assert killed >= 3  # the chosen points always kill; the random one may come too late
+    _same_run(tmp_path / "killed", tmp_path / "straight")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_runs_killed_at_many_random_moments_resume_bit_identically(tiny_cfg, tmp_path, seed):
+    cfg = tiny_cfg(epochs=60, generate_epochs=[0, 13, 60], n_generate=4)
+    launch(cfg, tmp_path / "straight", quiet=True)
+    _kill_series(cfg, tmp_path / "killed", [("time", None)] * 8, seed=seed)
+    _same_run(tmp_path / "killed", tmp_path / "straight")
 
 
 def test_smollm2_two_epoch_fine_tune(tiny_cfg, tmp_path):
@@ -317,7 +418,7 @@ def test_a_lora_dropout_run_resumed_after_a_crash_matches_an_uninterrupted_one(
     monkeypatch.setattr(gtrain, "_write_surprisals", crash_at_epoch_3)
     with pytest.raises(RuntimeError, match="crash"):
         train(cfg, tmp_path / "crashed", quiet=True)
-    assert read_status(tmp_path / "crashed")["state"] == "failed"
+    assert read_status(tmp_path / "crashed").state == "failed"
     assert train(cfg, tmp_path / "crashed", quiet=True) == "done"
     assert seen == [0, 1, 2, 3, 3, 4, 5]  # resumed at the checkpoint of epoch 3
     assert _losses(tmp_path / "crashed") == _losses(tmp_path / "straight")
