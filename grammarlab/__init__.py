@@ -10,9 +10,9 @@ The data flows one way: grammar -> samples -> training -> curves -> phases/measu
 
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import Grammar, load, loads
+from grammarlab.version import __version__
 
-__all__ = ["Grammar", "GrammarlabError", "load", "loads", "load_runs"]
-__version__ = "0.1.0"
+__all__ = ["Grammar", "GrammarlabError", "__version__", "load", "loads", "load_runs"]
 
 
 def load_runs(path):  # noqa: ANN001, ANN201 - re-exported lazily (pandas import is slow)

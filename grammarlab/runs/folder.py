@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 import torch
 
-import grammarlab
 from grammarlab.errors import ConfigError, GrammarlabError
 from grammarlab.grammar.load import load as load_grammar
 from grammarlab.grammar.strings import format_strings, parse_strings
@@ -53,6 +52,7 @@ from grammarlab.train.config import (
     dumps_config,
     flatten_keys,
 )
+from grammarlab.version import __version__
 
 # ----------------------------------------------------------------------------- the layout
 
@@ -328,7 +328,7 @@ class RunDir:
         write_json_atomic(self._p(ENV), {
             "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "numpy": np.__version__,
-            "grammarlab": grammarlab.__version__, "platform": platform.platform(),
+            "grammarlab": __version__, "platform": platform.platform(),
             "device": device, "dtype": cfg.dtype, "threads": torch.get_num_threads(),
             "cpu_workers": cpu_workers,
             "seed": cfg.seed, "data_seed": cfg.data_seed, "model_seed": cfg.model_seed,
