@@ -21,10 +21,6 @@ from grammarlab.grammar.parse import Grammar
 CRITICAL_TOL = 1e-12  # expected_expansions: a spectral radius within this of 1 counts as 1
 
 
-def defined(g: Grammar) -> set[str]:
-    return set(g.by_lhs)
-
-
 def reachable(g: Grammar) -> set[str]:
     """Nonterminals reachable from the start symbol (through defined nonterminals)."""
     seen = {g.start}
