@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from grammarlab.errors import GrammarlabError
-from grammarlab.sweep.spec import aggregate, expand, load_sweep, run_sweep, summary_table
+from grammarlab.sweep.execute import run_sweep
+from grammarlab.sweep.spec import expand, load_sweep
+from grammarlab.sweep.tables import aggregate, summary_table
 from grammarlab.train.config import dumps_config, load_config
 
 # Two independent uniform binary choices: 4 strings of probability 1/4 -> H = 2 bits exactly.
