@@ -212,6 +212,10 @@ def test_cli_sweep(tmp_path, monkeypatch, capsys):
     assert main(["sweep", str(f), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
     assert "1 run" in capsys.readouterr().out
     assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
+    capsys.readouterr()
+    assert main(["sweep", str(f), "--out", str(tmp_path / "o"), "--executor", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "error: unknown executor 'nope'" in err and "gpus" in err and "Traceback" not in err
 
 
 def test_summary_table_prints_censored_events_as_censored():
