@@ -44,7 +44,7 @@ def subset_runs(root: Path, epochs: int, subset: bool = True):
 
 
 def time_ours(epochs: int, executor: str, workers: int, subset: bool) -> tuple[float, int, float]:
-    from grammarlab.sweep.spec import run_sweep
+    from grammarlab.sweep.execute import run_sweep
 
     root = Path(tempfile.mkdtemp(prefix=f"bench_{executor}_"))
     try:

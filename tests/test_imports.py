@@ -4,26 +4,47 @@
   functions (they run later, but a cycle through them is still two modules that need each other);
 * imports at the top of modules: a function-level import is allowed only where it keeps a heavy
   library off the import path of callers that do not need it (CLI start-up, ``grammarlab grammar``
-  without torch).
+  without torch), for an optional dependency (a missing install is a one-line error where it is
+  used), or as a listed exception (:data:`ALLOWED`, each with its reason);
+* ``grammarlab --help`` (which builds every subcommand's parser) imports no heavy library.
 
 Heavy means seconds or tenths of a second to import (measured with ``python -X importtime`` on the
 shared CPU machine): torch 1.5 s, transformers 1.3 s, seaborn 1.2 s (pandas, matplotlib, scipy),
 pandas 0.35 s, matplotlib 0.16 s (pyplot more), scipy 0.12 s (scipy.stats more); peft imports
-torch and transformers. Not heavy: numpy 0.1 s (every stage needs it), tqdm 0.04 s, safetensors
-and huggingface_hub (milliseconds; safetensors.torch is only used next to torch anyway), and the
-standard library.
+torch and transformers; huggingface_hub's ``try_to_load_from_cache`` 0.14 s even after torch
+(the package itself loads its modules on first use: ``import huggingface_hub.utils`` 1 ms). Not
+heavy: numpy 0.1 s (every stage needs it), tqdm 0.04 s, tokenizers 5-9 ms, safetensors 1 ms
+(``safetensors.torch`` imports torch, which its callers have loaded), and the standard library.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "grammarlab"
-HEAVY = {"torch", "transformers", "peft", "pandas", "matplotlib", "seaborn", "scipy"}
+HEAVY = {"torch", "transformers", "peft", "pandas", "matplotlib", "seaborn", "scipy",
+         "huggingface_hub"}  # fmt: skip
+# optional dependencies (pyproject's extras): imported where they are used, so that a missing
+# install is a one-line error there and every other command works (submitit: the scale extra,
+# 50-60 ms on a fresh interpreter)
+OPTIONAL = {"submitit"}
+# function-level imports kept for now, each with its reason: (file, imported module) -> why.
+# Remove an entry when its import moves to the top.
+ALLOWED: dict[tuple[str, str], str] = {
+    ("grammarlab/train/evaluate.py", "grammarlab.train.prefix_trie"):
+        "owned by the train area, which is moving it to the top (no cycle: prefix_trie imports "
+        "no grammarlab module that imports evaluate)",
+    ("grammarlab/train/tokens.py", "tokenizers"):
+        "in the same function as transformers' PreTrainedTokenizerFast (heavy); tokenizers "
+        "alone takes 5-9 ms and could move to the top (train area)",
+    ("grammarlab/train/export.py", "safetensors"):
+        "safetensors.torch next to peft (heavy) in the adapter loader; 1 ms once torch is "
+        "loaded, could move to the top (train area)",
+}  # fmt: skip
 
 
 def _module_name(path: Path) -> str:
@@ -170,9 +191,6 @@ def graph(include_functions: bool = True) -> dict[str, set[str]]:
     return edges
 
 
-KNOWN_CYCLES: list[set[str]] = []  # none: any cycle fails the test
-
-
 def test_the_reader_sees_function_level_relative_and_typing_only_imports():
     found = imports()
     cli_train = {(t, fn, ty) for t, _, fn, ty in found["grammarlab.cli.train"]}
@@ -186,10 +204,7 @@ def test_the_reader_sees_function_level_relative_and_typing_only_imports():
 
 def test_no_import_cycles():
     found = cycles(graph())
-    new = [c for c in found if set(c) not in KNOWN_CYCLES]
-    assert not new, "import cycles:\n" + "\n".join(" -> ".join(c) for c in new)
-    if found:
-        pytest.xfail("known cycle still there: " + "; ".join(" -> ".join(c) for c in found))
+    assert not found, "import cycles:\n" + "\n".join(" -> ".join(c) for c in found)
 
 
 def _heavy_closure(edges: dict[str, set[str]], third: dict[str, set[str]]) -> dict[str, set[str]]:
@@ -213,24 +228,37 @@ def function_level_offenders() -> dict[str, list[str]]:
     heavy = _heavy_closure(top, third)
     out: dict[str, list[str]] = defaultdict(list)
     for mod, f in found.items():
+        rel = str(MODULES[mod].relative_to(PACKAGE.parent))
         for target, line, in_function, _ in f:
-            if not in_function or target == mod:
+            if not in_function or target == mod or target in OPTIONAL or (rel, target) in ALLOWED:
                 continue
             lazy_heavy = heavy[target] - heavy[mod] if target in MODULES else {target} & HEAVY
             if not lazy_heavy:
-                rel = MODULES[mod].relative_to(PACKAGE.parent)
-                out[str(rel)].append(f"line {line}: {target}")
+                out[rel].append(f"line {line}: {target}")
     return dict(out)
 
 
-OFFENDERS = function_level_offenders()
-
-
-@pytest.mark.xfail(
-    bool(OFFENDERS),
-    reason="other areas are moving their function-level imports to the top: "
-    + "; ".join(f"{f}: {', '.join(v)}" for f, v in sorted(OFFENDERS.items())),
-    strict=False,
-)
 def test_function_level_imports_only_keep_heavy_libraries_lazy():
-    assert not OFFENDERS, "\n".join(f"{f}: {', '.join(v)}" for f, v in sorted(OFFENDERS.items()))
+    offenders = function_level_offenders()
+    assert not offenders, (
+        "function-level imports that keep nothing heavy lazy (move them to "
+        "the top):\n" + "\n".join(f"{f}: {', '.join(v)}" for f, v in sorted(offenders.items()))
+    )
+
+
+def test_allowed_exceptions_name_real_files():
+    for file, target in ALLOWED:
+        assert (PACKAGE.parent / file).is_file(), file
+        assert target in MODULES or "." not in target, target
+
+
+def test_cli_help_imports_no_heavy_library():
+    """Building every subcommand's parser (what ``grammarlab --help`` does) in a fresh
+    interpreter loads none of the heavy libraries: CLI start-up stays fast."""
+    code = (
+        "import sys; from grammarlab.cli import build_parser; build_parser(); "
+        f"print(sorted(m for m in {sorted(HEAVY)!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent)  # fmt: skip
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

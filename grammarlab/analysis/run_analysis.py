@@ -1,7 +1,14 @@
 """A run's memorization analysis on disk: phases.json, measures.jsonl, per_string.csv and
 per_position.csv, computed from the run folder (runs/folder.py: surprisals, data files, the
 grammar's copy) with the pure measures of :mod:`grammarlab.analysis.measures` and the grammar's
-exact probabilities. Grammar bits of the run's fixed strings are computed once per run."""
+exact probabilities. Grammar bits of the run's fixed strings are computed once per run.
+
+Two baselines put the excess bits in proportion (``excess_{role}_bits_vs_{untrained,uniform}``):
+the run's own model before training (the epoch-0 surprisals; absent when epoch 0 was not saved)
+and the uniform distribution over the grammar's terminals and lengths
+(:func:`grammarlab.analysis.measures.uniform_string_bits` with the number of lengths the grammar
+derives, :func:`length_count`; absent when the lengths are unbounded, where no uniform
+distribution over them exists)."""
 
 from __future__ import annotations
 
@@ -20,10 +27,14 @@ from grammarlab.analysis.measures import (
     parse_generations,
     position_excess,
     string_bits,
+    sustained_flag_onset,
     token_accuracy,
+    uniform_string_bits,
 )
 from grammarlab.analysis.phases import Curves, detect_phases
 from grammarlab.errors import GrammarlabError
+from grammarlab.grammar import inside
+from grammarlab.grammar.parse import Grammar
 from grammarlab.runs.folder import RunDir
 
 PER_STRING = [
@@ -53,8 +64,15 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
-def analyze_run(run_dir: Path | str | RunDir) -> tuple[Any, list[dict[str, Any]], Any, Any]:
-    """(phases, measures rows, per-string DataFrame, per-position DataFrame) of a run folder.
+def analyze_run(
+    run_dir: Path | str | RunDir,
+) -> tuple[dict[str, Any], list[dict[str, Any]], Any, Any]:
+    """(phases dict, measures rows, per-string DataFrame, per-position DataFrame) of a run folder.
+
+    The phases are :func:`grammarlab.analysis.phases.detect_phases` of the loss curves plus
+    ``mia_memorization_onset_epoch``: the first epoch from which the membership-inference
+    memorization flag (``mia_memorized``: AUC above its null band) holds at every later analysed
+    epoch (None, with ``mia_memorization_onset_censored``, when it does not hold at the last).
 
     Grammar bits of the fixed strings are computed once; each saved surprisals epoch gives one
     row; generations add the generation shares to their epoch's row. Only the finite epochs
@@ -85,11 +103,16 @@ def analyze_run(run_dir: Path | str | RunDir) -> tuple[Any, list[dict[str, Any]]
     if npz_epochs or gen_epochs:
         g = run.read_grammar()
         gbits, gtok = _grammar_bits(g, strings)
+        baselines = {"uniform_bits": _uniform_bits(g, strings), "untrained_bits": None}
     for epoch in npz_epochs:
         arrays = {_label_key(k, seq): v for k, v in run.read_surprisals(epoch).items()}
+        if epoch == 0:  # the untrained model: a baseline for every later epoch
+            baselines["untrained_bits"] = {
+                k[: -len("_bits")]: string_bits(v) for k, v in arrays.items() if k.endswith("_bits")
+            }
         stage = stage_of.get(epoch, 1)
         members = ("d2" if stage >= 2 else "d1") if seq else "train"
-        row, fs, fp = _epoch_tables(epoch, arrays, members, gbits, gtok, params)
+        row, fs, fp = _epoch_tables(epoch, arrays, members, gbits, gtok, params, baselines)
         rows[epoch] = {"epoch": epoch, "stage": stage, "members": members, **row}
         frames_s += fs
         frames_p += fp
@@ -99,7 +122,12 @@ def analyze_run(run_dir: Path | str | RunDir) -> tuple[Any, list[dict[str, Any]]
         row = rows.setdefault(epoch, {"epoch": epoch, "stage": stage_of.get(epoch, 1)})
         row.update(generation_shares(samples, _grammatical(g, samples), train_strings))
     out_rows = [{k: _json_value(v) for k, v in rows[e].items()} for e in sorted(rows)]
-    return phases, out_rows, _concat(frames_s, PER_STRING), _concat(frames_p, PER_POSITION)
+    return (
+        _with_mia_onset(phases.to_dict(), out_rows),
+        out_rows,
+        _concat(frames_s, PER_STRING),
+        _concat(frames_p, PER_POSITION),
+    )
 
 
 def _epoch_tables(
@@ -109,11 +137,13 @@ def _epoch_tables(
     gbits: dict[str, np.ndarray],
     gtok: dict[str, list[np.ndarray]],
     params: tuple[int | None, int | None],
+    baselines: dict[str, dict[str, np.ndarray] | None],
 ) -> tuple[dict[str, Any], list[Any], list[Any]]:
-    """One epoch's scalar measures and its per-string / per-position column pieces."""
+    """One epoch's scalar measures and its per-string / per-position column pieces;
+    ``baselines``: ``untrained_bits`` and ``uniform_bits`` for :func:`epoch_measures`."""
     tok = {k[: -len("_bits")]: v for k, v in arrays.items() if k.endswith("_bits")}
     gb = {n: gbits[n] for n in tok if n in gbits}
-    row: dict[str, Any] = epoch_measures(tok, gb, members, "test", *params)
+    row: dict[str, Any] = epoch_measures(tok, gb, members, "test", *params, **baselines)
     fs, fp = [], []
     for n, tb in tok.items():
         mb = string_bits(tb)
@@ -191,28 +221,82 @@ def _json_value(v: Any) -> Any:  # JSON has no NaN/inf: null
     return int(v) if isinstance(v, np.integer) else v
 
 
-def _grammar_bits(g: Any, strings: dict[str, list]) -> tuple[dict, dict]:
+def _grammar_bits(g: Grammar, strings: dict[str, list]) -> tuple[dict, dict]:
     """Per data file: grammar bits per string, and per-token grammar bits (not for random)."""
-    try:
-        from grammarlab.grammar.inside import surprisal_bits, token_surprisals_bits
-    except ImportError as e:
-        raise GrammarlabError(
-            f"the grammar engine is not available ({e})", hint="grammarlab.grammar.inside is needed"
-        ) from None
-    gbits = {k: np.asarray(surprisal_bits(g, s), dtype=np.float64) for k, s in strings.items()}
-    gtok = {k: token_surprisals_bits(g, s) for k, s in strings.items() if k != "random"}
+    gbits = {
+        k: np.asarray(inside.surprisal_bits(g, s), dtype=np.float64) for k, s in strings.items()
+    }
+    gtok = {k: inside.token_surprisals_bits(g, s) for k, s in strings.items() if k != "random"}
     return gbits, gtok
 
 
-def _grammatical(g: Any, samples: Sequence[tuple[str, ...] | None]) -> np.ndarray:
-    """True where a sample is a string of the grammar (finite surprisal)."""
-    from grammarlab.grammar.inside import surprisal_bits
+def length_count(g: Grammar, cap: int = 4096) -> int | None:
+    """How many distinct string lengths (tokens, end not counted) the grammar derives with
+    positive probability; None when they are unbounded (or a string can be longer than
+    ``cap``). Length sets are bit masks (bit L = length L), combined by sum-sets over the rules
+    until nothing changes: exact, and cheap for the bounded grammars it is used on."""
+    rules = [(r.lhs, sum(r.terminal_mask), r.nonterminals) for r in g.rules if r.prob > 0]
+    masks: dict[str, int] = {}
+    changed = True
+    while changed:
+        changed = False
+        for lhs, n_t, nts in rules:
+            if any(b not in masks for b in nts):
+                continue  # a part that derives nothing yet
+            m = 1 << n_t
+            for b in nts:
+                m = _sumset(m, masks[b])
+            new = masks.get(lhs, 0) | m
+            if new != masks.get(lhs, 0):
+                if new.bit_length() > cap + 1:
+                    return None
+                masks[lhs], changed = new, True
+    return masks.get(g.start, 0).bit_count() or None
 
+
+def _sumset(x: int, y: int) -> int:
+    """{a + b : a in x, b in y} for length sets as bit masks."""
+    out = 0
+    while x:
+        low = x & -x
+        out |= y << (low.bit_length() - 1)
+        x ^= low
+    return out
+
+
+def _uniform_bits(g: Grammar, strings: dict[str, list]) -> dict[str, np.ndarray] | None:
+    """Per data file (not the random strings, which need not be of the grammar's lengths): bits
+    per string under the uniform distribution over the grammar's terminals and lengths; None
+    when the grammar's lengths are unbounded."""
+    n_lengths = length_count(g)
+    if n_lengths is None:
+        return None
+    k = len(g.terminals)
+    return {
+        name: uniform_string_bits(np.array([len(s) for s in ss], dtype=np.int64), k, n_lengths)
+        for name, ss in strings.items()
+        if name != "random"
+    }
+
+
+def _with_mia_onset(phases: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """phases + the sustained onset of the membership-inference memorization flag (epochs whose
+    flag is missing, e.g. without test strings, are skipped)."""
+    flagged = [(r["epoch"], r["mia_memorized"]) for r in rows if "mia_memorized" in r]
+    epochs = np.array([e for e, _ in flagged], dtype=np.int64)
+    flags = np.array([np.nan if f is None else float(f) for _, f in flagged], dtype=np.float64)
+    onset = sustained_flag_onset(epochs, flags) if flagged else None
+    return {**phases, "mia_memorization_onset_epoch": onset,
+            "mia_memorization_onset_censored": bool(flagged) and onset is None}  # fmt: skip
+
+
+def _grammatical(g: Grammar, samples: Sequence[tuple[str, ...] | None]) -> np.ndarray:
+    """True where a sample is a string of the grammar (finite surprisal)."""
     alphabet = set(g.terminals)
     idx = [i for i, s in enumerate(samples) if s is not None and set(s) <= alphabet]
     out = np.zeros(len(samples), dtype=bool)
     if idx:
-        bits = np.asarray(surprisal_bits(g, [samples[i] for i in idx]), dtype=np.float64)
+        bits = np.asarray(inside.surprisal_bits(g, [samples[i] for i in idx]), dtype=np.float64)
         out[idx] = np.isfinite(bits)
     return out
 
@@ -224,4 +308,4 @@ def write_run_analysis(run_dir: Path | str | RunDir) -> None:
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
     with run.lock():
         phases, rows, ps, pp = analyze_run(run)
-        run.write_analysis(phases.to_dict(), rows, ps, pp)
+        run.write_analysis(phases, rows, ps, pp)

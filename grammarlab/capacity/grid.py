@@ -13,11 +13,15 @@ grammar compiled once) or over ``workers`` local processes, each with one torch 
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from grammarlab.capacity.config import CapacityConfig, config_from_dict
 from grammarlab.capacity.data import make_data
@@ -119,8 +123,6 @@ def _state(cfg: CapacityConfig, run: RunSpec, root: Path) -> str:
 
 
 def _worker_init() -> None:
-    import torch
-
     torch.set_num_threads(1)  # tiny models gain nothing from intra-op threads
 
 
@@ -163,9 +165,6 @@ def run_grid(
 
 def _run_parallel(cfg: CapacityConfig, todo: list[RunSpec], root: Path, workers: int,
                   progress: Callable | None) -> None:  # fmt: skip
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(workers, mp_context=mp.get_context(method),
                              initializer=_worker_init) as pool:  # fmt: skip

@@ -5,6 +5,14 @@
 :meth:`grammarlab.analysis.phases.Phases.to_dict`, null when absent); for a folder of several runs,
 ``{"n_runs": k, "runs": {RUN_ID: phases, ...}, "mean": phases of the mean curve}`` where RUN_ID is
 the run's path relative to RUN_DIR and the mean curve averages the runs epoch by epoch.
+
+The readable table prints event epochs as :func:`grammarlab.analysis.phases.format_event` does
+(``>=100`` / ``>100`` when censored at the last epoch 100, never as a value); its mean line gives
+each event over the runs (:func:`grammarlab.analysis.phases.summarize_event`: the mean over the
+runs that observed it and how many did), the other columns from the mean curve.
+
+The run folder's reader (grammarlab.runs.folder) is imported inside the commands: it imports
+torch, which ``grammarlab --help`` must not.
 """
 
 from __future__ import annotations
@@ -15,26 +23,43 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grammarlab.analysis.phases import DEFAULT_THRESHOLD, DEFAULT_TOLERANCE
+from grammarlab.analysis.phases import (
+    DEFAULT_THRESHOLD,
+    DEFAULT_TOLERANCE,
+    Curves,
+    detect_phases,
+    format_event,
+    mean_curves,
+    summarize_event,
+)
 from grammarlab.errors import GrammarlabError
 
 if TYPE_CHECKING:
     from grammarlab.runs.folder import RunDir
 
 # what the readable table shows, in order: (key, header)
-_PHASE_COLUMNS = (
+_PHASE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("memorization_onset_epoch", "onset"),
     ("memorization_first_crossing_epoch", "first>thr"),
     ("generalization_end_epoch", "gen_end"),
     ("min_test_loss", "min_test"),
     ("overlap", "overlap"),
 )
-_SEQ_COLUMNS = (
+_SEQ_COLUMNS: tuple[tuple[str, str], ...] = (
     ("regeneralization_epoch", "regen"),
     ("d1_plateau_first_epoch", "plateau_from"),
     ("d1_plateau_last_epoch", "plateau_to"),
+    ("d1_first_within_epoch", "d1_within"),
     ("forgetting_epoch", "forget"),
+    ("switch_d1_change", "switch_d1"),  # D1's loss change in the first stage-2 update (nats/tok)
 )
+# epoch column -> the censorable event it shows (grammarlab.analysis.phases.EVENTS)
+_EVENTS = {
+    "memorization_onset_epoch": "memorization_onset",
+    "generalization_end_epoch": "generalization_end",
+    "regeneralization_epoch": "regeneralization",
+    "forgetting_epoch": "forgetting",
+}
 _MEASURE_COLUMNS = (
     "excess_test_bits",
     "memU_train_bits_total",
@@ -74,8 +99,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _phases_of(runs: list[RunDir], root: Path, threshold: float, tolerance: float) -> Any:
-    from grammarlab.analysis.phases import Curves, detect_phases, mean_curves
-    from grammarlab.analysis.run_analysis import finite_records
+    from grammarlab.analysis.run_analysis import finite_records  # torch (runs.folder)
     from grammarlab.runs.folder import run_id
 
     curves = {}
@@ -119,19 +143,28 @@ def cmd_phases(args: argparse.Namespace) -> int:
         }  # fmt: skip
         print(json.dumps(obj, allow_nan=False))
         return 0
-    entries = dict(per)
-    if mean is not None:
-        entries[f"mean of {len(per)}"] = mean
-        _warn_if_configs_differ(runs)
-    cols = _PHASE_COLUMNS + (_SEQ_COLUMNS if any(e["sequential"] for e in entries.values()) else ())
+    seq = any(e["sequential"] for e in per.values())
+    cols = _PHASE_COLUMNS + (_SEQ_COLUMNS if seq else ())
     header = ["run"] + [h for _, h in cols] + ["epochs"]
     rows = [
-        [k] + [_fmt(e.get(key)) for key, _ in cols] + [_fmt(e["n_epochs"])]
-        for k, e in entries.items()
+        [k] + [_cell(e, key) for key, _ in cols] + [_fmt(e["n_epochs"])] for k, e in per.items()
     ]
-    print(f"phases (test/train loss threshold {args.threshold}; losses in nats/token)")
+    if mean is not None:
+        _warn_if_configs_differ(runs)
+        runs_ = list(per.values())
+        rows.append([f"mean of {len(per)}"] + [
+            summarize_event(runs_, _EVENTS[key]).label() if key in _EVENTS else _fmt(mean.get(key))
+            for key, _ in cols
+        ] + [_fmt(mean["n_epochs"])])  # fmt: skip
+    print(f"phases (test/train loss threshold {args.threshold}; losses in nats/token; "
+          ">=E / >E: censored at the last epoch E)")  # fmt: skip
     print(_table(header, rows))
     return 0
+
+
+def _cell(phases: dict[str, Any], key: str) -> str:
+    """One table cell: an event censored as format_event prints it, other values plainly."""
+    return format_event(phases, _EVENTS[key]) if key in _EVENTS else _fmt(phases.get(key))
 
 
 def _warn_if_configs_differ(runs: list[RunDir]) -> None:

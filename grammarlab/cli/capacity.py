@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from grammarlab.errors import ConfigError
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser(
@@ -36,7 +38,6 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     from grammarlab.capacity.config import load_config
     from grammarlab.capacity.grid import expand, run_grid
     from grammarlab.capacity.report import write_report
-    from grammarlab.errors import ConfigError
 
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}", file="--workers")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 
+from grammarlab.errors import ConfigError
+from grammarlab.scale.arch import architecture_of
+from grammarlab.scale.plan import Setup, report
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -43,10 +47,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from grammarlab.errors import ConfigError
-    from grammarlab.scale.arch import architecture_of
-    from grammarlab.scale.plan import Setup, report
-
     if args.gpu_memory_gb <= 0 or not math.isfinite(args.gpu_memory_gb):
         raise ConfigError(f"--gpu-memory-gb must be a positive number, got {args.gpu_memory_gb}")
     for flag in ("gpus", "n_train", "max_len", "lora_rank", "max_gpus"):

@@ -4,12 +4,18 @@ A thin shell over :mod:`grammarlab.analysis.report`: reads the tidy tables of ev
 below each RUNS path (:func:`grammarlab.sweep.tables.collect`), judges the claims and writes the
 Markdown report (atomically); ``--tables DIR`` also writes the small tables it read
 (``report_phases.csv``, ``report_curves.csv``) so the report can be checked without the runs.
+
+pandas and the sweep tables (which read run folders, hence torch) are imported inside the
+command: ``grammarlab --help`` must not import them.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from grammarlab.analysis.report import context_line, judge_all, render_markdown
+from grammarlab.io import write_atomic, write_text_atomic
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,8 +30,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from grammarlab.analysis.report import context_line, judge_all, render_markdown
-    from grammarlab.io import write_atomic, write_text_atomic
     from grammarlab.sweep.tables import collect
 
     phases, curves, notes = [], [], []

@@ -1,20 +1,28 @@
-"""``grammarlab sweep | plot | demo``: thin shells over grammarlab.sweep.spec, .plot and .demo."""
+"""``grammarlab sweep | plot | demo``: thin shells over grammarlab.sweep (spec, execute, tables,
+demo) and grammarlab.plot.registry.
+
+The library modules are imported inside the commands: they import torch, pandas or matplotlib,
+and ``grammarlab --help`` (which builds every subcommand's parser) must not.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from grammarlab.cli.console import show_progress
-from grammarlab.sweep.demo import run_demo
-from grammarlab.sweep.tables import aggregate, summary_table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sweep", help="run a grid of fine-tunes from a sweep file; write tables")
     s.add_argument("file", metavar="SWEEP.toml")
-    s.add_argument("--executor", default="local", help="local (one after another, default) or "
-                   "parallel (local processes)")  # fmt: skip
+    s.add_argument("--executor", default="local",
+                   help="local (one after another, default), parallel (local processes), slurm "
+                   "(one Slurm array job with the file's [resources]) or gpus (one process per "
+                   "visible GPU)")  # fmt: skip
+    s.add_argument("--cluster", help="with --executor slurm: override resources.cluster (slurm, "
+                   "or local: submitit's local processes, no Slurm)")  # fmt: skip
     s.add_argument("--workers", type=int, help="parallel processes (default: CPU count)")
     s.add_argument("--out", help="sweep folder (default: the file's out, else runs/<name>)")
     s.add_argument("--dry-run", action="store_true", help="list the runs and their states only")
@@ -49,10 +57,15 @@ def _report(outcomes: list) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from grammarlab.sweep.execute import run_state, run_sweep
+    from grammarlab.sweep.execute import run_sweep
+    from grammarlab.sweep.jobs import run_state
     from grammarlab.sweep.spec import load_sweep
+    from grammarlab.sweep.tables import aggregate, summary_table
 
     sweep = load_sweep(args.file, out=args.out)
+    if args.cluster is not None:
+        res = dataclasses.replace(sweep.resources, cluster=args.cluster)
+        sweep = dataclasses.replace(sweep, resources=res)
     if args.dry_run:
         for r in sweep.runs:
             print(f"{r.run_id}\t{run_state(r.run_dir) or 'new'}")
@@ -80,5 +93,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from grammarlab.sweep.demo import run_demo
+
     return run_demo(out=args.out, figures=args.figures, seeds=args.seeds, workers=args.workers,
                     fast=args.fast, progress=show_progress(args))  # fmt: skip

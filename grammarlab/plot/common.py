@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from grammarlab.analysis.phases import summarize_event  # noqa: E402
+
 LOSS = "loss (nats/token)"
 DASHES = {"train": "", "test": (4, 2), "random": (1, 2), "d1": "", "d2": (6, 2)}
 SCORE = "memorization 1 - L_train/L_test\n(clipped to [0, 1])"
@@ -77,8 +79,6 @@ def mean_phases(t: Any) -> pd.DataFrame:
     ``*_censored`` is True when at most half the seeds observed the event: then the epoch column
     holds the last epoch (where a censored marker is drawn), never a mean of censored values.
     Other columns are plain means over seeds."""
-    from grammarlab.analysis.phases import summarize_event
-
     ph = t.phases
     if ph.empty:
         raise Skip("no phases")

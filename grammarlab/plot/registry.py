@@ -25,13 +25,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from grammarlab.plot.common import (
-    RC,  # noqa: E402
-    Skip,  # noqa: E402
-)
+from grammarlab.errors import GrammarlabError  # noqa: E402
+from grammarlab.plot.common import RC, Skip  # noqa: E402
 from grammarlab.plot.curves import fig1, fig2, fig3, fig4, fig5  # noqa: E402
 from grammarlab.plot.measures import generations_valid, mia_auc, position_heatmap  # noqa: E402
 from grammarlab.plot.phases import memorized_bits, per_string, phase_diagram, phases_vs  # noqa: E402
+from grammarlab.sweep.tables import collect  # noqa: E402
 
 __all__ = ["PLOTS", "Skip", "plot_all"]
 
@@ -49,9 +48,6 @@ def plot_all(
 ) -> tuple[list[str], list[str]]:
     """Draw every kind (or ``kinds``) for the run or sweep folder ``path`` into ``out``.
     Returns (written stems, notes on figures skipped and inputs missing)."""
-    from grammarlab.errors import GrammarlabError
-    from grammarlab.sweep.tables import collect
-
     unknown = set(kinds or []) - set(PLOTS)
     if unknown:
         raise GrammarlabError(f"unknown plot kind(s) {sorted(unknown)}",

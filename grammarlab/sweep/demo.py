@@ -35,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from grammarlab.errors import ConfigError
+from grammarlab.plot.registry import plot_all
+from grammarlab.sweep.execute import run_sweep
+from grammarlab.sweep.spec import expand
 from grammarlab.sweep.tables import aggregate, summary_table
 
 
@@ -66,10 +69,6 @@ def run_demo(
 ) -> int:
     """Run (or resume) the demo sweep, write its tables and figures, print the summary table.
     Returns 0, or 1 when a run failed."""
-    from grammarlab.plot.registry import plot_all
-    from grammarlab.sweep.execute import run_sweep
-    from grammarlab.sweep.spec import expand
-
     t0 = time.perf_counter()
     spec = demo_spec(seeds, fast)
     sweep = expand(spec, out, name=spec["name"])

@@ -17,14 +17,36 @@ Every point of the Cartesian product is one run in ``<out>/<run_id>/``; ``run_id
 values of the axes plus 8 hex digits of a SHA-256 over the config *and the grammar file's text*,
 so editing a grammar gives a new run instead of reusing one trained on the old text.
 
-This module expands sweep files into runs; running them is :mod:`grammarlab.sweep.execute` and the
-tidy tables are :mod:`grammarlab.sweep.tables`, both re-exported here so that
-``grammarlab.sweep.spec`` stays the one import for a sweep.
+A ``[resources]`` table (all keys optional) says what each run gets on a cluster
+(:class:`Resources`, read by the ``slurm`` executor of :mod:`grammarlab.sweep.slurm`)::
+
+    [resources]
+    gpus_per_run = 1        # 0: CPU-only runs; > 1: accelerate launch (accelerate_config)
+    cpus_per_run = 4
+    mem_gb = 64             # host memory per run
+    time_min = 120          # per task; past it the task is requeued and resumes
+    partition = "gpu"
+    account = "my-lab"
+    qos = "normal"
+    constraint = "h100"
+    max_parallel = 16       # array tasks running at once
+    max_requeues = 5        # preemptions/timeouts before a run is given up
+    setup = ["module load cuda/12.4"]   # shell lines before each task
+    accelerate_config = "configs/accelerate/fsdp_llama3_8b_1x8.yaml"
+    wait = true             # false: submit and return (rerun the sweep to collect tables)
+    cluster = "slurm"       # or "local" (submitit's local processes); unset: slurm if present
+
+The table is a property of the sweep (:attr:`Sweep.resources`), never of its runs: it does not
+enter the run ids, so the same grid on another cluster finds its finished runs.
+
+This module owns the sweep file format only; running a sweep is :mod:`grammarlab.sweep.execute`
+(jobs: :mod:`grammarlab.sweep.jobs`) and its tidy tables are :mod:`grammarlab.sweep.tables`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -36,21 +58,10 @@ from pathlib import Path
 from typing import Any
 
 from grammarlab.errors import ConfigError, GrammarlabError
+from grammarlab.grammar.families import hierarchical_grammar, random_grammar
 from grammarlab.grammar.load import load
+from grammarlab.grammar.tune import length_warning, tune
 from grammarlab.io import write_text_atomic
-from grammarlab.sweep.execute import (
-    EXECUTORS,
-    FINISHED,
-    Job,
-    Outcome,
-    execute_local,
-    execute_parallel,
-    run_job,
-    run_state,
-    run_sweep,
-    train_from_file,
-)
-from grammarlab.sweep.tables import SUMMARY_COLUMNS, SweepTables, aggregate, collect, summary_table
 from grammarlab.train.config import (
     TrainConfig,
     config_from_dict,
@@ -59,15 +70,9 @@ from grammarlab.train.config import (
     resolve,
 )
 
-# the runner and the tables, re-exported for older callers (tests/sweep/test_sweep.py, bench);
-# new code imports them from grammarlab.sweep.execute and grammarlab.sweep.tables
-__all__ = ["EXECUTORS", "FINISHED", "Job", "Outcome", "execute_local", "execute_parallel"]
-__all__ += ["run_job", "run_state", "run_sweep", "train_from_file"]
-__all__ += ["SUMMARY_COLUMNS", "SweepTables", "aggregate", "collect", "summary_table"]
-__all__ += ["Sweep", "SweepRun", "config_hash", "derive_grammars", "expand", "load_sweep"]
-__all__ += ["resolve_config", "run_id"]
-
-SWEEP_KEYS = {"name", "out", "base", "grid", "derive"}
+SWEEP_KEYS = {"name", "out", "base", "grid", "derive", "resources"}
+RESOURCES = "resources"  # the table of a sweep file that Resources reads
+CLUSTERS = ("slurm", "local", "debug")  # submitit's executors (local: processes, no Slurm)
 _SAFE = re.compile(r"[^A-Za-z0-9_.=+-]+")
 
 
@@ -82,12 +87,80 @@ class SweepRun:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """The ``[resources]`` table of a sweep file: what each run of the sweep gets."""
+
+    gpus_per_run: int = 1
+    cpus_per_run: int = 4
+    mem_gb: float | None = None
+    time_min: int = 120
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    max_parallel: int | None = None
+    max_requeues: int = 5
+    setup: tuple[str, ...] = ()
+    accelerate_config: str | None = None
+    wait: bool = True
+    cluster: str | None = None  # submitit's: slurm | local | debug; None: slurm if it exists
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "setup", tuple(self.setup))
+        checks = {
+            "gpus_per_run": (int, lambda v: v >= 0, "an integer >= 0"),
+            "cpus_per_run": (int, lambda v: v >= 1, "an integer >= 1"),
+            "time_min": (int, lambda v: v >= 1, "an integer >= 1 (minutes)"),
+            "max_requeues": (int, lambda v: v >= 0, "an integer >= 0"),
+            "max_parallel": (int, lambda v: v >= 1, "an integer >= 1, or unset"),
+            "mem_gb": ((int, float), lambda v: v > 0, "a number > 0 (GB), or unset"),
+            "wait": (bool, lambda v: True, "true or false"),
+        }
+        for name, (tp, ok, valid) in checks.items():
+            v = getattr(self, name)
+            if v is None and name in ("max_parallel", "mem_gb"):
+                continue
+            if isinstance(v, bool) != (tp is bool) or not isinstance(v, tp) or not ok(v):
+                raise ConfigError(f"resources.{name} must be {valid}, got {v!r}")
+        for name in ("partition", "account", "qos", "constraint", "accelerate_config"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v.strip()):
+                raise ConfigError(f"resources.{name} must be a non-empty string, got {v!r}")
+        if self.cluster not in (None, *CLUSTERS):
+            raise ConfigError(f"resources.cluster must be one of {', '.join(CLUSTERS)} or unset, "
+                              f"got {self.cluster!r}")  # fmt: skip
+        if not all(isinstance(s, str) for s in self.setup):
+            raise ConfigError("resources.setup must be a list of shell lines (strings)")
+        if self.gpus_per_run > 1 and self.accelerate_config is None:
+            raise ConfigError(
+                f"resources.gpus_per_run = {self.gpus_per_run} needs an accelerate config",
+                hint='set resources.accelerate_config = "configs/accelerate/...yaml"',
+            )
+
+
+def resources_from_dict(data: dict[str, Any], source: str = "<sweep>") -> Resources:
+    """A :class:`Resources` from a ``[resources]`` table; unknown keys are errors."""
+    names = [f.name for f in dataclasses.fields(Resources)]
+    for key in data:
+        if key not in names:
+            raise ConfigError(f"unknown key resources.{key}", file=source,
+                              hint=f"valid keys in [resources]: {', '.join(names)}")  # fmt: skip
+    try:
+        return Resources(**data)
+    except ConfigError as e:
+        d = e.diagnostics[0]
+        raise ConfigError(d.message, file=source, hint=d.hint) from None
+
+
+@dataclass(frozen=True)
 class Sweep:
-    """An expanded sweep: its name, output folder and runs (in grid order)."""
+    """An expanded sweep: its name, output folder, runs (in grid order) and the resources each
+    run gets on a cluster (the ``[resources]`` table; defaults when the file has none)."""
 
     name: str
     root: Path
     runs: tuple[SweepRun, ...]
+    resources: Resources = Resources()
 
 
 # ----------------------------------------------------------------------------- expansion
@@ -123,6 +196,10 @@ def expand(
     if unknown:
         raise ConfigError(f"unknown sweep key(s) {sorted(unknown)}", file=source,
                           hint=f"a sweep file has {sorted(SWEEP_KEYS)}")  # fmt: skip
+    table = spec.get(RESOURCES, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{RESOURCES}] must be a table", file=source)
+    resources = resources_from_dict(table, source)
     base = copy.deepcopy(spec.get("base", {}))
     if not isinstance(base, dict):
         raise ConfigError("[base] must be a table", file=source)
@@ -154,7 +231,7 @@ def expand(
                               hint="a grid axis lists the same value twice")  # fmt: skip
         seen[rid] = True
         runs.append(SweepRun(rid, root / rid, config, point))
-    return Sweep(name or root.name, root, tuple(runs))
+    return Sweep(name or root.name, root, tuple(runs), resources)
 
 
 def _as_list(v: Any, source: str) -> list[dict[str, Any]]:
@@ -180,8 +257,6 @@ def derive_grammars(d: dict[str, Any], folder: Path, base_dir: Path, source: str
     d = dict(d)
     prefix = d.pop("name", None)
     if "family" in d:
-        from grammarlab.grammar.families import hierarchical_grammar, random_grammar
-
         fam = d.pop("family")
         makers = {"hierarchical": hierarchical_grammar, "random": random_grammar}
         if fam not in makers:
@@ -203,8 +278,6 @@ def derive_grammars(d: dict[str, Any], folder: Path, base_dir: Path, source: str
     if "grammar" not in d or "entropy_bits" not in d:
         raise ConfigError("a [[derive]] table needs family = ..., or grammar and entropy_bits",
                           file=source)  # fmt: skip
-    from grammarlab.grammar.tune import length_warning, tune  # lazy: scipy
-
     src = Path(_abs(d["grammar"], base_dir))
     g = load(src)
     method, toward = d.get("method", "temper"), d.get("toward")

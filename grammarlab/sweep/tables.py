@@ -1,10 +1,12 @@
-"""A sweep's tidy tables: curves.csv, phases.csv, measures.csv and per_string.csv.
+"""A sweep's tidy tables: curves.csv, phases.csv, measures.csv, per_string.csv and
+per_position.csv.
 
 :func:`collect` reads every run folder below a path
 (:func:`grammarlab.analysis.results.load_runs`, runs/folder.py), adds
 each grammar's exact entropy (bits/string, cached by the grammar's text) and per-run summaries
 of the memorization measures to the phases; :func:`aggregate` writes the tables into the sweep
-folder; :func:`summary_table` prints the phases as plain text.
+folder; :func:`summary_table` prints the phases as plain text, censored events as censored
+(:func:`grammarlab.analysis.phases.format_event`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grammarlab.analysis.phases import format_event
 from grammarlab.analysis.results import load_runs
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar.entropy import analyze
 from grammarlab.grammar.load import loads
 from grammarlab.io import write_atomic
-from grammarlab.runs.folder import RunDir, find_runs, run_id
+from grammarlab.runs.folder import PER_POSITION, RunDir, find_runs, run_id
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,13 +31,15 @@ class SweepTables:
     """Tidy tables of a sweep (or one run). curves: one row per (run, epoch, dataset) with loss
     (nats/token) and acc; phases: one row per run with exact ``entropy_bits`` (bits/string) and
     the phase and memorization summaries; measures: one row per (run, epoch); per_string: the
-    runs' per_string.csv rows (bits per string). notes: what was missing."""
+    runs' per_string.csv rows (bits per string); per_position: the runs' per_position.csv rows
+    (excess bits of the next token by position). notes: what was missing."""
 
     curves: Any
     phases: Any
     measures: Any
     per_string: Any
     notes: tuple[str, ...]
+    per_position: Any = None
 
 
 _ID_COLS = ["run", "grammar", "entropy_bits", "n_train", "seed", "model"]
@@ -47,13 +52,16 @@ def collect(path: Path | str) -> SweepTables:
     root = Path(path)
     t = load_runs(root)
     notes = list(t.notes)
-    entropy, per_string = {}, []
+    entropy, per_string, per_position = {}, [], []
     for run in find_runs(root):
         rid = run_id(run, root)
         entropy[rid] = _entropy_bits(run, notes)
         ps = run.read_per_string()
         if ps is not None:
             per_string.append(ps.assign(run=rid))
+        pp = _read_per_position(run)
+        if pp is not None:
+            per_position.append(pp.assign(run=rid))
     varying = [c for c in t.metrics.columns if c.startswith("config.")
                and t.metrics[c].astype(str).nunique() > 1]  # fmt: skip
     tables = []
@@ -67,13 +75,25 @@ def collect(path: Path | str) -> SweepTables:
         tables.append(df[keep])
     curves, phases, measures = tables
     ps_df = pd.concat(per_string, ignore_index=True) if per_string else pd.DataFrame()
+    pp_df = pd.concat(per_position, ignore_index=True) if per_position else pd.DataFrame()
     if not phases.empty:
         phases = _add_measure_summaries(phases, measures)
         front = [c for c in _ID_COLS if c in phases.columns]
         phases = phases[front + [c for c in phases.columns if c not in front]]
-    if not ps_df.empty and not phases.empty:
-        ps_df = ps_df.merge(phases[[c for c in _ID_COLS if c in phases.columns]], on="run")
-    return SweepTables(curves, phases, measures, ps_df, tuple(notes))
+        ids = phases[[c for c in _ID_COLS if c in phases.columns]]
+        ps_df = ps_df.merge(ids, on="run") if not ps_df.empty else ps_df
+        pp_df = pp_df.merge(ids, on="run") if not pp_df.empty else pp_df
+    return SweepTables(curves, phases, measures, ps_df, tuple(notes), pp_df)
+
+
+def _read_per_position(run: RunDir) -> Any:
+    """A run's per_position.csv (None when absent). RunDir has readers for the other analysis
+    files; this one reads the file it names (runs.folder.PER_POSITION) in the same way as
+    RunDir.read_per_string."""
+    import pandas as pd
+
+    path = run.path / PER_POSITION
+    return pd.read_csv(path) if path.is_file() else None
 
 
 def _entropy_bits(run: RunDir, notes: list[str]) -> float:
@@ -109,6 +129,15 @@ _SUMMARIES = {
                               ("max_memU_train_bits_total", "max")],
     "memU_test_bits_total": [("final_memU_test_bits_total", "last")],
     "memU_bits_per_param": [("final_memU_bits_per_param", "last")],
+    "memU_train_bits_signed_total": [("final_memU_train_bits_signed_total", "last")],
+    "memU_test_bits_signed_total": [("final_memU_test_bits_signed_total", "last")],
+    "excess_test_bits_vs_untrained": [("min_excess_test_bits_vs_untrained", "min")],
+    "excess_test_bits_vs_uniform": [("min_excess_test_bits_vs_uniform", "min")],
+    # the baselines' own excess over the grammar: one value per run (the same every epoch)
+    "untrained_excess_test_bits": [("untrained_excess_test_bits", "last")],
+    "uniform_excess_test_bits": [("uniform_excess_test_bits", "last")],
+    "mia_auc": [("final_mia_auc", "last"), ("max_mia_auc", "max")],
+    "mia_pvalue": [("final_mia_pvalue", "last")],
 }  # fmt: skip
 
 
@@ -134,12 +163,12 @@ def _add_measure_summaries(phases: Any, measures: Any) -> Any:
 
 
 def aggregate(root: Path | str) -> SweepTables:
-    """Write ``curves.csv``, ``phases.csv``, ``measures.csv`` (and ``per_string.csv``) into the
-    sweep folder ``root`` (atomically) and return the tables."""
+    """Write ``curves.csv``, ``phases.csv``, ``measures.csv`` (and ``per_string.csv``,
+    ``per_position.csv``) into the sweep folder ``root`` (atomically) and return the tables."""
     root = Path(root)
     t = collect(root)
     for name, df in (("curves", t.curves), ("phases", t.phases), ("measures", t.measures),
-                     ("per_string", t.per_string)):  # fmt: skip
+                     ("per_string", t.per_string), ("per_position", t.per_position)):  # fmt: skip
         write_atomic(root / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
     return t
 
@@ -152,11 +181,25 @@ SUMMARY_COLUMNS = {
 }  # fmt: skip
 
 
+# summary column -> the event it shows (printed with format_event: censored as >=E or >E)
+_EVENT_COLUMNS = {
+    "memorization_onset_epoch": "memorization_onset",
+    "generalization_end_epoch": "generalization_end",
+}
+
+
 def summary_table(phases: Any) -> str:
-    """A plain-text table of the phases, one line per run, sorted by grammar entropy and n."""
+    """A plain-text table of the phases, one line per run, sorted by grammar entropy and n.
+    Event epochs print as :func:`grammarlab.analysis.phases.format_event` does: ``12`` when
+    observed, ``>=100`` / ``>100`` when censored at the last epoch 100, never as a value."""
     if phases.empty:
         return "(no runs)"
     cols = [c for c in SUMMARY_COLUMNS if c in phases.columns]
     df = phases.sort_values([c for c in ("entropy_bits", "n_train", "seed") if c in phases])
-    df = df[cols].rename(columns=SUMMARY_COLUMNS)
+    rows = df.to_dict("records")
+    df = df[cols].copy()
+    for col, event in _EVENT_COLUMNS.items():
+        if col in df.columns:
+            df[col] = [format_event(r, event) for r in rows]
+    df = df.rename(columns=SUMMARY_COLUMNS)
     return df.to_string(index=False, float_format=lambda x: f"{x:.3g}", na_rep="-")

@@ -21,7 +21,7 @@ from grammarlab.cli import main
 from grammarlab.errors import GrammarlabError
 from grammarlab.runs import checkpoint
 from grammarlab.runs.folder import RunDir, Status
-from grammarlab.sweep.execute import Job, run_job
+from grammarlab.sweep.jobs import Job, run_job
 from grammarlab.train.config import dump_config
 from grammarlab.train.restore import load_run_model
 

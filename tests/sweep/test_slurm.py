@@ -1,5 +1,6 @@
 """Sweeps through submitit (its local cluster: processes on this machine, the same code path as
-Slurm array tasks) and the one-run-per-GPU executor, on the CPU."""
+Slurm array tasks) and the one-run-per-GPU executor, on the CPU; the ``[resources]`` table of a
+sweep file (grammarlab.sweep.spec)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from grammarlab.cli import main as cli_main
 from grammarlab.errors import ConfigError
-from grammarlab.sweep.execute import Job, run_job
+from grammarlab.sweep.execute import run_sweep
+from grammarlab.sweep.jobs import Job, run_job
 from grammarlab.sweep.slurm import (
-    Resources,
     RunTask,
     execute_gpus,
-    load_sweep,
-    main,
     make_executor,
     read_resources,
-    resources_from_dict,
-    run_sweep_file,
     save_resources,
 )
+from grammarlab.sweep.spec import Resources, load_sweep, resources_from_dict
+from grammarlab.train.config import dumps_config
 
 pytest.importorskip("submitit")
 
@@ -67,8 +67,14 @@ def epochs_of(run_dir: Path) -> list[int]:
     return [json.loads(line)["epoch"] for line in lines]
 
 
-def test_resources_table_is_read_next_to_the_sweep_and_checked(tmp_path):
-    sweep, res = load_sweep(write_sweep(tmp_path), out=tmp_path / "runs")
+def main(argv: list[str]) -> int:
+    """``grammarlab sweep FILE --executor slurm ...``"""
+    return cli_main(["sweep", *argv[:1], "--executor", "slurm", *argv[1:]])
+
+
+def test_resources_table_is_part_of_the_sweep_and_checked(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path), out=tmp_path / "runs")
+    res = sweep.resources
     assert len(sweep.runs) == 2
     assert res == Resources(gpus_per_run=0, cpus_per_run=1, time_min=10, max_requeues=2,
                             cluster="local")  # fmt: skip
@@ -77,9 +83,9 @@ def test_resources_table_is_read_next_to_the_sweep_and_checked(tmp_path):
     # the table does not enter the run ids: the same sweep without it has the same runs
     bare = tmp_path / "bare.toml"
     bare.write_text(SWEEP.format(epochs=3, seeds="[0, 1]").split("[resources]")[0])
-    assert [r.run_id for r in load_sweep(bare, out=tmp_path / "runs")[0].runs] == [
-        r.run_id for r in sweep.runs
-    ]
+    bare_sweep = load_sweep(bare, out=tmp_path / "runs")
+    assert [r.run_id for r in bare_sweep.runs] == [r.run_id for r in sweep.runs]
+    assert bare_sweep.resources == Resources()  # the defaults
     with pytest.raises(ConfigError, match="unknown key resources.gpu"):
         resources_from_dict({"gpu": 1}, "s.toml")
     with pytest.raises(ConfigError, match="time_min must be"):
@@ -88,40 +94,48 @@ def test_resources_table_is_read_next_to_the_sweep_and_checked(tmp_path):
         resources_from_dict({"gpus_per_run": 8})
     with pytest.raises(ConfigError, match="cluster must be"):
         resources_from_dict({"cluster": "pbs"})
+    bad = tmp_path / "bad.toml"
+    bare_text = SWEEP.format(epochs=3, seeds="[0]").split("[resources]")[0]
+    bad.write_text(bare_text.replace('name = "t"\n', 'name = "t"\nresources = 3\n'))
+    with pytest.raises(ConfigError, match=r"\[resources\] must be a table"):
+        load_sweep(bad, out=tmp_path / "runs")
 
 
-def test_main_reports_a_bad_sweep_file_in_one_line(tmp_path, capsys):
+def test_cli_reports_a_bad_resources_table_or_cluster_in_one_line(tmp_path, capsys):
     bad = write_sweep(tmp_path)
     bad.write_text(bad.read_text() + "gpu = 1\n")
     assert main([str(bad)]) == 2
     err = capsys.readouterr().err
     assert "error: unknown key resources.gpu" in err and "Traceback" not in err
+    good = write_sweep(tmp_path)
+    assert main([str(good), "--cluster", "pbs", "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "error: resources.cluster must be one of" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # nothing started
 
 
 def test_two_run_sweep_through_submitit_local(tmp_path, capsys):
     assert main([str(write_sweep(tmp_path)), "--out", str(tmp_path / "runs")]) == 0
     assert "runs: 2 done" in capsys.readouterr().err
-    sweep, _ = load_sweep(tmp_path / "s.toml", out=tmp_path / "runs")
+    sweep = load_sweep(tmp_path / "s.toml", out=tmp_path / "runs")
+    assert read_resources(sweep.root) == sweep.resources  # saved for the array tasks
     for r in sweep.runs:
         assert epochs_of(r.run_dir) == [0, 1, 2, 3]
     assert (tmp_path / "runs" / "curves.csv").is_file()  # the sweep's tables, as locally
     logs = list((tmp_path / "runs" / "slurm").glob("*_log.out"))
     assert len(logs) == 2  # one task per run
     # a relaunch skips the finished runs and submits nothing
-    again = run_sweep_file(tmp_path / "s.toml", out=tmp_path / "runs")
+    again = run_sweep(sweep, executor="slurm", progress=False)
     assert [o.state for o in again] == ["done", "done"]
     assert len(list((tmp_path / "runs" / "slurm").glob("*_log.out"))) == 2
 
 
 @pytest.mark.slow
 def test_preempted_task_is_requeued_and_resumes_from_its_checkpoint(tmp_path):
-    from grammarlab.sweep.execute import run_sweep
-
-    sweep, res = load_sweep(write_sweep(tmp_path, epochs=400, seeds="[0]"), out=tmp_path / "r")
+    sweep = load_sweep(write_sweep(tmp_path, epochs=400, seeds="[0]"), out=tmp_path / "r")
+    res = sweep.resources
     run = sweep.runs[0]
     cfg_path = tmp_path / "run.toml"
-    from grammarlab.train.config import dumps_config
-
     cfg_path.write_text(dumps_config(run.config))
     job = Job(run.run_id, str(run.run_dir), str(cfg_path))
     ex = make_executor(tmp_path / "slurm", res)
