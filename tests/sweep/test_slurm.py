@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# submitit comes with the scale extra, which scripts/setup.sh installs: no skip, a missing
+# install must fail here
+import submitit  # noqa: E402, F401
+
 from grammarlab.cli import main as cli_main
 from grammarlab.errors import ConfigError
 from grammarlab.sweep.execute import run_sweep
@@ -25,8 +29,6 @@ from grammarlab.sweep.slurm import (
 )
 from grammarlab.sweep.spec import Resources, load_sweep, resources_from_dict
 from grammarlab.train.config import dumps_config
-
-pytest.importorskip("submitit")
 
 GRAMMAR = "S -> A A A A [1.0]\nA -> 'a' [0.5] | 'b' [0.5]\n"
 SWEEP = """name = "t"

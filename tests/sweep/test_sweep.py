@@ -92,8 +92,6 @@ def test_derived_family_grammars(tmp_path):
 
 
 def test_derived_entropy_targets(tmp_path):
-    pytest.importorskip("grammarlab.grammar.tune")
-    pytest.importorskip("grammarlab.grammar.entropy")
     from grammarlab.grammar.entropy import analyze
     from grammarlab.grammar.load import load
 
