@@ -452,16 +452,30 @@ class RunDir:
 
     # ------------------------------------------------------------------------- checkpoints
 
-    def save_checkpoint(self, epoch: int, model: Any, optimizer: Any, scheduler: Any) -> None:
-        """Replace checkpoint/ by the state after ``epoch`` updates (format: runs/checkpoint.py).
-        Written as checkpoint.tmp/ (removed again when the write fails), then swapped in."""
-        tmp, cur, old = self._p(CHECKPOINT_TMP), self._p(CHECKPOINT), self._p(CHECKPOINT_OLD)
+    def save_checkpoint(self, epoch: int, model: Any, optimizer: Any, scheduler: Any,
+                        tmap: Any) -> None:  # fmt: skip
+        """Replace checkpoint/ by the state after ``epoch`` updates (format: runs/checkpoint.py;
+        ``tmap``: the run's TokenMap, for the tokenizer). Written as checkpoint.tmp/ (removed
+        again when the write fails), then swapped in."""
+        tmp = self._p(CHECKPOINT_TMP)
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            checkpoint.save(tmp, epoch, model, optimizer, scheduler)
+            checkpoint.save(tmp, epoch, model, optimizer, scheduler, tmap)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self.commit_checkpoint()
+
+    @property
+    def checkpoint_tmp_path(self) -> Path:
+        """checkpoint.tmp/: a checkpoint being written (a distributed run's ranks write their
+        shards into it before :meth:`commit_checkpoint`)."""
+        return self._p(CHECKPOINT_TMP)
+
+    def commit_checkpoint(self) -> None:
+        """Swap the complete checkpoint.tmp/ in as checkpoint/ (renames: a kill leaves the old
+        or the new one)."""
+        tmp, cur, old = self._p(CHECKPOINT_TMP), self._p(CHECKPOINT), self._p(CHECKPOINT_OLD)
         if cur.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(cur, old)

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from grammarlab.errors import GrammarlabError
 from grammarlab.io import write_json_atomic
@@ -123,7 +125,8 @@ def load_hf_weights(folder: Path, model: torch.nn.Module) -> None:
             missing, unexpected = _load_adapter(folder, model)
         else:
             missing, unexpected = _load_full(folder, model)
-    except (OSError, ValueError, RuntimeError) as e:  # a damaged file, shapes that differ
+    # a damaged file (not safetensors, a config that is not JSON), shapes that differ
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
         raise GrammarlabError(f"cannot load the weights: {e}", file=str(folder / name)) from None
     if missing or unexpected:
         raise GrammarlabError(
@@ -137,7 +140,6 @@ def load_hf_weights(folder: Path, model: torch.nn.Module) -> None:
 def _load_adapter(folder: Path, model: Any) -> tuple[list[str], list[str]]:
     """Adapter weights into a peft model; (missing adapter keys, unexpected keys)."""
     from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
 
     result = set_peft_model_state_dict(model, load_file(str(folder / ADAPTER_FILE)))
     adapter = {k for k, p in model.named_parameters() if p.requires_grad}

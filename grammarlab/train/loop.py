@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import math
-import shutil
 import sys
 import time
 import warnings
@@ -35,7 +34,6 @@ from tqdm import tqdm
 
 from grammarlab.errors import ConfigError, GrammarlabError
 from grammarlab.grammar.load import load
-from grammarlab.io import write_json_atomic
 from grammarlab.runs.folder import RunDir, Status
 from grammarlab.train.config import TrainConfig, resolve
 from grammarlab.train.cpu_parallel import Workers, resolve_workers
@@ -46,11 +44,11 @@ from grammarlab.train.evaluate import (
     SetResult,
     encode_set,
     evaluate_plan,
-    format_generations,
-    generate_strings,
     greedy_matches_from_correct,
     plan,
 )
+from grammarlab.train.export import save_final_model
+from grammarlab.train.generate import format_generations, generate_strings
 from grammarlab.train.models import active_dropout, apply_lora, count_parameters, load_model
 from grammarlab.train.prefix_trie import supports
 from grammarlab.train.step import forward_backward, make_optimizer
@@ -181,6 +179,9 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
     workers = stack.enter_context(Workers(n_workers))
     bar = stack.enter_context(tqdm(total=T + 1, initial=r.start, unit="epoch",
                                    disable=quiet or not sys.stderr.isatty()))  # fmt: skip
+    # checkpoint policy (checkpoint_due): the last write's seconds and when it ended; 0 s at the
+    # start, so the first update is followed by a checkpoint whose cost then sets the pace
+    write_s, ckpt_s, last_save = 0.0, 0.0, time.perf_counter()
     for k in range(r.start, T + 1):
         t0 = time.perf_counter()
         train_name = ("d1" if k <= E else "d2") if cfg.sequential else "train"
@@ -201,7 +202,8 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
         if k in cfg.generate_epochs and cfg.n_generate:
             _write_generations(run, k, model, r.tmap, cfg, sets)
         lr = r.opt.param_groups[0]["lr"] if upd else 0.0
-        record = _record(k, 1 if k <= E else 2, lr, res, train_name, time.perf_counter() - t0)
+        record = _record(k, 1 if k <= E else 2, lr, res, train_name, time.perf_counter() - t0,
+                         ckpt_s)  # fmt: skip
         _write_surprisals(run, k, res)
         run.append_metrics(record)
         run.write_status(Status("running", k))
@@ -213,13 +215,30 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
         if upd:
             r.opt.step()
             r.sched.step()
-            if (k + 1) % cfg.checkpoint_every == 0 or (cfg.sequential and k + 1 == E):
-                if k + 1 < T:
-                    run.save_checkpoint(k + 1, model, r.opt, r.sched)
-    run.save_checkpoint(T, model, r.opt, r.sched)
+            # the checkpoint of epoch k + 1 (its seconds go into that epoch's metrics line)
+            ckpt_s = 0.0
+            if checkpoint_due(cfg, k + 1, time.perf_counter() - last_save, write_s):
+                t1 = time.perf_counter()
+                run.save_checkpoint(k + 1, model, r.opt, r.sched, r.tmap)
+                last_save = time.perf_counter()
+                ckpt_s = write_s = last_save - t1
     if cfg.save_final_model:
-        _save_final_model(run.final_model_path, model, r.tmap)
+        save_final_model(run.final_model_path, model, r.tmap)
     return Status("analysing", T, trained="done")
+
+
+def checkpoint_due(cfg: TrainConfig, epoch: int, since_s: float, last_write_s: float) -> bool:
+    """Whether to checkpoint the state after ``epoch`` updates: always at the end of the run and
+    of a sequential run's stage 1; every ``checkpoint_every`` epochs when that is set; else once
+    ``since_s`` seconds since the last checkpoint (or the start) reach the smaller of
+    ``checkpoint_minutes`` and ``last_write_s / checkpoint_overhead``, so that writing takes at
+    most that share of the time and a killed run loses at most that many minutes. A tiny model
+    (a 15 ms write) then checkpoints about every second, a multi-GB model every half hour."""
+    if epoch == cfg.total_epochs or (cfg.sequential and epoch == cfg.epochs):
+        return True
+    if cfg.checkpoint_every is not None:
+        return epoch % cfg.checkpoint_every == 0
+    return since_s >= min(60.0 * cfg.checkpoint_minutes, last_write_s / cfg.checkpoint_overhead)
 
 
 def _non_finite_loss(res: dict[str, SetResult], names: tuple[str | None, ...]) -> str:
@@ -260,21 +279,22 @@ def build_model(cfg: TrainConfig, terminals, device, dtype):
 
 
 def pick_device(cfg: TrainConfig) -> tuple[torch.device, torch.dtype]:
-    """The run's device (CUDA when available under device = "auto") and dtype; clear errors for
-    a CUDA or bfloat16 request that this machine cannot meet."""
+    """The run's device (CUDA when available under device = "auto") and dtype; a clear error
+    for a CUDA request that this machine cannot meet. bfloat16 runs on the CPU too (slower than
+    float32 there on most CPUs, but the same code path as on a GPU)."""
     cuda = torch.cuda.is_available()
     if cfg.device == "cuda" and not cuda:
         raise ConfigError("device = \"cuda\" but no CUDA GPU is available",
                           hint='use device = "auto" or "cpu"')  # fmt: skip
     device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and cuda)
                           else "cpu")  # fmt: skip
-    if cfg.dtype == "bfloat16" and device.type != "cuda":
-        raise ConfigError('dtype = "bfloat16" needs a GPU; on the CPU use "float32"')
     return device, getattr(torch, cfg.dtype)
 
 
-def _record(k, stage, lr, res, train_name, seconds) -> dict:
-    """One metrics.jsonl line: losses in nats/token (Eq. 1), accuracies, the epoch's seconds."""
+def _record(k, stage, lr, res, train_name, seconds, checkpoint_s) -> dict:
+    """One metrics.jsonl line: losses in nats/token (Eq. 1), accuracies, the epoch's seconds
+    (training and evaluation) and the seconds spent writing the checkpoint of this epoch's state
+    (0 when there is none)."""
     get = {n: res.get(n) for n in (train_name, "test", "random")}
     rec = {"epoch": k, "stage": stage, "lr": lr}
     for key, name in (("train", train_name), ("test", "test"), ("random", "random")):
@@ -285,6 +305,7 @@ def _record(k, stage, lr, res, train_name, seconds) -> dict:
         if name in res:
             rec[f"{name}_loss"], rec[f"{name}_acc"] = res[name].loss, res[name].acc
     rec["time_s"] = seconds
+    rec["checkpoint_s"] = checkpoint_s
     return rec
 
 
@@ -306,16 +327,3 @@ def _write_generations(run: RunDir, k, model, tmap, cfg, sets) -> None:
     limit = getattr(model.config, "max_position_embeddings", 4096) - 1
     samples = generate_strings(model, tmap, cfg.n_generate, min(2 * longest + 2, limit), gen)
     run.write_generations(k, format_generations(samples))
-
-
-def _save_final_model(path: Path, model, tmap) -> None:
-    """final_model/: the trained model as a Hugging Face directory (LoRA merged into the base
-    weights) plus tokens.json, the TokenMap that maps terminals to ids."""
-    shutil.rmtree(path, ignore_errors=True)
-    merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
-    merged.save_pretrained(path)
-    write_json_atomic(path / "tokens.json", {
-        "terminals": list(tmap.terminals), "terminal_ids": list(tmap.terminal_ids),
-        "bos_id": tmap.bos_id, "eos_id": tmap.eos_id, "pad_id": tmap.pad_id,
-        "vocab_size": tmap.vocab_size, "convention": tmap.convention,
-    })  # fmt: skip
