@@ -36,18 +36,20 @@ FORMAT = 2  # 1 was torch.save pickles (optimizer.pt, state.pt)
 _PICKLES = ("state.pt", "optimizer.pt")
 
 
-def save(folder: Path, epoch: int, model: Any, optimizer: Any, scheduler: Any,
-         tmap: Any) -> None:  # fmt: skip
+def save(folder: Path, epoch: int, model: Any, optimizer: Any, scheduler: Any, tmap: Any,
+         world_size: int = 1) -> None:  # fmt: skip
     """Write the state after ``epoch`` updates into the new folder ``folder`` (fsynced): the
-    model with ``tmap``'s tokenizer, the optimizer, the scheduler and the random states."""
+    model with ``tmap``'s tokenizer, the optimizer, the scheduler and the random states;
+    ``world_size``: the number of processes that trained it (train/distributed.py)."""
     folder.mkdir(parents=True)
     save_hf_model(folder, model, tmap)
-    save_training_state(folder, epoch, optimizer, scheduler)
+    save_training_state(folder, epoch, optimizer, scheduler, world_size)
 
 
-def save_training_state(folder: Path, epoch: int, optimizer: Any, scheduler: Any) -> None:
+def save_training_state(folder: Path, epoch: int, optimizer: Any, scheduler: Any,
+                        world_size: int = 1) -> None:  # fmt: skip
     """Everything but the model into ``folder`` (fsynced with what is already there), the state
-    file last. A distributed run writes its model shards first (train/distributed.py)."""
+    file last."""
     opt_tensors, opt_rest = _split_state(optimizer.state_dict())
     _write_tensors(opt_tensors, folder / OPTIMIZER)
     rng_tensors, rng_rest = _rng_state()
@@ -55,6 +57,8 @@ def save_training_state(folder: Path, epoch: int, optimizer: Any, scheduler: Any
     fsync_tree(folder)
     state = {"format": FORMAT, "epoch": epoch, "optimizer": opt_rest,
              "scheduler": scheduler.state_dict(), "rng": rng_rest}  # fmt: skip
+    if world_size != 1:  # absent: one process
+        state["world_size"] = world_size
     with open(folder / STATE, "w", encoding="utf-8") as f:
         f.write(json.dumps(state, allow_nan=False))
         f.flush()
@@ -77,9 +81,17 @@ def epoch(folder: Path) -> int:
     return int(_state(folder)["epoch"])
 
 
-def load(folder: Path, model: Any, optimizer: Any = None, scheduler: Any = None) -> int:
-    """Restore weights (and optimizer, scheduler and random states when given); the epoch."""
+def load(folder: Path, model: Any, optimizer: Any = None, scheduler: Any = None,
+         world_size: int = 1) -> int:  # fmt: skip
+    """Restore weights (and optimizer, scheduler and random states when given: a resume,
+    refused when the checkpoint was written by another number of processes); the epoch."""
     state = _state(folder)
+    saved = state.get("world_size", 1)
+    if optimizer is not None and saved != world_size:
+        raise GrammarlabError(f"the checkpoint was written by a run on {saved} process(es), this "
+                              f"one has {world_size}: its numbers would not continue exactly",
+                              file=str(folder),
+                              hint=f"resume it with {saved} process(es)")  # fmt: skip
     load_hf_weights(folder, model)
     if optimizer is not None:
         optimizer.load_state_dict(_join_state(_read_tensors(folder / OPTIMIZER),

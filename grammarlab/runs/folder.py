@@ -453,24 +453,19 @@ class RunDir:
     # ------------------------------------------------------------------------- checkpoints
 
     def save_checkpoint(self, epoch: int, model: Any, optimizer: Any, scheduler: Any,
-                        tmap: Any) -> None:  # fmt: skip
+                        tmap: Any, world_size: int = 1) -> None:  # fmt: skip
         """Replace checkpoint/ by the state after ``epoch`` updates (format: runs/checkpoint.py;
-        ``tmap``: the run's TokenMap, for the tokenizer). Written as checkpoint.tmp/ (removed
-        again when the write fails), then swapped in."""
+        ``tmap``: the run's TokenMap, for the tokenizer; ``world_size``: the processes that
+        trained it). Written as checkpoint.tmp/ (removed again when the write fails), then
+        swapped in."""
         tmp = self._p(CHECKPOINT_TMP)
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            checkpoint.save(tmp, epoch, model, optimizer, scheduler, tmap)
+            checkpoint.save(tmp, epoch, model, optimizer, scheduler, tmap, world_size)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.commit_checkpoint()
-
-    @property
-    def checkpoint_tmp_path(self) -> Path:
-        """checkpoint.tmp/: a checkpoint being written (a distributed run's ranks write their
-        shards into it before :meth:`commit_checkpoint`)."""
-        return self._p(CHECKPOINT_TMP)
 
     def commit_checkpoint(self) -> None:
         """Swap the complete checkpoint.tmp/ in as checkpoint/ (renames: a kill leaves the old
@@ -494,13 +489,14 @@ class RunDir:
         d = self._checkpoint()
         return None if d is None else checkpoint.epoch(d)
 
-    def load_checkpoint(self, model: Any, optimizer: Any = None, scheduler: Any = None) -> int:
-        """Restore weights (and optimizer, scheduler and random states when given); return the
-        epoch."""
+    def load_checkpoint(self, model: Any, optimizer: Any = None, scheduler: Any = None,
+                        world_size: int = 1) -> int:  # fmt: skip
+        """Restore weights (and optimizer, scheduler and random states when given, for a run on
+        ``world_size`` processes); return the epoch."""
         d = self._checkpoint()
         if d is None:
             raise GrammarlabError("run folder has no checkpoint", file=str(self.path))
-        return checkpoint.load(d, model, optimizer, scheduler)
+        return checkpoint.load(d, model, optimizer, scheduler, world_size)
 
     # ------------------------------------------------------------------------- analysis
 

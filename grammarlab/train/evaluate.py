@@ -47,13 +47,15 @@ class Encoded:
 class SetResult:
     """One set at one epoch. ``loss`` nats/token (Eq. 1); ``acc`` share of predicted tokens where
     argmax == target; ``token_bits`` float32 [n, Lmax + 1] (NaN padding); ``correct`` bool
-    [n, Lmax + 1]; ``greedy_match`` bool [n] (None until computed)."""
+    [n, Lmax + 1]; ``greedy_match`` bool [n] (None until computed); ``string_loss`` float64 [n]:
+    each string's nats/token (``loss`` is their mean)."""
 
     loss: float
     acc: float
     token_bits: np.ndarray
     correct: np.ndarray
     greedy_match: np.ndarray | None = None
+    string_loss: np.ndarray | None = None
 
     @property
     def string_bits(self) -> np.ndarray:
@@ -117,7 +119,7 @@ class Accumulator:
         predicted = ~np.isnan(self.bits)
         acc = float(self.correct.sum() / predicted.sum()) if predicted.any() else math.nan
         loss = float(self.string_loss.sum()) / max(self.n, 1)
-        return SetResult(loss, acc, self.bits, self.correct)
+        return SetResult(loss, acc, self.bits, self.correct, string_loss=self.string_loss)
 
 
 def micro_batches(enc: Encoded, size: int, by_prefix: bool = False):
@@ -189,7 +191,7 @@ def plan(encs: Sequence[Encoded], micro_batch_size: int, share_prefixes: bool = 
                      torch.cat([pad(e.mask) for e in encs]))  # fmt: skip
     owner = np.concatenate([np.full(len(e.strings), j) for j, e in enumerate(encs)])
     local = np.concatenate([np.arange(len(e.strings)) for e in encs])
-    size = min(micro_batch_size, -(-len(merged.strings) // max(min_batches, 1)))
+    size = max(1, min(micro_batch_size, -(-len(merged.strings) // max(min_batches, 1))))
     batches = []
     for rows, ids, mask in micro_batches(merged, size, share_prefixes):
         parts = []

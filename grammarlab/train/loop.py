@@ -38,6 +38,7 @@ from grammarlab.runs.folder import RunDir, Status
 from grammarlab.train.config import TrainConfig, resolve
 from grammarlab.train.cpu_parallel import Workers, resolve_workers
 from grammarlab.train.data import make_datasets
+from grammarlab.train.distributed import Distributed, launched
 from grammarlab.train.evaluate import (
     Encoded,
     Plan,
@@ -63,6 +64,10 @@ def train(cfg: TrainConfig, run_dir: str | Path | RunDir, *, quiet: bool = False
     runs.launch.run's job). A run whose training has ended is not trained again; a folder holding
     a different config, or another process's run, is refused."""
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+    # several processes (accelerate launch): rank 0 writes and holds the lock (distributed.py)
+    dist = Distributed() if launched() else None
+    if dist is not None:
+        run, quiet = dist.view(run), quiet or not dist.is_main
     with run.lock():
         cfg, grammar = prepare(cfg, run)
         status = run.read_status()
@@ -73,7 +78,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | RunDir, *, quiet: bool = False
             # _setup or restored from the checkpoint; the caller's RNG state is left as it was
             devices = range(torch.cuda.device_count())
             with torch.random.fork_rng(devices=devices), ExitStack() as stack:
-                end = _run(cfg, run, grammar, quiet, stack)
+                end = _run(cfg, run, grammar, quiet, stack, dist)
         except BaseException as e:
             _record_failure(run, e)
             if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
@@ -123,19 +128,23 @@ class _Run:
     opt: torch.optim.Optimizer
     sched: Any
     start: int
+    train_model: torch.nn.Module  # the model the training pass runs (distributed: DDP-wrapped)
 
 
-def _setup(cfg: TrainConfig, run: RunDir, grammar: Any) -> _Run:
+def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None) -> _Run:
     """Datasets, model, optimizer and the first epoch to run: 0 for a fresh run, else the
     checkpoint's epoch (after rewinding the files from that epoch on, which also drops a torn
     metrics line; that epoch is evaluated again)."""
     device, dtype = pick_device(cfg)
+    device = dist.device if dist is not None else device
     data = make_datasets(cfg, grammar)
     start = run.checkpoint_epoch() if run.read_config() is not None else None
     if start is not None and len(run.read_metrics(partial_ok=True)) < start:
         warnings.warn(f"{run}: metrics end before the checkpoint's epoch {start}; starting the "
                       "run again from epoch 0", stacklevel=2)  # fmt: skip
         start = None
+    if dist is not None:
+        dist.barrier()  # every rank has read the folder; from here on rank 0 writes it
     if start is None:  # a fresh run (or one killed before its first checkpoint)
         torch.manual_seed(cfg.model_seed)  # a checkpoint restores the stream on resume
         run.clear()
@@ -146,7 +155,7 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any) -> _Run:
         run.rewind(start)
     model, tmap = build_model(cfg, grammar.terminals, device, dtype)
     n_params = count_parameters(model), count_parameters(model, trainable_only=True)
-    run.write_env(cfg, str(device), *n_params, cpu_workers(cfg, model))
+    run.write_env(cfg, str(device), *n_params, cpu_workers(cfg, model, dist))
     names = {"train": "d1", "train2": "d2"} if cfg.sequential else {}
     sets = {names.get(k, k): encode_set(names.get(k, k), v, tmap, device)
             for k, v in data.sets.items()}  # fmt: skip
@@ -155,26 +164,35 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any) -> _Run:
         if cfg.sequential and start > cfg.epochs and (cfg.fresh_optimizer or cfg.reset_schedule):
             keep = None if cfg.fresh_optimizer else opt
             opt, sched = make_optimizer(model, cfg, cfg.epochs, keep)
-        run.load_checkpoint(model, opt, sched)
-    return _Run(model, tmap, sets, opt, sched, start or 0)
+        run.load_checkpoint(model, opt, sched, 1 if dist is None else dist.world)
+    wrapped = model if dist is None else dist.wrap(model)
+    return _Run(model, tmap, sets, opt, sched, start or 0, wrapped)
 
 
-def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitStack) -> Status:
+def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitStack,
+         dist: Distributed | None) -> Status:  # fmt: skip
     """The epochs from the start epoch to the last; the status training ends with."""
-    r = _setup(cfg, run, grammar)
+    r = _setup(cfg, run, grammar, dist)
     model, sets = r.model, r.sets
+    # the strings this process runs: all of them, or this rank's share (distributed.shard)
+    local = sets if dist is None else {name: dist.local(enc) for name, enc in sets.items()}
     run.write_status(Status("running", r.start - 1 if r.start else None))
     E, T = cfg.epochs, cfg.total_epochs
     share, plans = share_prefixes(cfg, model), {}
     # Without dropout the training forward is the training set's evaluation; with dropout (LoRA
     # dropout > 0) it is not, and the training set is evaluated like the others.
     reuse = not active_dropout(model)
-    n_workers = cpu_workers(cfg, model)  # threads that split every pass (cpu_parallel.py)
+    n_workers = cpu_workers(cfg, model, dist)  # threads that split every pass (cpu_parallel.py)
 
-    def plan_of(names: tuple[str, ...]) -> Plan:  # each group of sets is planned once
-        if names not in plans:
-            plans[names] = plan([sets[n] for n in names], cfg.micro_batch_size, share, n_workers)
-        return plans[names]
+    def plan_of(names: tuple[str, ...], training: bool = False) -> Plan:  # each planned once
+        if (names, training) not in plans:
+            # the DDP-wrapped model of a distributed training pass runs without prefix tries
+            trie = share and not (dist is not None and training)
+            p = plan([local[n] for n in names], cfg.micro_batch_size, trie, n_workers)
+            if dist is not None and training:
+                p = dist.equalize(p, r.tmap.bos_id)
+            plans[names, training] = p
+        return plans[names, training]
 
     workers = stack.enter_context(Workers(n_workers))
     bar = stack.enter_context(tqdm(total=T + 1, initial=r.start, unit="epoch",
@@ -190,14 +208,17 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
             r.opt, r.sched = make_optimizer(model, cfg, E, None if cfg.fresh_optimizer else r.opt)
         res: dict[str, SetResult] = {}
         if upd:  # forward + backward of update k+1 = the training set's evaluation at epoch k
-            model.train()
+            r.train_model.train()
             r.opt.zero_grad(set_to_none=True)
-            trained = forward_backward(model, plan_of((upd,)), workers)
+            scale = {} if dist is None else {"n": len(sets[upd].strings), "backward": dist.backward}
+            trained = forward_backward(r.train_model, plan_of((upd,), True), workers, **scale)
             if reuse:
                 res[upd] = trained
         model.eval()
         rest = tuple(name for name in sets if name not in res)  # one forward pass for all of them
         res.update(zip(rest, evaluate_plan(model, plan_of(rest), workers), strict=True))
+        if dist is not None:  # every rank's rows summed into the whole sets' results
+            res = {name: dist.reduce(v, sets[name]) for name, v in res.items()}
         _add_greedy_matches(res, sets, cfg.extraction_prefix)
         if k in cfg.generate_epochs and cfg.n_generate:
             _write_generations(run, k, model, r.tmap, cfg, sets)
@@ -219,10 +240,11 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
             ckpt_s = 0.0
             if checkpoint_due(cfg, k + 1, time.perf_counter() - last_save, write_s):
                 t1 = time.perf_counter()
-                run.save_checkpoint(k + 1, model, r.opt, r.sched, r.tmap)
+                run.save_checkpoint(k + 1, model, r.opt, r.sched, r.tmap,
+                                    1 if dist is None else dist.world)  # fmt: skip
                 last_save = time.perf_counter()
                 ckpt_s = write_s = last_save - t1
-    if cfg.save_final_model:
+    if cfg.save_final_model and (dist is None or dist.is_main):
         save_final_model(run.final_model_path, model, r.tmap)
     return Status("analysing", T, trained="done")
 
@@ -261,9 +283,12 @@ def share_prefixes(cfg: TrainConfig, model: torch.nn.Module) -> bool:
     return cfg.share_prefixes and supports(model) and not active_dropout(model)
 
 
-def cpu_workers(cfg: TrainConfig, model: torch.nn.Module) -> int:
+def cpu_workers(cfg: TrainConfig, model: torch.nn.Module, dist: Distributed | None = None) -> int:
     """Threads that split each epoch's strings (cpu_parallel.py): ``cfg.cpu_workers`` or auto,
-    1 on a GPU or for a model with dropout."""
+    1 on a GPU, for a model with dropout or in a distributed run (the workers' gradients would
+    bypass DDP's synchronization)."""
+    if dist is not None:
+        return 1
     device = next(model.parameters()).device
     return resolve_workers(cfg.cpu_workers, device, bool(active_dropout(model)))
 
