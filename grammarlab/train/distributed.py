@@ -20,8 +20,11 @@ environment. accelerate is imported only then, so a single-process run never loa
   it, after a barrier, so they never see it half-written.
 * **Checkpoints**: DDP keeps a full copy of the model and of the optimizer on every rank, so rank
   0 writes the same checkpoint as a single-process run (a Hugging Face directory), with the
-  world size in its training state; every rank resumes from it, and a checkpoint of another
-  world size is refused (the micro-batches, and so the float rounding, depend on it).
+  world size in its training state; no other rank reads or writes it during training, so no
+  barrier is needed around it. Every rank resumes from it, and a checkpoint of another world
+  size is refused (the micro-batches, and so the float rounding, depend on it). The random
+  state (dropout) is reseeded per (seed, epoch, rank) before each training pass, so a resume is
+  exact without each rank's random state in the checkpoint.
 
 FSDP (sharded weights, for the 8B-12B models) is not wired yet: it needs sharded checkpoints
 (``accelerator.save_state`` into checkpoint.tmp/ by every rank) and the evaluation and generation
@@ -80,6 +83,12 @@ class Distributed:
         self.is_main = self.accelerator.is_main_process
         self.device = self.accelerator.device
         self.rows: dict[str, np.ndarray] = {}
+
+    def seed(self, seed: int, epoch: int) -> int:
+        """The torch seed of this rank's training pass of ``epoch`` (its dropout masks, where
+        the model has dropout): a function of (seed, epoch, rank), so a resumed run draws the
+        same masks on every rank although the checkpoint holds only rank 0's random state."""
+        return int(np.random.SeedSequence([seed, epoch, self.rank]).generate_state(1)[0])
 
     def barrier(self) -> None:
         self.accelerator.wait_for_everyone()

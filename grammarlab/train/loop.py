@@ -13,7 +13,9 @@ model compute shared prefixes once, prefix_trie.py) are planned once. On a CPU e
 over the run's CPU workers, threads that each run their own micro-batches (cpu_parallel.py).
 
 Everything the loop writes goes through the run folder (runs/folder.py). The end-of-run analysis
-is not the loop's job: runs/launch.py runs it after training.
+is not the loop's job: runs/launch.py runs it after training. Under ``accelerate launch`` the
+same loop runs on every process, each on its share of the strings, and rank 0 writes
+(distributed.py).
 """
 
 from __future__ import annotations
@@ -210,6 +212,8 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
         if upd:  # forward + backward of update k+1 = the training set's evaluation at epoch k
             r.train_model.train()
             r.opt.zero_grad(set_to_none=True)
+            if dist is not None:  # dropout masks from (seed, epoch, rank): resumable per rank
+                torch.manual_seed(dist.seed(cfg.model_seed, k))
             scale = {} if dist is None else {"n": len(sets[upd].strings), "backward": dist.backward}
             trained = forward_backward(r.train_model, plan_of((upd,), True), workers, **scale)
             if reuse:
