@@ -17,14 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from grammarlab.train import prefix_trie  # the module: a test counts trie_logits's calls
 from grammarlab.train.generate import sample_ids
-from grammarlab.train.prefix_trie import (
-    MIN_SAVED,
-    Trie,
-    build_trie,
-    lexicographic_order,
-    trie_logits,
-)
+from grammarlab.train.prefix_trie import Trie
 
 if TYPE_CHECKING:
     from grammarlab.train.cpu_parallel import Workers
@@ -80,7 +75,7 @@ def token_nll(
     logits up to float rounding)."""
     ids_in, target, tmask = ids[:, :-1], ids[:, 1:], mask[:, 1:]
     if trie is not None:
-        logits = trie_logits(model, trie).float()
+        logits = prefix_trie.trie_logits(model, trie).float()
     else:
         out = model(input_ids=ids_in, attention_mask=mask[:, :-1].long(), use_cache=False)
         logits = out.logits.float()
@@ -129,7 +124,8 @@ def micro_batches(enc: Encoded, size: int, by_prefix: bool = False):
     or with ``by_prefix`` in lexicographic order, so strings with common prefixes share a batch
     (for prefix sharing, where padding costs only attention)."""
     if by_prefix:
-        order = torch.from_numpy(lexicographic_order(enc.ids, enc.mask)).to(enc.ids.device)
+        order = prefix_trie.lexicographic_order(enc.ids, enc.mask)
+        order = torch.from_numpy(order).to(enc.ids.device)
     else:
         order = torch.argsort(enc.mask.sum(1), stable=True)
     if bool((order == torch.arange(len(order), device=order.device)).all()):
@@ -202,9 +198,9 @@ def plan(encs: Sequence[Encoded], micro_batch_size: int, share_prefixes: bool = 
         batches.append(Batch(ids, mask, tuple(parts)))
     if share_prefixes:
         # the inputs whose prediction is used: all but the last column
-        tries = [build_trie(b.ids[:, :-1], b.mask[:, 1:]) for b in batches]
+        tries = [prefix_trie.build_trie(b.ids[:, :-1], b.mask[:, 1:]) for b in batches]
         nodes, positions = sum(t.size for t in tries), sum(t.positions for t in tries)
-        if 1.0 - nodes / max(positions, 1) >= MIN_SAVED:
+        if 1.0 - nodes / max(positions, 1) >= prefix_trie.MIN_SAVED:
             batches = [Batch(b.ids, b.mask, b.parts, t)
                        for b, t in zip(batches, tries, strict=True)]  # fmt: skip
     return Plan(sizes, tuple(batches))
