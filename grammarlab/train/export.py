@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,9 @@ def save_hf_model(folder: Path, model: torch.nn.Module, tmap: TokenMap) -> None:
         if is_peft(model):
             # the adapter only; we never resize the vocabulary, so no embedding matrix goes with
             # it ("auto" would ask the hub whether the base's vocabulary changed)
-            model.save_pretrained(folder, save_embedding_layers=False)
+            with warnings.catch_warnings():  # peft reads a property transformers deprecated
+                warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+                model.save_pretrained(folder, save_embedding_layers=False)
             base_model = _save_base(folder, model.get_base_model(), tmap)
         else:
             model.save_pretrained(folder)
