@@ -259,7 +259,7 @@ def checkpoint_due(cfg: TrainConfig, epoch: int, since_s: float, last_write_s: f
     ``since_s`` seconds since the last checkpoint (or the start) reach the smaller of
     ``checkpoint_minutes`` and ``last_write_s / checkpoint_overhead``, so that writing takes at
     most that share of the time and a killed run loses at most that many minutes. A tiny model
-    (a 15 ms write) then checkpoints about every second, a multi-GB model every half hour."""
+    (a write of ~20-90 ms) then checkpoints every few seconds, a multi-GB model every half hour."""
     if epoch == cfg.total_epochs or (cfg.sequential and epoch == cfg.epochs):
         return True
     if cfg.checkpoint_every is not None:

@@ -85,7 +85,7 @@ def test_tiny_run_writes_every_file_and_pinned_losses(tiny_cfg, tmp_path):
     for r in recs:
         assert {"lr", "train_acc", "test_acc", "random_acc", *TIMES} <= r.keys()
     # checkpoint_every unset: time-based; the first update is followed by one (its cost sets
-    # the pace: ~50 x 15 ms here), the last epoch always has one; none of epoch 0's state
+    # the pace: 50 times its seconds), the last epoch always has one; none of epoch 0's state
     assert recs[0]["checkpoint_s"] == 0.0 and recs[1]["checkpoint_s"] > 0.0
     assert recs[3]["checkpoint_s"] > 0.0
     # linear decay to 0 over 3 updates; lr of epoch k = the lr of the update after epoch k
