@@ -1,9 +1,10 @@
 """The checkpoint folder's format: a Hugging Face model directory plus the training state.
 
-* the model: ``save_pretrained`` (config.json + model.safetensors), so
-  ``AutoModelForCausalLM.from_pretrained(RUN/checkpoint)`` loads a full fine-tune; a LoRA run's
-  checkpoint is its PEFT adapter (adapter_config.json + adapter_model.safetensors), which
-  ``PeftModel.from_pretrained(base, RUN/checkpoint)`` loads;
+* the model and its tokenizer, written by ``grammarlab.train.export.save_hf_model`` (the one
+  place that writes Hugging Face directories): ``AutoModelForCausalLM.from_pretrained`` and
+  ``AutoTokenizer.from_pretrained(RUN/checkpoint)`` load a full fine-tune; a LoRA run's
+  checkpoint is its PEFT adapter, which ``PeftModel.from_pretrained(base, RUN/checkpoint)``
+  loads; resuming reads the weights back bit for bit (``export.load_hf_weights``);
 * optimizer.safetensors: the optimizer's tensors (Adam's moments and step counts);
 * rng.safetensors: the torch (CPU, CUDA) and numpy random states;
 * training_state.json: the epoch, the scheduler, the optimizer's parameter groups and the rest of
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from grammarlab.errors import GrammarlabError
+from grammarlab.train.export import fsync_tree, load_hf_weights, save_hf_model
 
 STATE = "training_state.json"
 OPTIMIZER = "optimizer.safetensors"
@@ -35,20 +36,29 @@ FORMAT = 2  # 1 was torch.save pickles (optimizer.pt, state.pt)
 _PICKLES = ("state.pt", "optimizer.pt")
 
 
-def save(folder: Path, epoch: int, model: Any, optimizer: Any, scheduler: Any) -> None:
-    """Write the state after ``epoch`` updates into the new folder ``folder`` (fsynced)."""
+def save(folder: Path, epoch: int, model: Any, optimizer: Any, scheduler: Any, tmap: Any,
+         world_size: int = 1) -> None:  # fmt: skip
+    """Write the state after ``epoch`` updates into the new folder ``folder`` (fsynced): the
+    model with ``tmap``'s tokenizer, the optimizer, the scheduler and the random states;
+    ``world_size``: the number of processes that trained it (train/distributed.py)."""
     folder.mkdir(parents=True)
-    _save_model(model, folder)
+    save_hf_model(folder, model, tmap)
+    save_training_state(folder, epoch, optimizer, scheduler, world_size)
+
+
+def save_training_state(folder: Path, epoch: int, optimizer: Any, scheduler: Any,
+                        world_size: int = 1) -> None:  # fmt: skip
+    """Everything but the model into ``folder`` (fsynced with what is already there), the state
+    file last."""
     opt_tensors, opt_rest = _split_state(optimizer.state_dict())
     _write_tensors(opt_tensors, folder / OPTIMIZER)
     rng_tensors, rng_rest = _rng_state()
     _write_tensors(rng_tensors, folder / RNG)
-    for p in folder.rglob("*"):
-        if p.is_file():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
+    fsync_tree(folder)
     state = {"format": FORMAT, "epoch": epoch, "optimizer": opt_rest,
              "scheduler": scheduler.state_dict(), "rng": rng_rest}  # fmt: skip
+    if world_size != 1:  # absent: one process
+        state["world_size"] = world_size
     with open(folder / STATE, "w", encoding="utf-8") as f:
         f.write(json.dumps(state, allow_nan=False))
         f.flush()
@@ -71,10 +81,18 @@ def epoch(folder: Path) -> int:
     return int(_state(folder)["epoch"])
 
 
-def load(folder: Path, model: Any, optimizer: Any = None, scheduler: Any = None) -> int:
-    """Restore weights (and optimizer, scheduler and random states when given); the epoch."""
+def load(folder: Path, model: Any, optimizer: Any = None, scheduler: Any = None,
+         world_size: int = 1) -> int:  # fmt: skip
+    """Restore weights (and optimizer, scheduler and random states when given: a resume,
+    refused when the checkpoint was written by another number of processes); the epoch."""
     state = _state(folder)
-    _load_model(model, folder)
+    saved = state.get("world_size", 1)
+    if optimizer is not None and saved != world_size:
+        raise GrammarlabError(f"the checkpoint was written by a run on {saved} process(es), this "
+                              f"one has {world_size}: its numbers would not continue exactly",
+                              file=str(folder),
+                              hint=f"resume it with {saved} process(es)")  # fmt: skip
+    load_hf_weights(folder, model)
     if optimizer is not None:
         optimizer.load_state_dict(_join_state(_read_tensors(folder / OPTIMIZER),
                                               state["optimizer"]))  # fmt: skip
@@ -105,71 +123,6 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise GrammarlabError(f"not a safetensors file: {e}", file=str(path)) from None
-
-
-def _is_peft(model: Any) -> bool:
-    return hasattr(model, "peft_config")
-
-
-def _save_model(model: Any, folder: Path) -> None:
-    """config.json + model.safetensors (the model's own parameter names, which
-    ``from_pretrained`` reads and a resume loads as they are), or for a LoRA run the PEFT adapter
-    (adapter_config.json + adapter_model.safetensors)."""
-    if _is_peft(model):
-        with warnings.catch_warnings():  # peft calls a deprecated transformers property
-            warnings.simplefilter("ignore", FutureWarning)
-            model.save_pretrained(folder, safe_serialization=True)
-        return
-    if hasattr(model, "config"):
-        model.config.save_pretrained(folder)
-    # save_pretrained would rename some weights to their legacy names (GPT-NeoX's lm_head to
-    # embed_out), which a plain load_state_dict does not map back; one copy of a tied weight
-    seen, weights = set(), {}
-    for k, v in model.state_dict().items():
-        if v.data_ptr() not in seen:
-            seen.add(v.data_ptr())
-            weights[k] = v
-    _write_tensors(weights, folder / "model.safetensors", {"format": "pt"})
-
-
-def _load_model(model: Any, folder: Path) -> None:
-    """Weights saved by :func:`_save_model` into ``model`` (every trainable weight must be
-    there)."""
-    if _is_peft(model):
-        from peft import set_peft_model_state_dict  # heavy: only for LoRA runs
-
-        weights = _read_tensors(folder / "adapter_model.safetensors")
-        n_trained = sum(1 for p in model.parameters() if p.requires_grad)
-        if len(weights) != n_trained:
-            raise GrammarlabError(f"the adapter holds {len(weights)} tensors, the model trains "
-                                  f"{n_trained}", file=str(folder))  # fmt: skip
-        set_peft_model_state_dict(model, weights)
-        missing: list[str] = []
-    else:
-        weights = _read_tensors(folder / "model.safetensors")
-        own = model.state_dict()
-        extra = sorted(set(weights) - set(own))
-        if extra:
-            raise GrammarlabError(f"checkpoint weights do not fit the model: {extra[:3]}",
-                                  file=str(folder))  # fmt: skip
-        model.load_state_dict(weights, strict=False)
-        trained = {n for n, p in model.named_parameters() if p.requires_grad}
-        missing = sorted(trained - set(weights) - _tied(model))
-    if missing:
-        raise GrammarlabError(f"checkpoint lacks trained weights: {missing[:3]}",
-                              file=str(folder))  # fmt: skip
-
-
-def _tied(model: Any) -> set[str]:
-    """Parameter names that share their tensor with an earlier one (save_pretrained keeps one)."""
-    seen: dict[int, str] = {}
-    out = set()
-    for n, p in model.named_parameters(remove_duplicate=False):
-        if id(p) in seen:
-            out.add(n)
-        else:
-            seen[id(p)] = n
-    return out
 
 
 def _split_state(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -452,16 +452,25 @@ class RunDir:
 
     # ------------------------------------------------------------------------- checkpoints
 
-    def save_checkpoint(self, epoch: int, model: Any, optimizer: Any, scheduler: Any) -> None:
-        """Replace checkpoint/ by the state after ``epoch`` updates (format: runs/checkpoint.py).
-        Written as checkpoint.tmp/ (removed again when the write fails), then swapped in."""
-        tmp, cur, old = self._p(CHECKPOINT_TMP), self._p(CHECKPOINT), self._p(CHECKPOINT_OLD)
+    def save_checkpoint(self, epoch: int, model: Any, optimizer: Any, scheduler: Any,
+                        tmap: Any, world_size: int = 1) -> None:  # fmt: skip
+        """Replace checkpoint/ by the state after ``epoch`` updates (format: runs/checkpoint.py;
+        ``tmap``: the run's TokenMap, for the tokenizer; ``world_size``: the processes that
+        trained it). Written as checkpoint.tmp/ (removed again when the write fails), then
+        swapped in."""
+        tmp = self._p(CHECKPOINT_TMP)
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            checkpoint.save(tmp, epoch, model, optimizer, scheduler)
+            checkpoint.save(tmp, epoch, model, optimizer, scheduler, tmap, world_size)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self.commit_checkpoint()
+
+    def commit_checkpoint(self) -> None:
+        """Swap the complete checkpoint.tmp/ in as checkpoint/ (renames: a kill leaves the old
+        or the new one)."""
+        tmp, cur, old = self._p(CHECKPOINT_TMP), self._p(CHECKPOINT), self._p(CHECKPOINT_OLD)
         if cur.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(cur, old)
@@ -480,13 +489,14 @@ class RunDir:
         d = self._checkpoint()
         return None if d is None else checkpoint.epoch(d)
 
-    def load_checkpoint(self, model: Any, optimizer: Any = None, scheduler: Any = None) -> int:
-        """Restore weights (and optimizer, scheduler and random states when given); return the
-        epoch."""
+    def load_checkpoint(self, model: Any, optimizer: Any = None, scheduler: Any = None,
+                        world_size: int = 1) -> int:  # fmt: skip
+        """Restore weights (and optimizer, scheduler and random states when given, for a run on
+        ``world_size`` processes); return the epoch."""
         d = self._checkpoint()
         if d is None:
             raise GrammarlabError("run folder has no checkpoint", file=str(self.path))
-        return checkpoint.load(d, model, optimizer, scheduler)
+        return checkpoint.load(d, model, optimizer, scheduler, world_size)
 
     # ------------------------------------------------------------------------- analysis
 

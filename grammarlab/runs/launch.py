@@ -14,6 +14,7 @@ from pathlib import Path
 from grammarlab.analysis.run_analysis import write_run_analysis
 from grammarlab.runs.folder import RunDir, Status
 from grammarlab.train.config import TrainConfig
+from grammarlab.train.distributed import is_main_process, launched
 from grammarlab.train.loop import train
 
 FINISHED = ("done", "diverged")  # terminal states: a relaunch has nothing to do
@@ -25,6 +26,8 @@ def run(cfg: TrainConfig, run_dir: str | Path | RunDir, *, quiet: bool = False) 
     diverged). Raises GrammarlabError for a folder that is locked by another process, holds
     another run, or cannot be written (status then says failed, with the reason)."""
     folder = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+    if launched() and not is_main_process():  # accelerate launch: rank 0 locks and analyses
+        return train(cfg, folder, quiet=True)
     with folder.lock():
         before = folder.read_status()
         trained = train(cfg, folder, quiet=quiet)  # returns at once when training has ended

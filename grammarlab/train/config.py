@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from grammarlab.errors import ConfigError
-from grammarlab.io import write_text_atomic
 from grammarlab.train.models import ModelSpec, default_lr
 
 TABLES = ("model", "lora")
@@ -121,7 +120,7 @@ class TrainConfig:
         None, "", "seed of a tiny model's or LoRA's initial weights and of dropout; unset: seed"
     )
     dtype: Literal["float32", "bfloat16"] = key(
-        "float32", "", "weights and compute; bfloat16 only on a GPU"
+        "float32", "", "weights and compute; bfloat16 also runs on the CPU (slower there)"
     )
     device: Literal["auto", "cpu", "cuda"] = key(
         "auto", "", '"auto": cuda when available, else cpu'
@@ -135,11 +134,19 @@ class TrainConfig:
     reset_schedule: bool = key(
         True, "", "stage 2 has its own linear decay to 0 (else one decay over both stages)"
     )
-    checkpoint_every: int = key(
-        1, "epochs", "epochs between checkpoints (resume point); always one at a stage's end"
+    checkpoint_every: int | None = key(
+        None, "epochs", "epochs between checkpoints; unset: time-based; always at a stage's end"
+    )
+    checkpoint_minutes: float = key(
+        30.0, "minutes", "time-based checkpoints: at most this long between two"
+    )
+    checkpoint_overhead: float = key(
+        0.02, "share", "time-based checkpoints: at most this share of the time goes to writing"
     )
     save_final_model: bool = key(
-        False, "", "also write final_model/: the trained model (save_pretrained) and tokens.json"
+        False,
+        "",
+        "also write final_model/: a Hugging Face model with tokenizer (LoRA: its adapter)",
     )
     generate_epochs: tuple[int, ...] | None = key(
         None, "epochs", "epochs at which the model samples n_generate strings; unset: first, last"
@@ -160,8 +167,15 @@ class TrainConfig:
             object.__setattr__(self, "lora", _build(LoraSpec, self.lora, "lora."))
         _check_fields(self, "")
         _require(bool(self.grammar.strip()), "grammar", self.grammar, "the path of a grammar file")
-        for name in ("n_train", "epochs", "checkpoint_every", "extraction_prefix"):
+        for name in ("n_train", "epochs", "extraction_prefix"):
             _require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        ce = self.checkpoint_every
+        _require(ce is None or ce >= 1, "checkpoint_every", ce,
+                 "an integer >= 1, or unset (= time-based)")  # fmt: skip
+        cm = self.checkpoint_minutes
+        _require(cm > 0 and math.isfinite(cm), "checkpoint_minutes", cm, "a finite number > 0")
+        co = self.checkpoint_overhead
+        _require(0 < co <= 1, "checkpoint_overhead", co, "a share in (0, 1]")
         for name in ("n_random", "n_generate"):
             _require(getattr(self, name) >= 0, name, getattr(self, name), "an integer >= 0")
         for name in ("seed", "data_seed", "model_seed"):
@@ -475,11 +489,6 @@ def dumps_config(cfg: TrainConfig) -> str:
     for table in TABLES:
         lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in data[table].items()]
     return "\n".join(lines) + "\n"
-
-
-def dump_config(cfg: TrainConfig, path: str | Path) -> None:
-    """Write the config as TOML atomically."""
-    write_text_atomic(path, dumps_config(cfg))
 
 
 # ----------------------------------------------------------------------------- resolution

@@ -17,13 +17,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from grammarlab.train import prefix_trie  # the module: a test counts trie_logits's calls
+from grammarlab.train.generate import sample_ids
+from grammarlab.train.prefix_trie import Trie
+
 if TYPE_CHECKING:
     from grammarlab.train.cpu_parallel import Workers
-    from grammarlab.train.prefix_trie import Trie
 
 LN2 = math.log(2.0)
 R = TypeVar("R")
-INVALID = "<invalid>"  # a generated sample that does not decode to terminals + end token
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,15 @@ class Encoded:
 class SetResult:
     """One set at one epoch. ``loss`` nats/token (Eq. 1); ``acc`` share of predicted tokens where
     argmax == target; ``token_bits`` float32 [n, Lmax + 1] (NaN padding); ``correct`` bool
-    [n, Lmax + 1]; ``greedy_match`` bool [n] (None until computed)."""
+    [n, Lmax + 1]; ``greedy_match`` bool [n] (None until computed); ``string_loss`` float64 [n]:
+    each string's nats/token (``loss`` is their mean)."""
 
     loss: float
     acc: float
     token_bits: np.ndarray
     correct: np.ndarray
     greedy_match: np.ndarray | None = None
+    string_loss: np.ndarray | None = None
 
     @property
     def string_bits(self) -> np.ndarray:
@@ -71,9 +75,7 @@ def token_nll(
     logits up to float rounding)."""
     ids_in, target, tmask = ids[:, :-1], ids[:, 1:], mask[:, 1:]
     if trie is not None:
-        from grammarlab.train.prefix_trie import trie_logits
-
-        logits = trie_logits(model, trie).float()
+        logits = prefix_trie.trie_logits(model, trie).float()
     else:
         out = model(input_ids=ids_in, attention_mask=mask[:, :-1].long(), use_cache=False)
         logits = out.logits.float()
@@ -112,7 +114,7 @@ class Accumulator:
         predicted = ~np.isnan(self.bits)
         acc = float(self.correct.sum() / predicted.sum()) if predicted.any() else math.nan
         loss = float(self.string_loss.sum()) / max(self.n, 1)
-        return SetResult(loss, acc, self.bits, self.correct)
+        return SetResult(loss, acc, self.bits, self.correct, string_loss=self.string_loss)
 
 
 def micro_batches(enc: Encoded, size: int, by_prefix: bool = False):
@@ -122,9 +124,8 @@ def micro_batches(enc: Encoded, size: int, by_prefix: bool = False):
     or with ``by_prefix`` in lexicographic order, so strings with common prefixes share a batch
     (for prefix sharing, where padding costs only attention)."""
     if by_prefix:
-        from grammarlab.train.prefix_trie import lexicographic_order
-
-        order = torch.from_numpy(lexicographic_order(enc.ids, enc.mask)).to(enc.ids.device)
+        order = prefix_trie.lexicographic_order(enc.ids, enc.mask)
+        order = torch.from_numpy(order).to(enc.ids.device)
     else:
         order = torch.argsort(enc.mask.sum(1), stable=True)
     if bool((order == torch.arange(len(order), device=order.device)).all()):
@@ -186,7 +187,7 @@ def plan(encs: Sequence[Encoded], micro_batch_size: int, share_prefixes: bool = 
                      torch.cat([pad(e.mask) for e in encs]))  # fmt: skip
     owner = np.concatenate([np.full(len(e.strings), j) for j, e in enumerate(encs)])
     local = np.concatenate([np.arange(len(e.strings)) for e in encs])
-    size = min(micro_batch_size, -(-len(merged.strings) // max(min_batches, 1)))
+    size = max(1, min(micro_batch_size, -(-len(merged.strings) // max(min_batches, 1))))
     batches = []
     for rows, ids, mask in micro_batches(merged, size, share_prefixes):
         parts = []
@@ -196,12 +197,10 @@ def plan(encs: Sequence[Encoded], micro_batch_size: int, share_prefixes: bool = 
             parts.append((int(j), pick, local[rows][sel]))
         batches.append(Batch(ids, mask, tuple(parts)))
     if share_prefixes:
-        from grammarlab.train.prefix_trie import MIN_SAVED, build_trie
-
         # the inputs whose prediction is used: all but the last column
-        tries = [build_trie(b.ids[:, :-1], b.mask[:, 1:]) for b in batches]
+        tries = [prefix_trie.build_trie(b.ids[:, :-1], b.mask[:, 1:]) for b in batches]
         nodes, positions = sum(t.size for t in tries), sum(t.positions for t in tries)
-        if 1.0 - nodes / max(positions, 1) >= MIN_SAVED:
+        if 1.0 - nodes / max(positions, 1) >= prefix_trie.MIN_SAVED:
             batches = [Batch(b.ids, b.mask, b.parts, t)
                        for b, t in zip(batches, tries, strict=True)]  # fmt: skip
     return Plan(sizes, tuple(batches))
@@ -282,48 +281,19 @@ def evaluate_set(model: torch.nn.Module, enc: Encoded, micro_batch_size: int,
     return evaluate_sets(model, [enc], micro_batch_size, share_prefixes)[0]
 
 
-@torch.inference_mode()
-def decode(
-    model: torch.nn.Module,
-    prefix: torch.Tensor,
-    steps: int,
-    eos_id: int,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Continue equal-length prefixes [B, P] by ``steps`` tokens with the KV cache: greedy
-    (argmax, deterministic) without a generator, else multinomial sampling from the softmax
-    drawn with ``generator``. Stops early once every row has produced ``eos_id``."""
-    out = model(input_ids=prefix, use_cache=True)
-    past, logits = out.past_key_values, out.logits[:, -1].float()
-    tokens, done = [], torch.zeros(prefix.shape[0], dtype=torch.bool, device=prefix.device)
-    for t in range(steps):
-        if generator is None:
-            nxt = logits.argmax(-1)
-        else:
-            probs = torch.softmax(logits, -1)
-            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        tokens.append(nxt)
-        done |= nxt == eos_id
-        if bool(done.all()) or t == steps - 1:
-            break
-        pos = torch.full((prefix.shape[0], 1), prefix.shape[1] + t, device=prefix.device)
-        out = model(input_ids=nxt[:, None], past_key_values=past, use_cache=True,
-                    position_ids=pos)  # fmt: skip
-        past, logits = out.past_key_values, out.logits[:, -1].float()
-    return torch.stack(tokens, 1) if tokens else prefix[:, :0]
-
-
 def greedy_matches(model: torch.nn.Module, enc: Encoded, prefix_tokens: int, eos_id: int):
     """bool [n]: greedy decoding from ``bos`` + the first ``min(prefix_tokens, L)`` string tokens
     reproduces the rest of the string and then the end token exactly (Carlini et al.'s
-    extraction test; a string not longer than the prefix only tests its end token)."""
+    extraction test; a string not longer than the prefix only tests its end token). Decodes
+    with the KV cache over the whole vocabulary (generate.sample_ids); the runner reads the same
+    test off the teacher-forced pass instead (:func:`greedy_matches_from_correct`)."""
     lengths = enc.mask.sum(1).cpu() - 2
     p_len = torch.clamp(lengths, max=prefix_tokens)
     match = np.zeros(len(enc.strings), dtype=bool)
     for p in sorted(set(p_len.tolist())):
         rows = torch.nonzero(p_len == p).squeeze(1)
         steps = int(lengths[rows].max()) - p + 1
-        got = decode(model, enc.ids[rows.to(enc.ids.device), : p + 1], steps, eos_id)
+        got = sample_ids(model, enc.ids[rows.to(enc.ids.device), : p + 1], None, eos_id, steps)
         for j, r in enumerate(rows.tolist()):
             want = enc.ids[r, p + 1 : int(lengths[r]) + 2]  # rest of the string, then eos
             match[r] = got.shape[1] >= want.shape[0] and bool(
@@ -349,21 +319,3 @@ def greedy_matches_from_correct(
     cols = np.arange(correct.shape[1])[None, :]
     window = (cols >= p[:, None]) & (cols <= lengths[:, None])  # tokens p+1..L, then the end
     return np.all(correct | ~window, axis=1)
-
-
-def generate_strings(
-    model: torch.nn.Module, tmap: Any, n: int, max_tokens: int, generator: torch.Generator
-) -> list[tuple[str, ...] | None]:
-    """``n`` strings sampled from the model after ``bos`` (at most ``max_tokens`` tokens incl. the
-    end token); None for a sample that does not decode (TokenMap.decode)."""
-    device = next(model.parameters()).device
-    prefix = torch.full((n, 1), tmap.bos_id, dtype=torch.long, device=device)
-    ids = decode(model, prefix, max_tokens, tmap.eos_id, generator) if n else prefix
-    return [tmap.decode(row.tolist()) for row in ids.cpu()]
-
-
-def format_generations(samples: Sequence[tuple[str, ...] | None]) -> str:
-    """One sample per line (tokens separated by spaces); ``<invalid>`` for an undecodable one
-    (a non-terminal token before the end token, or no end token within the length limit). A
-    sample that ends at once (the empty string) is an empty line."""
-    return "".join((INVALID if s is None else " ".join(s)) + "\n" for s in samples)

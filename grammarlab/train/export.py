@@ -22,10 +22,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from grammarlab.errors import GrammarlabError
 from grammarlab.io import write_json_atomic
@@ -57,7 +60,9 @@ def save_hf_model(folder: Path, model: torch.nn.Module, tmap: TokenMap) -> None:
         if is_peft(model):
             # the adapter only; we never resize the vocabulary, so no embedding matrix goes with
             # it ("auto" would ask the hub whether the base's vocabulary changed)
-            model.save_pretrained(folder, save_embedding_layers=False)
+            with warnings.catch_warnings():  # peft reads a property transformers deprecated
+                warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+                model.save_pretrained(folder, save_embedding_layers=False)
             base_model = _save_base(folder, model.get_base_model(), tmap)
         else:
             model.save_pretrained(folder)
@@ -123,7 +128,8 @@ def load_hf_weights(folder: Path, model: torch.nn.Module) -> None:
             missing, unexpected = _load_adapter(folder, model)
         else:
             missing, unexpected = _load_full(folder, model)
-    except (OSError, ValueError, RuntimeError) as e:  # a damaged file, shapes that differ
+    # a damaged file (not safetensors, a config that is not JSON), shapes that differ
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
         raise GrammarlabError(f"cannot load the weights: {e}", file=str(folder / name)) from None
     if missing or unexpected:
         raise GrammarlabError(
@@ -137,7 +143,6 @@ def load_hf_weights(folder: Path, model: torch.nn.Module) -> None:
 def _load_adapter(folder: Path, model: Any) -> tuple[list[str], list[str]]:
     """Adapter weights into a peft model; (missing adapter keys, unexpected keys)."""
     from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
 
     result = set_peft_model_state_dict(model, load_file(str(folder / ADAPTER_FILE)))
     adapter = {k for k, p in model.named_parameters() if p.requires_grad}

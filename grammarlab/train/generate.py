@@ -28,10 +28,7 @@ from typing import Any
 
 import torch
 
-from grammarlab.train.evaluate import INVALID, format_generations
-
-__all__ = ["INVALID", "allowed_ids", "format_generations", "generate_strings", "sample_ids"]
-__all__ += ["share_decoded"]
+INVALID = "<invalid>"  # a generated sample that does not decode to terminals + end token
 
 
 def allowed_ids(tmap: Any) -> torch.Tensor:
@@ -62,31 +59,34 @@ def _forward(model: torch.nn.Module, ids: torch.Tensor, cache: Any, keys: tuple[
 def sample_ids(
     model: torch.nn.Module,
     prefix: torch.Tensor,
-    allowed: torch.Tensor,
+    allowed: torch.Tensor | None,
     eos_id: int,
     steps: int,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Continue equal-length prefixes [B, P] by at most ``steps`` tokens drawn among ``allowed``
-    ids only (logits of every other id masked to -inf): multinomial sampling with ``generator``,
-    or greedy (argmax over the allowed ids) without one. Rows that produced ``eos_id`` are
-    filled with ``eos_id`` afterwards; stops once every row has. Returns [B, <= steps]."""
+    ids only (logits of every other id masked to -inf; None: the whole vocabulary): multinomial
+    sampling with ``generator``, or greedy (argmax over the allowed ids) without one. Rows that
+    produced ``eos_id`` are filled with ``eos_id`` afterwards; stops once every row has.
+    Returns [B, <= steps]."""
     from transformers import DynamicCache
 
     device = prefix.device
-    allowed = allowed.to(device)
+    allowed = None if allowed is None else allowed.to(device)
     cache, keys = DynamicCache(), _cache_keywords(model)
     logits = _forward(model, prefix, cache, keys)
     done = torch.zeros(prefix.shape[0], dtype=torch.bool, device=device)
     tokens = []
     for t in range(steps):
-        sub = logits.index_select(1, allowed)  # [B, |allowed|]: the mask, without a V-wide copy
+        # [B, |allowed|]: the mask, without a V-wide copy
+        sub = logits if allowed is None else logits.index_select(1, allowed)
         if generator is None:
             pick = sub.argmax(-1)
         else:
             probs = torch.softmax(sub, -1)
             pick = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        nxt = torch.where(done, torch.full_like(pick, eos_id), allowed[pick])
+        ids = pick if allowed is None else allowed[pick]
+        nxt = torch.where(done, torch.full_like(pick, eos_id), ids)
         tokens.append(nxt)
         done |= nxt == eos_id
         if bool(done.all()) or t == steps - 1:
@@ -105,9 +105,8 @@ def generate_strings(
 ) -> list[tuple[str, ...] | None]:
     """``n`` strings sampled from the model after ``bos``, over the grammar's terminals and the
     end token only (module docstring); at most ``max_tokens`` tokens including the end token.
-    None for a sample without an end token within the limit (written ``<invalid>``). Same
-    signature as :func:`grammarlab.train.evaluate.generate_strings`; ``batch_size`` rows are
-    sampled together."""
+    None for a sample without an end token within the limit (written ``<invalid>``);
+    ``batch_size`` rows are sampled together."""
     if n <= 0:
         return []
     was_training = model.training
@@ -129,3 +128,10 @@ def generate_strings(
 def share_decoded(samples: Sequence[tuple[str, ...] | None]) -> float:
     """Share of samples that ended with the end token within the limit (not ``<invalid>``)."""
     return sum(s is not None for s in samples) / len(samples) if samples else float("nan")
+
+
+def format_generations(samples: Sequence[tuple[str, ...] | None]) -> str:
+    """One sample per line (tokens separated by spaces); ``<invalid>`` for an undecodable one
+    (no end token within the length limit). A sample that ends at once (the empty string) is an
+    empty line."""
+    return "".join((INVALID if s is None else " ".join(s)) + "\n" for s in samples)

@@ -13,14 +13,15 @@ model compute shared prefixes once, prefix_trie.py) are planned once. On a CPU e
 over the run's CPU workers, threads that each run their own micro-batches (cpu_parallel.py).
 
 Everything the loop writes goes through the run folder (runs/folder.py). The end-of-run analysis
-is not the loop's job: runs/launch.py runs it after training.
+is not the loop's job: runs/launch.py runs it after training. Under ``accelerate launch`` the
+same loop runs on every process, each on its share of the strings, and rank 0 writes
+(distributed.py).
 """
 
 from __future__ import annotations
 
 import errno
 import math
-import shutil
 import sys
 import time
 import warnings
@@ -35,22 +36,22 @@ from tqdm import tqdm
 
 from grammarlab.errors import ConfigError, GrammarlabError
 from grammarlab.grammar.load import load
-from grammarlab.io import write_json_atomic
 from grammarlab.runs.folder import RunDir, Status
 from grammarlab.train.config import TrainConfig, resolve
 from grammarlab.train.cpu_parallel import Workers, resolve_workers
 from grammarlab.train.data import make_datasets
+from grammarlab.train.distributed import Distributed, launched
 from grammarlab.train.evaluate import (
     Encoded,
     Plan,
     SetResult,
     encode_set,
     evaluate_plan,
-    format_generations,
-    generate_strings,
     greedy_matches_from_correct,
     plan,
 )
+from grammarlab.train.export import save_final_model
+from grammarlab.train.generate import format_generations, generate_strings
 from grammarlab.train.models import active_dropout, apply_lora, count_parameters, load_model
 from grammarlab.train.prefix_trie import supports
 from grammarlab.train.step import forward_backward, make_optimizer
@@ -65,6 +66,10 @@ def train(cfg: TrainConfig, run_dir: str | Path | RunDir, *, quiet: bool = False
     runs.launch.run's job). A run whose training has ended is not trained again; a folder holding
     a different config, or another process's run, is refused."""
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+    # several processes (accelerate launch): rank 0 writes and holds the lock (distributed.py)
+    dist = Distributed() if launched() else None
+    if dist is not None:
+        run, quiet = dist.view(run), quiet or not dist.is_main
     with run.lock():
         cfg, grammar = prepare(cfg, run)
         status = run.read_status()
@@ -75,7 +80,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | RunDir, *, quiet: bool = False
             # _setup or restored from the checkpoint; the caller's RNG state is left as it was
             devices = range(torch.cuda.device_count())
             with torch.random.fork_rng(devices=devices), ExitStack() as stack:
-                end = _run(cfg, run, grammar, quiet, stack)
+                end = _run(cfg, run, grammar, quiet, stack, dist)
         except BaseException as e:
             _record_failure(run, e)
             if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
@@ -125,19 +130,23 @@ class _Run:
     opt: torch.optim.Optimizer
     sched: Any
     start: int
+    train_model: torch.nn.Module  # the model the training pass runs (distributed: DDP-wrapped)
 
 
-def _setup(cfg: TrainConfig, run: RunDir, grammar: Any) -> _Run:
+def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None) -> _Run:
     """Datasets, model, optimizer and the first epoch to run: 0 for a fresh run, else the
     checkpoint's epoch (after rewinding the files from that epoch on, which also drops a torn
     metrics line; that epoch is evaluated again)."""
     device, dtype = pick_device(cfg)
+    device = dist.device if dist is not None else device
     data = make_datasets(cfg, grammar)
     start = run.checkpoint_epoch() if run.read_config() is not None else None
     if start is not None and len(run.read_metrics(partial_ok=True)) < start:
         warnings.warn(f"{run}: metrics end before the checkpoint's epoch {start}; starting the "
                       "run again from epoch 0", stacklevel=2)  # fmt: skip
         start = None
+    if dist is not None:
+        dist.barrier()  # every rank has read the folder; from here on rank 0 writes it
     if start is None:  # a fresh run (or one killed before its first checkpoint)
         torch.manual_seed(cfg.model_seed)  # a checkpoint restores the stream on resume
         run.clear()
@@ -148,7 +157,7 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any) -> _Run:
         run.rewind(start)
     model, tmap = build_model(cfg, grammar.terminals, device, dtype)
     n_params = count_parameters(model), count_parameters(model, trainable_only=True)
-    run.write_env(cfg, str(device), *n_params, cpu_workers(cfg, model))
+    run.write_env(cfg, str(device), *n_params, cpu_workers(cfg, model, dist))
     names = {"train": "d1", "train2": "d2"} if cfg.sequential else {}
     sets = {names.get(k, k): encode_set(names.get(k, k), v, tmap, device)
             for k, v in data.sets.items()}  # fmt: skip
@@ -157,30 +166,42 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any) -> _Run:
         if cfg.sequential and start > cfg.epochs and (cfg.fresh_optimizer or cfg.reset_schedule):
             keep = None if cfg.fresh_optimizer else opt
             opt, sched = make_optimizer(model, cfg, cfg.epochs, keep)
-        run.load_checkpoint(model, opt, sched)
-    return _Run(model, tmap, sets, opt, sched, start or 0)
+        run.load_checkpoint(model, opt, sched, 1 if dist is None else dist.world)
+    wrapped = model if dist is None else dist.wrap(model)
+    return _Run(model, tmap, sets, opt, sched, start or 0, wrapped)
 
 
-def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitStack) -> Status:
+def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitStack,
+         dist: Distributed | None) -> Status:  # fmt: skip
     """The epochs from the start epoch to the last; the status training ends with."""
-    r = _setup(cfg, run, grammar)
+    r = _setup(cfg, run, grammar, dist)
     model, sets = r.model, r.sets
+    # the strings this process runs: all of them, or this rank's share (distributed.shard)
+    local = sets if dist is None else {name: dist.local(enc) for name, enc in sets.items()}
     run.write_status(Status("running", r.start - 1 if r.start else None))
     E, T = cfg.epochs, cfg.total_epochs
     share, plans = share_prefixes(cfg, model), {}
     # Without dropout the training forward is the training set's evaluation; with dropout (LoRA
     # dropout > 0) it is not, and the training set is evaluated like the others.
     reuse = not active_dropout(model)
-    n_workers = cpu_workers(cfg, model)  # threads that split every pass (cpu_parallel.py)
+    n_workers = cpu_workers(cfg, model, dist)  # threads that split every pass (cpu_parallel.py)
 
-    def plan_of(names: tuple[str, ...]) -> Plan:  # each group of sets is planned once
-        if names not in plans:
-            plans[names] = plan([sets[n] for n in names], cfg.micro_batch_size, share, n_workers)
-        return plans[names]
+    def plan_of(names: tuple[str, ...], training: bool = False) -> Plan:  # each planned once
+        if (names, training) not in plans:
+            # the DDP-wrapped model of a distributed training pass runs without prefix tries
+            trie = share and not (dist is not None and training)
+            p = plan([local[n] for n in names], cfg.micro_batch_size, trie, n_workers)
+            if dist is not None and training:
+                p = dist.equalize(p, r.tmap.bos_id)
+            plans[names, training] = p
+        return plans[names, training]
 
     workers = stack.enter_context(Workers(n_workers))
     bar = stack.enter_context(tqdm(total=T + 1, initial=r.start, unit="epoch",
                                    disable=quiet or not sys.stderr.isatty()))  # fmt: skip
+    # checkpoint policy (checkpoint_due): the last write's seconds and when it ended; 0 s at the
+    # start, so the first update is followed by a checkpoint whose cost then sets the pace
+    write_s, ckpt_s, last_save = 0.0, 0.0, time.perf_counter()
     for k in range(r.start, T + 1):
         t0 = time.perf_counter()
         train_name = ("d1" if k <= E else "d2") if cfg.sequential else "train"
@@ -189,19 +210,25 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
             r.opt, r.sched = make_optimizer(model, cfg, E, None if cfg.fresh_optimizer else r.opt)
         res: dict[str, SetResult] = {}
         if upd:  # forward + backward of update k+1 = the training set's evaluation at epoch k
-            model.train()
+            r.train_model.train()
             r.opt.zero_grad(set_to_none=True)
-            trained = forward_backward(model, plan_of((upd,)), workers)
+            if dist is not None:  # dropout masks from (seed, epoch, rank): resumable per rank
+                torch.manual_seed(dist.seed(cfg.model_seed, k))
+            scale = {} if dist is None else {"n": len(sets[upd].strings), "backward": dist.backward}
+            trained = forward_backward(r.train_model, plan_of((upd,), True), workers, **scale)
             if reuse:
                 res[upd] = trained
         model.eval()
         rest = tuple(name for name in sets if name not in res)  # one forward pass for all of them
         res.update(zip(rest, evaluate_plan(model, plan_of(rest), workers), strict=True))
+        if dist is not None:  # every rank's rows summed into the whole sets' results
+            res = {name: dist.reduce(v, sets[name]) for name, v in res.items()}
         _add_greedy_matches(res, sets, cfg.extraction_prefix)
         if k in cfg.generate_epochs and cfg.n_generate:
             _write_generations(run, k, model, r.tmap, cfg, sets)
         lr = r.opt.param_groups[0]["lr"] if upd else 0.0
-        record = _record(k, 1 if k <= E else 2, lr, res, train_name, time.perf_counter() - t0)
+        record = _record(k, 1 if k <= E else 2, lr, res, train_name, time.perf_counter() - t0,
+                         ckpt_s)  # fmt: skip
         _write_surprisals(run, k, res)
         run.append_metrics(record)
         run.write_status(Status("running", k))
@@ -213,13 +240,31 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
         if upd:
             r.opt.step()
             r.sched.step()
-            if (k + 1) % cfg.checkpoint_every == 0 or (cfg.sequential and k + 1 == E):
-                if k + 1 < T:
-                    run.save_checkpoint(k + 1, model, r.opt, r.sched)
-    run.save_checkpoint(T, model, r.opt, r.sched)
-    if cfg.save_final_model:
-        _save_final_model(run.final_model_path, model, r.tmap)
+            # the checkpoint of epoch k + 1 (its seconds go into that epoch's metrics line)
+            ckpt_s = 0.0
+            if checkpoint_due(cfg, k + 1, time.perf_counter() - last_save, write_s):
+                t1 = time.perf_counter()
+                run.save_checkpoint(k + 1, model, r.opt, r.sched, r.tmap,
+                                    1 if dist is None else dist.world)  # fmt: skip
+                last_save = time.perf_counter()
+                ckpt_s = write_s = last_save - t1
+    if cfg.save_final_model and (dist is None or dist.is_main):
+        save_final_model(run.final_model_path, model, r.tmap)
     return Status("analysing", T, trained="done")
+
+
+def checkpoint_due(cfg: TrainConfig, epoch: int, since_s: float, last_write_s: float) -> bool:
+    """Whether to checkpoint the state after ``epoch`` updates: always at the end of the run and
+    of a sequential run's stage 1; every ``checkpoint_every`` epochs when that is set; else once
+    ``since_s`` seconds since the last checkpoint (or the start) reach the smaller of
+    ``checkpoint_minutes`` and ``last_write_s / checkpoint_overhead``, so that writing takes at
+    most that share of the time and a killed run loses at most that many minutes. A tiny model
+    (a write of ~20-90 ms) then checkpoints every few seconds, a multi-GB model every half hour."""
+    if epoch == cfg.total_epochs or (cfg.sequential and epoch == cfg.epochs):
+        return True
+    if cfg.checkpoint_every is not None:
+        return epoch % cfg.checkpoint_every == 0
+    return since_s >= min(60.0 * cfg.checkpoint_minutes, last_write_s / cfg.checkpoint_overhead)
 
 
 def _non_finite_loss(res: dict[str, SetResult], names: tuple[str | None, ...]) -> str:
@@ -242,9 +287,12 @@ def share_prefixes(cfg: TrainConfig, model: torch.nn.Module) -> bool:
     return cfg.share_prefixes and supports(model) and not active_dropout(model)
 
 
-def cpu_workers(cfg: TrainConfig, model: torch.nn.Module) -> int:
+def cpu_workers(cfg: TrainConfig, model: torch.nn.Module, dist: Distributed | None = None) -> int:
     """Threads that split each epoch's strings (cpu_parallel.py): ``cfg.cpu_workers`` or auto,
-    1 on a GPU or for a model with dropout."""
+    1 on a GPU, for a model with dropout or in a distributed run (the workers' gradients would
+    bypass DDP's synchronization)."""
+    if dist is not None:
+        return 1
     device = next(model.parameters()).device
     return resolve_workers(cfg.cpu_workers, device, bool(active_dropout(model)))
 
@@ -260,21 +308,22 @@ def build_model(cfg: TrainConfig, terminals, device, dtype):
 
 
 def pick_device(cfg: TrainConfig) -> tuple[torch.device, torch.dtype]:
-    """The run's device (CUDA when available under device = "auto") and dtype; clear errors for
-    a CUDA or bfloat16 request that this machine cannot meet."""
+    """The run's device (CUDA when available under device = "auto") and dtype; a clear error
+    for a CUDA request that this machine cannot meet. bfloat16 runs on the CPU too (slower than
+    float32 there on most CPUs, but the same code path as on a GPU)."""
     cuda = torch.cuda.is_available()
     if cfg.device == "cuda" and not cuda:
         raise ConfigError("device = \"cuda\" but no CUDA GPU is available",
                           hint='use device = "auto" or "cpu"')  # fmt: skip
     device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and cuda)
                           else "cpu")  # fmt: skip
-    if cfg.dtype == "bfloat16" and device.type != "cuda":
-        raise ConfigError('dtype = "bfloat16" needs a GPU; on the CPU use "float32"')
     return device, getattr(torch, cfg.dtype)
 
 
-def _record(k, stage, lr, res, train_name, seconds) -> dict:
-    """One metrics.jsonl line: losses in nats/token (Eq. 1), accuracies, the epoch's seconds."""
+def _record(k, stage, lr, res, train_name, seconds, checkpoint_s) -> dict:
+    """One metrics.jsonl line: losses in nats/token (Eq. 1), accuracies, the epoch's seconds
+    (training and evaluation) and the seconds spent writing the checkpoint of this epoch's state
+    (0 when there is none)."""
     get = {n: res.get(n) for n in (train_name, "test", "random")}
     rec = {"epoch": k, "stage": stage, "lr": lr}
     for key, name in (("train", train_name), ("test", "test"), ("random", "random")):
@@ -285,6 +334,7 @@ def _record(k, stage, lr, res, train_name, seconds) -> dict:
         if name in res:
             rec[f"{name}_loss"], rec[f"{name}_acc"] = res[name].loss, res[name].acc
     rec["time_s"] = seconds
+    rec["checkpoint_s"] = checkpoint_s
     return rec
 
 
@@ -306,16 +356,3 @@ def _write_generations(run: RunDir, k, model, tmap, cfg, sets) -> None:
     limit = getattr(model.config, "max_position_embeddings", 4096) - 1
     samples = generate_strings(model, tmap, cfg.n_generate, min(2 * longest + 2, limit), gen)
     run.write_generations(k, format_generations(samples))
-
-
-def _save_final_model(path: Path, model, tmap) -> None:
-    """final_model/: the trained model as a Hugging Face directory (LoRA merged into the base
-    weights) plus tokens.json, the TokenMap that maps terminals to ids."""
-    shutil.rmtree(path, ignore_errors=True)
-    merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
-    merged.save_pretrained(path)
-    write_json_atomic(path / "tokens.json", {
-        "terminals": list(tmap.terminals), "terminal_ids": list(tmap.terminal_ids),
-        "bos_id": tmap.bos_id, "eos_id": tmap.eos_id, "pad_id": tmap.pad_id,
-        "vocab_size": tmap.vocab_size, "convention": tmap.convention,
-    })  # fmt: skip

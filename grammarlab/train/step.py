@@ -9,7 +9,7 @@ big batch up to float rounding. The same forward passes give the training set's 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -27,14 +27,24 @@ from grammarlab.train.evaluate import (
 )
 
 
-def forward_backward(model: torch.nn.Module, p: Plan, workers: Workers | None = None) -> SetResult:
+def forward_backward(
+    model: torch.nn.Module,
+    p: Plan,
+    workers: Workers | None = None,
+    n: int | None = None,
+    backward: Callable[[torch.Tensor], None] | None = None,
+) -> SetResult:
     """Accumulate into ``.grad`` the gradient of the Eq.-1 loss (mean over strings of nats per
     token) of the one set of ``p``, and return the set's evaluation by the same forward passes.
     With more than one worker each worker returns its own gradient and they are added to
-    ``.grad`` in worker order, so the sum does not depend on which thread finishes first."""
-    n, w = p.sizes[0][0], worker_count(p, workers)
+    ``.grad`` in worker order, so the sum does not depend on which thread finishes first.
+    ``n``: the number of strings the mean is over (default: the set of ``p``; a distributed
+    rank's part of a set divides by the whole set's size); ``backward``: how a micro-batch's
+    loss is backpropagated (default ``loss.backward()``; distributed.py scales it for DDP)."""
+    n, w = n or p.sizes[0][0], worker_count(p, workers)
     params = [q for q in model.parameters() if q.requires_grad] if w > 1 else None
-    run = in_callers_modes(lambda j: _run_batches(model, p.batches[j::w], n, params))
+    back = backward or torch.Tensor.backward
+    run = in_callers_modes(lambda j: _run_batches(model, p.batches[j::w], n, params, back))
     shares = [run(0)] if w == 1 else workers.map(run, range(w))
     if params is not None:
         _add_grads(params, [g for _, g in shares])
@@ -42,16 +52,17 @@ def forward_backward(model: torch.nn.Module, p: Plan, workers: Workers | None = 
 
 
 def _run_batches(model: torch.nn.Module, batches: Sequence[Batch], n: int,
-                 params: list[torch.Tensor] | None):  # fmt: skip
+                 params: list[torch.Tensor] | None, backward: Callable):  # fmt: skip
     """Outputs (nll, tmask, correct) of each batch and the gradient of the batches' Eq.-1 loss
-    (/ n): accumulated into ``.grad`` (``params`` None), else returned (a tuple matching
-    ``params``, None where a parameter got none)."""
+    (/ n): accumulated into ``.grad`` by ``backward`` (``params`` None), else returned (a tuple
+    matching ``params``, None where a parameter got none). A batch without rows (a distributed
+    rank's padding) contributes a loss of 0 that still runs the model's synchronizing hooks."""
     outs, grads = [], None
     for b in batches:
         nll, tmask, correct = token_nll(model, b.ids, b.mask, b.trie)
-        loss = batch_loss(nll, tmask) / n
+        loss = batch_loss(nll, tmask) / n if b.parts else nll.sum() * 0.0
         if params is None:
-            loss.backward()
+            backward(loss)
         else:
             g = torch.autograd.grad(loss, params, allow_unused=True)
             grads = g if grads is None else tuple(map(_plus, grads, g))

@@ -71,6 +71,7 @@ def test_no_end_within_the_limit_is_an_explicit_non_member():
     samples = generate_strings(stub, tmap, 4, 3, torch.Generator().manual_seed(1))
     assert samples == [None] * 4
     assert format_generations(samples) == "<invalid>\n" * 4
+    assert format_generations([("a", "b"), None, ()]) == "a b\n<invalid>\n\n"  # () ends at once
     assert share_decoded(samples) == 0.0
 
 

@@ -1,0 +1,172 @@
+"""One training run over several processes, launched by ``accelerate launch`` (or ``torchrun``).
+
+The loop (loop.py) is the same; this module holds what differs when ``WORLD_SIZE`` > 1 in the
+environment. accelerate is imported only then, so a single-process run never loads it.
+
+* **Every string once**: each rank plans only its own rows of every set (:func:`shard`: the
+  strings sorted by length and dealt round-robin, so the ranks get similar amounts of work).
+* **The exact full-batch gradient**: every micro-batch's loss is (sum of its strings' nats per
+  token) / n, with n the set's size over all ranks; DDP averages gradients over the ranks, so
+  the loss is multiplied by the world size first: the sum over ranks is then the gradient of the
+  paper's loss on the whole set, as in one process (up to float rounding). DDP synchronizes at
+  every backward and every training forward, so every rank runs as many training micro-batches
+  as the busiest one (:meth:`Distributed.equalize`: padding batches whose loss is multiplied by 0).
+* **Exact metrics**: each rank fills full-size arrays (per-string loss in float64, bits,
+  correctness) with its own rows and zeros elsewhere, and ``all_reduce`` sums them: every row
+  comes from one rank, so the sums are that rank's numbers exactly. Loss and accuracy are then
+  computed from the whole arrays as in one process (:meth:`Distributed.reduce`). Evaluation
+  passes run on the unwrapped model (the replicas are identical), without collectives.
+* **One writer**: only rank 0 writes the run folder (:meth:`Distributed.view`); the others read
+  it, after a barrier, so they never see it half-written.
+* **Checkpoints**: DDP keeps a full copy of the model and of the optimizer on every rank, so rank
+  0 writes the same checkpoint as a single-process run (a Hugging Face directory), with the
+  world size in its training state; no other rank reads or writes it during training, so no
+  barrier is needed around it. Every rank resumes from it, and a checkpoint of another world
+  size is refused (the micro-batches, and so the float rounding, depend on it). The random
+  state (dropout) is reseeded per (seed, epoch, rank) before each training pass, so a resume is
+  exact without each rank's random state in the checkpoint.
+
+FSDP (sharded weights, for the 8B-12B models) is not wired yet: it needs sharded checkpoints
+(``accelerator.save_state`` into checkpoint.tmp/ by every rank) and the evaluation and generation
+passes on the wrapped model; a run launched with FSDP is refused with a clear error. See
+docs/scale.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+
+from grammarlab.errors import ConfigError
+from grammarlab.train.evaluate import Batch, Encoded, Plan, SetResult
+
+
+def launched() -> bool:
+    """Whether this process is one of several (``accelerate launch``, ``torchrun``)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def is_main_process() -> bool:
+    """Rank 0, or a single process (from the environment, before any setup)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def shard(lengths: Sequence[int], rank: int, world: int) -> np.ndarray:
+    """Rows of a set (ascending) that rank ``rank`` of ``world`` evaluates: the strings sorted
+    by length (stable) and dealt round-robin, so every string goes to exactly one rank and the
+    ranks get similar numbers of tokens."""
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    return np.sort(order[rank::world])
+
+
+class Distributed:
+    """The accelerate state of a multi-process run and the few collective steps of the loop."""
+
+    def __init__(self) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedType
+
+        # on a machine without a GPU the processes talk over gloo (MULTI_CPU)
+        self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        kind = self.accelerator.distributed_type
+        if kind not in (DistributedType.MULTI_CPU, DistributedType.MULTI_GPU):
+            raise ConfigError(f"accelerate's distributed type {kind.value} is not supported yet",
+                              hint="launch with DDP (multi_gpu, or several CPU processes); "
+                                   "FSDP is not wired yet: docs/scale.md")  # fmt: skip
+        self.rank = self.accelerator.process_index
+        self.world = self.accelerator.num_processes
+        self.is_main = self.accelerator.is_main_process
+        self.device = self.accelerator.device
+        self.rows: dict[str, np.ndarray] = {}
+
+    def seed(self, seed: int, epoch: int) -> int:
+        """The torch seed of this rank's training pass of ``epoch`` (its dropout masks, where
+        the model has dropout): a function of (seed, epoch, rank), so a resumed run draws the
+        same masks on every rank although the checkpoint holds only rank 0's random state."""
+        return int(np.random.SeedSequence([seed, epoch, self.rank]).generate_state(1)[0])
+
+    def barrier(self) -> None:
+        self.accelerator.wait_for_everyone()
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model as DDP (gradients averaged over the ranks at every backward)."""
+        return self.accelerator.prepare_model(model)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Backward of ``loss`` times the world size, undoing DDP's average over the ranks."""
+        self.accelerator.backward(loss * self.world)
+
+    def local(self, enc: Encoded) -> Encoded:
+        """This rank's rows of ``enc`` (:func:`shard`), at the set's full width."""
+        rows = shard((enc.mask.sum(1) - 2).tolist(), self.rank, self.world)
+        self.rows[enc.name] = rows
+        pick = torch.from_numpy(rows).to(enc.ids.device)
+        return Encoded(enc.name, [enc.strings[i] for i in rows], enc.ids[pick], enc.mask[pick])
+
+    def _sum(self, a: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+        torch.distributed.all_reduce(t)
+        return t.cpu().numpy()
+
+    def reduce(self, local: SetResult, enc: Encoded) -> SetResult:
+        """The whole set's result from every rank's :meth:`local` rows of ``enc`` (collective:
+        every rank calls it for the same sets in the same order)."""
+        rows = self.rows[enc.name]
+        n, width = enc.ids.shape[0], enc.ids.shape[1] - 1
+        loss = np.zeros(n)  # nats/token of each string, float64
+        bits = np.zeros((n, width), dtype=np.float32)
+        correct = np.zeros((n, width), dtype=np.int32)
+        loss[rows] = local.string_loss
+        bits[rows] = np.nan_to_num(local.token_bits, nan=0.0)  # x + 0 = x: the sum is exact
+        correct[rows] = local.correct
+        loss, bits, correct = self._sum(loss), self._sum(bits), self._sum(correct) > 0
+        predicted = enc.mask[:, 1:].cpu().numpy()
+        bits[~predicted] = np.nan
+        acc = float(correct.sum() / predicted.sum()) if predicted.any() else float("nan")
+        return SetResult(float(loss.sum()) / max(n, 1), acc, bits, correct, string_loss=loss)
+
+    def equalize(self, p: Plan, token_id: int) -> Plan:
+        """``p`` with padding batches appended (one token, no rows, loss times 0) until it has as
+        many micro-batches as the longest plan of any rank (collective)."""
+        count = torch.tensor([len(p.batches)], device=self.device)
+        torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX)
+        ids = torch.full((1, 2), token_id, dtype=torch.long, device=self._device_of(p))
+        mask = torch.ones((1, 2), dtype=torch.bool, device=ids.device)
+        extra = [Batch(ids, mask, ())] * (int(count) - len(p.batches))
+        return Plan(p.sizes, (*p.batches, *extra))
+
+    def _device_of(self, p: Plan) -> Any:
+        return p.batches[0].ids.device if p.batches else self.device
+
+    def view(self, run: Any) -> Any:
+        """``run`` itself on rank 0; elsewhere a view of it whose writes do nothing."""
+        return run if self.is_main else ReadOnlyRun(run)
+
+
+class ReadOnlyRun:
+    """A run folder as a rank other than 0 sees it: reads pass through, writes do nothing, the
+    lock is rank 0's."""
+
+    _WRITES = frozenset({"prepare", "clear", "rewind", "commit_checkpoint", "write_config",
+                         "write_grammar", "write_data", "write_env", "write_status",
+                         "append_metrics", "write_surprisals", "write_generations",
+                         "save_checkpoint", "write_analysis"})  # fmt: skip
+
+    def __init__(self, run: Any) -> None:
+        self._run = run
+
+    def lock(self) -> Any:
+        return nullcontext()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._WRITES:
+            return lambda *a, **k: None
+        return getattr(self._run, name)
+
+    def __str__(self) -> str:
+        return str(self._run)
