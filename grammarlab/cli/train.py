@@ -124,12 +124,14 @@ def out_from_args(args: argparse.Namespace, cfg: TrainConfig) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from grammarlab.runs.launch import EXIT_CODES, run
+    from grammarlab.runs.launch import EXIT_CODES, run  # lazy: torch
+    from grammarlab.train.distributed import is_main_process
 
     cfg = config_from_args(args)
     out = out_from_args(args, cfg)
     state = run(cfg, out, quiet=args.quiet)
-    print(f"{out}: {state}", file=sys.stderr)
+    if is_main_process():  # under accelerate launch, one line for the run, not one per process
+        print(f"{out}: {state}", file=sys.stderr)
     return EXIT_CODES[state]
 
 
