@@ -69,7 +69,7 @@ def _ours(grammar: str, size: str, timed: int, on_epoch=None) -> dict:
     """grammarlab.train.loop.train with timers around its parts; epoch k = from the end of epoch
     k-1's metrics line (after ``on_epoch``) to the end of epoch k's."""
     import grammarlab.train.loop as T
-    from grammarlab.runs import folder as runs
+    from grammarlab.runs.folder import RunDir
 
     ends, starts, parts = [], [], [{}]
 
@@ -82,10 +82,10 @@ def _ours(grammar: str, size: str, timed: int, on_epoch=None) -> dict:
 
         return wrapper
 
-    append = runs.append_metrics
+    append = RunDir.append_metrics
 
-    def stamp(run_dir, record):
-        append(run_dir, record)
+    def stamp(run, record):
+        append(run, record)
         ends.append((time.perf_counter(), time.process_time()))
         if on_epoch is not None:
             on_epoch(record["epoch"])
@@ -94,29 +94,23 @@ def _ours(grammar: str, size: str, timed: int, on_epoch=None) -> dict:
 
     extraction = "greedy_matches_from_correct"  # since 10efcb9; greedy_matches (decoding) before
     extraction = extraction if hasattr(T, extraction) else "greedy_matches"
-    names = (
-        "forward_backward",
-        "evaluate_plan",
-        extraction,
-        "_write_surprisals",
-        "_write_analysis",
-    )
+    names = ("forward_backward", "evaluate_plan", extraction, "_write_surprisals")
     saved = [(T, n, getattr(T, n)) for n in names]
-    saved += [(runs, n, getattr(runs, n)) for n in ("write_status", "append_metrics")]
+    saved += [(RunDir, n, getattr(RunDir, n)) for n in ("write_status", "append_metrics")]
     try:
         T.forward_backward = timed_fn("train_fwd_bwd", T.forward_backward)
         T.evaluate_plan = timed_fn("eval_fwd", T.evaluate_plan)
         setattr(T, extraction, timed_fn("extraction", getattr(T, extraction)))
         T._write_surprisals = timed_fn("files", T._write_surprisals)
-        runs.write_status = timed_fn("files", runs.write_status)
-        runs.append_metrics = stamp
-        T._write_analysis = lambda run_dir: None  # phases/measures: after the loop, untimed
+        RunDir.write_status = timed_fn("files", RunDir.write_status)
+        RunDir.append_metrics = stamp
+        # loop.train trains only (the analysis is runs.launch's job, not timed here)
         with tempfile.TemporaryDirectory(prefix="bench_train_") as d:
             T.train(_config(grammar, size, timed), d, quiet=True)
-            final = runs.read_metrics(Path(d))[-1]
+            final = RunDir(Path(d)).read_metrics()[-1]
     finally:
-        for mod, name, fn in saved:
-            setattr(mod, name, fn)
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
     keep = range(2, len(ends) - 1)  # epochs 2..T-1: no warm-up, no last epoch (no update)
     return {"wall_s": [ends[k][0] - starts[k - 1][0] for k in keep],
             "cpu_s": [ends[k][1] - starts[k - 1][1] for k in keep],
@@ -494,9 +488,13 @@ NOTES = """## Where the speed comes from, and what limits it (one-off measuremen
 - Both sides share `evaluate.token_nll`, which does not feed the last column (its output is never
   used) and builds no KV cache: ~4-5% faster training steps than the plain forward for both.
 - Extras the runner does that the Trainer side does not: `files` (npz + fsynced metrics and
-  status: ~2-3 ms an epoch, of which fsync ~1 ms) and, with the default `checkpoint_every = 1`,
-  a checkpoint per epoch, which this benchmark turns off: `runs.save_checkpoint` takes 0.015 s for
-  the 0.1M model and 0.12-0.17 s for the 3M model.
+  status: ~2-3 ms an epoch, of which fsync ~1 ms) and checkpoints, which this benchmark turns off
+  (`checkpoint_every` > epochs: one checkpoint, after the loop). By default (`checkpoint_every`
+  unset) the loop writes one whenever the time since the last reaches min(`checkpoint_minutes`,
+  last write / `checkpoint_overhead`): for these models about every 1-5 s. A checkpoint
+  (`RunDir.save_checkpoint`, a Hugging Face directory) took DEMO_CKPT for the 0.1M model
+  (bench/results/demo_checkpoint.md); the torch.save checkpoints of these measurements took
+  0.015 s (0.1M) and 0.12-0.17 s (3M).
 - Before commit 10efcb9 the runner decoded greedily (KV cache, 41 steps per set) for the
   extraction test every epoch: 0.17-0.34x the Trainer's speed. Reading it off the
   teacher-forced argmax now costs ~1 ms.
@@ -522,7 +520,8 @@ datasets (grammarlab.train.data), float32, same torch threads, same loss code (E
 mean -ln p over its L + 1 predicted tokens incl. the end token, then the mean over strings).
 
 - **ours** = `grammarlab.train.loop.train` with `generate_epochs = []` and `checkpoint_every` >
-  epochs (the default, 1, writes a checkpoint every epoch; here only after the loop). Per epoch:
+  epochs (a checkpoint only after the loop; the default policy writes one every few seconds for
+  these models, docs/runs.md). Per epoch:
   forward + backward on the 64 training strings (that forward is also the train-set evaluation:
   the models have no dropout), one evaluation pass over test and random together (each of the
   two passes split over the CPU workers: 2 at 2 threads, 1 at 1), the greedy extraction test on
