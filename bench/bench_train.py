@@ -491,10 +491,10 @@ NOTES = """## Where the speed comes from, and what limits it (one-off measuremen
   status: ~2-3 ms an epoch, of which fsync ~1 ms) and checkpoints, which this benchmark turns off
   (`checkpoint_every` > epochs: one checkpoint, after the loop). By default (`checkpoint_every`
   unset) the loop writes one whenever the time since the last reaches min(`checkpoint_minutes`,
-  last write / `checkpoint_overhead`): for these models about every 1-5 s. A checkpoint
-  (`RunDir.save_checkpoint`, a Hugging Face directory) took DEMO_CKPT for the 0.1M model
-  (bench/results/demo_checkpoint.md); the torch.save checkpoints of these measurements took
-  0.015 s (0.1M) and 0.12-0.17 s (3M).
+  last write / `checkpoint_overhead`): every few seconds for these models. A checkpoint
+  (`RunDir.save_checkpoint`, a Hugging Face directory) of the demo's 0.1M model took a median of
+  55-67 ms (20-250 ms in all; bench/results/demo_checkpoint.md); the torch.save checkpoints of
+  these measurements took 0.015 s (0.1M) and 0.12-0.17 s (3M).
 - Before commit 10efcb9 the runner decoded greedily (KV cache, 41 steps per set) for the
   extraction test every epoch: 0.17-0.34x the Trainer's speed. Reading it off the
   teacher-forced argmax now costs ~1 ms.

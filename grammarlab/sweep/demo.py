@@ -14,9 +14,13 @@ the paper this reproduces, fine-tunes 1B-12B models; we want both of its phases 
 * n_test = 32 (the paper: 10 for random and 100 for hierarchical grammars): the test loss is a
   mean over 32 x 64-72 tokens, smooth enough for the phase detector, and evaluating it every
   epoch costs a third of 100 strings.
-* checkpoint_every = 10: a checkpoint cost about 15% of a tiny epoch; a resumed demo run repeats
-  at most 9 epochs. (The greedy extraction test uses the default 32-token prefix: the runner reads
-  it off the teacher-forced argmaxes, so it costs nothing extra.)
+* checkpoint_every = 10: a checkpoint (a Hugging Face directory of ~1.2 MB) costs about one tiny
+  epoch (medians of 55-67 ms against epochs of 52-129 ms on a loaded 2-core machine,
+  bench/results/demo_checkpoint.md), so one every 10 epochs takes 5-10% of a run; a fixed
+  interval, unlike the time-based default, checkpoints the same epochs on every machine, and a
+  resumed demo run repeats at most 9 epochs. (The greedy extraction test uses the default
+  32-token prefix: the runner reads it off the teacher-forced argmaxes, so it costs nothing
+  extra.)
 * workers = CPU count (parallel executor, one torch thread each): tiny models do not speed up
   with more threads, while runs are independent.
 
