@@ -2,7 +2,7 @@
 with a checkpoint every epoch (the old default) and under the default checkpoint policy.
 
 Run by hand: ``nice .venv/bin/python bench/bench_checkpoint.py`` (writes
-bench/results/checkpoint.md and checkpoint.json; about 6 minutes of one CPU core, most of it
+bench/results/checkpoint.md and checkpoint.json; about 5 minutes of one CPU core, most of it
 loading the model twice and the measured LoRA run; ``--no-loop`` skips that run,
 ``--from-json`` only rewrites the table).
 
@@ -201,6 +201,11 @@ def write_markdown(meta: dict, results: list[dict], loop: dict | None) -> None:
             f"- time_s per epoch: {ep}",
             f"- checkpoint_s per epoch, ms (0: none): {ck}", "",
         ]  # fmt: skip
+    summary = "; ".join(f"{r['label']} {r['checkpoint_share']:.1%} -> {r['policy_share']:.1%} "
+                        "(computed)" for r in results)  # fmt: skip
+    if loop is not None:
+        summary += f", {loop['checkpoint_share']:.1%} (measured, {loop['updates']} updates)"
+    lines[2:2] = [f"Share of the time spent writing checkpoints, before -> after: {summary}.", ""]
     write_text_atomic(HERE / "results" / "checkpoint.md", "\n".join(lines))
 
 
