@@ -93,3 +93,16 @@ def test_fit_through_origin_hand_values():
     assert f["se"] == pytest.approx(math.sqrt((resid**2).sum() / 1 / 5))
     one = fit_through_origin(np.array([2.0]), np.array([7.0]))
     assert one["slope"] == 3.5 and math.isnan(one["se"])
+
+
+def test_a_runs_bits_are_the_mean_of_its_last_window():
+    rec = fake("m0", "gpt_neox", 1000, 3000.0, 64, 0)
+    points = [{**rec["final"], "mem_bits": b, "mem_bits_signed": b - 5.0}
+              for b in (100.0, 2000.0, 2900.0, 3100.0, 2600.0)]  # fmt: skip
+    rec = {**rec, "curve": points, "final": points[-1],
+           "settings": {**rec["settings"], "saturation": {"window": 3}}}  # fmt: skip
+    row = analyse([rec])["runs"].iloc[0]
+    # mean of the last 3 measurements (2900, 3100, 2600), not the last one alone
+    assert row["mem_bits"] == pytest.approx(2866.6666666666665, abs=1e-9)
+    assert row["mem_bits_signed"] == pytest.approx(2861.6666666666665, abs=1e-9)
+    assert row["mem_bits_last"] == 2600.0
