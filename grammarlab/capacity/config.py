@@ -103,11 +103,11 @@ class TrainSpec:
 class SaturationSpec:
     """The ``[saturation]`` table: when a run has stopped memorizing.
 
-    A run is saturated at an evaluation when the mean of its total memorized bits (clipped) over
-    the last ``window`` evaluations exceeds the mean over the ``window`` before by at most
-    ``rel_tol`` (a fraction) of it, and at least ``min_steps`` steps were taken (the first steps
-    learn the uniform distribution and memorize nothing, a flat start that is not a plateau).
-    See :mod:`.saturation`.
+    A run is saturated at an evaluation when its best total of memorized bits (clipped) so far
+    exceeds its best total ``window`` evaluations earlier by at most ``rel_tol`` (a fraction) of
+    it, and at least ``min_steps`` steps were taken (the first steps learn the uniform
+    distribution and memorize nothing, a flat start that is not a plateau). See
+    :mod:`.saturation`.
     """
 
     window: int = 3

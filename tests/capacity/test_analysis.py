@@ -95,14 +95,12 @@ def test_fit_through_origin_hand_values():
     assert one["slope"] == 3.5 and math.isnan(one["se"])
 
 
-def test_a_runs_bits_are_the_mean_of_its_last_window():
+def test_a_runs_bits_are_its_best_measured_checkpoint():
     rec = fake("m0", "gpt_neox", 1000, 3000.0, 64, 0)
-    points = [{**rec["final"], "mem_bits": b, "mem_bits_signed": b - 5.0}
-              for b in (100.0, 2000.0, 2900.0, 3100.0, 2600.0)]  # fmt: skip
-    rec = {**rec, "curve": points, "final": points[-1],
-           "settings": {**rec["settings"], "saturation": {"window": 3}}}  # fmt: skip
+    points = [{**rec["final"], "step": 100 * (i + 1), "mem_bits": b, "mem_bits_signed": b - 5.0}
+              for i, b in enumerate((100.0, 2000.0, 3100.0, 2900.0, 1200.0))]  # fmt: skip
+    rec = {**rec, "curve": points, "final": points[-1]}
     row = analyse([rec])["runs"].iloc[0]
-    # mean of the last 3 measurements (2900, 3100, 2600), not the last one alone
-    assert row["mem_bits"] == pytest.approx(2866.6666666666665, abs=1e-9)
-    assert row["mem_bits_signed"] == pytest.approx(2861.6666666666665, abs=1e-9)
-    assert row["mem_bits_last"] == 2600.0
+    # the measurement at step 300 (3100 bits), not the last one (a drop to 1200)
+    assert (row["mem_bits"], row["mem_bits_signed"], row["best_step"]) == (3100.0, 3095.0, 300)
+    assert row["mem_bits_last"] == 1200.0
