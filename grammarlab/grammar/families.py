@@ -105,16 +105,17 @@ def random_grammar(
         raise GrammarlabError(
             f"internal: random grammar entropy {bits!r} bits misses target {target_bits!r}"
         )
+    unit = "letter" if letters[0] == LETTERS[0] else "symbol"  # t0, t1, ... are not letters
     if skewed:
         dist = (
-            f"'{sym}' has probability {format_prob(q)} at every position, each other letter "
+            f"'{sym}' has probability {format_prob(q)} at every position, each other {unit} "
             f"{format_prob((1.0 - q) / (l_ - 1))}"
         )
     else:
-        dist = f"uniform: each letter has probability 1/{l_} at every position"
+        dist = f"uniform: each {unit} has probability 1/{l_} at every position"
     header = [
         *_wrap(
-            f"Random grammar from {PAPER} (Appendix A.2): strings of exactly {n} letters over "
+            f"Random grammar from {PAPER} (Appendix A.2): strings of exactly {n} {unit}s over "
             f"the alphabet {letters[0]}..{letters[-1]} (l~=~{l_}), each position drawn "
             "independently;"
         ),

@@ -212,7 +212,7 @@ def test_random_grammar_of_2048_symbols_is_exact_through_the_engine():
     bits = surprisal_bits(back, [("t0", "t2047", "t5"), ("t7", "t7", "t1000")])
     assert bits == pytest.approx([exact, exact], abs=1e-9)
     assert "--alphabet-size 2048 --length 3 -o FILE" in g.header
-    assert "the alphabet t0..t2047" in " ".join(g.header.split())
+    assert "3 symbols over the alphabet t0..t2047" in " ".join(g.header.split())
 
 
 def test_random_oversample_indexed_defaults_to_first_symbol():
