@@ -2,8 +2,13 @@
 
 Definitions (units in brackets):
 
-* A run's memorized bits [bits]: the total over its training strings at its last measurement
-  (clipped at 0 per string, as Morris et al.; the signed total alongside).
+* A run's memorized bits [bits]: the total over its training strings (clipped at 0 per string,
+  as Morris et al.; the signed total alongside) of its best measured checkpoint, the largest
+  over its measurements (``mem_bits_last``: the last one). Each measurement is exact for the
+  model as it was at that step, so the best one is what a model of this size was seen to store;
+  at a constant learning rate the total drops now and then by up to half between two
+  measurements (measured: a loss spike, after which it climbs back), and the last measurement
+  alone would report the spike rather than the model size.
 * Capacity of a model size under one dtype and seed [bits]: the largest memorized bits over the
   grid's dataset sizes (Morris et al.: capacity is the maximum of memorization over datasets;
   once the data exceed it, the total stays on a plateau). Its spread is over seeds.
@@ -30,17 +35,27 @@ PLATEAU_DATA_FACTOR = 2.0  # the largest dataset must hold this many times the c
 PLATEAU_KEEP = 0.9  # ...and the model must still memorize this share of the capacity there
 
 
+def best_bits(record: dict[str, Any]) -> dict[str, float]:
+    """A run's memorized bits, clipped and signed [bits], at its measurement with the most
+    clipped bits (the final one when the record has no curve)."""
+    best = max(record["curve"] or [record["final"]], key=lambda p: p["mem_bits"])
+    return {"mem_bits": float(best["mem_bits"]), "mem_bits_signed": float(best["mem_bits_signed"]),
+            "best_step": best.get("step")}  # fmt: skip
+
+
 def runs_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: its coordinates and final measurement (bits, bits per string, AUC)."""
     rows = []
     for r in records:
         s, f = r["settings"], r["final"]
+        best = best_bits(r)
         rows.append({
             "run_id": r["run_id"], "model_id": s["model_id"], "family": s["family"],
             "dtype": s["dtype"], "seed": s["seed"], "n_train": s["n_train"],
             "n_params": r["n_params"], "dataset_bits": r["dataset_bits"],
-            "mem_bits": f["mem_bits"], "mem_bits_signed": f["mem_bits_signed"],
-            "mem_fraction": f["mem_bits"] / r["dataset_bits"],
+            "mem_bits": best["mem_bits"], "mem_bits_signed": best["mem_bits_signed"],
+            "best_step": best["best_step"], "mem_bits_last": f["mem_bits"],
+            "mem_fraction": best["mem_bits"] / r["dataset_bits"],
             "train_bits_per_string": f["train_bits_per_string"],
             "test_bits_per_string": f["test_bits_per_string"],
             "test_excess_bits": f["test_excess_bits"], "auc": f["auc"],

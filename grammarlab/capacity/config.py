@@ -4,8 +4,8 @@ A config file (``experiments/capacity_cpu.toml`` is the default grid)::
 
     name = "capacity_cpu"
     alphabet_size = 16        # V: letters of the uniform random grammar
-    length = 32               # L: letters per string; a string carries L log2 V bits
-    dataset_sizes = [16, 32, 64, 128, 256, 512, 1024]
+    length = 16               # L: letters per string; a string carries L log2 V bits
+    dataset_sizes = [4, 8, 16, 32, 64, 128, 256]
     seeds = [0, 1]
     dtypes = ["float32", "bfloat16"]
     n_test = 256
@@ -26,13 +26,13 @@ A config file (``experiments/capacity_cpu.toml`` is the default grid)::
     num_heads = 2
     intermediate_size = 64
 
-Why the CPU default is V = 16, L = 32 and not Morris et al.'s V = 2048, L = 64: a training step
-costs about as much per token whatever V is (at these sizes), while a model of P parameters
-stores about 3.6 P bits. With 128 bits per string, models of 4k-30k parameters reach their
-expected capacity at 100-800 strings, so a dataset from well below to well above capacity is
-small enough to be seen hundreds of times in a few thousand minibatch steps on one CPU core.
-The alphabet of :func:`grammarlab.grammar.families.random_grammar` is the letters a..z, so V is
-at most 26 here.
+Why the CPU default is V = 16, L = 16 and not Morris et al.'s V = 2048, L = 64: a CPU core
+trains only a few thousand minibatch steps per run within the hour, which saturates only
+1-layer models of a few thousand parameters; their measured capacity (docs/capacity.md) is
+some hundreds to thousands of bits, so 64-bit strings put it at tens of strings, and a dataset
+from well below to well above it is seen hundreds of times per run. ``alphabet_size`` may
+exceed 26: the grammar's terminals are then named t0, t1, ...
+(:func:`grammarlab.grammar.families.alphabet`); the GPU grid uses Morris et al.'s 2048.
 """
 
 from __future__ import annotations
@@ -45,10 +45,11 @@ from pathlib import Path
 from typing import Any
 
 from grammarlab.errors import ConfigError
+from grammarlab.grammar.families import MAX_INDEXED
 from grammarlab.train.models import PRESETS, ModelSpec
 
 DTYPES = ("float32", "bfloat16")
-MAX_ALPHABET = 26  # random_grammar's letters a..z
+MAX_ALPHABET = MAX_INDEXED  # random_grammar: letters a..z up to 26 symbols, then t0, t1, ...
 
 
 def _positive_int(name: str, v: Any, lo: int = 1) -> None:
@@ -102,11 +103,11 @@ class TrainSpec:
 class SaturationSpec:
     """The ``[saturation]`` table: when a run has stopped memorizing.
 
-    A run is saturated at an evaluation when the mean of its total memorized bits (clipped) over
-    the last ``window`` evaluations exceeds the mean over the ``window`` before by at most
-    ``rel_tol`` (a fraction) of it, and at least ``min_steps`` steps were taken (the first steps
-    learn the uniform distribution and memorize nothing, a flat start that is not a plateau).
-    See :mod:`.saturation`.
+    A run is saturated at an evaluation when its best total of memorized bits (clipped) so far
+    exceeds its best total ``window`` evaluations earlier by at most ``rel_tol`` (a fraction) of
+    it, and at least ``min_steps`` steps were taken (the first steps learn the uniform
+    distribution and memorize nothing, a flat start that is not a plateau). See
+    :mod:`.saturation`.
     """
 
     window: int = 3
@@ -123,8 +124,9 @@ class SaturationSpec:
 class CapacityConfig:
     """A capacity grid: every model of ``models`` x ``dataset_sizes`` x ``seeds`` x ``dtypes``.
 
-    ``alphabet_size`` V (2..26) and ``length`` L: the uniform random grammar; every string has
-    exactly L log2 V bits of surprisal. ``dataset_sizes``: training strings per run (distinct).
+    ``alphabet_size`` V (2..65536; letters a..z up to 26, t0, t1, ... beyond) and ``length`` L:
+    the uniform random grammar; every string has exactly L log2 V bits of surprisal.
+    ``dataset_sizes``: training strings per run (distinct).
     ``seeds``: each seed draws the model's weights, the training and test strings and the batch
     order. ``dtypes``: "float32" and/or "bfloat16" (parameters, activations and optimizer state
     all stored in that type, on the CPU too). ``n_test``: fresh strings (disjoint from the
@@ -151,8 +153,7 @@ class CapacityConfig:
         if not (isinstance(self.alphabet_size, int) and 2 <= self.alphabet_size <= MAX_ALPHABET):
             raise ConfigError(
                 f"alphabet_size must be an integer 2..{MAX_ALPHABET}, got {self.alphabet_size!r}",
-                hint="the random grammar's letters are a..z (Morris et al.'s 2048 symbols are "
-                "out of reach of grammarlab.grammar.families.random_grammar)",
+                hint="letters a..z up to 26 symbols, t0, t1, ... beyond (Morris et al.: 2048)",
             )
         _positive_int("length", self.length)
         _positive_int("n_test", self.n_test)

@@ -74,12 +74,14 @@ class RunSpec:
 
 
 def expand(cfg: CapacityConfig) -> list[RunSpec]:
-    """All runs of the grid, the largest datasets of a model size first within each seed and
-    dtype (so a parallel pool starts its longest runs early)."""
+    """All runs of the grid: seed by seed, within a seed dtype by dtype, then model by model
+    with the largest datasets first (a parallel pool starts its longest runs early). A grid
+    stopped part-way thus has every model size and dtype of its first seeds, which is what a
+    bits-per-parameter fit per dtype needs."""
     return [
         RunSpec(m, n, s, d)
-        for d in cfg.dtypes
         for s in cfg.seeds
+        for d in cfg.dtypes
         for m in cfg.models
         for n in sorted(cfg.dataset_sizes, reverse=True)
     ]

@@ -63,15 +63,17 @@ def plot_vs_params(seeds: pd.DataFrame, fits: pd.DataFrame, out: Path) -> str:
     x = np.linspace(0, seeds["n_params"].max() * 1.05, 50)
     for dtype, ax in ax_of.items():
         d = seeds[seeds["dtype"] == dtype]
-        for fam, g in d.groupby("family"):
-            ax.plot(g["n_params"], g["capacity_bits"], "o", alpha=0.8, label=fam)
-        f = fits[(fits["dtype"] == dtype) & (fits["family"] == "all")]
-        if len(f):
-            r = f.iloc[0]
-            ax.plot(x, r["bits_per_param"] * x, "k-",
-                    label=f"fit {r['bits_per_param']:.2f} bits/param")  # fmt: skip
-            if np.isfinite(r["ci95_low"]):
-                ax.fill_between(x, r["ci95_low"] * x, r["ci95_high"] * x, color="k", alpha=0.1)
+        f = fits[fits["dtype"] == dtype]
+        # one fit line per family when there are several (their bits/param may differ), else all
+        f = f[f["family"] != "all"] if (f["family"] != "all").any() else f
+        for i, (fam, g) in enumerate(d.groupby("family")):
+            ax.plot(g["n_params"], g["capacity_bits"], "o", color=f"C{i}", alpha=0.8, label=fam)
+        for r in f.itertuples():
+            i = sorted(d["family"].unique()).index(r.family) if r.family != "all" else 0
+            ax.plot(x, r.bits_per_param * x, "-", color=f"C{i}",
+                    label=f"fit {r.family}: {r.bits_per_param:.2f} bits/param")  # fmt: skip
+            if np.isfinite(r.ci95_low):
+                ax.fill_between(x, r.ci95_low * x, r.ci95_high * x, color=f"C{i}", alpha=0.1)
         ax.plot(x, 3.6 * x, color="tab:red", ls="--", lw=1, label="3.6 bits/param (Morris)")
         ax.set(title=dtype, xlabel="parameters", ylabel="capacity (bits)")
         ax.legend(fontsize=8)

@@ -1,14 +1,16 @@
 """When has a run stopped memorizing? A stated criterion on its curve of memorized bits.
 
 Pure functions on the sequence of (step, total memorized bits) measured every ``eval_every``
-steps. With ``window`` k and ``rel_tol`` r, the run is saturated at evaluation j when
+steps. With ``window`` k and ``rel_tol`` r, and ``B_j`` the best total of the evaluations up to
+j (a running maximum), the run is saturated at evaluation j when
 
 * at least ``min_steps`` steps were taken and there are 2k evaluations up to j, and
-* ``mean(M_(j-k+1..j)) - mean(M_(j-2k+1..j-k)) <= r * mean(M_(j-k+1..j))``: the mean total of
-  the last k evaluations exceeds the mean of the k before by at most a fraction r of it. Means
-  of k points, not single points: at a constant learning rate the memorized bits jitter by a
-  few percent from one evaluation to the next, and one low point must not end a growing run.
-  A mean at 0 never counts as saturated: that is a model that has not started memorizing.
+* ``B_j - B_(j-k) <= r * B_j``: the last k evaluations raised the best total by at most a
+  fraction r of it (no new record worth the name for k evaluations). A running maximum, not
+  single points or window means: at a constant learning rate the total jitters by a few percent
+  from one evaluation to the next and now and then drops by up to half (a loss spike, measured
+  here, after which it climbs back); a drop must neither end a growing run nor hide its best.
+  A best total of 0 never counts as saturated: that model has not started memorizing.
 
 A run that never meets it within its step budget is reported as not saturated; its memorized
 bits are then a lower bound of what it would store.
@@ -38,6 +40,6 @@ def is_saturated(steps: Sequence[int], bits: Sequence[float], rule: SaturationSp
     k = rule.window
     if len(bits) < 2 * k or steps[-1] < rule.min_steps:
         return False
-    now = float(np.mean(bits[-k:]))
-    before = float(np.mean(bits[-2 * k : -k]))
+    now = float(np.max(bits))
+    before = float(np.max(bits[:-k]))
     return now > 0.0 and now - before <= rule.rel_tol * now

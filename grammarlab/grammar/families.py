@@ -25,6 +25,10 @@ LETTERS = string.ascii_lowercase
 PAPER = '"Rethinking memorization in LLMs: on learning by rote vs. with understanding"'
 HEADER_WIDTH = 90  # header paragraphs are wrapped to this many characters (before the "# ")
 _TOL_BITS = 1e-6
+#: terminal naming schemes of :func:`random_grammar`: "letters" a..z (at most 26), "indexed"
+#: t0, t1, ... (Morris et al.'s 2048-symbol vocabulary and beyond), "auto" (letters up to 26)
+SYMBOLS = ("auto", "letters", "indexed")
+MAX_INDEXED = 1 << 16  # indexed alphabets: a grammar of V x length rules must stay buildable
 
 
 def random_grammar(
@@ -33,18 +37,20 @@ def random_grammar(
     oversample: str | None = None,
     oversample_prob: float | None = None,
     target_bits: float | None = None,
+    symbols: str = "auto",
 ) -> Grammar:
     """The paper's random grammar: strings of exactly ``length`` letters 'a', 'b', ..., each drawn
     independently from the same distribution over the first ``alphabet_size`` letters.
 
-    Uniform by default. With ``oversample_prob`` q, the letter ``oversample`` (default 'a') has
-    probability q at every position and the others (1-q)/(l-1) each. With ``target_bits``, q >= 1/l
-    is solved so the entropy per string is ``target_bits`` (within 1e-6 bits, checked on the
-    grammar as read back from its text).
+    Uniform by default. With ``oversample_prob`` q, the letter ``oversample`` (default the first
+    one) has probability q at every position and the others (1-q)/(l-1) each. With
+    ``target_bits``, q >= 1/l is solved so the entropy per string is ``target_bits`` (within 1e-6
+    bits, checked on the grammar as read back from its text). ``symbols`` names the terminals
+    (:func:`alphabet`): letters a..z, or t0, t1, ... for alphabets beyond 26 (``"auto"``).
     """
-    l_ = _check_int("alphabet_size", alphabet_size, 1, len(LETTERS))
+    letters = alphabet(alphabet_size, symbols)
+    l_ = len(letters)
     n = _check_int("length", length, 1, None)
-    letters = LETTERS[:l_]
     if oversample_prob is not None and target_bits is not None:
         raise GrammarlabError(
             "give either oversample_prob or target_bits, not both",
@@ -56,14 +62,14 @@ def random_grammar(
             f"oversample={oversample!r} needs oversample_prob or target_bits",
             hint="e.g. --oversample a --oversample-prob 0.5, or --oversample a --target-bits 64",
         )
-    sym = "a" if oversample is None else oversample
+    sym = letters[0] if oversample is None else oversample
     if skewed:
         if l_ < 2:
             raise GrammarlabError("oversampling needs an alphabet of at least 2 letters")
         if sym not in letters:
             raise GrammarlabError(
                 f"oversampled letter {sym!r} is not in the alphabet {letters[0]}..{letters[-1]}",
-                hint=f"choose one of {', '.join(letters)}",
+                hint=f"choose one of {', '.join(letters[:26])}" + (", ..." if l_ > 26 else ""),
             )
     if target_bits is not None:
         q = _solve_oversample_prob(l_, n, float(target_bits))
@@ -88,6 +94,8 @@ def random_grammar(
     g = Grammar(tuple(rules), "<random_grammar>")
 
     cmd = f"grammarlab grammar new random --alphabet-size {l_} --length {n}"
+    if symbols != "auto" and alphabet(l_, "auto") != letters:
+        cmd += f" --symbols {symbols}"
     if target_bits is not None:
         cmd += f" --oversample {sym} --target-bits {format_prob(target_bits)}"
     elif oversample_prob is not None:
@@ -97,16 +105,17 @@ def random_grammar(
         raise GrammarlabError(
             f"internal: random grammar entropy {bits!r} bits misses target {target_bits!r}"
         )
+    unit = "letter" if letters[0] == LETTERS[0] else "symbol"  # t0, t1, ... are not letters
     if skewed:
         dist = (
-            f"'{sym}' has probability {format_prob(q)} at every position, each other letter "
+            f"'{sym}' has probability {format_prob(q)} at every position, each other {unit} "
             f"{format_prob((1.0 - q) / (l_ - 1))}"
         )
     else:
-        dist = f"uniform: each letter has probability 1/{l_} at every position"
+        dist = f"uniform: each {unit} has probability 1/{l_} at every position"
     header = [
         *_wrap(
-            f"Random grammar from {PAPER} (Appendix A.2): strings of exactly {n} letters over "
+            f"Random grammar from {PAPER} (Appendix A.2): strings of exactly {n} {unit}s over "
             f"the alphabet {letters[0]}..{letters[-1]} (l~=~{l_}), each position drawn "
             "independently;"
         ),
@@ -118,6 +127,22 @@ def random_grammar(
         f"Written by: {cmd} -o FILE",
     ]
     return g.with_probs(g.probs, header="\n".join(header))
+
+
+def alphabet(size: int, symbols: str = "auto") -> tuple[str, ...]:
+    """The terminal names of a random grammar over ``size`` symbols: ``"letters"`` a, b, ...
+    (at most 26), ``"indexed"`` t0, t1, ..., t(size-1) (at most 65536), ``"auto"`` letters up
+    to 26 symbols and indexed beyond (Morris et al. use 2048)."""
+    if symbols not in SYMBOLS:
+        raise GrammarlabError(
+            f"symbols must be one of {', '.join(SYMBOLS)}, got {symbols!r}",
+            hint="letters: a..z (at most 26); indexed: t0, t1, ...; auto: letters up to 26",
+        )
+    hi = len(LETTERS) if symbols == "letters" else MAX_INDEXED
+    v = _check_int("alphabet_size", size, 1, hi)
+    if symbols == "letters" or (symbols == "auto" and v <= len(LETTERS)):
+        return tuple(LETTERS[:v])
+    return tuple(f"t{i}" for i in range(v))
 
 
 def hierarchical_grammar(p: float = 0.5) -> Grammar:

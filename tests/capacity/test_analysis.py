@@ -93,3 +93,14 @@ def test_fit_through_origin_hand_values():
     assert f["se"] == pytest.approx(math.sqrt((resid**2).sum() / 1 / 5))
     one = fit_through_origin(np.array([2.0]), np.array([7.0]))
     assert one["slope"] == 3.5 and math.isnan(one["se"])
+
+
+def test_a_runs_bits_are_its_best_measured_checkpoint():
+    rec = fake("m0", "gpt_neox", 1000, 3000.0, 64, 0)
+    points = [{**rec["final"], "step": 100 * (i + 1), "mem_bits": b, "mem_bits_signed": b - 5.0}
+              for i, b in enumerate((100.0, 2000.0, 3100.0, 2900.0, 1200.0))]  # fmt: skip
+    rec = {**rec, "curve": points, "final": points[-1]}
+    row = analyse([rec])["runs"].iloc[0]
+    # the measurement at step 300 (3100 bits), not the last one (a drop to 1200)
+    assert (row["mem_bits"], row["mem_bits_signed"], row["best_step"]) == (3100.0, 3095.0, 300)
+    assert row["mem_bits_last"] == 1200.0

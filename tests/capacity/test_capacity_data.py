@@ -15,7 +15,7 @@ from grammarlab.capacity.data import (
 from grammarlab.errors import GrammarlabError
 
 
-@pytest.mark.parametrize(("v", "n"), [(2, 1), (3, 4), (16, 32), (26, 64)])
+@pytest.mark.parametrize(("v", "n"), [(2, 1), (3, 4), (16, 32), (26, 64), (2048, 3)])
 def test_engine_equals_closed_form(v, n):
     g = uniform_grammar(v, n)
     rng = np.random.default_rng(0)

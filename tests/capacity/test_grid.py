@@ -1,5 +1,6 @@
 """A 2-size x 2-dataset-size grid end to end (seconds), resuming, bfloat16, bad configs."""
 
+import dataclasses
 import json
 
 import pytest
@@ -134,7 +135,10 @@ def test_bfloat16_runs_on_the_cpu(config_file, tmp_path):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (("alphabet_size = 4", "alphabet_size = 2048"), "alphabet_size must be an integer 2..26"),
+        (
+            ("alphabet_size = 4", "alphabet_size = 70000"),
+            "alphabet_size must be an integer 2..65536",
+        ),
         (("max_steps = 200", "max_step = 300"), "unknown config key 'train.max_step'"),
         (('preset = "llama-tiny"', 'preset = "pythia-1b"'), "only applies to tiny presets"),
         (("dtypes = {dtypes}", 'dtypes = ["float16"]'), "dtypes[] must be one of"),
@@ -146,3 +150,16 @@ def test_bad_config_is_one_error_line(config_file, tmp_path, capsys, edit, messa
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert str(path) in err
+
+
+def test_grid_order_is_seed_then_dtype_then_model_largest_data_first(config_file):
+    cfg = load_config(config_file(dtypes='["float32", "bfloat16"]'))
+    cfg = dataclasses.replace(cfg, seeds=(0, 1))
+    runs = expand(cfg)
+    assert len(runs) == 2 * 2 * 2 * 2
+    # a grid stopped after its first half has both dtypes and both model sizes of seed 0
+    first = runs[:8]
+    assert {r.seed for r in first} == {0}
+    assert {r.dtype for r in first} == {"float32", "bfloat16"}
+    assert {r.model.preset for r in first[:4]} == {"pythia-tiny", "llama-tiny"}
+    assert [r.n_train for r in first[:2]] == [24, 4]

@@ -8,7 +8,9 @@ import re
 import pytest
 
 from grammarlab.errors import GrammarlabError
-from grammarlab.grammar.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar.entropy import string_entropy_bits
+from grammarlab.grammar.families import alphabet, hierarchical_grammar, random_grammar
+from grammarlab.grammar.inside import surprisal_bits
 from grammarlab.grammar.load import loads
 from grammarlab.grammar.parse import Grammar, format_prob
 
@@ -157,8 +159,11 @@ def test_random_target_at_maximum_is_uniform():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"alphabet_size": 27}, "alphabet_size must be an integer 1..26"),
-        ({"alphabet_size": 0}, "alphabet_size must be an integer 1..26"),
+        ({"alphabet_size": 27, "symbols": "letters"}, "alphabet_size must be an integer 1..26"),
+        ({"alphabet_size": 0}, "alphabet_size must be an integer 1..65536"),
+        ({"alphabet_size": 65537}, "alphabet_size must be an integer 1..65536"),
+        ({"alphabet_size": 3, "symbols": "digits"}, "symbols must be one of auto, letters"),
+        ({"alphabet_size": 30, "oversample": "a", "oversample_prob": 0.5}, "not in the alphabet"),
         ({"alphabet_size": 2.0}, "alphabet_size must be an integer"),
         ({"alphabet_size": 3, "length": 0}, "length must be an integer >= 1"),
         ({"alphabet_size": 3, "oversample_prob": 1.0}, "strictly between 0 and 1"),
@@ -181,3 +186,42 @@ def test_random_target_out_of_reach_names_range(target):
     text = str(e.value)
     assert "out of reach" in text
     assert f"(0, {64 * math.log2(26)!r}]" in text
+
+
+def test_alphabet_names():
+    assert alphabet(3) == ("a", "b", "c") == alphabet(3, "letters")
+    assert alphabet(26)[-1] == "z"
+    # beyond 26 symbols "auto" switches to indexed names, all of them distinct
+    assert alphabet(27) == tuple(f"t{i}" for i in range(27))
+    assert alphabet(3, "indexed") == ("t0", "t1", "t2")
+    assert len(set(alphabet(2048))) == 2048 and alphabet(2048)[-1] == "t2047"
+
+
+def test_random_grammar_of_2048_symbols_is_exact_through_the_engine():
+    # Morris et al.'s vocabulary; length 3 keeps it small (6,145 rules) without changing what is
+    # checked: every position is an independent uniform choice of one of 2048 symbols.
+    g = random_grammar(2048, length=3)
+    back = loads(g.to_text())  # what ships is the text
+    assert back.terminals == alphabet(2048)
+    assert len(back.rules) == 1 + 3 * 2048
+    exact = 3 * math.log2(2048)  # 33 bits per string
+    assert _header_bits(g) == pytest.approx((exact, exact / 3), abs=1e-8)
+    # the engine's entropy (derivational = string entropy: one derivation per string) and the
+    # inside algorithm's surprisal of single strings, in float64: 1e-9 bits is far above rounding
+    assert string_entropy_bits(back) == pytest.approx(exact, abs=1e-9)
+    bits = surprisal_bits(back, [("t0", "t2047", "t5"), ("t7", "t7", "t1000")])
+    assert bits == pytest.approx([exact, exact], abs=1e-9)
+    assert "--alphabet-size 2048 --length 3 -o FILE" in g.header
+    assert "3 symbols over the alphabet t0..t2047" in " ".join(g.header.split())
+
+
+def test_random_oversample_indexed_defaults_to_first_symbol():
+    g = random_grammar(40, length=2, oversample_prob=0.5)
+    probs = {r.rhs[0]: r.prob for r in g.by_lhs["A1"]}
+    assert probs["t0"] == 0.5 and probs["t39"] == pytest.approx(0.5 / 39, rel=1e-15)
+
+
+def test_random_indexed_small_alphabet_says_so_in_its_command():
+    g = random_grammar(3, length=2, symbols="indexed")
+    assert g.terminals == ("t0", "t1", "t2")
+    assert "--alphabet-size 3 --length 2 --symbols indexed -o FILE" in g.header
