@@ -113,7 +113,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     n = command("new", "write a grammar of the paper's random or hierarchical family")
     n.add_argument("family", choices=["random", "hierarchical"])
-    n.add_argument("--alphabet-size", type=int, default=26, help="random: number of letters")
+    n.add_argument("--alphabet-size", type=int, default=26, help="random: number of symbols")
+    n.add_argument("--symbols", choices=("auto", "letters", "indexed"), default="auto",
+                   help="random: terminal names: letters a..z (at most 26), indexed t0, t1, ...; "
+                   "auto: letters up to 26 symbols, else indexed")  # fmt: skip
     n.add_argument("--length", type=int, default=64, help="random: string length")
     n.add_argument("--oversample", metavar="SYMBOL", help="random: the oversampled letter")
     n.add_argument("--oversample-prob", type=float, help="random: its probability per position")
@@ -311,6 +314,7 @@ def cmd_new(args: argparse.Namespace) -> int:
             oversample=args.oversample,
             oversample_prob=args.oversample_prob,
             target_bits=args.target_bits,
+            symbols=args.symbols,
         )
     else:
         g = hierarchical_grammar(args.p)
