@@ -46,6 +46,7 @@ from typing import Any
 
 from grammarlab.errors import ConfigError
 from grammarlab.grammar.families import MAX_INDEXED
+from grammarlab.train.config import key_lines
 from grammarlab.train.models import PRESETS, ModelSpec
 
 DTYPES = ("float32", "bfloat16")
@@ -255,18 +256,6 @@ def config_from_dict(data: dict[str, Any], where: dict[str, dict[str, Any]] | No
     return _table(CapacityConfig, data, "", where)
 
 
-def _key_lines(text: str, source: str) -> dict[str, dict[str, Any]]:
-    """Dotted key -> {file, line} of each ``key = value`` line (the first occurrence)."""
-    out: dict[str, dict[str, Any]] = {}
-    table = ""
-    for i, line in enumerate(text.splitlines(), start=1):
-        if m := re.match(r"\s*\[\[?\s*([\w.-]+)\s*\]\]?", line):
-            table = m.group(1) + "."
-        elif m := re.match(r"\s*([\w-]+)\s*=", line):
-            out.setdefault(table + m.group(1), {"file": source, "line": i})
-    return out
-
-
 def load_config(path: str | Path) -> CapacityConfig:
     """Read and validate a capacity TOML file; errors name the file and line."""
     p = Path(path)
@@ -280,7 +269,7 @@ def load_config(path: str | Path) -> CapacityConfig:
         m = re.search(r"line (\d+)", str(e))
         raise ConfigError(f"invalid TOML: {e}", file=str(p),
                           line=int(m.group(1)) if m else None) from None  # fmt: skip
-    where = _key_lines(text, str(p))
+    where = key_lines(text, str(p))
     try:
         return config_from_dict(data, where)
     except ConfigError as e:

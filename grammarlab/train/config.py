@@ -415,12 +415,14 @@ def config_from_dict(data: dict[str, Any], where: dict[str, Any] | None = None) 
 # ----------------------------------------------------------------------------- TOML in and out
 
 
-def _key_lines(text: str, source: str) -> dict[str, dict[str, Any]]:
-    """Dotted key -> {file, line} of each ``key = value`` line (flat tables only)."""
+def key_lines(text: str, source: str) -> dict[str, dict[str, Any]]:
+    """Dotted key -> {file, line} of each ``key = value`` line of a TOML text (the first
+    occurrence; ``[table]`` and ``[[array of tables]]`` headers prefix the keys), for error
+    messages that name the line."""
     out: dict[str, dict[str, Any]] = {}
     table = ""
     for i, line in enumerate(text.splitlines(), start=1):
-        if m := re.match(r"\s*\[\s*([\w.-]+)\s*\]", line):
+        if m := re.match(r"\s*\[\[?\s*([\w.-]+)\s*\]\]?", line):
             table = m.group(1) + "."
         elif m := re.match(r"\s*([\w-]+)\s*=", line):
             out.setdefault(table + m.group(1), {"file": source, "line": i})
@@ -451,7 +453,7 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         m = re.search(r"line (\d+)", str(e))
         raise ConfigError(f"invalid TOML: {e}", file=str(p),
                           line=int(m.group(1)) if m else None) from None  # fmt: skip
-    return data, _key_lines(text, str(p))
+    return data, key_lines(text, str(p))
 
 
 def load_config(
