@@ -39,14 +39,13 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from grammarlab.errors import ConfigError
 from grammarlab.grammar.families import MAX_INDEXED
-from grammarlab.train.config import key_lines
+from grammarlab.train.config import read_config_file
 from grammarlab.train.models import PRESETS, ModelSpec
 
 DTYPES = ("float32", "bfloat16")
@@ -259,17 +258,7 @@ def config_from_dict(data: dict[str, Any], where: dict[str, dict[str, Any]] | No
 def load_config(path: str | Path) -> CapacityConfig:
     """Read and validate a capacity TOML file; errors name the file and line."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError):
-        raise ConfigError(f"no such config file: {p}", file=str(p)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        m = re.search(r"line (\d+)", str(e))
-        raise ConfigError(f"invalid TOML: {e}", file=str(p),
-                          line=int(m.group(1)) if m else None) from None  # fmt: skip
-    where = key_lines(text, str(p))
+    data, where = read_config_file(p, "capacity config")
     try:
         return config_from_dict(data, where)
     except ConfigError as e:

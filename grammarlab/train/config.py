@@ -429,22 +429,24 @@ def key_lines(text: str, source: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def read_config_file(path: str | Path, kind: str = "run config"
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     """A config file's nested dict of values and where each key is (dotted key -> file, line);
-    a missing, unreadable or invalid file is a :class:`ConfigError` naming it."""
+    a missing, unreadable or invalid file is a :class:`ConfigError` naming it (``kind``: what
+    the file should be, for the hints)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("no such config file", file=str(p),
-                          hint="give the path of a TOML run config") from None  # fmt: skip
+                          hint=f"give the path of a TOML {kind}") from None  # fmt: skip
     except IsADirectoryError:
         raise ConfigError("a folder, not a config file", file=str(p),
                           hint="give the path of a TOML run config (a run folder's is "
                           f"{p / 'config.toml'})") from None  # fmt: skip
     except UnicodeDecodeError as e:
         raise ConfigError(f"not UTF-8 text ({e.reason} at byte {e.start})", file=str(p),
-                          hint="a run config is a TOML text file") from None  # fmt: skip
+                          hint=f"a {kind} is a TOML text file") from None  # fmt: skip
     except OSError as e:
         raise ConfigError(f"cannot read the config file: {e.strerror}", file=str(p)) from None
     try:
