@@ -1,9 +1,10 @@
 """Per-epoch evaluation of a causal LM on sets of grammar strings (the backward pass: step.py).
 
 Every string enters the model as ``bos t_1 .. t_L eos``; the model predicts the L string tokens
-and the end token (L + 1 predictions, the start token is never predicted). The paper's loss
-(seed 002, Eq. 1) is, per string, the mean over those predictions of ``-ln p`` (nats per token),
-then the mean over strings. Surprisals are saved in bits (``-log2 p``) per predicted token.
+and the end token (L + 1 predictions, the start token is never predicted). The loss of Eq. 1 of
+"Rethinking memorization in LLMs: on learning by rote vs. with understanding" is, per string, the
+mean over those predictions of ``-ln p`` (nats per token), then the mean over strings.
+Surprisals are saved in bits (``-log2 p``) per predicted token.
 """
 
 from __future__ import annotations
