@@ -13,6 +13,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.version import Version
+
 from tests.test_imports import MODULES, imports
 
 ROOT = Path(__file__).resolve().parents[1]
