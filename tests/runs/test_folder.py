@@ -1,5 +1,5 @@
-"""The run folder: metrics lines, rewind, atomic checkpoint swap without pickles, config
-conflicts, foreign folders, the lock."""
+"""The run folder: metrics lines, rewind, no pickles read, config conflicts, foreign folders, the
+lock (the checkpoint format: tests/runs/test_checkpoint.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A run from start to end (runs.launch.run): statuses, analysis redone when missing or stale, a
-full disk, the grammar's copy, the lock across processes, the checkpoint as a Hugging Face
-directory, and how the CLI and the sweep executor report each outcome."""
+full disk, the grammar's copy, the lock across processes, and how the CLI and the sweep executor
+report each outcome."""
 
 from __future__ import annotations
 
