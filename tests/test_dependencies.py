@@ -13,7 +13,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.version import Version
-from test_imports import MODULES, imports
+
+from tests.test_imports import MODULES, imports
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import nltk
 import pytest
 
-from grammarlab.errors import GrammarError
 from grammarlab.grammar.load import loads
 from grammarlab.grammar.parse import format_prob, parse
 
@@ -103,11 +102,3 @@ def test_syntax_errors_with_lines(text: str, line: int | None, words: str | None
     assert diags[0].line == line
     assert words in diags[0].message
     assert diags[0].format().startswith(f"s.cfg:{line}: error: ")
-
-
-def test_all_syntax_errors_reported_at_once() -> None:
-    text = "S -> A [1.0]\nA -> 'a [1.0]\nB 'b' [1.0]\nA -> 'a' [0.5x]\n"
-    with pytest.raises(GrammarError) as e:
-        loads(text, "m.cfg")
-    assert [d.line for d in e.value.diagnostics] == [2, 3, 4]
-    assert "m.cfg:3: error:" in str(e.value)

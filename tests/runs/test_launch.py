@@ -1,6 +1,6 @@
 """A run from start to end (runs.launch.run): statuses, analysis redone when missing or stale, a
-full disk, the grammar's copy, the lock across processes, the checkpoint as a Hugging Face
-directory, and how the CLI and the sweep executor report each outcome."""
+full disk, the grammar's copy, the lock across processes, and how the CLI and the sweep executor
+report each outcome."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
-import torch
 
 import grammarlab.runs.launch as launch
 from grammarlab.cli import main
@@ -192,41 +190,3 @@ def test_read_only_out_is_a_one_line_error(tiny_cfg, tmp_path, capsys, monkeypat
     assert main(["train", str(toml), "--out", str(tmp_path / "ro" / "r")]) == 2
     err = capsys.readouterr().err
     assert "error: cannot write the run folder: Permission denied" in err
-
-
-def test_the_checkpoint_is_a_hugging_face_directory(tiny_cfg, tmp_path):
-    from transformers import AutoModelForCausalLM
-
-    run = tmp_path / "r"
-    launch.run(tiny_cfg(epochs=2, n_generate=0), run, quiet=True)
-    ours, tmap, _ = load_run_model(run)
-    hf = AutoModelForCausalLM.from_pretrained(run / "checkpoint")
-    ids, mask = tmap.encode([("1", "2", "3", "5")])
-    with torch.no_grad():
-        a = ours(input_ids=ids, attention_mask=mask.long()).logits
-        b = hf(input_ids=ids, attention_mask=mask.long()).logits
-    assert torch.equal(a, b)  # the same weights, bit for bit
-    with np.load(run / "surprisals/epoch_0002.npz") as z:
-        assert z["train_bits"].dtype == np.float32
-
-
-def test_a_lora_checkpoint_is_a_peft_adapter(tiny_cfg, tmp_path):
-    from peft import PeftModel
-
-    from grammarlab.train.config import resolve
-    from grammarlab.train.loop import build_model
-
-    run = tmp_path / "r"
-    cfg = tiny_cfg(epochs=2, n_generate=0, lora={"rank": 2, "alpha": 4.0})
-    launch.run(cfg, run, quiet=True)
-    assert (run / "checkpoint/adapter_model.safetensors").is_file()
-    ours, tmap, _ = load_run_model(run)
-    g = RunDir(run).read_grammar()
-    base, _ = build_model(resolve(tiny_cfg(epochs=2, n_generate=0), g), g.terminals, "cpu",
-                          torch.float32)  # fmt: skip
-    peft = PeftModel.from_pretrained(base, run / "checkpoint")
-    ids, mask = tmap.encode([("1", "2", "3", "5")])
-    with torch.no_grad():
-        a = ours(input_ids=ids, attention_mask=mask.long()).logits
-        b = peft(input_ids=ids, attention_mask=mask.long()).logits
-    assert torch.equal(a, b)

@@ -1,5 +1,6 @@
 """configs/accelerate/*.yaml: accelerate's own launcher reads them into the intended FSDP plugin,
-and the wrap units are the decoder-layer classes of the models they name (GPU runs untested)."""
+and the wrap units are the decoder-layer classes of the models they name; the DDP configs'
+process counts (GPU runs untested)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ FSDP = {
     "fsdp_mistral_nemo_12b_1x8.yaml": ("mistral-tiny", False),
     "fsdp_mistral_nemo_12b_1x8_offload.yaml": ("mistral-tiny", True),
 }
+# DDP config file -> processes (the run's dtype comes from its config, not accelerate's mixed
+# precision); ddp_2_processes.yaml is the setup of tests/train/test_distributed.py
+DDP = {"ddp_1node_8gpus.yaml": 8, "ddp_2_processes.yaml": 2}
 
 
 def _launch_args(path: Path):
@@ -33,7 +37,7 @@ def _launch_args(path: Path):
 
 
 def test_every_config_is_listed():
-    assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == sorted([*FSDP, "lora_1gpu.yaml"])
+    assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == sorted([*FSDP, *DDP, "lora_1gpu.yaml"])
 
 
 @pytest.mark.parametrize("name", list(FSDP))
@@ -58,3 +62,10 @@ def test_fsdp_configs_give_the_intended_plugin(name):
 def test_lora_config_is_one_process_without_sharding():
     args = _launch_args(CONFIGS / "lora_1gpu.yaml")
     assert not args.use_fsdp and args.num_processes == 1 and args.mixed_precision == "bf16"
+
+
+@pytest.mark.parametrize("name", list(DDP))
+def test_ddp_configs_replicate_the_model_without_mixed_precision(name):
+    args = _launch_args(CONFIGS / name)
+    assert args.multi_gpu and not args.use_fsdp and args.num_processes == DDP[name]
+    assert args.mixed_precision == "no"

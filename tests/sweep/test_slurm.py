@@ -171,8 +171,8 @@ def report_gpu(config_path: str, run_dir: str) -> str:
 
 
 def test_gpu_executor_pins_one_gpu_per_worker(tmp_path):
-    jobs = [Job(f"r{i}", str(tmp_path / f"r{i}"), "unused.toml", "test_slurm:report_gpu")
-            for i in range(4)]  # fmt: skip
+    target = "tests.sweep.test_slurm:report_gpu"
+    jobs = [Job(f"r{i}", str(tmp_path / f"r{i}"), "unused.toml", target) for i in range(4)]
 
     class Bar:
         n = 0

@@ -436,31 +436,6 @@ def test_smollm2_two_epoch_fine_tune(tiny_cfg, tmp_path):
     assert env["n_params"] > 100_000_000
 
 
-def test_cli_train_default_folder_and_clear_errors(grammar_file, tmp_path, monkeypatch, capsys):
-    from grammarlab.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    base = ["train", "--grammar", str(grammar_file), "--n-train", "4", "--epochs", "1", "--quiet",
-            "--set", "model.hidden_size=32", "--set", "model.num_layers=1", "--set", "n_test=3",
-            "--set", "n_generate=0"]  # fmt: skip
-    assert main(base) == 0
-    run = tmp_path / "runs/h-pythia-tiny-n4-s0"
-    assert [r["epoch"] for r in read_metrics(run)] == [0, 1]
-    assert main(base) == 0 and "already finished" in capsys.readouterr().err
-    assert main(["train", "--grammar", str(grammar_file), "--model", "gpt-9"]) == 2
-    assert "--model gpt-9: error: model.preset 'gpt-9' is not a known preset" in (
-        capsys.readouterr().err
-    )
-    assert main(["train", "--grammar", str(grammar_file), "--n-train", "99"]) == 2
-    assert "only 18 distinct" in capsys.readouterr().err
-    assert main(["train", "--grammar", str(grammar_file), "--set", "epochs"]) == 2
-    assert "bad --set 'epochs'" in capsys.readouterr().err
-    bad = tmp_path / "bad.cfg"
-    bad.write_text("S -> 'a' [0.5]\n")
-    assert main(["train", "--grammar", str(bad)]) == 2
-    assert f"{bad}:1" in capsys.readouterr().err
-
-
 def test_a_lora_dropout_run_resumed_after_a_crash_matches_an_uninterrupted_one(
     tiny_cfg, tmp_path, monkeypatch
 ):

@@ -1,0 +1,27 @@
+"""The figure registry: every kind writes PNG, PDF and the CSV it drew; missing inputs skip a figure
+with a note; an unknown kind is a user error. What each figure drew is checked next to the module
+that draws it (test_curves, test_phases, test_measures)."""
+
+from __future__ import annotations
+
+import pytest
+
+from grammarlab.errors import GrammarlabError
+from grammarlab.plot.registry import PLOTS, plot_all
+from tests.plot.synthetic import files_ok
+
+
+def test_all_figures_of_a_sweep(all_figures):
+    out, written, notes = all_figures.out, all_figures.written, all_figures.notes
+    assert "fig4_sequential_forgetting" not in written
+    assert any(n.startswith("fig4 skipped") for n in notes)
+    # no sequential runs, no per_position rows in the sweep tables
+    assert any(n.startswith("position_heatmap skipped") for n in notes)
+    assert len(written) == len(PLOTS) - 2
+    for stem in written:
+        files_ok(out, stem)
+
+
+def test_unknown_kind_is_a_user_error(sweep, tmp_path):
+    with pytest.raises(GrammarlabError, match="unknown plot kind"):
+        plot_all(sweep, tmp_path / "f", kinds=["nope"])
