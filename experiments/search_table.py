@@ -1,7 +1,7 @@
 """Markdown table of a tiny-model search sweep: one row per setting (lr, width, vocabulary),
 seeds pooled. Reads the sweep's curves.csv and phases.csv (written by `grammarlab sweep`) and
 settings.csv (each run's lr, width, vocabulary, read from its config.toml by --save, which also
-copies the three small tables out of the run folders):
+copies the three small tables out of the run folders, curves and measures gzipped):
 
     python experiments/search_table.py runs/NAME --save experiments/results/NAME
     python experiments/search_table.py experiments/results/tiny_vocab_search
@@ -36,8 +36,8 @@ def _event(r: pd.Series, name: str, last: int) -> tuple[float | None, str]:
 
 
 def table(folder: Path) -> str:
-    curves = pd.read_csv(folder / "curves.csv")
-    phases = pd.read_csv(folder / "phases.csv")
+    curves = pd.read_csv(_table(folder, "curves"))
+    phases = pd.read_csv(_table(folder, "phases"))
     settings = pd.read_csv(folder / "settings.csv")
     phases = phases.drop(
         columns=[
@@ -79,20 +79,33 @@ def table(folder: Path) -> str:
     return head + "\n" + "\n".join(rows) + "\n"
 
 
+def _table(folder: Path, name: str) -> Path:
+    """``name.csv`` in ``folder``, or ``name.csv.gz`` (the committed copies are gzipped)."""
+    plain = folder / f"{name}.csv"
+    return plain if plain.exists() else folder / f"{name}.csv.gz"
+
+
 def _ms(v) -> str:
     s = pd.Series(v, dtype=float)
     return f"{s.mean():.3f} +/- {s.std(ddof=1):.3f}" if len(s) > 1 else f"{s.iloc[0]:.3f}"
 
 
 def save(runs: Path, dest: Path) -> None:
-    """Copy curves.csv, phases.csv, measures.csv of the sweep folder ``runs`` to ``dest`` and
-    write settings.csv: run, lr, width, vocabulary (empty: unset) from each run's config.toml."""
+    """Copy phases.csv of the sweep folder ``runs`` to ``dest``, curves.csv and measures.csv
+    gzipped, and write settings.csv: run, lr, width, vocabulary (empty: unset) from each run's
+    config.toml."""
+    import gzip
     import shutil
     import tomllib
 
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("curves.csv", "phases.csv", "measures.csv"):
-        shutil.copyfile(runs / name, dest / name)
+    shutil.copyfile(runs / "phases.csv", dest / "phases.csv")
+    for name in ("curves.csv", "measures.csv"):
+        with (
+            open(runs / name, "rb") as src,
+            gzip.GzipFile(dest / f"{name}.gz", "wb", 9, mtime=0) as out,
+        ):
+            shutil.copyfileobj(src, out)
     rows = []
     for cfg in sorted(runs.glob("*/config.toml")):
         c = tomllib.loads(cfg.read_text(encoding="utf-8"))
