@@ -20,6 +20,8 @@ RUNS = {
     "fig5b_gpu": 3 * 5 * 3, "fig5b_cpu": 3 * 5, "fig5b_smollm2": 3,
     "fig5c_gpu": 3 * 5 * 3, "fig5c_cpu": 3 * 5, "fig5c_smollm2": 3,
     "smollm2_lr_sweep": 4 * 2, "tiny_phase_search": 3 * 2 * 2 * 2,
+    "fig2_cpu_vocab2048": 2 * 2 * 5, "tiny_vocab_search": 2 * 4 * 2,
+    "fig4_cpu_keep_optimizer": 2 * 5, "fig4_cpu_one_schedule": 2 * 5,
 }  # fmt: skip
 
 
@@ -53,6 +55,13 @@ def test_experiment_loads(stem, tmp_path):
         assert presets == {"smollm2-135m-instruct"}
     elif variant == "cpu":
         assert presets == {"pythia-tiny"}
+    if stem == "fig2_cpu_vocab2048":
+        assert {c.model.vocab_size for c in cfgs} == {2048}
+    if stem == "tiny_vocab_search":  # half the runs with 2,048 token ids, half with the grammar's
+        assert sorted(str(c.model.vocab_size) for c in cfgs).count("2048") == 8
+    if stem.startswith("fig4_cpu_"):  # the stage-2 optimizer variants keep AdamW's moments
+        assert {(c.fresh_optimizer, c.reset_schedule) for c in cfgs} == {
+            (False, stem.endswith("keep_optimizer"))}  # fmt: skip
     if stem.startswith("fig4"):
         assert all(c.sequential for c in cfgs)
     if stem.startswith("fig5b"):

@@ -465,8 +465,40 @@ CLAIMS: dict[str, Callable[[Any, Any], Finding]] = {
 
 
 def judge_all(phases: Any, curves: Any = None) -> list[Finding]:
-    """Every claim of :data:`CLAIMS`, in the paper's order."""
+    """Every claim of :data:`CLAIMS`, in the paper's order (models told apart by their source
+    where two sources ran the same cell and seed: :func:`separate_sources`)."""
+    phases, curves = separate_sources(phases, curves)
     return [judge(phases, curves) for judge in CLAIMS.values()]
+
+
+_SEED_KEY = ("model", "grammar", "n_train", "seed")
+
+
+def separate_sources(phases: Any, curves: Any = None) -> tuple[Any, Any]:
+    """When two sources (``source`` column: the RUNS folders given to the report) hold the same
+    (model, grammar, n, seed), they ran different settings under one model name (e.g. a tiny
+    model with and without extra vocabulary); pooling them as seeds of one cell would be wrong.
+    Then every model is renamed ``model [source folder]`` in both tables; else both are
+    returned unchanged."""
+    if phases is None or len(phases) == 0 or "source" not in phases.columns:
+        return phases, curves
+    key = [c for c in _SEED_KEY if c in phases.columns]
+    if "seed" not in key:
+        return phases, curves
+    per_key = phases.astype({c: str for c in key}).groupby(key)["source"].nunique()
+    if not (per_key > 1).any():
+        return phases, curves
+
+    def rename(df: Any) -> Any:
+        if df is None or "source" not in getattr(df, "columns", ()):
+            return df
+        df = df.copy()
+        label = df["source"].astype(str).map(lambda s: s.rstrip("/").rsplit("/", 1)[-1])
+        model = df["model"].astype(str) if "model" in df.columns else "-"
+        df["model"] = model + " [" + label + "]"
+        return df
+
+    return rename(phases), rename(curves)
 
 
 # ----------------------------------------------------------------------------- the text

@@ -164,7 +164,9 @@ def fig4(t: Any, out: Path) -> list[str]:
                                   "forgetting")  # fmt: skip
         if summary.n_observed * 2 > summary.n_runs:  # a mean of the seeds that observed it
             ax.axvline(summary.mean, color="k", lw=1)
-        ax.set_title(f"{g}\nforgetting: {summary.label()}")
+        # the seed counts go on their own line: on one line they ran into the next panel's title
+        label = summary.label().replace(" (", "\n(", 1)
+        ax.set_title(f"{g}\nforgetting: {label}", fontsize="small")
         ax.set(ylabel=LOSS)
     fig.tight_layout()
     return [save_figure(fig, d, out, "fig4_sequential_forgetting")]

@@ -3,7 +3,8 @@
 Three sources (``ModelPreset.source``):
 
 * ``tiny``: a GPT-NeoX / Llama / Mistral model built here from a ``transformers`` config whose
-  vocabulary is the grammar's terminals plus bos, eos and pad (see :mod:`grammarlab.train.tokens`).
+  vocabulary is the grammar's terminals plus bos, eos and pad (see :mod:`grammarlab.train.tokens`),
+  or larger when ``ModelSpec.vocab_size`` asks for unused extra ids.
   Weights are drawn from ``seed`` without touching the global RNG. Dropout is 0 everywhere.
 * ``hub``: the paper's checkpoints (Appendix A.1: Pythia-1B at lr 1e-5, Llama3-8B and
   Mistral-NeMo-12B at 5e-6), loaded strictly offline from a local directory or the Hugging Face
@@ -105,6 +106,8 @@ PRESETS: dict[str, ModelPreset] = {
 # lr for a model given as a directory path: the paper's lr for its family
 _FAMILY_LR = {"gpt_neox": 1e-5, "llama": 5e-6, "mistral": 5e-6}
 _SIZE_FIELDS = ("hidden_size", "num_layers", "num_heads", "intermediate_size")
+# the fields only a tiny preset takes (vocab_size has no preset default: the grammar sets it)
+_TINY_FIELDS = (*_SIZE_FIELDS, "vocab_size")
 
 
 @dataclass(frozen=True)
@@ -138,12 +141,18 @@ class ModelSpec:
         default=None,
         metadata={"unit": "dimensions", "doc": "MLP width of a tiny preset; unset: the preset's"},
     )
+    vocab_size: int | None = dataclasses.field(default=None, metadata={
+        "unit": "tokens", "doc": "embedding and LM-head rows of a tiny preset; unset: the "
+                                 "grammar's terminals + bos, eos, pad. More rows add token ids "
+                                 "that never occur in a string, so the untrained model spreads "
+                                 "its mass over them (as a pretrained one does over its "
+                                 "vocabulary)"})  # fmt: skip
 
     def __post_init__(self) -> None:
         choices = ", ".join(PRESETS)
         if not isinstance(self.preset, str) or not self.preset.strip():
             raise ConfigError(f"model.preset must be one of {choices} or a model directory path")
-        for name in _SIZE_FIELDS:
+        for name in _TINY_FIELDS:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ConfigError(f"model.{name} must be a positive integer or unset, got {v!r}")
@@ -153,7 +162,7 @@ class ModelSpec:
                 hint=f"choose one of {choices}, or give the path of a local model directory",
             )
         preset = PRESETS.get(self.preset)
-        overrides = [n for n in _SIZE_FIELDS if getattr(self, n) is not None]
+        overrides = [n for n in _TINY_FIELDS if getattr(self, n) is not None]
         if overrides and (preset is None or preset.source != "tiny"):
             tiny = ", ".join(n for n, p in PRESETS.items() if p.source == "tiny")
             raise ConfigError(
@@ -287,7 +296,7 @@ def _build_tiny(
 ) -> tuple[torch.nn.Module, TokenMap]:
     from transformers import AutoModelForCausalLM, GPTNeoXConfig, LlamaConfig, MistralConfig
 
-    tmap = TokenMap.for_tiny(terminals)
+    tmap = TokenMap.for_tiny(terminals, spec.vocab_size)
     size = {n: getattr(spec, n) or getattr(preset, n) for n in _SIZE_FIELDS}
     common = dict(
         vocab_size=tmap.vocab_size, hidden_size=size["hidden_size"],

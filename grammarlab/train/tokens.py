@@ -7,7 +7,10 @@ fills the batch to the longest string; the mask marks the real positions (bos..e
 Two ways to get one:
 
 * tiny models (built here from a config): ids ``0..n-1`` are the terminals in the given order,
-  then ``bos = n``, ``eos = n + 1``, ``pad = n + 2``; ``vocab_size = n + 3``.
+  then ``bos = n``, ``eos = n + 1``, ``pad = n + 2``; ``vocab_size = n + 3`` unless the model
+  asks for more rows (``model.vocab_size``): the extra ids ``n + 3..`` are never inputs or
+  targets, only more logits for the softmax to spread its mass over, as a pretrained model's
+  ~50k are.
 * pretrained tokenizers: every terminal must be exactly ONE token. Convention: a terminal is
   tokenized on its own, without special tokens and *without* a leading space (digits and
   letters are single tokens that way in the BPE vocabularies we use, while ``" 1"`` is two
@@ -84,10 +87,21 @@ class TokenMap:
         )
 
     @classmethod
-    def for_tiny(cls, terminals: Sequence[str]) -> TokenMap:
-        """The map of a model built here: terminals are ids 0..n-1, then bos, eos, pad."""
+    def for_tiny(cls, terminals: Sequence[str], vocab_size: int | None = None) -> TokenMap:
+        """The map of a model built here: terminals are ids 0..n-1, then bos, eos, pad.
+
+        ``vocab_size`` (default n + 3) may add ids n+3..vocab_size-1 that no string ever uses:
+        they are rows of the embedding and LM head only, never inputs or targets, so the model
+        starts with its probability mass spread over more tokens than the grammar has."""
         n = len(terminals)
-        return cls(tuple(terminals), tuple(range(n)), n, n + 1, n + 2, n + 3, "tiny")
+        size = n + 3 if vocab_size is None else vocab_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < n + 3:
+            raise GrammarlabError(
+                f"a tiny model's vocabulary of {size!r} tokens cannot hold the grammar's {n} "
+                f"terminals plus bos, eos and pad",
+                hint=f"set model.vocab_size to at least {n + 3}, or leave it unset",
+            )
+        return cls(tuple(terminals), tuple(range(n)), n, n + 1, n + 2, size, "tiny")
 
     def to_dict(self) -> dict[str, Any]:
         """The map as plain JSON types (the ``tokens.json`` of a saved model)."""

@@ -23,6 +23,7 @@ from grammarlab.analysis.report import (
     judge_sequential,
     judge_training_size,
     render_markdown,
+    separate_sources,
 )
 
 E = 100  # last epoch of every fake run
@@ -266,3 +267,17 @@ def test_cli_report_writes_markdown_and_tables(tmp_path, monkeypatch, capsys):
     assert "## Two overlapping phases" in text
     assert (tmp_path / "t" / "report_phases.csv").is_file()
     assert "wrote" in capsys.readouterr().out
+
+
+def test_sources_with_the_same_cell_and_seed_are_not_pooled():
+    """Two sweeps of one model name (e.g. with and without extra vocabulary) ran the same
+    (grammar, n, seed): each becomes its own model; distinct seeds across sources pool."""
+    a = [dict(run(seed=s, onset=5, gen_end=20), source="runs/big_vocab") for s in (0, 1)]
+    b = [dict(run(seed=s, onset=1, gen_end=0), source="runs/small_vocab/") for s in (0, 1)]
+    ph, cu = separate_sources(table(*a, *b), table(*[dict(r, dataset="test") for r in a]))
+    assert sorted(set(ph["model"])) == ["m [big_vocab]", "m [small_vocab]"]
+    assert set(cu["model"]) == {"m [big_vocab]"}
+    f = judge_overlap(ph)
+    assert f.verdict == PARTLY and f.where == ("m [big_vocab], g, 8",)
+    pooled = table(dict(run(seed=0), source="x"), dict(run(seed=1), source="y"))
+    assert list(separate_sources(pooled)[0]["model"]) == ["m", "m"]

@@ -143,6 +143,75 @@ def test_tiny_default_lr_memorizes_a_few_strings(name):
     assert losses[-1] < 0.5 * math.log(26)
 
 
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_extra_vocabulary_adds_rows_and_starts_near_uniform_over_them(name):
+    """vocab_size = 2048: embedding and LM head get 2048 rows, the terminal ids stay 0..n-1,
+    and the untrained model's loss is near ln 2048 = 7.62 nats/token, not ln(n + 3)."""
+    small, tsmall = load_model(ModelSpec(name), DIGITS, seed=0)
+    model, tmap = load_model(ModelSpec(name, vocab_size=2048), DIGITS, seed=0)
+    assert model.config.vocab_size == tmap.vocab_size == 2048
+    assert model.get_input_embeddings().num_embeddings == 2048
+    assert model.get_output_embeddings().out_features == 2048
+    assert tmap.terminal_ids == tsmall.terminal_ids and tmap.eos_id == tsmall.eos_id
+    h = PRESETS[name].hidden_size
+    # only the embedding and unembedding matrices grow: 2 * (2048 - 12) * h more parameters
+    # (GPT-NeoX's LM head has no bias; neither has Llama's)
+    assert count_parameters(model) - count_parameters(small) == 2 * (2048 - 12) * h
+    ids, mask = tmap.encode([tuple("123456789"), tuple("9911")])
+    labels = ids.masked_fill(~mask, -100)
+    with torch.no_grad():
+        loss = model(input_ids=ids, attention_mask=mask.long(), labels=labels).loss.item()
+    # init std 0.02 makes logits of order 0.02 * sqrt(h) * |x| ~ 0.1-0.3, so the softmax is
+    # within a few tenths of a nat of uniform; ln 12 = 2.48 is far outside that band
+    assert abs(loss - math.log(2048)) < 0.3
+
+
+def test_extra_vocabulary_only_for_tiny_presets_and_never_below_the_terminals():
+    with pytest.raises(ConfigError, match="model.vocab_size must be a positive integer"):
+        ModelSpec("pythia-tiny", vocab_size=0)
+    with pytest.raises(ConfigError, match="model.vocab_size only applies to tiny presets"):
+        ModelSpec("pythia-1b", vocab_size=2048)
+    with pytest.raises(GrammarlabError, match="at least 29"):
+        load_model(ModelSpec("pythia-tiny", vocab_size=28), LETTERS, seed=0)
+
+
+def test_a_run_with_extra_vocabulary_trains_and_moves_mass_off_the_extra_ids(tiny_cfg, tmp_path):
+    """Through the training loop: epoch 0 is near ln 2048, the loss falls, the saved model keeps
+    its 2048 rows, and the softmax mass on the never-targeted ids 3+n.. shrinks."""
+    from grammarlab.train.loop import train
+
+    spec = ModelSpec("pythia-tiny", hidden_size=32, num_layers=1, vocab_size=2048)
+    cfg = tiny_cfg(model=spec, epochs=5, n_generate=0, save_final_model=True)
+    assert train(cfg, tmp_path / "run", quiet=True) == "done"
+    rows = read_metrics(tmp_path / "run")
+    assert abs(rows[0]["train_loss"] - math.log(2048)) < 0.3  # see the test above
+    # 5 full-batch AdamW steps at lr 3e-3 lower every extra id's logit by about 5 * 3e-3 * h^0.5
+    # per unit of activation: measured here ~0.5 nats/token, far above the 0.1 asked
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"] - 0.1
+    trained, tmap = load_model(ModelSpec(str(tmp_path / "run" / "final_model")),
+                               tuple(_terminals(cfg)), seed=0)  # fmt: skip
+    assert tmap.vocab_size == trained.get_output_embeddings().out_features == 2048
+    seed = cfg.seed if cfg.model_seed is None else cfg.model_seed
+    untrained, _ = load_model(spec, tuple(_terminals(cfg)), seed=seed)
+    extra = len(tmap.terminals) + 3
+
+    def mass_on_extra(model: torch.nn.Module) -> float:
+        logits = _logits(model, tmap, (("1", "2", "3", "5"), ("4", "4", "2", "1", "6", "7")))
+        return float(torch.softmax(logits, -1)[..., extra:].sum(-1).mean())
+
+    before, after = mass_on_extra(untrained), mass_on_extra(trained)
+    assert before > 0.95  # 2036 of 2048 near-uniform logits
+    # the mass left for the 12 real ids grows (0.0049 -> 0.0065 measured here, a factor 1.33):
+    # a factor 1.15 is far outside float32 noise; no rise would mean they were never trained on
+    assert (1 - after) > 1.15 * (1 - before)
+
+
+def _terminals(cfg) -> list[str]:
+    from grammarlab.grammar.load import load
+
+    return list(load(cfg.grammar).terminals)
+
+
 # ---------------------------------------------------------------- specs and presets
 
 

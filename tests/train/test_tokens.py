@@ -29,6 +29,25 @@ def test_tiny_token_map_layout():
     assert (tm.terminal_ids, tm.bos_id, tm.eos_id, tm.pad_id, tm.vocab_size) == ((0, 1), 2, 3, 4, 5)
 
 
+def test_tiny_token_map_with_extra_vocabulary_keeps_the_terminal_ids():
+    small, big = TokenMap.for_tiny(DIGITS), TokenMap.for_tiny(DIGITS, vocab_size=2048)
+    assert big.vocab_size == 2048
+    assert (big.terminal_ids, big.bos_id, big.eos_id, big.pad_id) == (
+        small.terminal_ids, small.bos_id, small.eos_id, small.pad_id)  # fmt: skip
+    strings = [tuple(s) for s in ("123", "98765", "", "5")]
+    ids, mask = big.encode(strings)
+    assert torch.equal(ids, small.encode(strings)[0])
+    assert int(ids.max()) < len(DIGITS) + 3  # the extra ids 12..2047 never enter a string
+    assert big.decode([12, big.eos_id]) is None  # an extra id is no terminal
+    assert TokenMap.for_tiny(DIGITS, vocab_size=12) == small
+
+
+@pytest.mark.parametrize("bad", [11, 0, -5, True, 12.0])
+def test_tiny_token_map_vocabulary_too_small_is_an_error(bad):
+    with pytest.raises(GrammarlabError, match="at least 12"):
+        TokenMap.for_tiny(DIGITS, vocab_size=bad)
+
+
 def test_encode_pads_and_masks():
     tm = TokenMap.for_tiny(("x", "y"))  # x=0 y=1 bos=2 eos=3 pad=4
     ids, mask = tm.encode([("x", "y", "y"), ("y",), ()])
