@@ -4,6 +4,7 @@ long chains work."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -306,3 +307,26 @@ def test_full_disk_behind_stdout(small: Path, tmp_path: Path, capsys, monkeypatc
             one_error(err, "<stdout>", "No space left on device")
     finally:
         fake.f.close()
+
+
+# --- new random: Morris et al.'s alphabet of 2048 indexed symbols
+
+
+def test_new_random_with_indexed_symbols(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "r2048.cfg"
+    argv = ["new", "random", "--alphabet-size", "2048", "--length", "3", "-o", str(f)]
+    assert run(capsys, *argv)[0] == 0
+    rc, out, _ = run(capsys, "info", "--json", str(f))
+    assert rc == 0
+    info = json.loads(out)
+    assert info["terminals"] == [f"t{i}" for i in range(2048)]
+    # 3 uniform positions of 2048 = 2^11 symbols: exactly 33 bits, a sum of exact floats
+    assert info["entropy_bits"] == 33.0 and info["entropy_exact"]
+    assert info["n_strings"] == 2048**3
+
+    small = tmp_path / "r4.cfg"
+    argv = ["new", "random", "--alphabet-size", "4", "--length", "2", "--symbols", "indexed"]
+    assert run(capsys, *argv, "-o", str(small))[0] == 0
+    assert load(small).terminals == ("t0", "t1", "t2", "t3")
+    rc, out, _ = run(capsys, "info", "--json", str(small))
+    assert rc == 0 and json.loads(out)["entropy_bits"] == 4.0
