@@ -62,8 +62,9 @@ def collect(path: Path | str) -> SweepTables:
         pp = _read_per_position(run)
         if pp is not None:
             per_position.append(pp.assign(run=rid))
+    # repr, not astype(str): a key set in some runs and unset (NaN) in others varies too
     varying = [c for c in t.metrics.columns if c.startswith("config.")
-               and t.metrics[c].astype(str).nunique() > 1]  # fmt: skip
+               and t.metrics[c].map(repr).nunique() > 1]  # fmt: skip
     tables = []
     for df in (t.metrics, t.phases, t.measures):
         if df.empty:
