@@ -27,9 +27,8 @@ from grammarlab.analysis.phases import (
     DEFAULT_THRESHOLD,
     DEFAULT_TOLERANCE,
     Curves,
-    detect_phases,
     format_event,
-    mean_curves,
+    phases_over_seeds,
     summarize_event,
 )
 from grammarlab.errors import GrammarlabError
@@ -108,11 +107,9 @@ def _phases_of(runs: list[RunDir], root: Path, threshold: float, tolerance: floa
         if not records:
             raise GrammarlabError("metrics.jsonl has no epochs yet", file=str(r))
         curves[run_id(r, root)] = Curves.from_records(finite_records(records) or records)
-    per = {k: detect_phases(c, threshold, tolerance).to_dict() for k, c in curves.items()}
-    mean = None
-    if len(curves) > 1:
-        mean = detect_phases(mean_curves(list(curves.values())), threshold, tolerance).to_dict()
-    return per, mean
+    per_seed, mean_phases = phases_over_seeds(list(curves.values()), threshold, tolerance)
+    per = {k: ph.to_dict() for k, ph in zip(curves, per_seed, strict=True)}
+    return per, (mean_phases.to_dict() if len(curves) > 1 else None)
 
 
 def _fmt(v: Any) -> str:

@@ -18,7 +18,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from grammarlab.analysis.phases import summarize_event
+from grammarlab.analysis.phases import (
+    memorization_score,
+    memorization_score_acc,
+    summarize_event,
+)
 from grammarlab.plot.common import (
     DASHES,
     LOSS,
@@ -59,8 +63,11 @@ def fig1(t: Any, out: Path) -> list[str]:
             ax.set_ylabel(LOSS if what == "loss" else "next-token accuracy")
         mark_phases(axes[j, 0], d, ph.loc[d.run.iloc[0]], "k")
         wide = d.pivot_table(index="epoch", columns="dataset", values=["loss", "acc"])
-        score = np.clip(1 - wide["loss"]["train"] / wide["loss"]["test"], 0, 1)
-        acc_gap = wide["acc"]["train"] - wide["acc"]["test"]
+        # the scores of analysis.phases (one definition), the loss form clipped for the plot
+        score = pd.Series(np.clip(memorization_score(wide["loss"]["train"], wide["loss"]["test"]),
+                                  0, 1), index=wide.index)  # fmt: skip
+        acc_gap = pd.Series(memorization_score_acc(wide["acc"]["train"], wide["acc"]["test"]),
+                            index=wide.index)  # fmt: skip
         ax = axes[j, 2]
         ax.plot(score.index, score.values, color="C3", label="1 - L_train/L_test (clipped [0, 1])")
         ax.plot(acc_gap.index, acc_gap.values, "--", color="C4", label="train_acc - test_acc")
