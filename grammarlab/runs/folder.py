@@ -549,6 +549,13 @@ class RunDir:
         path = self._p(PER_STRING)
         return pd.read_csv(path) if path.is_file() else None
 
+    def read_per_position(self) -> Any:
+        """per_position.csv as a DataFrame (None when absent)."""
+        import pandas as pd  # heavy: only for tables
+
+        path = self._p(PER_POSITION)
+        return pd.read_csv(path) if path.is_file() else None
+
 
 # ----------------------------------------------------------------------------- finding runs
 

@@ -23,7 +23,7 @@ from grammarlab.errors import GrammarlabError
 from grammarlab.grammar.entropy import analyze
 from grammarlab.grammar.load import loads
 from grammarlab.io import write_atomic
-from grammarlab.runs.folder import PER_POSITION, RunDir, find_runs, run_id
+from grammarlab.runs.folder import RunDir, find_runs, run_id
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,7 +59,7 @@ def collect(path: Path | str) -> SweepTables:
         ps = run.read_per_string()
         if ps is not None:
             per_string.append(ps.assign(run=rid))
-        pp = _read_per_position(run)
+        pp = run.read_per_position()
         if pp is not None:
             per_position.append(pp.assign(run=rid))
     # repr, not astype(str): a key set in some runs and unset (NaN) in others varies too
@@ -85,16 +85,6 @@ def collect(path: Path | str) -> SweepTables:
         ps_df = ps_df.merge(ids, on="run") if not ps_df.empty else ps_df
         pp_df = pp_df.merge(ids, on="run") if not pp_df.empty else pp_df
     return SweepTables(curves, phases, measures, ps_df, tuple(notes), pp_df)
-
-
-def _read_per_position(run: RunDir) -> Any:
-    """A run's per_position.csv (None when absent). RunDir has readers for the other analysis
-    files; this one reads the file it names (runs.folder.PER_POSITION) in the same way as
-    RunDir.read_per_string."""
-    import pandas as pd
-
-    path = run.path / PER_POSITION
-    return pd.read_csv(path) if path.is_file() else None
 
 
 def _entropy_bits(run: RunDir, notes: list[str]) -> float:
