@@ -208,6 +208,15 @@ class MiaNull:
     level: float = 0.95
 
 
+def mia_null_sd(n1: int, n2: int) -> float:
+    """Standard deviation of the AUC of n1 members and n2 non-members with exchangeable
+    continuous scores (no ties) around its chance level 0.5: sqrt((n1 + n2 + 1) / (12 n1 n2));
+    NaN when a side is empty."""
+    if n1 < 1 or n2 < 1:
+        return math.nan
+    return math.sqrt((n1 + n2 + 1) / (12.0 * n1 * n2))
+
+
 def mia_null(n1: int, n2: int, auc: float = math.nan, level: float = 0.95) -> MiaNull:
     """Null band of the membership-inference AUC and the p-value of ``auc`` (module docstring)."""
     from scipy.stats import norm
@@ -226,7 +235,7 @@ def mia_null(n1: int, n2: int, auc: float = math.nan, level: float = 0.95) -> Mi
             u = math.ceil(auc * cells - 1e-9)  # ties give half-integer U: P(U >= u_obs)
             p = float(min(1.0, pmf[max(u, 0) :].sum()))
         return MiaNull(n1, n2, lo / cells, hi / cells, p, "exact", level)
-    sd = math.sqrt(cells * (n1 + n2 + 1) / 12) / cells  # of the AUC
+    sd = mia_null_sd(n1, n2)
     z = float(norm.isf(tail))
     p = float(norm.sf((auc - 0.5 - 0.5 / cells) / sd)) if math.isfinite(auc) else math.nan
     return MiaNull(n1, n2, 0.5 - z * sd, 0.5 + z * sd, p, "normal", level)

@@ -11,18 +11,19 @@ has not memorized).
 
 Membership inference: the score of a string is its memorized bits (for the uniform grammar all
 strings have the same grammar surprisal, so this ranks strings as the model's loss does); the
-AUC is the probability that a random training string scores above a random fresh one (ties half).
+AUC and its chance spread are the run analysis's (:func:`grammarlab.analysis.measures.mia_auc`,
+:func:`~grammarlab.analysis.measures.mia_null_sd`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from grammarlab.analysis.measures import memu_bits, memu_signed_bits
 from grammarlab.train.evaluate import token_nll
 
 LN2 = math.log(2.0)
@@ -39,38 +40,10 @@ class Memorized:
 
 def memorized_bits(grammar_bits: np.ndarray, model_bits: np.ndarray) -> Memorized:
     """Total memorized bits of a set: per string grammar surprisal minus model surprisal (bits),
-    summed clipped at 0 (Morris et al.) and signed."""
-    mem = np.asarray(grammar_bits, dtype=np.float64) - np.asarray(model_bits, dtype=np.float64)
-    return Memorized(float(np.maximum(mem, 0.0).sum()), float(mem.sum()))
-
-
-def auc(members: Sequence[float], others: Sequence[float]) -> float:
-    """Area under the ROC curve of scores (higher = more likely a member): P(member score >
-    non-member score) + P(tie) / 2, the Mann-Whitney U statistic over n1 n2. NaN when a side
-    is empty."""
-    a = np.asarray(members, dtype=np.float64)
-    b = np.asarray(others, dtype=np.float64)
-    if len(a) == 0 or len(b) == 0:
-        return math.nan
-    both = np.concatenate([a, b])
-    # average ranks of ties (1-based): rank sum of the members gives U
-    order = np.argsort(both, kind="mergesort")
-    ranks = np.empty(len(both))
-    sorted_vals = both[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_vals)) + 1]
-    ends = np.r_[starts[1:], len(both)]
-    for s, e in zip(starts, ends, strict=True):
-        ranks[order[s:e]] = (s + e + 1) / 2.0
-    u = ranks[: len(a)].sum() - len(a) * (len(a) + 1) / 2.0
-    return float(u / (len(a) * len(b)))
-
-
-def auc_chance_sd(n_members: int, n_others: int) -> float:
-    """Standard deviation of the AUC of a scorer that knows nothing (continuous scores, no ties):
-    sqrt((n1 + n2 + 1) / (12 n1 n2)) around the chance level 0.5."""
-    if n_members < 1 or n_others < 1:
-        return math.nan
-    return math.sqrt((n_members + n_others + 1) / (12.0 * n_members * n_others))
+    summed clipped at 0 (Morris et al.) and signed (:func:`grammarlab.analysis.measures.memu_bits`,
+    :func:`~grammarlab.analysis.measures.memu_signed_bits`)."""
+    return Memorized(float(memu_bits(model_bits, grammar_bits).sum()),
+                     float(memu_signed_bits(model_bits, grammar_bits).sum()))  # fmt: skip
 
 
 @torch.inference_mode()

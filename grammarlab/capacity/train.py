@@ -23,9 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from grammarlab.analysis.measures import mia_auc, mia_null_sd
 from grammarlab.capacity.config import CapacityConfig
 from grammarlab.capacity.data import CapacityData, uniform_grammar
-from grammarlab.capacity.measure import auc, auc_chance_sd, memorized_bits, model_bits
+from grammarlab.capacity.measure import memorized_bits, model_bits
 from grammarlab.capacity.saturation import is_saturated
 from grammarlab.errors import ConfigError
 from grammarlab.train.models import ModelSpec, count_parameters, load_model
@@ -61,7 +62,7 @@ def evaluate(model: torch.nn.Module, train_ids: torch.Tensor, test_ids: torch.Te
         "test_bits_per_string": float(te.mean()),
         # excess over the exact surprisal, >= 0 in expectation for fresh strings (a KL estimate)
         "test_excess_bits": float((te - data.test_bits).mean()),
-        "auc": auc(data.train_bits - tr, data.test_bits - te),
+        "auc": mia_auc(data.train_bits - tr, data.test_bits - te),
     }
 
 
@@ -119,7 +120,7 @@ def train_run(cfg: CapacityConfig, spec: ModelSpec, n_train: int, seed: int, dty
         "string_bits": float(data.train_bits.mean()),
         "n_test": len(data.test),
         "auc_chance": 0.5,
-        "auc_chance_sd": auc_chance_sd(n_train, len(data.test)),
+        "auc_chance_sd": mia_null_sd(n_train, len(data.test)),
         "saturated": sat_step is not None,
         "saturated_at_step": sat_step,
         "steps": step,

@@ -30,6 +30,7 @@ from grammarlab.analysis.measures import (
     mia_auc,
     mia_best_f1,
     mia_null,
+    mia_null_sd,
     n_predicted_tokens,
     paired_difference,
     parse_generations,
@@ -101,6 +102,26 @@ def test_mia_auc_ties_count_half():
     assert mia_auc(np.array([3.0]), np.array([1.0, 2.0])) == 1.0
     assert mia_auc(np.array([0.0]), np.array([1.0, 2.0])) == 0.0
     assert math.isnan(mia_auc(np.array([]), np.array([1.0])))
+
+
+def _auc_pairs(a, b):
+    return np.mean([(x > y) + 0.5 * (x == y) for x in a for y in b])
+
+
+def test_mia_auc_hand_values_and_many_ties():
+    assert mia_auc([3, 2], [1, 2]) == 0.875  # 3 wins, 1 tie of 4 pairs
+    assert mia_auc([1, 1], [1, 1]) == 0.5
+    assert mia_auc([5], [1, 2, 3]) == 1.0
+    assert mia_auc([0], [1, 2, 3]) == 0.0
+    assert math.isnan(mia_auc([], [1.0]))
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, 5, 40), rng.integers(0, 5, 30)  # many ties
+    assert mia_auc(a, b) == pytest.approx(_auc_pairs(a, b), abs=1e-12)
+
+
+def test_mia_null_sd():
+    assert mia_null_sd(1, 1) == pytest.approx(0.5)
+    assert mia_null_sd(100, 100) == pytest.approx(math.sqrt(201 / 120000))
 
 
 def test_mia_best_f1():

@@ -1,4 +1,5 @@
-"""Memorized bits, the membership AUC and the model's surprisal in bits."""
+"""Memorized bits and the model's surprisal in bits (the membership AUC is the analysis
+measures': tests/analysis/test_measures.py)."""
 
 import math
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from grammarlab.capacity.data import uniform_grammar
-from grammarlab.capacity.measure import auc, auc_chance_sd, memorized_bits, model_bits
+from grammarlab.capacity.measure import memorized_bits, model_bits
 from grammarlab.train.models import ModelSpec, load_model
 
 
@@ -15,26 +16,6 @@ def test_memorized_bits_clipped_and_signed():
     m = memorized_bits(np.array([10.0, 10.0, 10.0]), np.array([4.0, 12.0, 10.0]))
     assert m.clipped == 6.0  # max(0, 6) + max(0, -2) + 0
     assert m.signed == 4.0
-
-
-def _auc_pairs(a, b):
-    return np.mean([(x > y) + 0.5 * (x == y) for x in a for y in b])
-
-
-def test_auc_hand_values_and_ties():
-    assert auc([3, 2], [1, 2]) == 0.875  # 3 wins, 1 tie of 4 pairs
-    assert auc([1, 1], [1, 1]) == 0.5
-    assert auc([5], [1, 2, 3]) == 1.0
-    assert auc([0], [1, 2, 3]) == 0.0
-    assert math.isnan(auc([], [1.0]))
-    rng = np.random.default_rng(1)
-    a, b = rng.integers(0, 5, 40), rng.integers(0, 5, 30)  # many ties
-    assert auc(a, b) == pytest.approx(_auc_pairs(a, b), abs=1e-12)
-
-
-def test_auc_chance_sd():
-    assert auc_chance_sd(1, 1) == pytest.approx(0.5)
-    assert auc_chance_sd(100, 100) == pytest.approx(math.sqrt(201 / 120000))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
