@@ -88,18 +88,24 @@ def execute_local(jobs: list[Job], workers: int, bar: Any) -> list[Outcome]:
     return out
 
 
+def run_in_pool(jobs: list[Job], pool: ProcessPoolExecutor, bar: Any) -> list[Outcome]:
+    """Every job through ``pool``, in completion order; a worker that dies (which takes down its
+    pool, e.g. killed for memory) makes its runs ``failed`` outcomes."""
+    out = []
+    futures = {pool.submit(run_job, j): j for j in jobs}
+    for f in as_completed(futures):
+        try:
+            out.append(f.result())
+        except Exception as e:  # noqa: BLE001 - reported per run, the other runs go on
+            out.append(Outcome(futures[f].run_id, "failed", f"{type(e).__name__}: {e}", 0.0))
+        bar.update(1)
+    return out
+
+
 def execute_parallel(jobs: list[Job], workers: int, bar: Any) -> list[Outcome]:
     """Runs in ``workers`` local processes (forkserver where available, else spawn), each with
     one torch thread. A worker that dies takes down its pool: its runs are reported failed."""
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    out = []
     with ProcessPoolExecutor(max(1, workers), mp_context=mp.get_context(method),
                              initializer=init_worker) as pool:  # fmt: skip
-        futures = {pool.submit(run_job, j): j for j in jobs}
-        for f in as_completed(futures):
-            try:
-                out.append(f.result())
-            except Exception as e:  # noqa: BLE001 - e.g. a worker killed for memory
-                out.append(Outcome(futures[f].run_id, "failed", f"{type(e).__name__}: {e}", 0.0))
-            bar.update(1)
-    return out
+        return run_in_pool(jobs, pool, bar)

@@ -26,7 +26,7 @@ import multiprocessing as mp
 import os
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ import torch
 
 from grammarlab.errors import GrammarlabError
 from grammarlab.io import write_json_atomic
-from grammarlab.sweep.jobs import Job, Outcome, run_job, run_state
+from grammarlab.sweep.jobs import Job, Outcome, run_in_pool, run_job, run_state
 from grammarlab.sweep.spec import Resources, resources_from_dict
 
 FOLDER = "slurm"  # under the sweep root: submitit's files and resources.json
@@ -165,14 +165,6 @@ def execute_gpus(jobs: list[Job], workers: int, bar: Any,
     queue = ctx.Queue()
     for d in devices:
         queue.put(d)
-    out = []
     with ProcessPoolExecutor(len(devices), mp_context=ctx, initializer=_pin_gpu,
                              initargs=(queue,)) as pool:  # fmt: skip
-        futures = {pool.submit(run_job, j): j for j in jobs}
-        for f in as_completed(futures):
-            try:
-                out.append(f.result())
-            except Exception as e:  # noqa: BLE001 - a worker died: its run is reported failed
-                out.append(Outcome(futures[f].run_id, "failed", f"{type(e).__name__}: {e}", 0.0))
-            bar.update(1)
-    return out
+        return run_in_pool(jobs, pool, bar)
