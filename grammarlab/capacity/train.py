@@ -28,8 +28,7 @@ from grammarlab.capacity.config import CapacityConfig
 from grammarlab.capacity.data import CapacityData, uniform_grammar
 from grammarlab.capacity.measure import memorized_bits, model_bits
 from grammarlab.capacity.saturation import is_saturated
-from grammarlab.errors import ConfigError
-from grammarlab.train.models import ModelSpec, count_parameters, load_model
+from grammarlab.train.models import ModelSpec, count_parameters, load_model, resolve_device
 
 
 def lr_at(step: int, lr: float, warmup_steps: int) -> float:
@@ -37,15 +36,6 @@ def lr_at(step: int, lr: float, warmup_steps: int) -> float:
     if warmup_steps and step < warmup_steps:
         return lr * step / warmup_steps
     return lr
-
-
-def pick_device(name: str) -> torch.device:
-    """The torch device of ``device = name`` ("auto": CUDA when available, else the CPU)."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError('device = "cuda" but no CUDA GPU is available',
-                          hint='use device = "auto" or "cpu"')  # fmt: skip
-    cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
-    return torch.device("cuda" if cuda else "cpu")
 
 
 def evaluate(model: torch.nn.Module, train_ids: torch.Tensor, test_ids: torch.Tensor,
@@ -74,7 +64,7 @@ def train_run(cfg: CapacityConfig, spec: ModelSpec, n_train: int, seed: int, dty
     tc = cfg.train
     torch_dtype = getattr(torch, dtype)
     g = uniform_grammar(cfg.alphabet_size, cfg.length)
-    device = pick_device(cfg.device)
+    device = resolve_device(cfg.device)
     model, tmap = load_model(spec, g.terminals, seed=seed, dtype=torch_dtype, device=device)
     train_ids = tmap.encode(data.train)[0].to(device)
     test_ids = tmap.encode(data.test)[0].to(device)

@@ -52,7 +52,13 @@ from grammarlab.train.evaluate import (
 )
 from grammarlab.train.export import save_final_model
 from grammarlab.train.generate import format_generations, generate_strings
-from grammarlab.train.models import active_dropout, apply_lora, count_parameters, load_model
+from grammarlab.train.models import (
+    active_dropout,
+    apply_lora,
+    count_parameters,
+    load_model,
+    resolve_device,
+)
 from grammarlab.train.prefix_trie import supports
 from grammarlab.train.step import forward_backward, make_optimizer
 
@@ -311,13 +317,7 @@ def pick_device(cfg: TrainConfig) -> tuple[torch.device, torch.dtype]:
     """The run's device (CUDA when available under device = "auto") and dtype; a clear error
     for a CUDA request that this machine cannot meet. bfloat16 runs on the CPU too (slower than
     float32 there on most CPUs, but the same code path as on a GPU)."""
-    cuda = torch.cuda.is_available()
-    if cfg.device == "cuda" and not cuda:
-        raise ConfigError("device = \"cuda\" but no CUDA GPU is available",
-                          hint='use device = "auto" or "cpu"')  # fmt: skip
-    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and cuda)
-                          else "cpu")  # fmt: skip
-    return device, getattr(torch, cfg.dtype)
+    return resolve_device(cfg.device), getattr(torch, cfg.dtype)
 
 
 def _record(k, stage, lr, res, train_name, seconds, checkpoint_s) -> dict:

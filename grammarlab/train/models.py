@@ -77,6 +77,16 @@ class ModelPreset:
     gguf_file: str | None = None
 
 
+def resolve_device(name: str) -> torch.device:
+    """The torch device of a config's ``device``: "cuda", "cpu", or "auto" (CUDA when
+    available, else the CPU); a CUDA request this machine cannot meet is a ConfigError."""
+    cuda = torch.cuda.is_available()
+    if name == "cuda" and not cuda:
+        raise ConfigError('device = "cuda" but no CUDA GPU is available',
+                          hint='use device = "auto" or "cpu"')  # fmt: skip
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and cuda) else "cpu")
+
+
 def _preset(name: str, family: str, source: str, lr: float, **kw: Any) -> ModelPreset:
     return ModelPreset(name, family, source, lr, lora_targets=LORA_TARGETS[family], **kw)
 

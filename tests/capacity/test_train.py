@@ -7,8 +7,7 @@ from grammarlab.capacity.config import load_config
 from grammarlab.capacity.data import make_data
 from grammarlab.capacity.grid import expand
 from grammarlab.capacity.report import write_report
-from grammarlab.capacity.train import lr_at, pick_device, train_run
-from grammarlab.errors import ConfigError
+from grammarlab.capacity.train import lr_at, train_run
 from grammarlab.train.models import load_model
 
 
@@ -31,13 +30,3 @@ def test_learning_rate_warms_up_linearly_then_stays_flat():
         [0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01]
     )
     assert lr_at(1, 0.01, 0) == 0.01  # no warm-up: the full rate from the first update
-
-
-def test_device_choice(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert pick_device("auto") == torch.device("cpu")
-    assert pick_device("cpu") == torch.device("cpu")
-    with pytest.raises(ConfigError, match='device = "cuda" but no CUDA GPU'):
-        pick_device("cuda")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert pick_device("auto") == torch.device("cuda")

@@ -27,6 +27,7 @@ from grammarlab.train.models import (
     count_parameters,
     default_lr,
     load_model,
+    resolve_device,
     resolve_preset,
 )
 from grammarlab.train.tokens import token_map_from_tokenizer
@@ -574,3 +575,13 @@ def test_smollm2_adapter_continues_as_a_merged_model(tmp_path):
     # differences of order 1e-5; 1e-3 is far above that and far below the adapters' effect
     a, b = _logits(wrapped, tmap), _logits(merged, tmap)
     torch.testing.assert_close(b, a, rtol=0, atol=1e-3)
+
+
+def test_device_choice(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match='device = "cuda" but no CUDA GPU'):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
