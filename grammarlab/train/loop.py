@@ -137,6 +137,7 @@ class _Run:
     sched: Any
     start: int
     train_model: torch.nn.Module  # the model the training pass runs (distributed: DDP-wrapped)
+    workers: int  # CPU threads that split every pass (cpu_parallel.py), as env.json records
 
 
 def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None) -> _Run:
@@ -163,7 +164,8 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None
         run.rewind(start)
     model, tmap = build_model(cfg, grammar.terminals, device, dtype)
     n_params = count_parameters(model), count_parameters(model, trainable_only=True)
-    run.write_env(cfg, str(device), *n_params, cpu_workers(cfg, model, dist))
+    n_workers = cpu_workers(cfg, model, dist)
+    run.write_env(cfg, str(device), *n_params, n_workers)
     names = {"train": "d1", "train2": "d2"} if cfg.sequential else {}
     sets = {names.get(k, k): encode_set(names.get(k, k), v, tmap, device)
             for k, v in data.sets.items()}  # fmt: skip
@@ -174,7 +176,7 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None
             opt, sched = make_optimizer(model, cfg, cfg.epochs, keep)
         run.load_checkpoint(model, opt, sched, 1 if dist is None else dist.world)
     wrapped = model if dist is None else dist.wrap(model)
-    return _Run(model, tmap, sets, opt, sched, start or 0, wrapped)
+    return _Run(model, tmap, sets, opt, sched, start or 0, wrapped, n_workers)
 
 
 def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitStack,
@@ -190,7 +192,7 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
     # Without dropout the training forward is the training set's evaluation; with dropout (LoRA
     # dropout > 0) it is not, and the training set is evaluated like the others.
     reuse = not active_dropout(model)
-    n_workers = cpu_workers(cfg, model, dist)  # threads that split every pass (cpu_parallel.py)
+    n_workers = r.workers
 
     def plan_of(names: tuple[str, ...], training: bool = False) -> Plan:  # each planned once
         if (names, training) not in plans:
