@@ -321,15 +321,16 @@ class RunDir:
                                             if v is not None or k == "epoch"})  # fmt: skip
 
     def write_env(self, cfg: TrainConfig, device: str, n_params: int, n_trainable: int,
-                  cpu_workers: int = 1) -> None:  # fmt: skip
-        """env.json: library versions, device, threads and CPU workers, seeds, parameter counts."""
+                  cpu_workers: int = 1, threads: int | None = None) -> None:  # fmt: skip
+        """env.json: library versions, device, torch threads (``threads``, default the current
+        count) and CPU workers, seeds, parameter counts."""
         import transformers  # heavy: only when a run starts
 
         write_json_atomic(self._p(ENV), {
             "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "numpy": np.__version__,
             "grammarlab": __version__, "platform": platform.platform(),
-            "device": device, "dtype": cfg.dtype, "threads": torch.get_num_threads(),
+            "device": device, "dtype": cfg.dtype, "threads": threads or torch.get_num_threads(),
             "cpu_workers": cpu_workers,
             "seed": cfg.seed, "data_seed": cfg.data_seed, "model_seed": cfg.model_seed,
             "n_params": n_params, "n_trainable_params": n_trainable,

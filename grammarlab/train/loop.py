@@ -26,7 +26,7 @@ import sys
 import time
 import warnings
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,7 @@ class _Run:
     start: int
     train_model: torch.nn.Module  # the model the training pass runs (distributed: DDP-wrapped)
     workers: int  # CPU threads that split every pass (cpu_parallel.py), as env.json records
+    threads: int  # torch intra-op threads of the run (a resume keeps those of its start)
 
 
 def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None) -> _Run:
@@ -164,8 +165,8 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None
         run.rewind(start)
     model, tmap = build_model(cfg, grammar.terminals, device, dtype)
     n_params = count_parameters(model), count_parameters(model, trainable_only=True)
-    n_workers = cpu_workers(cfg, model, dist)
-    run.write_env(cfg, str(device), *n_params, n_workers)
+    n_workers, threads = arithmetic(cfg, model, dist, run.read_env() if start is not None else {})
+    run.write_env(cfg, str(device), *n_params, n_workers, threads)
     names = {"train": "d1", "train2": "d2"} if cfg.sequential else {}
     sets = {names.get(k, k): encode_set(names.get(k, k), v, tmap, device)
             for k, v in data.sets.items()}  # fmt: skip
@@ -176,7 +177,7 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None
             opt, sched = make_optimizer(model, cfg, cfg.epochs, keep)
         run.load_checkpoint(model, opt, sched, 1 if dist is None else dist.world)
     wrapped = model if dist is None else dist.wrap(model)
-    return _Run(model, tmap, sets, opt, sched, start or 0, wrapped, n_workers)
+    return _Run(model, tmap, sets, opt, sched, start or 0, wrapped, n_workers, threads)
 
 
 def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitStack,
@@ -193,6 +194,9 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
     # dropout > 0) it is not, and the training set is evaluated like the others.
     reuse = not active_dropout(model)
     n_workers = r.workers
+    if r.threads != torch.get_num_threads():  # the run's own count, given back when it ends
+        stack.callback(torch.set_num_threads, torch.get_num_threads())
+        torch.set_num_threads(r.threads)
 
     def plan_of(names: tuple[str, ...], training: bool = False) -> Plan:  # each planned once
         if (names, training) not in plans:
@@ -303,6 +307,24 @@ def cpu_workers(cfg: TrainConfig, model: torch.nn.Module, dist: Distributed | No
         return 1
     device = next(model.parameters()).device
     return resolve_workers(cfg.cpu_workers, device, bool(active_dropout(model)))
+
+
+def arithmetic(
+    cfg: TrainConfig, model: torch.nn.Module, dist: Distributed | None, started: dict[str, Any]
+) -> tuple[int, int]:
+    """(CPU workers, torch threads) of a run: the machine's for a fresh run, and those its start
+    recorded in env.json (``started``) for a resumed one. Both decide how float sums are grouped
+    (a matrix product split over 2 threads, gradients summed per worker), and either one changed
+    moves the losses by ~1e-8 nats/token (measured: 30 tiny-model epochs at 1 vs 2 threads differ
+    by up to 1.4e-8), so a resume that kept the resuming machine's counts would not be
+    bit-identical to the uninterrupted run. Pinning them makes it so on the same kind of CPU;
+    another CPU's kernels may still round differently."""
+    threads, workers = torch.get_num_threads(), cfg.cpu_workers
+    if isinstance(started.get("threads"), int) and started["threads"] >= 1:
+        threads = started["threads"]
+    if workers is None and isinstance(started.get("cpu_workers"), int):
+        workers = max(1, started["cpu_workers"])
+    return cpu_workers(replace(cfg, cpu_workers=workers), model, dist), threads
 
 
 def build_model(cfg: TrainConfig, terminals, device, dtype):

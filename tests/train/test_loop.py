@@ -459,3 +459,38 @@ def test_a_lora_dropout_run_resumed_after_a_crash_matches_an_uninterrupted_one(
     assert train(cfg, tmp_path / "crashed", quiet=True) == "done"
     assert seen == [0, 1, 2, 3, 3, 4, 5]  # resumed at the checkpoint of epoch 3
     assert _losses(tmp_path / "crashed") == _losses(tmp_path / "straight")
+
+
+def test_a_run_resumed_under_another_thread_count_keeps_the_arithmetic_of_its_start(
+    tiny_cfg, tmp_path, monkeypatch
+):
+    """The cause of an observed 3.3e-8 nats/token resume drift: the float sums depend on the
+    torch thread count and the CPU worker count (auto: the thread count), so a run resumed by a
+    process with other counts (another OMP_NUM_THREADS, a sweep worker's single thread) drifted
+    from its uninterrupted twin. A resume now keeps the counts env.json recorded at the start."""
+    cfg = tiny_cfg(epochs=6, n_generate=0, checkpoint_every=1)  # cpu_workers unset: auto
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(cfg, tmp_path / "straight", quiet=True)
+        real, seen = gtrain._write_surprisals, []
+
+        def crash_at_epoch_3(run_dir, k, res):
+            seen.append(k)
+            if k == 3 and seen.count(3) == 1:
+                raise RuntimeError("crash")
+            real(run_dir, k, res)
+
+        monkeypatch.setattr(gtrain, "_write_surprisals", crash_at_epoch_3)
+        with pytest.raises(RuntimeError, match="crash"):
+            train(cfg, tmp_path / "crashed", quiet=True)
+        torch.set_num_threads(1)  # the resuming process has one thread
+        assert train(cfg, tmp_path / "crashed", quiet=True) == "done"
+        assert torch.get_num_threads() == 1  # given back after the run
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [0, 1, 2, 3, 3, 4, 5, 6]
+    env = json.loads((tmp_path / "crashed/env.json").read_text())
+    assert (env["threads"], env["cpu_workers"]) == (2, 2)
+    strip = lambda recs: [{k: v for k, v in r.items() if k not in TIMES} for r in recs]  # noqa: E731
+    assert strip(read_metrics(tmp_path / "crashed")) == strip(read_metrics(tmp_path / "straight"))
