@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("file", metavar="SWEEP.toml")
     s.add_argument("--executor", default="local",
                    help="local (one after another, default), parallel (local processes), slurm "
-                   "(one Slurm array job with the file's [resources]) or gpus (one process per "
-                   "visible GPU)")  # fmt: skip
+                   "(one Slurm array job with the file's [resources]) or gpus (--workers processes "
+                   "per visible GPU, default 1)")  # fmt: skip
     s.add_argument("--cluster", help="with --executor slurm: override resources.cluster (slurm, "
                    "or local: submitit's local processes, no Slurm)")  # fmt: skip
     s.add_argument("--workers", type=int, help="parallel processes (default: CPU count)")

@@ -39,7 +39,7 @@ EXECUTORS: dict[str, Callable[[list[Job], int, Any], list[Outcome]]] = {
     "local": execute_local,  # one after another in this process
     "parallel": execute_parallel,  # local processes, one torch thread each
     "slurm": execute_slurm,  # one Slurm array job (submitit), the sweep's [resources]
-    "gpus": execute_gpus,  # one worker process per visible GPU
+    "gpus": execute_gpus,  # worker processes per visible GPU (--workers, default 1)
 }
 
 
@@ -73,7 +73,8 @@ def run_sweep(
         jobs.append(Job(r.run_id, str(r.run_dir), str(cfg_path), target))
     if executor == "slurm":  # what its array tasks get: read back by execute_slurm
         save_resources(sweep.root, sweep.resources)
-    n = workers or os.cpu_count() or 1
+    # the gpus executor takes workers per GPU (default 1), the others workers in all
+    n = workers or (1 if executor == "gpus" else os.cpu_count() or 1)
     show = progress and sys.stderr.isatty()
     with tqdm(total=len(sweep.runs), initial=len(outcomes), desc=f"sweep {sweep.name}",
               unit="run", disable=not show) as bar:  # fmt: skip

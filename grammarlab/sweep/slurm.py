@@ -153,9 +153,10 @@ def _pin_gpu(queue: Any) -> None:
 
 def execute_gpus(jobs: list[Job], workers: int, bar: Any,
                  devices: list[str] | None = None) -> list[Outcome]:  # fmt: skip
-    """One worker process per visible GPU (``devices``: GPU ids, default
-    :func:`visible_gpus`), each pinned to its GPU; runs go to whichever worker is free.
-    ``workers`` is unused (choose GPUs with ``CUDA_VISIBLE_DEVICES``)."""
+    """``workers`` (at least 1) worker processes per visible GPU (``devices``: GPU ids, default
+    :func:`visible_gpus`; choose them with ``CUDA_VISIBLE_DEVICES``), each pinned to its GPU;
+    runs go to whichever worker is free. Several runs per GPU suit small models, whose runs
+    leave a large GPU mostly idle (kernel launches and the host side dominate)."""
     devices = visible_gpus() if devices is None else list(devices)
     if not devices:
         raise GrammarlabError("the gpus executor found no GPU (CUDA_VISIBLE_DEVICES is empty "
@@ -163,8 +164,9 @@ def execute_gpus(jobs: list[Job], workers: int, bar: Any,
                               hint="use --executor parallel on a CPU machine")  # fmt: skip
     ctx = mp.get_context("spawn")  # a fresh interpreter: CUDA is not initialized before the pin
     queue = ctx.Queue()
-    for d in devices:
+    slots = [d for d in devices for _ in range(max(1, workers))]
+    for d in slots:
         queue.put(d)
-    with ProcessPoolExecutor(len(devices), mp_context=ctx, initializer=_pin_gpu,
+    with ProcessPoolExecutor(len(slots), mp_context=ctx, initializer=_pin_gpu,
                              initargs=(queue,)) as pool:  # fmt: skip
         return run_in_pool(jobs, pool, bar)

@@ -185,5 +185,7 @@ def test_gpu_executor_pins_one_gpu_per_worker(tmp_path):
     assert bar.n == 4 and sorted(o.run_id for o in outcomes) == ["r0", "r1", "r2", "r3"]
     assert {o.state for o in outcomes} <= {"gpu3", "gpu5"}
     assert run_job(jobs[0]).state == f"gpu{os.environ.get('CUDA_VISIBLE_DEVICES')}"
+    outcomes = execute_gpus(jobs, 2, bar, devices=["3"])  # two workers share GPU 3
+    assert bar.n == 8 and {o.state for o in outcomes} == {"gpu3"}
     with pytest.raises(Exception, match="no GPU"):
         execute_gpus(jobs, 0, bar, devices=[])
