@@ -561,6 +561,12 @@ class RunDir:
 # ----------------------------------------------------------------------------- finding runs
 
 
+def has_runs(path: Path | str) -> bool:
+    """Whether ``path`` is a run folder or holds one below it (what :func:`find_runs` finds)."""
+    root = Path(path)
+    return root.is_dir() and (RunDir(root).has_metrics() or any(root.rglob(METRICS)))
+
+
 def find_runs(path: Path | str) -> list[RunDir]:
     """The run folder ``path`` itself, or every run folder below it (sorted)."""
     root = Path(path)

@@ -2,7 +2,8 @@
 per_position.csv.
 
 :func:`collect` reads every run folder below a path
-(:func:`grammarlab.analysis.results.load_runs`, runs/folder.py), adds
+(:func:`grammarlab.analysis.results.load_runs`, runs/folder.py), or a folder of saved tables when
+it holds no runs (:func:`load_saved`: the small tables committed in experiments/results/), adds
 each grammar's exact entropy (bits/string, cached by the grammar's text) and per-run summaries
 of the memorization measures to the phases; :func:`aggregate` writes the tables into the sweep
 folder; :func:`summary_table` prints the phases as plain text, censored events as censored
@@ -23,7 +24,7 @@ from grammarlab.errors import GrammarlabError
 from grammarlab.grammar.entropy import analyze
 from grammarlab.grammar.load import loads
 from grammarlab.io import write_atomic
-from grammarlab.runs.folder import RunDir, find_runs, run_id
+from grammarlab.runs.folder import RunDir, find_runs, has_runs, run_id
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,10 +47,13 @@ _ID_COLS = ["run", "grammar", "entropy_bits", "n_train", "seed", "model"]
 
 
 def collect(path: Path | str) -> SweepTables:
-    """The tables of the run folder ``path`` or of every run below it (nothing is written)."""
+    """The tables of the run folder ``path`` or of every run below it (nothing is written); a
+    folder without runs that holds a saved phases.csv gives its saved tables."""
     import pandas as pd
 
     root = Path(path)
+    if (root / "phases.csv").is_file() and not has_runs(root):
+        return load_saved(root)
     t = load_runs(root)
     notes = list(t.notes)
     entropy, per_string, per_position = {}, [], []
@@ -85,6 +89,24 @@ def collect(path: Path | str) -> SweepTables:
         ps_df = ps_df.merge(ids, on="run") if not ps_df.empty else ps_df
         pp_df = pp_df.merge(ids, on="run") if not pp_df.empty else pp_df
     return SweepTables(curves, phases, measures, ps_df, tuple(notes), pp_df)
+
+
+SAVED = ("curves", "phases", "measures", "per_string", "per_position")
+
+
+def load_saved(root: Path | str) -> SweepTables:
+    """The tables saved in ``root`` (``NAME.csv`` or ``NAME.csv.gz`` for each of :data:`SAVED`,
+    as :func:`aggregate` writes them or as experiments/results/ keeps them gzipped); a missing
+    table is empty, and named in the notes if it is the curves or the phases."""
+    import pandas as pd
+
+    root, frames, notes = Path(root), [], []
+    for name in SAVED:
+        found = [p for p in (root / f"{name}.csv", root / f"{name}.csv.gz") if p.is_file()]
+        if not found and name in ("curves", "phases"):
+            notes.append(f"{root}: no saved {name}.csv")
+        frames.append(pd.read_csv(found[0]) if found else pd.DataFrame())
+    return SweepTables(*frames[:4], tuple(notes), frames[4])
 
 
 def _entropy_bits(run: RunDir, notes: list[str]) -> float:

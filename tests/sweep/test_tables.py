@@ -9,7 +9,7 @@ import pytest
 
 from grammarlab.sweep.execute import run_sweep
 from grammarlab.sweep.spec import load_sweep
-from grammarlab.sweep.tables import aggregate, summary_table
+from grammarlab.sweep.tables import aggregate, collect, summary_table
 from tests.sweep.fake_trainer import FAKE, write_sweep
 
 
@@ -39,6 +39,27 @@ def test_aggregate_tables(tmp_path):
     assert len(pd.read_csv(sw.root / "measures.csv")) == 4 * 7
     text = summary_table(t.phases)
     assert "onset" in text and len(text.splitlines()) == 5
+
+
+def test_saved_tables_read_back_like_the_runs_they_came_from(tmp_path):
+    """experiments/results/ keeps only the small tables (curves and measures gzipped): collect
+    (and so `grammarlab report`) reads such a folder like the run folders it was written from."""
+    f = write_sweep(tmp_path, "n_train = [4, 8]\n")
+    sw = load_sweep(f, out=tmp_path / "o")
+    run_sweep(sw, target=FAKE, progress=False)
+    t = aggregate(sw.root)
+    saved = tmp_path / "results"
+    saved.mkdir()
+    t.phases.to_csv(saved / "phases.csv", index=False)
+    t.curves.to_csv(saved / "curves.csv.gz", index=False)
+    back = collect(saved)
+    pd.testing.assert_frame_equal(back.phases, pd.read_csv(sw.root / "phases.csv"))
+    pd.testing.assert_frame_equal(back.curves, pd.read_csv(sw.root / "curves.csv"))
+    assert back.measures.empty and back.notes == ()  # measures: optional for the report
+    (saved / "curves.csv.gz").unlink()
+    assert any("no saved curves.csv" in n for n in collect(saved).notes)
+    with pytest.raises(Exception, match="no run found"):  # neither runs nor saved tables
+        collect(tmp_path / "o" / "configs")
 
 
 def test_summary_table_prints_censored_events_as_censored():
