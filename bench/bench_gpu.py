@@ -46,9 +46,11 @@ Measures per case:
   ``max_memory_reserved`` (the caching allocator's segments, what nvidia-smi shows less the
   CUDA context), reset right before the run, so they cover loading the model, the epochs and
   the final checkpoint. On a CPU there is no allocator statistic: n/a;
-* the plan: grammarlab.scale.plan.estimate for the case's architecture, dtype (float32 or pure
-  bfloat16), mode (plain or LoRA), n_train, micro-batch and string length (the longest string
-  + bos + eos), and its ratio to the measured peak allocation;
+* the plan: what ``grammarlab plan --config`` estimates for the case's run config
+  (grammarlab.scale.from_config, then scale.plan.estimate: the architecture, from the model's
+  config.json for the SmolLM2 directory; dtype float32 or pure bfloat16; plain or LoRA; n_train,
+  micro-batch, the longest training string + bos + eos), and its ratio to the measured peak
+  allocation;
 * one checkpoint: the final one's seconds (metrics.jsonl) and size on disk.
 """
 
@@ -81,8 +83,9 @@ import grammarlab.train.loop as loop  # noqa: E402
 from grammarlab.grammar.load import load  # noqa: E402
 from grammarlab.io import write_json_atomic, write_text_atomic  # noqa: E402
 from grammarlab.runs.folder import RunDir  # noqa: E402
-from grammarlab.scale.arch import ARCHITECTURES, Architecture, architecture_of  # noqa: E402
-from grammarlab.scale.plan import Setup, estimate  # noqa: E402
+from grammarlab.scale.arch import ARCHITECTURES, Architecture  # noqa: E402
+from grammarlab.scale.from_config import run_facts  # noqa: E402
+from grammarlab.scale.plan import estimate  # noqa: E402
 from grammarlab.train.config import LoraSpec, TrainConfig, resolve  # noqa: E402
 from grammarlab.train.models import ModelSpec  # noqa: E402
 
@@ -291,14 +294,13 @@ def config_of(case: Case, model: str, device: str, epochs: int) -> TrainConfig:
     )  # fmt: skip
 
 
-def plan_of(case: Case, cfg: TrainConfig, arch: Architecture, seq_len: int) -> dict[str, Any]:
-    """grammarlab.scale.plan's estimate for the case: its setup, parameters, MiB by kind."""
-    setup = Setup(mode="lora" if case.lora_rank else "plain", dtype=case.dtype,
-                  n_train=cfg.n_train, micro_batch=cfg.micro_batch_size, seq_len=seq_len,
-                  lora_rank=case.lora_rank or 8)  # fmt: skip
-    est = estimate(arch, setup)
-    return {"setup": setup.describe(), "params": est.params,
-            "mib": {label: v / MiB for label, v in est.rows()}}  # fmt: skip
+def plan_of(cfg: TrainConfig, grammar: Any) -> dict[str, Any]:
+    """What ``grammarlab plan --config`` estimates for the case's run config
+    (grammarlab.scale.from_config): its setup, parameters, MiB by kind."""
+    facts = run_facts(cfg, grammar)
+    est = estimate(facts.arch, facts.setup())
+    return {"setup": facts.setup().describe(), "params": est.params,
+            "seq_len": facts.max_len + 2, "mib": {k: v / MiB for k, v in est.rows()}}  # fmt: skip
 
 
 def run_case(case: Case, env: dict[str, Any], tmp: Path, epochs: int) -> dict[str, Any]:
@@ -309,10 +311,6 @@ def run_case(case: Case, env: dict[str, Any], tmp: Path, epochs: int) -> dict[st
     model = env["smol_dir"] if case.model == "smol" else case.model
     cfg = config_of(case, model, device, epochs)
     resolved = resolve(cfg, grammar)
-    if case.model == "smol":
-        arch = env["smol_arch"]
-    else:
-        arch = architecture_of(case.model, vocab=len(grammar.terminals) + 3)
     folder = tmp / case.name.replace(" ", "_").replace("=", "")
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -335,7 +333,7 @@ def run_case(case: Case, env: dict[str, Any], tmp: Path, epochs: int) -> dict[st
     peak_res = torch.cuda.max_memory_reserved() if cuda else None
     rows = run.read_metrics()
     env_json = run.read_env()
-    seq_len = max(len(s) for strings in run.read_data().values() for s in strings) + 2
+    seq_len = max(len(s) for s in run.read_data()["train"]) + 2  # the training pass's width
     ckpt_bytes = _folder_bytes(run.checkpoint_path)
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -347,11 +345,11 @@ def run_case(case: Case, env: dict[str, Any], tmp: Path, epochs: int) -> dict[st
     first = 2 if walls[1:-1] else 1
     steady = walls[first - 1 : -1] if first == 2 else walls
     n_steady = len(steady)
-    plan = plan_of(case, resolved, arch, seq_len)
+    plan = plan_of(cfg, grammar)
     return {
         **asdict(case), "ended": ended, "epochs": epochs, "wall_s": wall,
         "params": env_json.get("n_params"), "trainable": env_json.get("n_trainable_params"),
-        "plan_params": plan["params"], "seq_len": seq_len,
+        "plan_params": plan["params"], "seq_len": seq_len, "plan_seq_len": plan["seq_len"],
         "micro_batch": resolved.micro_batch_size,
         "s_per_epoch": _median(steady), "epochs_in_median": n_steady,
         # the same epochs' passes: one forward + backward (epochs 0..T-1) and one evaluation

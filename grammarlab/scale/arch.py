@@ -13,7 +13,10 @@ exact for the Hugging Face implementations we train (checked against ``transform
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 from grammarlab.errors import ConfigError
 
@@ -105,7 +108,8 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 
 def architecture_of(preset: str, vocab: int | None = None, **sizes: int | None) -> Architecture:
-    """The architecture of a preset name. Tiny presets take their sizes from
+    """The architecture of a preset name or of a local Hugging Face model directory (its
+    config.json, :func:`architecture_of_directory`). Tiny presets take their sizes from
     ``grammarlab.train.models.PRESETS`` (``sizes`` override them, as in a ``[model]`` table) and
     need ``vocab`` (the grammar's terminals + 3). ``vocab`` also overrides a pretrained model's
     vocabulary (it never changes in our fine-tunes, so leave it None there)."""
@@ -115,6 +119,9 @@ def architecture_of(preset: str, vocab: int | None = None, **sizes: int | None) 
         arch = ARCHITECTURES[preset]
         return replace(arch, vocab=vocab) if vocab else arch
     p = PRESETS.get(preset)
+    if p is None and Path(preset).expanduser().is_dir():
+        arch = architecture_of_directory(Path(preset).expanduser())
+        return replace(arch, vocab=vocab) if vocab else arch
     if p is None or p.source != "tiny":
         known = ", ".join([*ARCHITECTURES, *(n for n, q in PRESETS.items() if q.source == "tiny")])
         raise ConfigError(f"no architecture facts for model {preset!r}", hint=f"one of {known}")
@@ -128,3 +135,41 @@ def architecture_of(preset: str, vocab: int | None = None, **sizes: int | None) 
                         kv_heads=heads, head_dim=h // heads,
                         intermediate=spec.intermediate_size or p.intermediate_size,
                         vocab=vocab)  # fmt: skip
+
+
+def architecture_of_directory(path: Path) -> Architecture:
+    """The architecture in a Hugging Face model directory's config.json (a model saved by
+    ``save_pretrained``, e.g. a run's final_model/): GPT-NeoX, Llama or Mistral."""
+    cfg = Path(path) / "config.json"
+    hint = "a directory written by save_pretrained, with a config.json"
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("no config.json here: not a Hugging Face model directory",
+                          file=str(path), hint=hint) from None  # fmt: skip
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"cannot read the model config: {e}", file=str(cfg)) from None
+    return architecture_from_hf_config(data, str(cfg))
+
+
+def architecture_from_hf_config(data: Any, source: str = "config.json") -> Architecture:
+    """The architecture of a ``transformers`` config dict (``config.to_dict()`` or a
+    config.json's contents)."""
+    family = data.get("model_type") if isinstance(data, dict) else None
+    if family not in FAMILIES:
+        raise ConfigError(f"model_type {family!r} has no memory formulas", file=source,
+                          hint=f"one of {', '.join(FAMILIES)}")  # fmt: skip
+    try:
+        h, heads = int(data["hidden_size"]), int(data["num_attention_heads"])
+        kv = int(data.get("num_key_value_heads") or heads) if family != "gpt_neox" else heads
+        return Architecture(family, hidden=h, layers=int(data["num_hidden_layers"]),
+                            heads=heads, kv_heads=kv,
+                            head_dim=int(data.get("head_dim") or h // heads),
+                            intermediate=int(data["intermediate_size"]),
+                            vocab=int(data["vocab_size"]),
+                            tied=bool(data.get("tie_word_embeddings", False)))  # fmt: skip
+    except KeyError as e:
+        raise ConfigError(f"the model config has no {e.args[0]}", file=source) from None
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"the model config has a size that is not a number: {e}",
+                          file=source) from None  # fmt: skip

@@ -47,7 +47,7 @@ def test_quick_mode_measures_every_case_on_the_cpu(tmp_path):
         assert r["s_per_epoch"] > 0 and r["fwd_bwd_s"] > 0 and r["eval_s"] > 0
         # the plan counts exactly the parameters of the model that was trained
         assert r["plan_params"] == r["params"]
-        assert r["seq_len"] == 66  # 64 letters + bos + eos
+        assert r["seq_len"] == r["plan_seq_len"] == 66  # 64 letters + bos + eos
         assert r["plan_mib"]["total"] > r["plan_mib"]["weights"] > 0
         assert r["peak_allocated_mib"] is None and r["plan_ratio"] is None  # no CPU statistic
         assert r["checkpoint_s"] > 0 and r["checkpoint_bytes"] > 0
