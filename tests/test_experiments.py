@@ -21,7 +21,7 @@ RUNS = {
     "fig5c_gpu": 3 * 5 * 3, "fig5c_cpu": 3 * 5, "fig5c_smollm2": 3,
     "smollm2_lr_sweep": 4 * 2, "tiny_phase_search": 3 * 2 * 2 * 2,
     "fig2_cpu_vocab2048": 2 * 2 * 5, "tiny_vocab_search": 2 * 4 * 2,
-    "fig4_cpu_keep_optimizer": 2 * 5, "fig4_cpu_one_schedule": 2 * 5,
+    "fig4_cpu_keep_optimizer": 2 * 5, "fig4_cpu_one_schedule": 2 * 5, "fig4_cpu_warmup": 2 * 5,
 }  # fmt: skip
 
 
@@ -59,7 +59,10 @@ def test_experiment_loads(stem, tmp_path):
         assert {c.model.vocab_size for c in cfgs} == {2048}
     if stem == "tiny_vocab_search":  # half the runs with 2,048 token ids, half with the grammar's
         assert sorted(str(c.model.vocab_size) for c in cfgs).count("2048") == 8
-    if stem.startswith("fig4_cpu_"):  # the stage-2 optimizer variants keep AdamW's moments
+    if stem == "fig4_cpu_warmup":  # fig4_cpu's fresh AdamW, its lr warmed up over 20 updates
+        assert {(c.fresh_optimizer, c.reset_schedule, c.warmup2_epochs) for c in cfgs} == {
+            (True, True, 20)}  # fmt: skip
+    elif stem.startswith("fig4_cpu_"):  # the stage-2 optimizer variants keep AdamW's moments
         assert {(c.fresh_optimizer, c.reset_schedule) for c in cfgs} == {
             (False, stem.endswith("keep_optimizer"))}  # fmt: skip
     if stem.startswith("fig4"):

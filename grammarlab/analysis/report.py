@@ -2,7 +2,8 @@
 
 Pure functions from tables (:func:`grammarlab.sweep.tables.collect`: ``phases`` one row per run,
 ``curves`` one row per (run, epoch, dataset)) to :class:`Finding` objects, and
-:func:`render_markdown` to the text of ``docs/findings.md``. Nothing here is tuned to agree with
+:func:`render_markdown` to the text of ``docs/findings.md`` (:func:`with_notes` appends a
+hand-written Markdown file after it). Nothing here is tuned to agree with
 the paper: each claim has one fixed rule, written in its function's docstring, and the verdict is
 one of :data:`VERDICTS`.
 
@@ -531,6 +532,19 @@ def render_markdown(findings: Sequence[Finding], sources: Sequence[str], context
         out += ["", f"**Verdict: {f.verdict}**{where}{cens}"]
         out += [f"- note: {n}" for n in f.notes]
     return "\n".join(out) + "\n"
+
+
+def notes_marker(source: str) -> str:
+    """The line between the generated report and the hand-written notes appended after it."""
+    return (f"<!-- Below: {source}, appended verbatim by `grammarlab report --notes {source}`; "
+            "edit that file, not this section. -->")  # fmt: skip
+
+
+def with_notes(report: str, notes: str, source: str) -> str:
+    """The generated report, a rule, :func:`notes_marker` naming ``source`` and the text of the
+    notes file ``source``, verbatim (``report`` itself unchanged, so the generated part of the
+    file reads the same with or without notes)."""
+    return f"{report}\n---\n\n{notes_marker(source)}\n\n{notes}"
 
 
 def context_line(phases: Any) -> str:

@@ -2,8 +2,10 @@
 
 A thin shell over :mod:`grammarlab.analysis.report`: reads the tidy tables of every run folder
 below each RUNS path (:func:`grammarlab.sweep.tables.collect`), judges the claims and writes the
-Markdown report (atomically); ``--tables DIR`` also writes the small tables it read
-(``report_phases.csv``, ``report_curves.csv``) so the report can be checked without the runs.
+Markdown report (atomically); ``--notes FILE`` appends a hand-written Markdown file after the
+generated part, verbatim (docs/findings.md's notes live in docs/findings_notes.md); ``--tables
+DIR`` also writes the small tables it read (``report_phases.csv``, ``report_curves.csv``) so the
+report can be checked without the runs.
 
 pandas and the sweep tables (which read run folders, hence torch) are imported inside the
 command: ``grammarlab --help`` must not import them.
@@ -14,7 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from grammarlab.analysis.report import context_line, judge_all, render_markdown
+from grammarlab.analysis.report import context_line, judge_all, render_markdown, with_notes
+from grammarlab.errors import GrammarlabError
 from grammarlab.io import write_atomic, write_text_atomic
 
 
@@ -23,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("runs", nargs="+", metavar="RUNS", help="run folders or folders of runs")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="the Markdown file to write, e.g. docs/findings.md")  # fmt: skip
+    p.add_argument("--notes", metavar="FILE",
+                   help="a Markdown file appended verbatim after the generated report, e.g. "
+                   "docs/findings_notes.md")  # fmt: skip
     p.add_argument("--tables", metavar="DIR", help="also write the tables the report read")
     p.set_defaults(func=cmd_report)
 
@@ -32,6 +38,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from grammarlab.sweep.tables import collect
 
+    out = Path(args.output)
+    hand = read_notes(args.notes, out) if args.notes else None  # a bad file fails before the work
     phases, curves, notes = [], [], []
     for src in args.runs:
         t = collect(src)
@@ -47,7 +55,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     cu = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     findings = judge_all(ph, cu)
     text = render_markdown(findings, [str(s) for s in args.runs], context_line(ph))
-    out = Path(args.output)
+    if hand is not None:
+        text = with_notes(text, hand, args.notes)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, text)
     if args.tables:
@@ -61,3 +70,27 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"note: {n}")
     print(f"wrote {out}")
     return 0
+
+
+def read_notes(path: str, output: Path) -> str:
+    """The text of the ``--notes`` file; a missing, unreadable or non-UTF-8 file, or the output
+    file itself (the report would swallow its own notes), is a one-line error naming it."""
+    p = Path(path)
+    if p.resolve() == output.resolve():
+        raise _notes_error(p, "it is also the output file (-o)")
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        why = "no such file"
+    except IsADirectoryError:
+        why = "a folder, not a file"
+    except UnicodeDecodeError as e:
+        why = f"not UTF-8 text ({e.reason} at byte {e.start})"
+    except OSError as e:
+        why = f"cannot read it ({e.strerror})"
+    raise _notes_error(p, why)
+
+
+def _notes_error(p: Path, why: str) -> GrammarlabError:
+    return GrammarlabError(f"--notes: {why}; give the Markdown file to append after the report "
+                           "(e.g. docs/findings_notes.md)", file=str(p))  # fmt: skip

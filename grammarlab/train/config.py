@@ -134,6 +134,12 @@ class TrainConfig:
     reset_schedule: bool = key(
         True, "", "stage 2 has its own linear decay to 0 (else one decay over both stages)"
     )
+    warmup2_epochs: int | None = key(
+        None,
+        "epochs",
+        "stage 2's first N updates ramp its lr up: update j = 1..N at j / (N + 1) of the "
+        "scheduled lr; unset or 0: none",
+    )
     checkpoint_every: int | None = key(
         None, "epochs", "epochs between checkpoints; unset: time-based; always at a stage's end"
     )
@@ -195,6 +201,16 @@ class TrainConfig:
         _require(cw is None or cw >= 1, "cpu_workers", cw, "an integer >= 1, or unset (= auto)")
         _require(self.epochs2 is None or self.epochs2 >= 1, "epochs2", self.epochs2,
                  "an integer >= 1, or unset (= epochs)")  # fmt: skip
+        w, e2 = self.warmup2_epochs, self.epochs2 or self.epochs
+        _require(w is None or w >= 0, "warmup2_epochs", w, "an integer >= 0, or unset (= 0)")
+        if w and not self.sequential:
+            raise ConfigError(
+                f"warmup2_epochs = {w} needs a sequential run (it warms up stage 2)",
+                key="warmup2_epochs",
+                hint="set sequential = true, or leave warmup2_epochs unset",
+            )
+        _require(not w or w < e2, "warmup2_epochs", w,
+                 f"fewer than the {e2} stage-2 epochs (epochs2), or unset")  # fmt: skip
         ge = self.generate_epochs
         _require(ge is None or all(e >= 0 for e in ge), "generate_epochs", ge,
                  "a list of epochs >= 0")  # fmt: skip

@@ -1,5 +1,5 @@
 """One optimizer step: the gradient of the paper's loss over a set's micro-batches, and the AdamW
-optimizer with its linear learning-rate decay.
+optimizer with its linear learning-rate decay (and stage 2's optional warm-up).
 
 An epoch is one step on the whole training set (the paper's full-batch training): every
 micro-batch adds (sum of its strings' nats/token) / n to the gradient, so the total equals one
@@ -86,11 +86,21 @@ def _add_grads(params: list[torch.Tensor], grads: list[tuple | None]) -> None:
 
 def lr_factor(cfg: TrainConfig, step: int) -> float:
     """Multiplier of the base lr for the update after ``step`` updates: linear decay to 0 over
-    the stage (or over the whole run when stage 2 does not reset the schedule)."""
+    the stage (or over the whole run when stage 2 does not reset the schedule), times stage 2's
+    warm-up ramp: its update j = 1..N (``step`` = epochs + j - 1) at j / (N + 1), N =
+    ``warmup2_epochs``. The ramp scales whatever the decay gives, so it also applies when stage 2
+    keeps the optimizer and the one schedule (the loop then never rebuilds the scheduler)."""
     E, T = cfg.epochs, cfg.total_epochs
     if cfg.sequential and cfg.reset_schedule:
-        return 1.0 - (step - E) / (T - E) if step >= E else 1.0 - step / E
-    return 1.0 - step / T
+        decay = 1.0 - (step - E) / (T - E) if step >= E else 1.0 - step / E
+    else:
+        decay = 1.0 - step / T
+    N = cfg.warmup2_epochs or 0
+    if cfg.sequential and N and E <= step < E + N:
+        # a fresh AdamW's first update moves every weight by about lr (m / sqrt(v) = sign of the
+        # gradient), which throws the D1 loss up in one step; a ramp makes the first ones small
+        return decay * (step - E + 1) / (N + 1)
+    return decay
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, first_step: int,

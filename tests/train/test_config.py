@@ -60,6 +60,11 @@ def test_defaults_are_the_papers():
         ({"model_seed": -3}, ["model_seed", "or unset (= seed)"]),
         ({"lora": {"alpha": math.inf}}, ["lora.alpha", "finite number > 0"]),
         ({"lora": {"targets": []}}, ["lora.targets", "non-empty"]),
+        ({"warmup2_epochs": -1, "sequential": True}, ["warmup2_epochs", ">= 0"]),
+        ({"warmup2_epochs": 1.5, "sequential": True}, ["warmup2_epochs", "integer"]),
+        ({"warmup2_epochs": 2}, ["warmup2_epochs = 2", "sequential run", "sequential = true"]),
+        ({"warmup2_epochs": 5, "sequential": True, "epochs2": 5}, ["fewer than the 5 stage-2"]),
+        ({"warmup2_epochs": 7, "sequential": True, "epochs": 7}, ["fewer than the 7 stage-2"]),
     ],
 )
 def test_invalid_fields_name_field_and_valid_values(kw, words):
@@ -69,11 +74,23 @@ def test_invalid_fields_name_field_and_valid_values(kw, words):
         assert w in str(e.value)
 
 
+def test_warmup2_epochs_unset_or_zero_and_in_range_are_valid(tmp_path):
+    assert TrainConfig(grammar="g.cfg").warmup2_epochs is None  # unset: the run id keeps its hash
+    assert TrainConfig(grammar="g.cfg", warmup2_epochs=0).warmup2_epochs == 0  # 0: none, anywhere
+    c = TrainConfig(grammar="g.cfg", sequential=True, epochs=5, epochs2=3, warmup2_epochs=2)
+    assert c.warmup2_epochs == 2
+    path = tmp_path / "c.toml"
+    path.write_text('grammar = "g.cfg"\nsequential = true\nepochs = 4\nwarmup2_epochs = 4\n')
+    with pytest.raises(ConfigError, match=f"{path}:4: error: warmup2_epochs must be fewer"):
+        load_config(path)
+    assert load_config(path, ["warmup2_epochs=3"]).warmup2_epochs == 3
+
+
 def test_toml_round_trip_is_exact(tmp_path):
     c = TrainConfig(
         grammar="grammars/a b.cfg", model=ModelSpec("llama-tiny", hidden_size=48), lr=1e-05,
         lora=LoraSpec(rank=4, alpha=8.0, targets=("q_proj", "v_proj")), generate_epochs=(0, 7),
-        sequential=True, epochs2=5, n_test=12,
+        sequential=True, epochs2=5, n_test=12, warmup2_epochs=2,
     )  # fmt: skip
     text = dumps_config(c)
     assert config_from_dict(tomllib.loads(text)) == c
@@ -176,7 +193,7 @@ def test_flatten_keys_and_set_dotted_are_inverse():
 
 def test_every_key_has_a_description_and_a_unit_entry():
     keys = config_fields()
-    assert len(keys) == 30 + 6 + 4  # 30 top-level (2 of them the tables), [model] 6, [lora] 4
+    assert len(keys) == 31 + 6 + 4  # 31 top-level (2 of them the tables), [model] 6, [lora] 4
     for k in keys:
         doc, unit = field_doc(k)
         assert doc and isinstance(unit, str), k
