@@ -1,7 +1,8 @@
 """The learning rate per fine-tuning mode from the SmolLM2 learning-rate sweep, by the rule that
 experiments/smollm2_lr_sweep.toml states before its runs: per mode (full fine-tune: LoRA rank 0;
-LoRA), the smallest lr at which the random 26-letter run did not diverge and its memorization
-onset (test/train loss > 1.05, sustained) is observed by epoch ``BY``. Prints one table row per
+LoRA), the smallest lr at which the random 26-letter run did not diverge (or fail) and its
+memorization onset (test/train loss > 1.05, sustained up to the last recorded epoch: a run stopped
+early counts with the epochs it has) is observed by epoch ``BY``. Prints one table row per
 run and the pick per mode; ``--apply FILE...`` writes the full fine-tune's pick into the
 ``lr = ...`` line of each experiment file (the *_smollm2.toml files are full fine-tunes):
 
@@ -40,7 +41,8 @@ def pick(table: pd.DataFrame) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for mode in ("full", "lora"):
         ok = table[(table["grammar"] == GRAMMAR) & (table["mode"] == mode)
-                   & (table["status"] == "done") & (table["onset"] <= BY)]  # fmt: skip
+                   & ~table["status"].isin(["diverged", "failed"])
+                   & (table["onset"] <= BY)]  # fmt: skip
         out[mode] = float(ok["config.lr"].min()) if len(ok) else None
     return out
 

@@ -19,7 +19,7 @@ RUNS = {
     "fig5a_gpu": 3 * 5 * 3, "fig5a_cpu": 3 * 5, "fig5a_smollm2": 3,
     "fig5b_gpu": 3 * 5 * 3, "fig5b_cpu": 3 * 5, "fig5b_smollm2": 3,
     "fig5c_gpu": 3 * 5 * 3, "fig5c_cpu": 3 * 5, "fig5c_smollm2": 3,
-    "smollm2_lr_sweep": 4 * 2, "tiny_phase_search": 3 * 2 * 2 * 2,
+    "smollm2_lr_sweep": 2 * 6 * 2, "tiny_phase_search": 3 * 2 * 2 * 2,
     "fig2_cpu_vocab2048": 2 * 2 * 5, "tiny_vocab_search": 2 * 4 * 2,
     "fig4_cpu_keep_optimizer": 2 * 5, "fig4_cpu_one_schedule": 2 * 5, "fig4_cpu_warmup": 2 * 5,
 }  # fmt: skip
@@ -74,3 +74,41 @@ def test_experiment_loads(stem, tmp_path):
 
         bits = sorted({round(string_entropy_bits(load(c.grammar)), 1) for c in cfgs})
         assert bits == [64.0, 179.7, 300.8]
+
+
+def test_pick_lr_applies_the_sweep_rule(tmp_path):
+    """experiments/pick_lr.py: per mode the smallest lr on random_l26 that did not diverge and
+    whose onset is observed by epoch 20; other grammars, later or censored onsets do not count."""
+    import importlib.util
+
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location("pick_lr", ROOT / "pick_lr.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [  # grammar, rank, lr, status, onset, censored
+        ("random_l26", 0, 1e-5, "done", 40, False),  # too late
+        ("random_l26", 0, 3e-5, "diverged", 3, False),  # diverged
+        ("random_l26", 0, 1e-4, "running", 12, False),  # the pick (a stopped run counts)
+        ("random_l26", 0, 3e-4, "done", 5, False),
+        ("random_l26", 8, 1e-4, "done", 20, True),  # censored at 20: not observed
+        ("random_l26", 8, 1e-3, "done", 20, False),  # on the bound: counts
+        ("hierarchical_p0.5", 8, 1e-5, "done", 2, False),  # another grammar
+    ]
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "grammar",
+            "config.lora.rank",
+            "config.lr",
+            "status",
+            "memorization_onset_epoch",
+            "memorization_onset_censored",
+        ],
+    )
+    df["min_test_loss"] = 1.0
+    assert mod.pick(mod.rows(df)) == {"full": 1e-4, "lora": 1e-3}
+    f = tmp_path / "x.toml"
+    f.write_text('name = "x"\n[base]\nlr = 0.5\n')
+    mod.apply(1e-4, [str(f)])
+    assert f.read_text() == 'name = "x"\n[base]\nlr = 0.0001\n'
