@@ -16,7 +16,7 @@ model onto one process every few epochs would cost what sharding saves. Its chec
 * ``shard-RRRRR-of-WWWWW.safetensors``, one per rank, written by that rank: its local pieces of
   every weight and buffer (``model.<name>``) and of the optimizer's state tensors
   (``state.<i>.<key>``); the file's metadata records each weight's global shape, its local shape
-  and its placement (``Shard(dim=0)``);
+  and its placement (``S(0)``: FSDP2 splits dimension 0);
 * rng.safetensors and training_state.json as above (rank 0's), the state with
   ``"sharding"``: FSDP version, world size and wrap units. Written after every rank's shard
   (distributed.py puts a barrier in between), so its presence still marks a complete
@@ -240,7 +240,7 @@ def _load_joined(folder: Path, model: Any, world: int) -> None:
     sd = {}
     for name, (shape, _, place) in layout.items():
         parts = [tensors[f"model.{name}"] for tensors, _ in pieces]
-        if place and any(p != "Shard(dim=0)" for p in place):
+        if place and any(p != "S(0)" for p in place):
             raise GrammarlabError(f"{name} is sharded as {place}, which is not read here",
                                   file=str(folder))  # fmt: skip
         full = torch.cat(parts) if place else parts[0]

@@ -55,7 +55,7 @@ def settings_from_plugin(plugin: Any, mixed_precision: str) -> Settings:
     policy = getattr(plugin.auto_wrap_policy, "__name__", str(plugin.auto_wrap_policy))
     if plugin.auto_wrap_policy is not None and "transformer" not in policy:
         raise ConfigError(f"fsdp_auto_wrap_policy {policy} is not supported",
-                          hint="use TRANSFORMER_BASED_WRAP (one unit per decoder layer)")  # fmt: skip
+                          hint="use TRANSFORMER_BASED_WRAP (a unit per decoder layer)")  # fmt: skip
     if mixed_precision not in ("no", "bf16"):
         raise ConfigError(f"mixed_precision {mixed_precision} is not supported under FSDP",
                           hint="use bf16 (or no)")  # fmt: skip
