@@ -98,8 +98,15 @@ def epoch(folder: Path) -> int:
     return int(_state(folder)["epoch"])
 
 
-def load(folder: Path, model: Any, optimizer: Any = None, scheduler: Any = None,
-         world_size: int = 1, rank: int = 0, sharding: dict[str, Any] | None = None) -> int:
+def load(
+    folder: Path,
+    model: Any,
+    optimizer: Any = None,
+    scheduler: Any = None,
+    world_size: int = 1,
+    rank: int = 0,
+    sharding: dict[str, Any] | None = None,
+) -> int:
     """Restore weights (and optimizer, scheduler and random states when given: a resume,
     refused when the checkpoint was written by another number of processes or, for ``sharding``
     (the FSDP layout of this run, train/fsdp.py), with another sharding); the epoch. ``rank``:
@@ -190,8 +197,11 @@ def save_sharded_state(folder: Path, epoch: int, optimizer: Any, scheduler: Any,
 def _read_shard(folder: Path, rank: int, world: int) -> tuple[dict[str, torch.Tensor], dict]:
     path = folder / shard_name(rank, world)
     if not path.is_file():
-        raise GrammarlabError(f"the sharded checkpoint has no file for rank {rank} of {world}",
-                              file=str(folder), hint="start the run again in a new folder")
+        raise GrammarlabError(
+            f"the sharded checkpoint has no file for rank {rank} of {world}",
+            file=str(folder),
+            hint="start the run again in a new folder",
+        )
     tensors = _read_tensors(path)
     try:
         with safe_open(str(path), "pt") as f:

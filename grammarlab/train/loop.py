@@ -269,9 +269,11 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
                 last_save = time.perf_counter()
                 ckpt_s = write_s = last_save - t1
     if cfg.save_final_model:
-        # distributed: rank 0 saves; under FSDP every rank helps gather the weights first
-        final = model if dist is None else dist.final_model(
-            model, lambda: build_model(cfg, grammar.terminals, "cpu", pick_device(cfg)[1])[0])
+        final = model
+        if dist is not None:  # rank 0 saves; under FSDP every rank helps gather the weights
+            dtype = pick_device(cfg)[1]
+            final = dist.final_model(model, lambda: build_model(cfg, grammar.terminals, "cpu",
+                                                                dtype)[0])  # fmt: skip
         if final is not None:
             save_final_model(run.final_model_path, final, r.tmap)
     return Status("analysing", T, trained="done")
