@@ -26,10 +26,22 @@ environment. accelerate is imported only then, so a single-process run never loa
   state (dropout) is reseeded per (seed, epoch, rank) before each training pass, so a resume is
   exact without each rank's random state in the checkpoint.
 
-FSDP (sharded weights, for the 8B-12B models) is not wired yet: it needs sharded checkpoints
-(``accelerator.save_state`` into checkpoint.tmp/ by every rank) and the evaluation and generation
-passes on the wrapped model; a run launched with FSDP is refused with a clear error. See
-docs/scale.md.
+**FSDP** (``fsdp_version: 2`` in the accelerate config; fsdp.py applies ``fully_shard`` from
+accelerate's settings, on the CPU as on GPUs) differs in four places:
+
+* every forward is collective (each unit's weights are gathered from all ranks), so the
+  evaluation plans are equalized with padding batches like the training plans, and generation
+  runs on every rank in lockstep on rank 0's logits (fsdp.Lockstep); the evaluation runs on the
+  sharded model itself, which is resharded after it (:meth:`Distributed.after_inference`);
+* the model is built on the CPU and sharded before the optimizer is made (the parameters become
+  DTensor shards);
+* checkpoints are sharded (:meth:`Distributed.save_checkpoint`): rank 0 empties
+  checkpoint.tmp/, every rank writes its own safetensors shard into it, and after a barrier
+  rank 0 writes the training state (with the sharding) and swaps it in; a resume reads each
+  rank's own shard and refuses another world size or sharding (runs/checkpoint.py);
+* final_model/ is gathered onto rank 0 into a plain copy of the model, saved as in one process.
+
+See docs/scale.md.
 """
 
 from __future__ import annotations
