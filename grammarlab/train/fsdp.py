@@ -90,6 +90,11 @@ def shard_model(model: torch.nn.Module, settings: Settings) -> torch.nn.Module:
     from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
     names = set(unit_names(model, settings))
+    if settings.offload and not torch.cuda.is_available():  # FSDP2's offload needs a device
+        raise ConfigError(
+            "fsdp_offload_params: true needs GPUs (it moves shards between GPU and host memory)",
+            hint="set fsdp_offload_params: false on the CPU",
+        )
     if settings.checkpointing:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -24,7 +24,7 @@ from grammarlab.runs import checkpoint
 from grammarlab.runs.folder import RunDir, Status
 from grammarlab.runs.launch import run as launch
 from grammarlab.train.config import dumps_config
-from grammarlab.train.fsdp import Settings, settings_from_plugin, unit_names
+from grammarlab.train.fsdp import Settings, settings_from_plugin, shard_model, unit_names
 from grammarlab.train.models import ModelSpec, load_model
 from grammarlab.train.restore import load_run_model
 
@@ -79,6 +79,13 @@ def test_the_wrap_units_are_the_decoder_layers(preset, layer):
     with pytest.raises(ConfigError, match=f"names {other}, which the model") as e:
         unit_names(model, Settings((other,)))
     assert f"its decoder layer is {layer}" in str(e.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for CPU-only machines")
+def test_cpu_offload_without_a_gpu_is_a_one_line_error():
+    model, _ = load_model(ModelSpec("pythia-tiny", num_layers=1), ("a", "b"), seed=0)
+    with pytest.raises(ConfigError, match="fsdp_offload_params: true needs GPUs"):
+        shard_model(model, Settings(offload=True))
 
 
 def _state_file(folder: Path, sharding) -> None:
@@ -231,3 +238,16 @@ def test_bf16_mixed_precision_is_applied(tiny_cfg, tmp_path):
                  for k in x if k.endswith("_loss") and x[k] is not None]  # fmt: skip
         assert 1e-6 < max(diffs) < 1e-2, (config, max(diffs))
         assert np.all(np.isfinite(diffs))
+
+
+@pytest.mark.slow
+def test_activation_checkpointing_changes_no_number(tiny_cfg, tmp_path):
+    # recomputing a layer in backward runs the same operations on the same inputs: bit for bit
+    cfg = tiny_cfg(epochs=2, n_generate=2, n_train=7)
+    toml = tmp_path / "run.toml"
+    toml.write_text(dumps_config(cfg))
+    plain, heavy = tmp_path / "plain", tmp_path / "heavy"
+    accelerate_runs.launch(toml, plain, 0, tmp_path, CONFIG)
+    options = ("--fsdp_activation_checkpointing", "true")
+    accelerate_runs.launch(toml, heavy, 0, tmp_path, CONFIG, options)
+    same_run(heavy, plain)
