@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 import torch
 from accelerate_runs import assert_close_runs, metrics, same_run
+from conftest import GRAMMAR
 
 from grammarlab.errors import ConfigError, GrammarlabError
 from grammarlab.runs import checkpoint
 from grammarlab.runs.folder import RunDir, Status
 from grammarlab.runs.launch import run as launch
-from grammarlab.train.config import dumps_config
+from grammarlab.train.config import TrainConfig, dumps_config
 from grammarlab.train.fsdp import Settings, settings_from_plugin, shard_model, unit_names
 from grammarlab.train.models import ModelSpec, load_model
 from grammarlab.train.restore import load_run_model
@@ -115,14 +116,19 @@ def test_a_checkpoint_of_another_sharding_is_refused(tiny_cfg, tmp_path, saved, 
     assert len(str(e.value).splitlines()) <= 2  # the error and its hint
 
 
-@pytest.fixture
-def fsdp_run(tiny_cfg, tmp_path):
+@pytest.fixture(scope="module")
+def fsdp_run(tmp_path_factory):
     """A 2-process FSDP run killed in its second checkpoint write, then resumed on 2 processes,
-    and the same run in this process: (killed-and-resumed folder, single-process folder)."""
+    and the same run in this process: (killed-and-resumed folder, single-process folder, the
+    folder of its run.toml). Made once for the module's tests (two launches)."""
+    tmp_path = tmp_path_factory.mktemp("fsdp")
+    (tmp_path / "h.cfg").write_text(GRAMMAR)
     # 7 training strings (4 + 3 per rank), 5 test strings and micro-batches of 2: the ranks
     # plan different numbers of micro-batches in training and in evaluation (padding batches)
-    cfg = tiny_cfg(epochs=3, n_generate=4, checkpoint_every=1, n_train=7, n_test=5,
-                   micro_batch_size=2, save_final_model=True)  # fmt: skip
+    cfg = TrainConfig(grammar=str(tmp_path / "h.cfg"), epochs=3, extraction_prefix=2,
+                      model=ModelSpec("pythia-tiny", hidden_size=32, num_layers=1),
+                      n_train=7, n_test=5, n_random=4, n_generate=4, checkpoint_every=1,
+                      micro_batch_size=2, save_final_model=True)  # fmt: skip
     toml = tmp_path / "run.toml"
     toml.write_text(dumps_config(cfg))
     one, two = tmp_path / "one", tmp_path / "two"
@@ -141,11 +147,11 @@ def fsdp_run(tiny_cfg, tmp_path):
     with pytest.raises(GrammarlabError, match="written by a run on 2 process"):
         launch(cfg, copy, quiet=True)
     accelerate_runs.launch(toml, two, 0, tmp_path, CONFIG)
-    return two, one
+    return two, one, tmp_path
 
 
 def test_fsdp_on_two_processes_matches_one_and_resumes_after_a_kill(fsdp_run):
-    two, one = fsdp_run
+    two, one, _ = fsdp_run
     assert RunDir(two).read_status().state == "done"
     assert [r["epoch"] for r in metrics(two)] == [0, 1, 2, 3]
     # Epoch 0 (no update yet) is bit for bit the same: the gathered weights are the weights and
@@ -164,7 +170,7 @@ def test_fsdp_on_two_processes_matches_one_and_resumes_after_a_kill(fsdp_run):
 def test_the_final_model_is_a_full_hugging_face_directory(fsdp_run):
     from transformers import AutoModelForCausalLM
 
-    two, _ = fsdp_run
+    two, _, _ = fsdp_run
     final = AutoModelForCausalLM.from_pretrained(two / "final_model")
     # the sharded checkpoint joined in one process (what `grammarlab score` reads) holds the
     # same weights as the gathered final model: both are the state after the last update
@@ -186,7 +192,7 @@ class _Evil:
 
 
 def test_no_shard_is_unpickled(fsdp_run, tmp_path):
-    two, _ = fsdp_run
+    two, _, _ = fsdp_run
     marker = tmp_path / "pwned"
     for r in (0, 1):
         bad = tmp_path / f"bad{r}"
@@ -199,9 +205,9 @@ def test_no_shard_is_unpickled(fsdp_run, tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_fsdp_run_resumes_bit_identically(fsdp_run, tmp_path):
-    two, _ = fsdp_run
+    two, _, made = fsdp_run
     straight = tmp_path / "straight"
-    accelerate_runs.launch(tmp_path / "run.toml", straight, 0, tmp_path, CONFIG)
+    accelerate_runs.launch(made / "run.toml", straight, 0, tmp_path, CONFIG)
     same_run(two, straight)
     for r in (0, 1):  # the shards too
         name = checkpoint.shard_name(r, 2)
@@ -212,13 +218,13 @@ def test_a_killed_fsdp_run_resumes_bit_identically(fsdp_run, tmp_path):
 
 @pytest.mark.slow
 def test_an_fsdp_checkpoint_is_refused_by_a_ddp_launch(fsdp_run, tmp_path):
-    two, _ = fsdp_run
+    two, _, made = fsdp_run
     copy = tmp_path / "ddp"
     shutil.copytree(two, copy)
     shutil.rmtree(copy / "final_model")
     RunDir(copy).write_status(Status("running", 2))  # as if killed after its last checkpoint
     with pytest.raises(AssertionError, match="written with FSDP over 2 process"):
-        accelerate_runs.launch(tmp_path / "run.toml", copy, 0, tmp_path, "ddp_2_processes.yaml")
+        accelerate_runs.launch(made / "run.toml", copy, 0, tmp_path, "ddp_2_processes.yaml")
 
 
 @pytest.mark.slow
