@@ -10,6 +10,22 @@
 * training_state.json: the epoch, the scheduler, the optimizer's parameter groups and the rest of
   the random state; written last, so its presence marks a complete checkpoint.
 
+A run sharded with FSDP (train/fsdp.py) writes no Hugging Face directory: gathering an 8-12B
+model onto one process every few epochs would cost what sharding saves. Its checkpoint holds
+
+* ``shard-RRRRR-of-WWWWW.safetensors``, one per rank, written by that rank: its local pieces of
+  every weight and buffer (``model.<name>``) and of the optimizer's state tensors
+  (``state.<i>.<key>``); the file's metadata records each weight's global shape, its local shape
+  and its placement (``S(0)``: FSDP2 splits dimension 0);
+* rng.safetensors and training_state.json as above (rank 0's), the state with
+  ``"sharding"``: FSDP version, world size and wrap units. Written after every rank's shard
+  (distributed.py puts a barrier in between), so its presence still marks a complete
+  checkpoint.
+
+Resuming needs the same world size and sharding (each rank reads back its own file: bit for
+bit); anything else is refused with a one-line error. :func:`load` without an optimizer (scoring
+a run, ``restore.py``) joins the shards into a plain model.
+
 Nothing is unpickled: an old checkpoint of ``torch.save`` pickles (state.pt, optimizer.pt) is
 refused with a clear error instead of being loaded (a pickle can run code).
 """
@@ -23,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from grammarlab.errors import GrammarlabError
@@ -34,6 +50,7 @@ OPTIMIZER = "optimizer.safetensors"
 RNG = "rng.safetensors"
 FORMAT = 2  # 1 was torch.save pickles (optimizer.pt, state.pt)
 _PICKLES = ("state.pt", "optimizer.pt")
+_SHARD = "shard-{rank:05d}-of-{world:05d}.safetensors"
 
 
 def save(folder: Path, epoch: int, model: Any, optimizer: Any, scheduler: Any, tmap: Any,
@@ -81,10 +98,19 @@ def epoch(folder: Path) -> int:
     return int(_state(folder)["epoch"])
 
 
-def load(folder: Path, model: Any, optimizer: Any = None, scheduler: Any = None,
-         world_size: int = 1) -> int:  # fmt: skip
+def load(
+    folder: Path,
+    model: Any,
+    optimizer: Any = None,
+    scheduler: Any = None,
+    world_size: int = 1,
+    rank: int = 0,
+    sharding: dict[str, Any] | None = None,
+) -> int:
     """Restore weights (and optimizer, scheduler and random states when given: a resume,
-    refused when the checkpoint was written by another number of processes); the epoch."""
+    refused when the checkpoint was written by another number of processes or, for ``sharding``
+    (the FSDP layout of this run, train/fsdp.py), with another sharding); the epoch. ``rank``:
+    this process's rank, whose shard a sharded resume reads."""
     state = _state(folder)
     saved = state.get("world_size", 1)
     if optimizer is not None and saved != world_size:
@@ -92,13 +118,151 @@ def load(folder: Path, model: Any, optimizer: Any = None, scheduler: Any = None,
                               f"one has {world_size}: its numbers would not continue exactly",
                               file=str(folder),
                               hint=f"resume it with {saved} process(es)")  # fmt: skip
-    load_hf_weights(folder, model)
-    if optimizer is not None:
+    layout = state.get("sharding")
+    if optimizer is not None and layout != sharding:
+        raise GrammarlabError(f"the checkpoint was written {_how(layout)}, this run is "
+                              f"{_how(sharding)}: its state would not continue exactly",
+                              file=str(folder),
+                              hint="resume it with the accelerate config it was started with"
+                              )  # fmt: skip
+    if layout is None:
+        load_hf_weights(folder, model)
+    elif optimizer is None:
+        _load_joined(folder, model, int(layout["world_size"]))
+    else:
+        _load_shard(folder, rank, world_size, model, optimizer, state["optimizer"])
+    if optimizer is not None and layout is None:
         optimizer.load_state_dict(_join_state(_read_tensors(folder / OPTIMIZER),
                                               state["optimizer"]))  # fmt: skip
+    if optimizer is not None:
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(_read_tensors(folder / RNG), state["rng"])
     return int(state["epoch"])
+
+
+def _how(sharding: dict[str, Any] | None) -> str:
+    if sharding is None:
+        return "without FSDP"
+    units = ", ".join(sharding.get("units", ())) or "none"
+    return f"with FSDP over {sharding.get('world_size')} process(es) (units: {units})"
+
+
+# --------------------------------------------------------------------------- sharded (FSDP)
+
+
+def shard_name(rank: int, world: int) -> str:
+    """The file of rank ``rank`` of ``world`` in a sharded checkpoint."""
+    return _SHARD.format(rank=rank, world=world)
+
+
+def _local(t: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+    """A DTensor's local piece and its placements; a plain tensor itself (no placements)."""
+    if hasattr(t, "to_local") and hasattr(t, "placements"):
+        return t.to_local(), [str(p) for p in t.placements]
+    return t, []
+
+
+def save_shard(folder: Path, rank: int, world: int, model: Any, optimizer: Any) -> None:
+    """Write (fsynced) rank ``rank``'s file of a sharded checkpoint into ``folder`` (module
+    docstring); every rank calls it, into the same folder."""
+    tensors, layout = {}, {}
+    for name, t in model.state_dict().items():
+        local, place = _local(t)
+        tensors[f"model.{name}"] = local
+        layout[name] = [list(t.shape), list(local.shape), place]
+    for name, t in _split_state(optimizer.state_dict())[0].items():
+        tensors[name] = _local(t)[0]
+    path = folder / shard_name(rank, world)
+    _write_tensors(tensors, path, {"layout": json.dumps(layout)})
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def save_sharded_state(folder: Path, epoch: int, optimizer: Any, scheduler: Any,
+                       sharding: dict[str, Any]) -> None:  # fmt: skip
+    """Rank 0's part after every rank's shard: the random states and training_state.json (its
+    optimizer entry holds only the JSON part; the tensors are in the shards)."""
+    rng_tensors, rng_rest = _rng_state()
+    _write_tensors(rng_tensors, folder / RNG)
+    fsync_tree(folder)
+    state = {"format": FORMAT, "epoch": epoch, "optimizer": _split_state(optimizer.state_dict())[1],
+             "scheduler": scheduler.state_dict(), "rng": rng_rest,
+             "world_size": sharding["world_size"], "sharding": sharding}  # fmt: skip
+    with open(folder / STATE, "w", encoding="utf-8") as f:
+        f.write(json.dumps(state, allow_nan=False))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _read_shard(folder: Path, rank: int, world: int) -> tuple[dict[str, torch.Tensor], dict]:
+    path = folder / shard_name(rank, world)
+    if not path.is_file():
+        raise GrammarlabError(
+            f"the sharded checkpoint has no file for rank {rank} of {world}",
+            file=str(folder),
+            hint="start the run again in a new folder",
+        )
+    tensors = _read_tensors(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            layout = json.loads((f.metadata() or {})["layout"])
+        if not isinstance(layout, dict):
+            raise ValueError("not an object")
+    except (KeyError, ValueError, SafetensorError) as e:
+        raise GrammarlabError(f"the shard has no readable layout ({e})", file=str(path)) from None
+    return tensors, layout
+
+
+def _load_shard(folder: Path, rank: int, world: int, model: Any, optimizer: Any,
+                rest: dict[str, Any]) -> None:  # fmt: skip
+    """This rank's shard into the sharded ``model`` and ``optimizer``, bit for bit."""
+    tensors, layout = _read_shard(folder, rank, world)
+    current = model.state_dict()
+    mine = {name: [list(t.shape), list(_local(t)[0].shape), _local(t)[1]]
+            for name, t in current.items()}  # fmt: skip
+    if mine != layout:
+        bad = sorted(k for k in mine.keys() | layout.keys() if mine.get(k) != layout.get(k))
+        raise GrammarlabError(f"the shard does not fit this run's sharding ({bad[0]}: "
+                              f"{layout.get(bad[0])} saved, {mine.get(bad[0])} here)",
+                              file=str(folder / shard_name(rank, world)),
+                              hint="resume it with the accelerate config it was started with"
+                              )  # fmt: skip
+    with torch.no_grad():
+        for name, t in current.items():
+            _local(t)[0].copy_(tensors[f"model.{name}"])
+    opt_tensors = {k: v for k, v in tensors.items() if k.startswith("state.")}
+    sd = _join_state(opt_tensors, rest)
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    for i, entry in sd["state"].items():
+        p = params[i]
+        for k, v in entry.items():
+            if k != "step" and isinstance(v, torch.Tensor) and hasattr(p, "placements"):
+                entry[k] = type(p).from_local(v, p.device_mesh, p.placements, run_check=False,
+                                              shape=p.shape, stride=p.stride())  # fmt: skip
+    optimizer.load_state_dict(sd)
+
+
+def _load_joined(folder: Path, model: Any, world: int) -> None:
+    """The weights of a sharded checkpoint joined into a plain (unsharded) ``model``: FSDP2
+    splits dimension 0 into consecutive pieces in rank order, so they are concatenated."""
+    pieces = [_read_shard(folder, r, world) for r in range(world)]
+    layout = pieces[0][1]
+    sd = {}
+    for name, (shape, _, place) in layout.items():
+        parts = [tensors[f"model.{name}"] for tensors, _ in pieces]
+        if place and any(p != "S(0)" for p in place):
+            raise GrammarlabError(f"{name} is sharded as {place}, which is not read here",
+                                  file=str(folder))  # fmt: skip
+        full = torch.cat(parts) if place else parts[0]
+        if list(full.shape) != shape:
+            raise GrammarlabError(f"the shards of {name} join to {list(full.shape)}, not {shape}",
+                                  file=str(folder))  # fmt: skip
+        sd[name] = full
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise GrammarlabError(f"the weights do not fit the model: {str(e).splitlines()[0]}",
+                              file=str(folder)) from None  # fmt: skip
 
 
 def _state(folder: Path) -> dict[str, Any]:

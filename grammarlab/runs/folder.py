@@ -491,13 +491,41 @@ class RunDir:
         return None if d is None else checkpoint.epoch(d)
 
     def load_checkpoint(self, model: Any, optimizer: Any = None, scheduler: Any = None,
-                        world_size: int = 1) -> int:  # fmt: skip
+                        world_size: int = 1, rank: int = 0,
+                        sharding: dict[str, Any] | None = None) -> int:  # fmt: skip
         """Restore weights (and optimizer, scheduler and random states when given, for a run on
-        ``world_size`` processes); return the epoch."""
+        ``world_size`` processes, this one of rank ``rank``, sharded as ``sharding`` under
+        FSDP); return the epoch."""
         d = self._checkpoint()
         if d is None:
             raise GrammarlabError("run folder has no checkpoint", file=str(self.path))
-        return checkpoint.load(d, model, optimizer, scheduler, world_size)
+        return checkpoint.load(d, model, optimizer, scheduler, world_size, rank, sharding)
+
+    # a sharded (FSDP) checkpoint: rank 0 begins it, every rank writes its shard into
+    # checkpoint_tmp_path, rank 0 finishes it (train/distributed.py puts the barriers between)
+
+    @property
+    def checkpoint_tmp_path(self) -> Path:
+        """checkpoint.tmp/: the checkpoint being written."""
+        return self._p(CHECKPOINT_TMP)
+
+    def begin_checkpoint(self) -> None:
+        """An empty checkpoint.tmp/ for the shards of a sharded checkpoint."""
+        tmp = self._p(CHECKPOINT_TMP)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+
+    def finish_sharded_checkpoint(self, epoch: int, optimizer: Any, scheduler: Any,
+                                  sharding: dict[str, Any]) -> None:  # fmt: skip
+        """After every rank's shard: the training state (which completes checkpoint.tmp/), then
+        the swap; checkpoint.tmp/ is removed again when the write fails."""
+        tmp = self._p(CHECKPOINT_TMP)
+        try:
+            checkpoint.save_sharded_state(tmp, epoch, optimizer, scheduler, sharding)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.commit_checkpoint()
 
     # ------------------------------------------------------------------------- analysis
 

@@ -26,16 +26,28 @@ environment. accelerate is imported only then, so a single-process run never loa
   state (dropout) is reseeded per (seed, epoch, rank) before each training pass, so a resume is
   exact without each rank's random state in the checkpoint.
 
-FSDP (sharded weights, for the 8B-12B models) is not wired yet: it needs sharded checkpoints
-(``accelerator.save_state`` into checkpoint.tmp/ by every rank) and the evaluation and generation
-passes on the wrapped model; a run launched with FSDP is refused with a clear error. See
-docs/scale.md.
+**FSDP** (``fsdp_version: 2`` in the accelerate config; fsdp.py applies ``fully_shard`` from
+accelerate's settings, on the CPU as on GPUs) differs in four places:
+
+* every forward is collective (each unit's weights are gathered from all ranks), so the
+  evaluation plans are equalized with padding batches like the training plans, and generation
+  runs on every rank in lockstep on rank 0's logits (fsdp.Lockstep); the evaluation runs on the
+  sharded model itself, which is resharded after it (:meth:`Distributed.after_inference`);
+* the model is built on the CPU and sharded before the optimizer is made (the parameters become
+  DTensor shards);
+* checkpoints are sharded (:meth:`Distributed.save_checkpoint`): rank 0 empties
+  checkpoint.tmp/, every rank writes its own safetensors shard into it, and after a barrier
+  rank 0 writes the training state (with the sharding) and swaps it in; a resume reads each
+  rank's own shard and refuses another world size or sharding (runs/checkpoint.py);
+* final_model/ is gathered onto rank 0 into a plain copy of the model, saved as in one process.
+
+See docs/scale.md.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import Any
 
@@ -43,6 +55,8 @@ import numpy as np
 import torch
 
 from grammarlab.errors import ConfigError
+from grammarlab.runs import checkpoint
+from grammarlab.train import fsdp
 from grammarlab.train.evaluate import Batch, Encoded, Plan, SetResult
 
 
@@ -69,20 +83,29 @@ class Distributed:
 
     def __init__(self) -> None:
         from accelerate import Accelerator
-        from accelerate.utils import DistributedType
+        from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
-        # on a machine without a GPU the processes talk over gloo (MULTI_CPU)
+        # on a machine without a GPU the processes talk over gloo (MULTI_CPU); accelerate then
+        # ignores an FSDP launch's plugin, so FSDP is read from the launch's environment
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
         kind = self.accelerator.distributed_type
-        if kind not in (DistributedType.MULTI_CPU, DistributedType.MULTI_GPU):
-            raise ConfigError(f"accelerate's distributed type {kind.value} is not supported yet",
-                              hint="launch with DDP (multi_gpu, or several CPU processes); "
-                                   "FSDP is not wired yet: docs/scale.md")  # fmt: skip
+        wants_fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+        if kind not in (DistributedType.MULTI_CPU, DistributedType.MULTI_GPU,
+                        DistributedType.FSDP):  # fmt: skip
+            raise ConfigError(f"accelerate's distributed type {kind.value} is not supported",
+                              hint="launch with FSDP (fsdp_version 2) or DDP (multi_gpu, or "
+                                   "several CPU processes): docs/scale.md")  # fmt: skip
+        self.fsdp: fsdp.Settings | None = None
+        if wants_fsdp or kind == DistributedType.FSDP:
+            plugin = getattr(self.accelerator.state, "fsdp_plugin", None)
+            plugin = plugin or FullyShardedDataParallelPlugin()
+            self.fsdp = fsdp.settings_from_plugin(plugin, self.accelerator.mixed_precision)
         self.rank = self.accelerator.process_index
         self.world = self.accelerator.num_processes
         self.is_main = self.accelerator.is_main_process
         self.device = self.accelerator.device
         self.rows: dict[str, np.ndarray] = {}
+        self.sharding: dict[str, Any] | None = None  # the FSDP layout, once wrapped
 
     def seed(self, seed: int, epoch: int) -> int:
         """The torch seed of this rank's training pass of ``epoch`` (its dropout masks, where
@@ -93,13 +116,74 @@ class Distributed:
     def barrier(self) -> None:
         self.accelerator.wait_for_everyone()
 
+    def model_device(self) -> Any:
+        """Where the run builds its model: under FSDP the CPU (``fully_shard`` then moves each
+        rank's shard to its device, or keeps it in host memory with CPU offload), so no device
+        ever holds the whole model; under DDP this rank's device."""
+        return torch.device("cpu") if self.fsdp is not None else self.device
+
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The model as DDP (gradients averaged over the ranks at every backward)."""
+        """Under FSDP ``model`` itself, sharded in place (fsdp.py; make the optimizer after
+        this); under DDP the model as DDP (gradients averaged over the ranks at every backward,
+        accelerate's mixed precision applied to its forward)."""
+        if self.fsdp is not None:
+            fsdp.shard_model(model, self.fsdp)
+            self.sharding = fsdp.description(model, self.fsdp, self.world)
+            return model
         return self.accelerator.prepare_model(model)
 
     def backward(self, loss: torch.Tensor) -> None:
-        """Backward of ``loss`` times the world size, undoing DDP's average over the ranks."""
-        self.accelerator.backward(loss * self.world)
+        """Backward of ``loss`` times the world size, undoing the average over the ranks that
+        DDP and FSDP take of the gradients (FSDP: reduce-scattered at every backward)."""
+        if self.fsdp is not None:
+            (loss * self.world).backward()
+        else:
+            self.accelerator.backward(loss * self.world)
+
+    def collective_forward(self) -> bool:
+        """Whether every forward is collective (FSDP gathers each unit's weights from all
+        ranks), so evaluation and generation must run the same passes on every rank too."""
+        return self.fsdp is not None
+
+    def after_inference(self, model: torch.nn.Module) -> None:
+        """Free the weights an evaluation or generation pass left gathered (FSDP)."""
+        if self.fsdp is not None:
+            fsdp.reshard(model)
+
+    def for_generation(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model generation runs: under DDP each rank's full copy (the ranks draw the same
+        samples with the same generator); under FSDP the sharded model in lockstep
+        (fsdp.Lockstep)."""
+        return fsdp.Lockstep(model) if self.fsdp is not None else model
+
+    def final_model(self, model: torch.nn.Module,
+                    build: Callable[[], torch.nn.Module]) -> torch.nn.Module | None:  # fmt: skip
+        """The model to save as final_model/ on rank 0 (None elsewhere): under FSDP a plain
+        copy made by ``build`` holding the gathered weights (collective)."""
+        if self.fsdp is None:
+            return model if self.is_main else None
+        fsdp.reshard(model)
+        return fsdp.unsharded_copy(model, build, self.is_main)
+
+    def save_checkpoint(self, run: Any, epoch: int, model: torch.nn.Module, opt: Any,
+                        sched: Any, tmap: Any) -> None:  # fmt: skip
+        """The checkpoint after ``epoch`` updates. DDP: rank 0's full copy (run.save_checkpoint,
+        nothing on the other ranks). FSDP (collective): rank 0 empties checkpoint.tmp/, every rank
+        writes its shard into it, and after all have, rank 0 writes the training state and
+        swaps it in (runs/checkpoint.py)."""
+        if self.fsdp is None:
+            run.save_checkpoint(epoch, model, opt, sched, tmap, self.world)
+            return
+        fsdp.reshard(model)
+        run.begin_checkpoint()
+        self.barrier()
+        checkpoint.save_shard(run.checkpoint_tmp_path, self.rank, self.world, model, opt)
+        self.barrier()
+        run.finish_sharded_checkpoint(epoch, opt, sched, self.sharding)
+
+    def load_checkpoint(self, run: Any, model: torch.nn.Module, opt: Any, sched: Any) -> int:
+        """Every rank's resume from the run's checkpoint (its own shard under FSDP)."""
+        return run.load_checkpoint(model, opt, sched, self.world, self.rank, self.sharding)
 
     def local(self, enc: Encoded) -> Encoded:
         """This rank's rows of ``enc`` (:func:`shard`), at the set's full width."""
@@ -137,7 +221,7 @@ class Distributed:
         torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX)
         ids = torch.full((1, 2), token_id, dtype=torch.long, device=self._device_of(p))
         mask = torch.ones((1, 2), dtype=torch.bool, device=ids.device)
-        extra = [Batch(ids, mask, ())] * (int(count) - len(p.batches))
+        extra = [Batch(ids, mask, ())] * (int(count) - len(p.batches))  # no trie: plain forward
         return Plan(p.sizes, (*p.batches, *extra))
 
     def _device_of(self, p: Plan) -> Any:
@@ -155,7 +239,8 @@ class ReadOnlyRun:
     _WRITES = frozenset({"prepare", "clear", "rewind", "commit_checkpoint", "write_config",
                          "write_grammar", "write_data", "write_env", "write_status",
                          "append_metrics", "write_surprisals", "write_generations",
-                         "save_checkpoint", "write_analysis"})  # fmt: skip
+                         "save_checkpoint", "write_analysis", "begin_checkpoint",
+                         "finish_sharded_checkpoint"})  # fmt: skip
 
     def __init__(self, run: Any) -> None:
         self._run = run

@@ -163,20 +163,26 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None
         run.write_data(data.sets)
     else:
         run.rewind(start)
-    model, tmap = build_model(cfg, grammar.terminals, device, dtype)
+    # under FSDP the model is built on the CPU and sharded onto the devices (distributed.py)
+    model_device = device if dist is None else dist.model_device()
+    model, tmap = build_model(cfg, grammar.terminals, model_device, dtype)
     n_params = count_parameters(model), count_parameters(model, trainable_only=True)
     n_workers, threads = arithmetic(cfg, model, dist, run.read_env() if start is not None else {})
     run.write_env(cfg, str(device), *n_params, n_workers, threads)
     names = {"train": "d1", "train2": "d2"} if cfg.sequential else {}
     sets = {names.get(k, k): encode_set(names.get(k, k), v, tmap, device)
             for k, v in data.sets.items()}  # fmt: skip
+    # wrapped before the optimizer is made: FSDP replaces the parameters by their shards
+    wrapped = model if dist is None else dist.wrap(model)
     opt, sched = make_optimizer(model, cfg, 0)
     if start is not None:
         if cfg.sequential and start > cfg.epochs and (cfg.fresh_optimizer or cfg.reset_schedule):
             keep = None if cfg.fresh_optimizer else opt
             opt, sched = make_optimizer(model, cfg, cfg.epochs, keep)
-        run.load_checkpoint(model, opt, sched, 1 if dist is None else dist.world)
-    wrapped = model if dist is None else dist.wrap(model)
+        if dist is None:
+            run.load_checkpoint(model, opt, sched)
+        else:
+            dist.load_checkpoint(run, model, opt, sched)
     return _Run(model, tmap, sets, opt, sched, start or 0, wrapped, n_workers, threads)
 
 
@@ -203,7 +209,8 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
             # the DDP-wrapped model of a distributed training pass runs without prefix tries
             trie = share and not (dist is not None and training)
             p = plan([local[n] for n in names], cfg.micro_batch_size, trie, n_workers)
-            if dist is not None and training:
+            # DDP synchronizes training passes, FSDP every forward: each rank runs as many
+            if dist is not None and (training or dist.collective_forward()):
                 p = dist.equalize(p, r.tmap.bos_id)
             plans[names, training] = p
         return plans[names, training]
@@ -237,7 +244,10 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
             res = {name: dist.reduce(v, sets[name]) for name, v in res.items()}
         _add_greedy_matches(res, sets, cfg.extraction_prefix)
         if k in cfg.generate_epochs and cfg.n_generate:
-            _write_generations(run, k, model, r.tmap, cfg, sets)
+            gen_model = model if dist is None else dist.for_generation(model)
+            _write_generations(run, k, gen_model, r.tmap, cfg, sets)
+        if dist is not None:
+            dist.after_inference(model)
         lr = r.opt.param_groups[0]["lr"] if upd else 0.0
         record = _record(k, 1 if k <= E else 2, lr, res, train_name, time.perf_counter() - t0,
                          ckpt_s)  # fmt: skip
@@ -256,12 +266,20 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
             ckpt_s = 0.0
             if checkpoint_due(cfg, k + 1, time.perf_counter() - last_save, write_s):
                 t1 = time.perf_counter()
-                run.save_checkpoint(k + 1, model, r.opt, r.sched, r.tmap,
-                                    1 if dist is None else dist.world)  # fmt: skip
+                if dist is None:
+                    run.save_checkpoint(k + 1, model, r.opt, r.sched, r.tmap)
+                else:
+                    dist.save_checkpoint(run, k + 1, model, r.opt, r.sched, r.tmap)
                 last_save = time.perf_counter()
                 ckpt_s = write_s = last_save - t1
-    if cfg.save_final_model and (dist is None or dist.is_main):
-        save_final_model(run.final_model_path, model, r.tmap)
+    if cfg.save_final_model:
+        final = model
+        if dist is not None:  # rank 0 saves; under FSDP every rank helps gather the weights
+            dtype = pick_device(cfg)[1]
+            final = dist.final_model(model, lambda: build_model(cfg, grammar.terminals, "cpu",
+                                                                dtype)[0])  # fmt: skip
+        if final is not None:
+            save_final_model(run.final_model_path, final, r.tmap)
     return Status("analysing", T, trained="done")
 
 

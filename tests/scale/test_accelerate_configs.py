@@ -23,9 +23,11 @@ FSDP = {
     "fsdp_mistral_nemo_12b_1x8.yaml": ("mistral-tiny", False),
     "fsdp_mistral_nemo_12b_1x8_offload.yaml": ("mistral-tiny", True),
 }
-# DDP config file -> processes (the run's dtype comes from its config, not accelerate's mixed
-# precision); ddp_2_processes.yaml is the setup of tests/train/test_distributed.py
+# DDP config file -> processes (float32: accelerate's bf16 autocast would apply if set);
+# ddp_2_processes.yaml is the setup of tests/train/test_distributed.py
 DDP = {"ddp_1node_8gpus.yaml": 8, "ddp_2_processes.yaml": 2}
+# the 2-process FSDP setup of tests/train/test_fsdp.py (which checks its settings)
+CPU_FSDP = "fsdp_2_processes.yaml"
 
 
 def _launch_args(path: Path):
@@ -37,7 +39,8 @@ def _launch_args(path: Path):
 
 
 def test_every_config_is_listed():
-    assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == sorted([*FSDP, *DDP, "lora_1gpu.yaml"])
+    listed = [*FSDP, *DDP, CPU_FSDP, "lora_1gpu.yaml"]
+    assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == sorted(listed)
 
 
 @pytest.mark.parametrize("name", list(FSDP))

@@ -3,15 +3,13 @@ evaluated once, the same losses and surprisals as one process, a killed run resu
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
+import accelerate_runs
 import numpy as np
 import pytest
+from accelerate_runs import metrics, same_run, surprisals
 
 from grammarlab.errors import GrammarlabError
 from grammarlab.runs.folder import RunDir
@@ -19,9 +17,7 @@ from grammarlab.runs.launch import run as launch
 from grammarlab.train.config import dumps_config
 from grammarlab.train.distributed import ReadOnlyRun, shard
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "configs/accelerate/ddp_2_processes.yaml"
-TIMES = ("time_s", "checkpoint_s")  # seconds measured, not computed: they differ between runs
+CONFIG = "ddp_2_processes.yaml"
 
 
 @pytest.mark.parametrize("n, world", [(7, 2), (6, 3), (1, 2), (0, 2), (10, 4)])
@@ -47,47 +43,9 @@ def test_ranks_other_than_0_only_read_the_run_folder(tmp_path):
     assert [r["epoch"] for r in view.read_metrics()] == [0]
 
 
-# A child `grammarlab train` whose rank 0 SIGKILLs itself halfway through its N-th checkpoint
-# write (weights and optimizer written, not the state that completes it); accelerate's launcher
-# (torchrun) then stops the other rank. N = 0: never.
-_CHILD = textwrap.dedent("""
-    import os, signal, sys
-    from grammarlab.runs import checkpoint
-    n, calls = int(sys.argv[1]), []
-    real = checkpoint._rng_state
-
-    def rng_state():
-        calls.append(1)
-        if len(calls) == n:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real()
-
-    checkpoint._rng_state = rng_state
-    from grammarlab.cli import main
-    sys.exit(main(sys.argv[2:]))
-""")
-
-
 def _launch(toml: Path, out: Path, kill_at: int, tmp_path: Path) -> int:
-    """``grammarlab train`` on 2 processes through ``accelerate launch``; its exit status."""
-    child = tmp_path / "child.py"
-    child.write_text(_CHILD)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIG),
-           str(child), str(kill_at), "train", str(toml), "--out", str(out), "--quiet"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    if kill_at == 0:
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.returncode
-
-
-def _metrics(run: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in TIMES} for r in RunDir(run).read_metrics()]
-
-
-def _surprisals(run: Path) -> dict[int, dict[str, np.ndarray]]:
-    folder = RunDir(run)
-    return {e: folder.read_surprisals(e) for e in folder.surprisal_epochs()}
+    """``grammarlab train`` on 2 processes (DDP) through ``accelerate launch``."""
+    return accelerate_runs.launch(toml, out, kill_at, tmp_path, CONFIG)
 
 
 @pytest.fixture
@@ -117,7 +75,7 @@ def _resume_alone(cfg, two: Path, tmp_path: Path) -> None:
 def test_two_processes_match_one_and_resume_after_a_kill(two_process_run):
     two, one, _ = two_process_run
     assert RunDir(two).read_status().state == "done"
-    a, b = _metrics(two), _metrics(one)
+    a, b = metrics(two), metrics(one)
     assert [r["epoch"] for r in a] == [0, 1, 2, 3, 4]
     # Epoch 0 (no update yet) is bit for bit the same: each string's numbers come from exactly
     # one rank and the sums over ranks add zeros. After updates the two runs differ only by
@@ -135,7 +93,7 @@ def test_two_processes_match_one_and_resume_after_a_kill(two_process_run):
                 assert x[k] == y[k], (x["epoch"], k)
             else:
                 assert x[k] == y[k], (x["epoch"], k)
-    sa, sb = _surprisals(two), _surprisals(one)
+    sa, sb = surprisals(two), surprisals(one)
     assert sa.keys() == sb.keys()
     for e in sa:
         for k in sb[e]:
@@ -149,22 +107,11 @@ def test_two_processes_match_one_and_resume_after_a_kill(two_process_run):
     assert len((two / "generations/epoch_0004.txt").read_text().splitlines()) == 4
 
 
-def _same_run(two: Path, straight: Path) -> None:
-    """Every metric (times aside), surprisal array and generation bit for bit."""
-    assert _metrics(two) == _metrics(straight)
-    sa, sb = _surprisals(two), _surprisals(straight)
-    for e in sb:
-        for k in sb[e]:
-            np.testing.assert_array_equal(sa[e][k], sb[e][k])
-    for p in (straight / "generations").iterdir():
-        assert (two / "generations" / p.name).read_text() == p.read_text()
-
-
 @pytest.mark.slow
 def test_a_killed_two_process_run_resumes_bit_identically(two_process_run, tmp_path):
     two, _, _ = two_process_run
     _launch(tmp_path / "run.toml", tmp_path / "straight", 0, tmp_path)
-    _same_run(two, tmp_path / "straight")
+    same_run(two, tmp_path / "straight")
 
 
 @pytest.mark.slow
@@ -177,4 +124,4 @@ def test_a_killed_two_process_lora_dropout_run_resumes_bit_identically(tiny_cfg,
     assert _launch(toml, tmp_path / "killed", 2, tmp_path) != 0
     _launch(toml, tmp_path / "killed", 0, tmp_path)
     _launch(toml, tmp_path / "straight", 0, tmp_path)
-    _same_run(tmp_path / "killed", tmp_path / "straight")
+    same_run(tmp_path / "killed", tmp_path / "straight")
