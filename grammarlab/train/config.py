@@ -125,6 +125,13 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = key(
         "auto", "", '"auto": cuda when available, else cpu'
     )
+    compile: Literal["default", "reduce-overhead"] | None = key(
+        None,
+        "",
+        "torch.compile the model for training and evaluation with this mode "
+        '("reduce-overhead" adds CUDA graphs: a GPU run of a small model is launch-bound); '
+        "unset: eager. One process only; the first epochs pay the compile",
+    )
     lora: LoraSpec = key(MISSING, "", "the [lora] table (LoRA adapters)", factory=LoraSpec)
     sequential: bool = key(
         False, "", "train on D1 for epochs, then on a disjoint D2 for epochs2 (Sec. 4: forgetting)"

@@ -166,6 +166,11 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None
     # under FSDP the model is built on the CPU and sharded onto the devices (distributed.py)
     model_device = device if dist is None else dist.model_device()
     model, tmap = build_model(cfg, grammar.terminals, model_device, dtype)
+    if cfg.compile is not None:
+        if dist is not None:
+            raise ConfigError("compile works in one process only, not under accelerate launch",
+                              key="compile", hint="unset it for a distributed run")  # fmt: skip
+        model.compile(mode=cfg.compile)  # in place: the parameters' names do not change
     n_params = count_parameters(model), count_parameters(model, trainable_only=True)
     n_workers, threads = arithmetic(cfg, model, dist, run.read_env() if start is not None else {})
     run.write_env(cfg, str(device), *n_params, n_workers, threads)
@@ -319,9 +324,9 @@ def share_prefixes(cfg: TrainConfig, model: torch.nn.Module) -> bool:
 
 def cpu_workers(cfg: TrainConfig, model: torch.nn.Module, dist: Distributed | None = None) -> int:
     """Threads that split each epoch's strings (cpu_parallel.py): ``cfg.cpu_workers`` or auto,
-    1 on a GPU, for a model with dropout or in a distributed run (the workers' gradients would
-    bypass DDP's synchronization)."""
-    if dist is not None:
+    1 on a GPU, for a model with dropout, a compiled model or in a distributed run (the workers'
+    gradients would bypass DDP's synchronization)."""
+    if dist is not None or cfg.compile is not None:  # compiled code runs in one thread
         return 1
     device = next(model.parameters()).device
     return resolve_workers(cfg.cpu_workers, device, bool(active_dropout(model)))
