@@ -344,8 +344,10 @@ def judge_entropy_generalization(phases: Any, curves: Any = None) -> Finding:
             f"{value_summary(g, 'min_test_loss')}, min excess "
             f"{value_summary(g, 'min_excess_test_bits')} bits" for g in groups
         )  # fmt: skip
+        # excess bits need the runs' measures (per-token surprisals): missing, not censored
+        exc_text = _yn(excess) if excess is not None else "not measured (no measures)"
         lines.append(f"{_name(k)}: {desc} -> test loss rises with H: {_yn(loss)}, excess "
-                     f"rises with H: {_yn(excess)}")  # fmt: skip
+                     f"rises with H: {exc_text}")  # fmt: skip
         parts = [p for p in (loss, excess) if p is not None]
         verdict_cells.append((_name(k), all(parts) if parts else None))
     verdict, where = combine(verdict_cells)
