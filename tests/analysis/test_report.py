@@ -182,7 +182,7 @@ def test_entropy_generalization_verdicts(min_tests, excess, verdict):
     f = judge_entropy_generalization(table(*entropy_rows((5, 4, 3), min_tests, excess)))
     assert f.verdict == verdict
     # missing measures are said to be missing, not censored
-    assert ("excess rises with H: not measured" in f.lines[0]) is (excess is None)
+    assert ("excess rises with H: not measured" in f.measured[0]) is (excess is None)
 
 
 def test_entropy_generalization_partly_by_n():
