@@ -379,10 +379,29 @@ def _kill_series(cfg, run, kills, seed: int) -> int:
     return killed
 
 
+def _metrics_but_times(run) -> list[dict]:
+    """metrics.jsonl without the measured seconds (which differ between runs)."""
+    return [{k: v for k, v in r.items() if k not in TIMES} for r in read_metrics(run)]
+
+
+def _crash_once_at(monkeypatch, epoch: int) -> list[int]:
+    """Make the loop raise "crash" the first time it writes ``epoch``'s surprisals; returns the
+    epochs whose surprisals were written or attempted, in order."""
+    real, seen = gtrain._write_surprisals, []
+
+    def crash(run_dir, k, res):
+        seen.append(k)
+        if k == epoch and seen.count(epoch) == 1:
+            raise RuntimeError("crash")
+        real(run_dir, k, res)
+
+    monkeypatch.setattr(gtrain, "_write_surprisals", crash)
+    return seen
+
+
 def _same_run(a, b) -> None:
     """Every metric bit for bit (time aside), every surprisal array, every generation."""
-    strip = lambda recs: [{k: v for k, v in r.items() if k not in TIMES} for r in recs]  # noqa: E731
-    assert strip(read_metrics(a)) == strip(read_metrics(b))
+    assert _metrics_but_times(a) == _metrics_but_times(b)
     npz = sorted(p.name for p in (b / "surprisals").iterdir())
     assert npz == sorted(p.name for p in (a / "surprisals").iterdir())
     for name in npz:
@@ -444,15 +463,7 @@ def test_a_lora_dropout_run_resumed_after_a_crash_matches_an_uninterrupted_one(
                    checkpoint_every=1)  # fmt: skip
     train(cfg, tmp_path / "straight", quiet=True)
     torch.rand(7)  # the caller's random state moves on; the run's own stream does not
-    real, seen = gtrain._write_surprisals, []
-
-    def crash_at_epoch_3(run_dir, k, res):
-        seen.append(k)
-        if k == 3 and seen.count(3) == 1:
-            raise RuntimeError("crash")
-        real(run_dir, k, res)
-
-    monkeypatch.setattr(gtrain, "_write_surprisals", crash_at_epoch_3)
+    seen = _crash_once_at(monkeypatch, 3)
     with pytest.raises(RuntimeError, match="crash"):
         train(cfg, tmp_path / "crashed", quiet=True)
     assert read_status(tmp_path / "crashed").state == "failed"
@@ -473,15 +484,7 @@ def test_a_run_resumed_under_another_thread_count_keeps_the_arithmetic_of_its_st
     torch.set_num_threads(2)
     try:
         train(cfg, tmp_path / "straight", quiet=True)
-        real, seen = gtrain._write_surprisals, []
-
-        def crash_at_epoch_3(run_dir, k, res):
-            seen.append(k)
-            if k == 3 and seen.count(3) == 1:
-                raise RuntimeError("crash")
-            real(run_dir, k, res)
-
-        monkeypatch.setattr(gtrain, "_write_surprisals", crash_at_epoch_3)
+        seen = _crash_once_at(monkeypatch, 3)
         with pytest.raises(RuntimeError, match="crash"):
             train(cfg, tmp_path / "crashed", quiet=True)
         torch.set_num_threads(1)  # the resuming process has one thread
@@ -492,8 +495,7 @@ def test_a_run_resumed_under_another_thread_count_keeps_the_arithmetic_of_its_st
     assert seen == [0, 1, 2, 3, 3, 4, 5, 6]
     env = json.loads((tmp_path / "crashed/env.json").read_text())
     assert (env["threads"], env["cpu_workers"]) == (2, 2)
-    strip = lambda recs: [{k: v for k, v in r.items() if k not in TIMES} for r in recs]  # noqa: E731
-    assert strip(read_metrics(tmp_path / "crashed")) == strip(read_metrics(tmp_path / "straight"))
+    assert _metrics_but_times(tmp_path / "crashed") == _metrics_but_times(tmp_path / "straight")
 
 
 def test_a_compiled_run_matches_the_eager_run(tiny_cfg, tmp_path):
