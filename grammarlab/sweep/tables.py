@@ -91,6 +91,7 @@ def collect(path: Path | str) -> SweepTables:
     return SweepTables(curves, phases, measures, ps_df, tuple(notes), pp_df)
 
 
+# the tables of a sweep, each a SweepTables field and the stem of its file
 SAVED = ("curves", "phases", "measures", "per_string", "per_position")
 
 
@@ -106,7 +107,7 @@ def load_saved(root: Path | str) -> SweepTables:
         if not found and name in ("curves", "phases"):
             notes.append(f"{root}: no saved {name}.csv")
         frames.append(pd.read_csv(found[0]) if found else pd.DataFrame())
-    return SweepTables(*frames[:4], tuple(notes), frames[4])
+    return SweepTables(**dict(zip(SAVED, frames, strict=True)), notes=tuple(notes))
 
 
 def _entropy_bits(run: RunDir, notes: list[str]) -> float:
@@ -180,8 +181,8 @@ def aggregate(root: Path | str) -> SweepTables:
     ``per_position.csv``) into the sweep folder ``root`` (atomically) and return the tables."""
     root = Path(root)
     t = collect(root)
-    for name, df in (("curves", t.curves), ("phases", t.phases), ("measures", t.measures),
-                     ("per_string", t.per_string), ("per_position", t.per_position)):  # fmt: skip
+    for name in SAVED:
+        df = getattr(t, name)
         write_atomic(root / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
     return t
 
