@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from grammarlab.errors import GrammarlabError
-from grammarlab.grammar import inside
+from grammarlab.grammar import entropy, inside, language, structure
 from grammarlab.grammar.cnf import compile_cnf, compile_regular, empty_free
 from grammarlab.grammar.inside import (
     END,
@@ -28,6 +28,7 @@ from grammarlab.grammar.inside import (
     token_surprisals_bits,
 )
 from grammarlab.grammar.load import loads
+from grammarlab.grammar.sample import random_strings, sample, sample_batches, sample_ids
 from grammarlab.grammar.structure import empty_probabilities, nullable, unit_cycle
 
 RTOL = 1e-12
@@ -238,3 +239,103 @@ def test_unit_cycle_through_nullable_symbols() -> None:
     assert not unit_cycle(loads(DYCK))
     assert unit_cycle(loads("S -> A [0.5] | 'a' [0.5]\nA -> S E [1.0]\nE -> [1.0]\n"))
     assert not unit_cycle(loads("S -> A [0.5] | 'a' [0.5]\nA -> 'b' S [1.0]\n"))
+
+
+# ---------------------------------------------------------------------------------------------
+# the rest of the engine: sampling, finite languages, structure facts, entropy
+
+
+def test_sampling_draws_the_empty_string_at_its_probability() -> None:
+    g = loads(DYCK)
+    n = 20_000
+    strings = sample(g, n, np.random.default_rng(0))
+    freq = sum(1 for s in strings if s == ()) / n
+    assert abs(freq - Q) < 5 * math.sqrt(Q * P / n)  # 5 standard errors
+    ids, lengths, logp = sample_ids(g, n, np.random.default_rng(0))
+    assert lengths.tolist() == [len(s) for s in strings]  # the same draws
+    assert np.all(ids[lengths == 0] == -1)
+    close(logp[lengths == 0], np.full(int((lengths == 0).sum()), math.log(Q)))
+    # the strings' derivation log probabilities are exact (Dyck-1 is unambiguous)
+    short = [i for i, s in enumerate(strings) if len(s) <= 8][:200]
+    close(logp[short], string_logprobs(g, [strings[i] for i in short]))
+
+
+def test_sampling_the_empty_string_alone() -> None:
+    for text in ("S -> [1.0]\n", "S -> A A [1.0]\nA -> [1.0]\n"):
+        g = loads(text)
+        rng = np.random.default_rng(1)
+        assert sample(g, 3, rng) == [(), (), ()]
+        assert sample(g, 1, rng, unique=True) == [()]
+        with pytest.raises(GrammarlabError, match="only 1 distinct"):
+            sample(g, 2, rng, unique=True)
+        ids, lengths, logp = sample_ids(g, 4, rng)
+        assert ids.shape == (4, 0) and lengths.tolist() == [0] * 4 and logp.tolist() == [0.0] * 4
+        assert random_strings(g, 2, rng) == [(), ()]
+        assert [n.tolist() for _, n in sample_batches(g, 3, rng)] == [[0, 0, 0]]
+
+
+def test_fixed_length_sampler_with_empty_nonterminals() -> None:
+    g = loads("S -> A 'x' B A [1.0]\nA -> [1.0]\nB -> 'b' [0.5] | 'c' [0.5]\n")
+    got = sample(g, 50, np.random.default_rng(2))
+    assert set(got) == {("x", "b"), ("x", "c")}
+
+
+def test_finite_languages_with_empty_alternatives() -> None:
+    g = loads("S -> A B [0.6] | [0.4]\nA -> 'a' [0.5] | [0.5]\nB -> 'a' [0.5] | [0.5]\n")
+    assert language.count_derivations(g) == 5
+    assert language.language(g) == {(), ("a",), ("a", "a")}
+    got = entropy.enumerate_language(g)
+    assert got[()] == (pytest.approx(0.4 + 0.6 * 0.25, rel=1e-15), 2)
+    assert got[("a",)] == (pytest.approx(0.6 * 0.5, rel=1e-15), 2)
+    assert got[("a", "a")] == (pytest.approx(0.6 * 0.25, rel=1e-15), 1)
+    close([v[0] for v in got.values()], np.exp(string_logprobs(g, list(got))))
+    assert structure.useful_order(loads(DYCK)) is None  # S -> ( S ) S: infinite
+
+
+def test_structure_facts_of_dyck_by_hand() -> None:
+    g = loads(DYCK)
+    # two S per expansion with probability P: radius 2P, 1 / (1 - 2P) expansions
+    close([structure.spectral_radius(g)], [2 * P])
+    close(structure.expected_expansions(g), [1 / (1 - 2 * P)])
+    close([entropy.expected_length(g)], [2 * P / (1 - 2 * P)])
+    close(structure.termination_probabilities(g), [1.0])
+
+
+def test_entropy_of_geometric_by_hand() -> None:
+    """Unambiguous, so H = H_D = h(P) / Q (an expected 1/Q expansions of S, h(P) bits each);
+    the Monte Carlo terms are 0 up to rounding (log P(x) through the elimination, log P(d)
+    summed along the derivation), so the estimate is exact and its standard error ~1e-18."""
+    g = loads(GEOMETRIC)
+    h = -(P * math.log2(P) + Q * math.log2(Q)) / Q
+    close([entropy.derivational_entropy_bits(g)], [h])
+    report = entropy.analyze(g, mc_samples=500)
+    close([report.entropy_bits, report.derivational_entropy_bits], [h, h])
+    assert report.entropy_stderr_bits < 1e-12 and report.mc_samples_used == 500
+    assert report.ambiguous is None  # no witness
+    close([report.expected_length], [P / Q])
+    assert report.min_length == 0 and report.max_length is None
+
+
+def test_entropy_of_the_empty_string_alone() -> None:
+    report = entropy.analyze(loads("S -> [1.0]\n"))
+    assert report.entropy_bits == 0.0 and report.entropy_exact and report.n_strings == 1
+    assert report.expected_length == 0.0 and report.entropy_bits_per_token is None
+    assert report.min_length == report.max_length == 0
+    assert entropy.string_entropy_bits(loads("S -> A A [1.0]\nA -> [1.0]\n")) == 0.0
+    crit = entropy.analyze(loads("S -> S S [0.5] | [0.5]\n"), mc_samples=50)  # critical
+    assert crit.entropy_bits is None and "critical" in crit.entropy_method
+    assert report.to_dict()["terminals"] == []
+
+
+def test_monte_carlo_on_an_ambiguous_grammar_with_empty_rules() -> None:
+    """Ambiguous and infinite: the estimate H_D - E[log2 P(x) - log2 P(d)] uses exact terms of
+    strings sampled with their empty ones; against the enumerated truncation of the entropy."""
+    g = loads("S -> A S [0.4] | [0.6]\nA -> 'a' [0.5] | [0.5]\n")  # P(a^k) by hand below
+    # a^k: S expands n >= k times with k of the n A's non-empty
+    # P(a^k) = sum_n 0.4^n 0.6 C(n, k) 0.5^n = 0.6 * 0.2^k / 0.8^(k+1)
+    p = [0.6 * 0.2**k / 0.8 ** (k + 1) for k in range(40)]
+    close(np.exp(string_logprobs(g, [("a",) * k for k in range(40)])), p)
+    want = -math.fsum(x * math.log2(x) for x in p)
+    report = entropy.analyze(g, mc_samples=4000, seed=3)
+    assert report.ambiguous is True
+    assert abs(report.entropy_bits - want) < 5 * report.entropy_stderr_bits + 1e-9
