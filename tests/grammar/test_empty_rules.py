@@ -16,6 +16,7 @@ import nltk
 import numpy as np
 import pytest
 
+from grammarlab.cli import main
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import entropy, inside, language, structure
 from grammarlab.grammar.cnf import compile_cnf, compile_regular, empty_free
@@ -29,6 +30,7 @@ from grammarlab.grammar.inside import (
 )
 from grammarlab.grammar.load import loads
 from grammarlab.grammar.sample import random_strings, sample, sample_batches, sample_ids
+from grammarlab.grammar.strings import parse_strings
 from grammarlab.grammar.structure import empty_probabilities, nullable, unit_cycle
 
 RTOL = 1e-12
@@ -339,3 +341,33 @@ def test_monte_carlo_on_an_ambiguous_grammar_with_empty_rules() -> None:
     report = entropy.analyze(g, mc_samples=4000, seed=3)
     assert report.ambiguous is True
     assert abs(report.entropy_bits - want) < 5 * report.entropy_stderr_bits + 1e-9
+
+
+def test_cli_samples_and_scores_the_empty_string(tmp_path, capsys) -> None:
+    """`grammar sample` writes the empty string as an empty line and `grammar score` reads it
+    back as the empty string: -log2 Q bits."""
+    gfile = tmp_path / "dyck.cfg"
+    gfile.write_text(DYCK)
+    out = tmp_path / "s.txt"
+    assert main(["grammar", "sample", str(gfile), "-n", "200", "--seed", "1", "-o", str(out)]) == 0
+    text = out.read_text()
+    strings = parse_strings(text)
+    assert strings == sample(loads(DYCK), 200, np.random.default_rng(1))
+    assert len(text.split("\n")) == 201 and strings.count(()) == text.split("\n").count("") - 1
+    capsys.readouterr()
+    assert main(["grammar", "score", str(gfile), str(out)]) == 0
+    got = [float(x) for x in capsys.readouterr().out.split()]
+    close(got, surprisal_bits(loads(DYCK), strings))
+    assert got[strings.index(())] == pytest.approx(-math.log2(Q), rel=1e-15)
+    assert main(["grammar", "info", str(tmp_path / "dyck.cfg")]) == 0
+    assert "min 0" in capsys.readouterr().out
+
+
+def test_cli_check_reports_bad_escapes_and_numbers(tmp_path, capsys) -> None:
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("S -> 'a' [0.2_5] | [0.75]\nA -> '\\x' [1.0]\nB -> '\\N{nope}' [1.0]\n")
+    assert main(["grammar", "check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for line in (1, 2, 3):
+        assert f"{bad}:{line}: error:" in err
