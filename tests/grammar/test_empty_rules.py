@@ -48,8 +48,10 @@ B -> 'b' [0.5] | A A [0.2] | [0.3]
 """
 # eight nullable symbols in one right side: cut before the elimination (2^8 choices otherwise)
 LONG = "S -> A A A A A A A A 'x' [1.0]\nA -> 'a' [0.5] | [0.5]\n"
+# right-linear once E (empty only) is gone, with the unit cycle S+ -> A+ -> S+ (regular path)
+RIGHT_UNIT = "S -> A [0.5] | 'a' S [0.3] | [0.2]\nA -> S E [1.0]\nE -> [1.0]\n"
 CASES = {"geometric": GEOMETRIC, "dyck": DYCK, "dyck2": DYCK2, "unit_null": UNIT_NULL}
-CASES |= {"mixed_null": MIXED_NULL, "long": LONG}
+CASES |= {"mixed_null": MIXED_NULL, "long": LONG, "right_unit": RIGHT_UNIT}
 
 
 @pytest.fixture(params=["fast", "chart", "earley"])
@@ -97,7 +99,8 @@ def test_compiled_forms_refuse_empty_rules() -> None:
         compile_cnf(loads(GEOMETRIC))
     with pytest.raises(ValueError, match="empty_free"):
         compile_regular(loads(GEOMETRIC))
-    assert compile_regular(empty_free(loads(GEOMETRIC)).grammar) is not None  # right-linear
+    for text in (GEOMETRIC, RIGHT_UNIT):  # right-linear after the split: the automaton path
+        assert compile_regular(empty_free(loads(text)).grammar) is not None
 
 
 def test_geometric_by_hand(path: str) -> None:
@@ -160,7 +163,7 @@ def test_long_right_side_by_hand(path: str) -> None:
         close(np.exp(logp), [math.comb(8, k) / sum(tail), 1 - math.comb(8, k) / sum(tail), 0])
 
 
-CYCLIC = ("mixed_null", "unit_null")  # a nonterminal derives itself without a token
+CYCLIC = ("mixed_null", "unit_null", "right_unit")  # a nonterminal derives itself without a token
 
 
 @functools.cache
@@ -371,3 +374,13 @@ def test_cli_check_reports_bad_escapes_and_numbers(tmp_path, capsys) -> None:
     assert "Traceback" not in err
     for line in (1, 2, 3):
         assert f"{bad}:{line}: error:" in err
+
+
+def test_unit_cycle_made_by_the_split_by_hand(path: str) -> None:
+    """RIGHT_UNIT: S = 0.5 S + 0.3 'a' S + 0.2 (A -> S E, E empty), i.e. a geometric language
+    with P(a) = 0.3 / 0.5 and P(end) = 0.2 / 0.5 per step, through a unit cycle of weight 0.5."""
+    g = loads(RIGHT_UNIT)
+    strings = [("a",) * k for k in range(5)]
+    close(np.exp(string_logprobs(g, strings)), [0.6**k * 0.4 for k in range(5)])
+    close(np.exp(prefix_logprobs(g, strings)), [0.6**k for k in range(5)])
+    close(np.exp(next_token_logprobs(g, ("a", "a"))[1]), [0.6, 0.4])
