@@ -328,7 +328,9 @@ def _alternatives(
             if not expect_bar:
                 return [], (
                     f"an alternative of {lhs} has no probability before '|'",
-                    "end every alternative with [p], e.g. A -> 'a' [0.5] | 'b' [0.5]",
+                    _EMPTY_HINT
+                    if not syms
+                    else "end every alternative with [p], e.g. A -> 'a' [0.5] | 'b' [0.5]",
                 )
             expect_bar = False
             continue
@@ -368,6 +370,12 @@ def _alternatives(
     if not expect_bar:
         return [], (
             f"the last alternative of {lhs} has no probability",
-            "end every alternative with [p], e.g. A -> 'a' [1.0]",
+            _EMPTY_HINT if not syms else "end every alternative with [p], e.g. A -> 'a' [1.0]",
         )
     return rules, None
+
+
+_EMPTY_HINT = (
+    "an empty alternative is its probability alone, e.g. S -> '(' S ')' S [0.4] | [0.6]; "
+    "every alternative ends with [p]"
+)

@@ -179,3 +179,11 @@ def test_terminal_escapes_round_trip(literal: str, value: str) -> None:
     text = g.to_text()
     assert loads(text).rules[0].rhs[0] == value  # written back, read back: the same token
     assert loads(loads(text).to_text()).to_text() == text
+
+
+@pytest.mark.parametrize("text", ["S -> '(' S ')' S [0.4] |\n", "S -> 'a' [0.5] | | 'b' [0.5]\n"])
+def test_an_empty_alternative_without_probability_says_how_to_write_one(text: str) -> None:
+    _g, diags = parse(text, "s.cfg")
+    assert len(diags) == 1 and diags[0].line == 1
+    assert "has no probability" in diags[0].message
+    assert "its probability alone" in diags[0].hint
