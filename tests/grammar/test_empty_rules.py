@@ -384,3 +384,19 @@ def test_unit_cycle_made_by_the_split_by_hand(path: str) -> None:
     close(np.exp(string_logprobs(g, strings)), [0.6**k * 0.4 for k in range(5)])
     close(np.exp(prefix_logprobs(g, strings)), [0.6**k for k in range(5)])
     close(np.exp(next_token_logprobs(g, ("a", "a"))[1]), [0.6, 0.4])
+
+
+@pytest.mark.parametrize("p", [1e-9, 1e-4, 0.49])
+def test_an_empty_string_of_probability_near_one_keeps_its_digits(p: float, path: str) -> None:
+    """S -> 'a' S [p] | [q] with q = 1 - p near 1: the split grammar's rules sum to 1 (the prefix
+    algorithms assume a consistent grammar) because 1 - e(S) is not computed as a difference:
+    1 - 0.999999999 in float64 is off by 3e-8 relative, and so would the sum be."""
+    q = 1 - p
+    g = loads(f"S -> 'a' S [{p!r}] | [{q!r}]\n")
+    plus = empty_free(g).grammar
+    assert math.fsum(r.prob for r in plus.rules) == pytest.approx(1.0, abs=1e-15)
+    strings = [("a",) * k for k in range(1, 4)]
+    close(np.exp(prefix_logprobs(g, strings)), [p**k * q / (1 - p) for k in range(1, 4)])
+    close(np.exp(string_logprobs(g, strings)), [p**k * q for k in range(1, 4)])
+    names, logp = next_token_logprobs(g, ())
+    close(np.exp(logp), [p * q / (1 - p), q])
