@@ -22,7 +22,8 @@ rules over reachable, productive nonterminals; the rest derives nothing):
 All of them are sufficient, not necessary: an unambiguous grammar may have no LR(k) parser at
 all (odd palindromes ``S -> 'a' S 'a' | 'b' S 'b' | 'a' | 'b'``). When no proof succeeds, a
 bounded search (:data:`WITNESS_BUDGET` steps, strings of up to :data:`WITNESS_LENGTH` tokens)
-counts the derivations of every short string exactly and reports the shortest string with two;
+counts the derivations of every short string exactly and reports the shortest string with two
+(from the start, or from another useful nonterminal, which occurs in some sentential form);
 a grammar is called ambiguous only with such a witness (or a derivation cycle ``A =>+ A``, which
 gives every string through ``A`` infinitely many derivations), otherwise the verdict is unknown.
 
@@ -92,8 +93,14 @@ def prove(
         tried.append(f"LR(1): {lr1.why()}")
     if witness_budget > 0:
         w = _witness(t, witness_length, witness_budget)
-        if w.string is not None:
+        if w.string is not None and w.symbol == 0:
             return Verdict(True, f"witness: {_show(t, w.string)} has 2+ derivations")
+        if w.string is not None:  # inside a sentence: the symbol is reachable and productive
+            return Verdict(
+                True,
+                f"witness: {t.names[w.symbol]} derives {_show(t, w.string)} in 2+ ways "
+                f"({t.names[w.symbol]} is reachable from {t.names[0]} and productive)",
+            )
         tried.append(
             f"no witness among strings of up to {w.searched} tokens"
             + (" (search budget spent)" if w.searched < witness_length else "")
@@ -503,7 +510,8 @@ def _lr1(t: _Tables, budget: int) -> _Automaton:
 
 @dataclass(frozen=True)
 class _Found:
-    string: tuple[int, ...] | None  # shortest string of the start with 2+ derivations
+    string: tuple[int, ...] | None  # a shortest string with 2+ derivations from ``symbol``
+    symbol: int  # the start (0) when it has one of that length, else another nonterminal
     searched: int  # every string up to this many tokens was searched
 
 
@@ -512,7 +520,9 @@ def _witness(t: _Tables, max_len: int, budget: int) -> _Found:
     capped at 2 (the least fixed point of the counting equations, reached by iteration as the
     capped counts only grow), for lengths 0, 1, 2, ...; the first string of the start with
     count 2 is the witness. Counting runs over rules and splits of the string among the right
-    side's symbols, so distinct counts are distinct derivation trees."""
+    side's symbols, so distinct counts are distinct derivation trees. A useful nonterminal
+    with such a string is a witness too (it occurs in some sentential form), used when the start
+    has none of the same length."""
     n = t.n
     big = max_len + 1  # "longer than anything searched"
     minlen = [big] * n
@@ -551,12 +561,13 @@ def _witness(t: _Tables, max_len: int, budget: int) -> _Found:
                         tab[a].update(new)
                         changed = True
             searched = length
-            two = sorted(s for s, c in cur[0].items() if c > 1)
-            if two:
-                return _Found(two[0], length)
+            for a in range(n):  # the start first
+                two = sorted(s for s, c in cur[a].items() if c > 1)
+                if two:
+                    return _Found(two[0], a, length)
     except _Budget:
         pass
-    return _Found(None, max(searched, 0))
+    return _Found(None, 0, max(searched, 0))
 
 
 def _combine(t: _Tables, r: int, tab: list, length: int, rest: list[int], work: _Work) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections import Counter
 
 import numpy as np
@@ -70,8 +71,11 @@ def derivation_counts(
     return out
 
 
-def two_derivations(g: Grammar, target: tuple[str, ...], max_steps: int) -> bool:
-    """Does ``target`` have two leftmost derivations of at most ``max_steps`` rule applications?
+def two_derivations(
+    g: Grammar, target: tuple[str, ...], max_steps: int, start: str | None = None
+) -> bool:
+    """Does ``target`` have two leftmost derivations (from ``start``, default the start symbol)
+    of at most ``max_steps`` rule applications?
     Counts capped at 2, memoized on (sentential form still to derive, position in target, steps
     left), with the step bound deepened one at a time so the search stops at the first success."""
     mins = dict.fromkeys(g.nonterminals, 99)  # shortest yields (99: none), to prune forms
@@ -101,7 +105,8 @@ def two_derivations(g: Grammar, target: tuple[str, ...], max_steps: int) -> bool
                     return 2
         return total
 
-    return any(count(((g.start, False),), 0, k) >= 2 for k in range(1, max_steps + 1))
+    begin = ((start or g.start, False),)
+    return any(count(begin, 0, k) >= 2 for k in range(1, max_steps + 1))
 
 
 # --- the grammars the issue names are proven -----------------------------------------------
@@ -187,6 +192,13 @@ def test_ambiguous_with_a_witness_string(name: str) -> None:
     assert all(c == 1 for s, c in counts.items() if len(s) < len(witness))
 
 
+def test_witness_inside_a_sentence() -> None:
+    # A's 'y' has two derivations (1 token); the start's shortest witness has 3
+    v = prove(cfg("S -> 'x' 'x' A\nA -> B | C\nB -> 'y'\nC -> 'y'"))
+    assert v.ambiguous is True
+    assert v.reason.startswith("witness: A derives the string 'y' (1 token) in 2+ ways")
+
+
 @pytest.mark.parametrize(
     "text",
     ["S -> A | 'x'\nA -> S | 'y'", "S -> S A | 'x'\nA -> 'y' | ", "S -> A\nA -> A | 'a'"],
@@ -228,6 +240,9 @@ def test_zero_probability_and_useless_rules_are_left_out() -> None:
     assert prove(Grammar((Rule("S", ("S",), 1.0),))).ambiguous is None  # derives nothing
 
 
+WITNESS = re.compile(r"witness: (?:(\w+) derives )?(the empty string|the string '([^']*)')")
+
+
 def random_grammar(rng: np.random.Generator) -> Grammar:
     """Up to 3 nonterminals over {a, b}, up to 3 distinct alternatives each of 0-3 symbols."""
     nts = ["S", "A", "B"][: int(rng.integers(1, 4))]
@@ -256,13 +271,16 @@ def test_random_grammars_against_brute_force() -> None:
         if v.ambiguous is False:
             assert all(c == 1 for c in counts.values()), (g.to_text(), v)
         elif v.ambiguous is True:
-            assert v.reason.startswith("witness: ")
-            if "'" in v.reason or "empty string" in v.reason:
-                words = v.reason.split("'")[1].split() if "'" in v.reason else []
-                assert two_derivations(g, tuple(words), 24), (g.to_text(), v)
+            m = WITNESS.match(v.reason)
+            assert m or "derivation cycle" in v.reason, v.reason
+            if m:
+                words = tuple((m.group(3) or "").split())
+                assert two_derivations(g, words, 24, m.group(1)), (g.to_text(), v)
+                tally["string"] += 1
         else:
             assert v.reason.startswith("unknown: ")
-    assert tally[False] > 200 and tally[True] > 200  # both sides of the check are exercised
+    # both sides of the check are exercised
+    assert tally[False] > 200 and tally[True] > 200 and tally["string"] > 100
 
 
 def test_large_grammar_stays_within_budget() -> None:
