@@ -27,11 +27,13 @@ counts the derivations of every short string exactly and reports the shortest st
 a grammar is called ambiguous only with such a witness (or a derivation cycle ``A =>+ A``, which
 gives every string through ``A`` infinitely many derivations), otherwise the verdict is unknown.
 
-Why not lark's LALR analysis (``lark.parsers.lalr_analysis``)? It is a parser generator's
-internal: it builds LALR(1) only (no canonical LR(1)), takes its own grammar objects, reports a
-conflict by raising or by resolving it (shift preferred) as a parser should, rather than by
-returning it, and has no work budget; grammarlab's grammar stage needs only numpy, and the
-tables are about 200 lines here, tested against hand-built cases and brute-force enumeration.
+Why not lark's LALR analysis (``lark.parsers.lalr_analysis``)? Its tables agree with these on
+the grammars tried, but it is a parser generator's internal: it builds LALR(1) only (no
+canonical LR(1)), takes lark's own grammar objects (terminals through a lexer), resolves a
+shift/reduce conflict as a shift with a log message unless ``strict=True`` (which needs another
+package) and raises on a reduce/reduce one, where a proof needs the conflict as a value, and has
+no work budget for a 1,000-rule grammar. The grammar stage depends on numpy only; the tables
+here are a few hundred lines, tested against hand-counted automata and brute-force enumeration.
 """
 
 from __future__ import annotations
