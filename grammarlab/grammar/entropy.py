@@ -197,7 +197,7 @@ def _exact_entropy(
     if n_deriv is not None and n_deriv <= limit:
         lang = enumerate_language(g)
         p = np.array([v[0] for v in lang.values()])
-        h = float(-np.sum(p * np.log2(p)))
+        h = float(-np.sum(p * np.log2(p))) + 0.0  # + 0.0: no -0.0 for a one-string language
         amb = any(v[1] > 1 for v in lang.values())
         why = "enumeration: " + ("a string has 2+ derivations" if amb else "one derivation each")
         return h, "exact: enumeration", amb, why, len(lang)
