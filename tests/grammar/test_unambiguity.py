@@ -14,8 +14,10 @@ import pytest
 
 from grammarlab.cli import main
 from grammarlab.grammar.entropy import analyze
+from grammarlab.grammar.inside import string_logprobs
 from grammarlab.grammar.load import loads
 from grammarlab.grammar.parse import Grammar, Rule
+from grammarlab.grammar.sample import sample_derivations
 from grammarlab.grammar.unambiguity import prove
 
 
@@ -324,3 +326,21 @@ def test_report_carries_the_witness() -> None:
     r = analyze(loads("E -> E '+' E [0.3] | 'x' [0.7]"), mc_samples=200, mc_seconds=5)
     assert r.ambiguous is True and not r.entropy_exact
     assert r.ambiguity_reason == "witness: the string 'x + x + x' (5 tokens) has 2+ derivations"
+
+
+def test_dyck_with_the_empty_rule_through_the_parser(tmp_path, capsys) -> None:
+    # S -> '(' S ')' S [0.2] | '[' S ']' S [0.2] | [0.6]: mean matrix 2 * 0.4 = 0.8, so S is
+    # expanded 1 / (1 - 0.8) = 5 times, each choice h = -(0.4 log2 0.2 + 0.6 log2 0.6) bits
+    text = "S -> '(' S ')' S [0.2] | '[' S ']' S [0.2] | [0.6]\n"
+    g = loads(text)
+    r = analyze(g)
+    h = -(0.4 * math.log2(0.2) + 0.6 * math.log2(0.6))
+    assert r.ambiguous is False and r.ambiguity_reason == "proven: LL(1), no unit cycle"
+    assert r.entropy_exact and r.entropy_bits == pytest.approx(5 * h, rel=1e-12)
+    # unambiguous: every sampled string's exact probability is its one derivation's (float64)
+    strings, logp_d = sample_derivations(g, 300, np.random.default_rng(0))
+    np.testing.assert_allclose(string_logprobs(g, strings), logp_d, rtol=1e-12, atol=1e-12)
+    path = tmp_path / "dyck.cfg"
+    path.write_text(text)
+    assert main(["grammar", "info", str(path)]) == 0
+    assert "ambiguous         no (proven: LL(1), no unit cycle)" in capsys.readouterr().out
