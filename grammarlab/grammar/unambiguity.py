@@ -459,7 +459,9 @@ def _lalr(t: _Tables, budget: int) -> _Automaton:
             k += 1
         la = [dict.fromkeys(kern, 0) for kern in kernels]
         la[0][kernels[0][0]] = 1 << (t.end - t.n - 1)
-        todo, queued = [0], {0}
+        # every state once (its closure's spontaneous lookaheads), then those whose kernel grew
+        todo = list(range(len(kernels) - 1, -1, -1))
+        queued = set(todo)
         while todo:
             k = todo.pop()
             queued.discard(k)
