@@ -18,7 +18,7 @@ from grammarlab.grammar.inside import string_logprobs
 from grammarlab.grammar.load import loads
 from grammarlab.grammar.parse import Grammar, Rule
 from grammarlab.grammar.sample import sample_derivations
-from grammarlab.grammar.unambiguity import prove
+from grammarlab.grammar.unambiguity import Verdict, prove
 
 
 def cfg(text: str) -> Grammar:
@@ -344,3 +344,14 @@ def test_dyck_with_the_empty_rule_through_the_parser(tmp_path, capsys) -> None:
     path.write_text(text)
     assert main(["grammar", "info", str(path)]) == 0
     assert "ambiguous         no (proven: LL(1), no unit cycle)" in capsys.readouterr().out
+
+
+def test_finite_ambiguous_grammar_with_an_empty_rule() -> None:
+    # S -> A A; A -> 'a' [0.5] | [0.5]: '' 1/4, 'a' 1/2 (two derivations: either A), 'a a' 1/4,
+    # so H = 1.5 bits per string while the derivations carry 2 bits
+    g = loads("S -> A A [1.0]\nA -> 'a' [0.5] | [0.5]")
+    assert prove(g) == Verdict(True, "witness: the string 'a' (1 token) has 2+ derivations")
+    r = analyze(g)
+    assert r.entropy_exact and r.ambiguous is True and r.entropy_method == "exact: enumeration"
+    assert r.entropy_bits == pytest.approx(1.5, rel=1e-12)
+    assert r.derivational_entropy_bits == pytest.approx(2.0, rel=1e-12)
