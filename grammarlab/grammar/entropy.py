@@ -16,7 +16,8 @@ from grammarlab.grammar.cnf import empty_free
 from grammarlab.grammar.inside import string_logprobs
 from grammarlab.grammar.parse import Grammar
 from grammarlab.grammar.sample import sample_derivations
-from grammarlab.grammar.structure import expected_expansions, spectral_radius, unit_cycle
+from grammarlab.grammar.structure import expected_expansions, length_bound, spectral_radius
+from grammarlab.grammar.unambiguity import Verdict, prove
 
 
 def _rule_entropies_bits(g: Grammar) -> np.ndarray:
@@ -42,7 +43,6 @@ def derivational_entropy_bits(g: Grammar) -> float:
 
 
 ENUMERATE_LIMIT = 200_000  # enumerate a finite language exactly up to this many derivations
-DISJOINT_BUDGET = 200_000  # steps of the fixed-length disjointness proof before giving up
 # The Monte Carlo estimate's budget: wall-clock seconds, tokens scored exactly, and the longest
 # sampled string scored (the chart's cost grows with the cube of the length on ambiguous
 # grammars). Samples past the budget or the length are cut and counted in the report.
@@ -135,29 +135,6 @@ def expected_length(g: Grammar) -> float:
     return float(total)
 
 
-def _length_bound(g: Grammar, best) -> dict[str, int] | None:
-    """Shortest (``best=min``) or longest (``max``) yield per nonterminal by fixed-point
-    iteration (in place, last rule first: one sweep for bottom-up files); None when the longest is
-    unbounded (still changing after |N| + 2 sweeps)."""
-    rules = [(r.lhs, sum(r.terminal_mask), r.nonterminals) for r in reversed(g.rules) if r.prob > 0]
-    val: dict[str, int] = {}
-    sweeps = 0
-    while best is min or sweeps < len(g.nonterminals) + 2:
-        sweeps += 1
-        changed = False
-        for lhs, n_t, nts in rules:
-            if any(b not in val for b in nts):
-                continue
-            n = n_t + sum(val[b] for b in nts)
-            old = val.get(lhs)
-            if old is None or best(old, n) != old:
-                val[lhs] = n
-                changed = True
-        if not changed:
-            return val
-    return None
-
-
 def _positive(g: Grammar) -> Grammar:
     """The grammar without zero-probability rules (they derive nothing with positive mass)."""
     if all(r.prob > 0 for r in g.rules):
@@ -211,134 +188,29 @@ def _postorder(g: Grammar) -> list[str]:
     return order
 
 
-def _ll1(g: Grammar) -> bool:
-    """Sufficient for unambiguity: the alternatives of every nonterminal start with disjoint
-    terminal sets (FIRST, no epsilon rules) and there is no unit cycle, so the next token picks
-    the rule of each leftmost step."""
-    first: dict[str, set[str]] = {a: set() for a in g.nonterminals}
-    changed = True
-    while changed:
-        changed = False
-        for r in g.rules:
-            f = {r.rhs[0]} if r.terminal_mask[0] else first[r.rhs[0]]
-            if not f <= first[r.lhs]:
-                first[r.lhs] |= f
-                changed = True
-    for alts in g.by_lhs.values():
-        seen: set[str] = set()
-        for r in alts:
-            f = {r.rhs[0]} if r.terminal_mask[0] else first[r.rhs[0]]
-            if seen & f:
-                return False
-            seen |= f
-    return not unit_cycle(g)
-
-
-class _Budget(Exception):
-    pass
-
-
-def _fixed_length_disjoint(g: Grammar, budget: int = DISJOINT_BUDGET) -> bool | None:
-    """Sufficient for unambiguity when every nonterminal derives strings of one length: the
-    alternatives of every nonterminal have pairwise disjoint languages (then the split of a string
-    among a right side's symbols is forced, and by induction the derivation is unique). Returns
-    None when not every nonterminal has a single length or the work budget runs out, False when
-    two alternatives share a string."""
-    lo, hi = _length_bound(g, min), _length_bound(g, max)
-    if hi is None or lo != hi:
-        return None
-    size = {**lo}
-    steps = [0]
-    memo: dict = {}
-
-    def ln(x: tuple[str, bool]) -> int:
-        return 1 if x[1] else size[x[0]]
-
-    def alts(a: str) -> list[tuple]:
-        return [tuple(zip(r.rhs, r.terminal_mask, strict=True)) for r in g.by_lhs[a]]
-
-    def meet(xs: tuple, ys: tuple) -> bool:
-        """Do two equal-length symbol sequences share a string?"""
-        key = (xs, ys) if xs <= ys else (ys, xs)
-        if key in memo:
-            return memo[key]
-        steps[0] += 1
-        if steps[0] > budget:
-            raise _Budget
-        memo[key] = True  # a cycle back here is assumed to meet (conservative)
-        if not xs:
-            res = True
-        elif xs[0] == ys[0]:
-            res = meet(xs[1:], ys[1:])
-        elif ln(xs[0]) == ln(ys[0]):
-            if xs[0][1] and ys[0][1]:
-                res = False
-            else:
-                res = meet((xs[0],), (ys[0],)) if len(xs) > 1 else _expand(xs, ys)
-                res = res and meet(xs[1:], ys[1:])
-        else:
-            res = _expand(xs, ys) if ln(xs[0]) > ln(ys[0]) else _expand(ys, xs)
-        memo[key] = res
-        return res
-
-    def _expand(xs: tuple, ys: tuple) -> bool:
-        """Expand xs's leading nonterminal (the longer block, or either of equal blocks)."""
-        if xs[0][1]:
-            xs, ys = ys, xs
-        return any(meet(alt + xs[1:], ys) for alt in alts(xs[0][0]))
-
-    try:
-        for a in g.nonterminals:
-            rs = alts(a)
-            for i in range(len(rs)):
-                for j in range(i + 1, len(rs)):
-                    if meet(rs[i], rs[j]):
-                        return False
-    except (_Budget, RecursionError):
-        return None
-    return True
-
-
 def _exact_entropy(
-    g: Grammar, n_deriv: int | None, limit: int
+    g: Grammar, n_deriv: int | None, limit: int, verdict: Verdict
 ) -> tuple[float, str, bool | None, str, int | None] | None:
     """(entropy bits, method, ambiguous, why, n_strings) when exact; None otherwise."""
-    h_d = derivational_entropy_bits(g)
-    if _ll1(g):
-        return h_d, "exact: unambiguous", False, "proven: LL(1), no unit cycle", n_deriv
-    fixed = _fixed_length_disjoint(g)
-    if fixed:
-        why = "proven: fixed lengths, disjoint alternatives"
-        return h_d, "exact: unambiguous", False, why, n_deriv
+    if verdict.ambiguous is False:
+        h_d = derivational_entropy_bits(g)
+        return h_d, "exact: unambiguous", False, verdict.reason, n_deriv
     if n_deriv is not None and n_deriv <= limit:
         lang = enumerate_language(g)
         p = np.array([v[0] for v in lang.values()])
-        h = float(-np.sum(p * np.log2(p)))
+        h = float(-np.sum(p * np.log2(p))) + 0.0  # + 0.0: no -0.0 for a one-string language
         amb = any(v[1] > 1 for v in lang.values())
         why = "enumeration: " + ("a string has 2+ derivations" if amb else "one derivation each")
         return h, "exact: enumeration", amb, why, len(lang)
+    if n_deriv is None and any(not r.rhs for r in g.rules):
+        return _finite_split(g, limit)
     return None
 
 
-def _exact(
-    g: Grammar, n_deriv: int | None, limit: int
-) -> tuple[float, str, bool | None, str, int | None] | None:
-    """:func:`_exact_entropy`, whose unambiguity proofs read the first symbol of every right
-    side, for a grammar without empty alternatives; a grammar with one is exact only by
-    enumeration (its empty string counts like any other): of its derivations when they are
-    finitely many, else of the strings of its empty-string split (cnf.empty_free), whose
-    derivations may be finitely many when a cycle only ever derives the empty string (finitely
-    many strings and infinitely many derivations: some string has several, an ambiguity)."""
-    if not any(not r.rhs for r in g.rules):
-        return _exact_entropy(g, n_deriv, limit)
-    if n_deriv is not None:
-        if n_deriv > limit:
-            return None
-        lang = enumerate_language(g)
-        p = np.array([v[0] for v in lang.values()])
-        amb = any(v[1] > 1 for v in lang.values())
-        why = "enumeration: " + ("a string has 2+ derivations" if amb else "one derivation each")
-        return float(-np.sum(p * np.log2(p))) + 0.0, "exact: enumeration", amb, why, len(lang)
+def _finite_split(g: Grammar, limit: int) -> tuple[float, str, bool, str, int] | None:
+    """Infinitely many derivations can still give finitely many strings when a cycle only ever
+    derives the empty string: then the strings of the empty-string split (cnf.empty_free) are
+    enumerable, and the grammar is ambiguous (some string has infinitely many derivations)."""
     split = empty_free(g)
     strings: list[tuple[str, ...]] = [] if split.log_empty == -math.inf else [()]
     if split.grammar is not None:
@@ -356,7 +228,7 @@ def string_entropy_bits(g: Grammar, *, enumerate_limit: int = ENUMERATE_LIMIT) -
     """Exact string entropy H(G) = -sum_x P(x) log2 P(x) in bits per string. Raises
     :class:`GrammarlabError` when it can only be estimated (use :func:`analyze`)."""
     g = _positive(g)
-    got = _exact(g, count_derivations(g), enumerate_limit)
+    got = _exact_entropy(g, count_derivations(g), enumerate_limit, prove(g, witness_budget=0))
     if got is None:
         raise GrammarlabError(
             "the string entropy of this grammar cannot be computed exactly",
@@ -465,18 +337,20 @@ def analyze(
     notes: list[str] = []
     h_d = derivational_entropy_bits(g)
     e_len = expected_length(g)
-    lo = _length_bound(g, min)
-    hi = _length_bound(g, max)
+    lo = length_bound(g, min)
+    hi = length_bound(g, max)
     if hi is not None and lo[g.start] == hi[g.start]:
         e_len = float(lo[g.start])  # fixed length: exact, without the linear solve's rounding
     n_deriv = count_derivations(g)
-    exact = _exact(g, n_deriv, enumerate_limit)
+    verdict = prove(g)
+    exact = _exact_entropy(g, n_deriv, enumerate_limit, verdict)
     stderr = 0.0
     used = cut = 0
     if exact is not None:
         h, method, amb, why, n_strings = exact
     elif not math.isfinite(h_d):
-        h, method, amb, why, n_strings = None, "unknown: critical grammar", None, "unknown", None
+        h, method, n_strings = None, "unknown: critical grammar", None
+        amb, why = verdict.ambiguous, verdict.reason
         notes.append("the grammar is critical (infinite expected derivation size)")
     else:
         rho = spectral_radius(g)
@@ -506,12 +380,13 @@ def analyze(
                 "estimate and its standard error are unreliable"
             )
         witness = terms > 1e-9 * np.maximum(1.0, np.abs(mc.logp_d) / math.log(2))
-        amb = True if witness.any() else None
-        why = (
-            f"witness: {int(witness.sum())} sampled strings with 2+ derivations"
-            if amb
-            else "unknown: no proof found, no witness sampled"
-        )
+        amb = True if witness.any() or verdict.ambiguous else None
+        if verdict.ambiguous:
+            why = verdict.reason
+        elif amb:
+            why = f"witness: {int(witness.sum())} sampled strings with 2+ derivations"
+        else:
+            why = verdict.reason + ", no witness sampled"
         n_strings = None
     per_token = None if h is None or not e_len > 0 else h / e_len
     return EntropyReport(

@@ -350,3 +350,26 @@ def unit_cycle(g: Grammar) -> bool:
             if b in idx:
                 succ[idx[r.lhs]].append(idx[b])
     return any(_cyclic(succ, c) for c in _components(succ))
+
+
+def length_bound(g: Grammar, best) -> dict[str, int] | None:
+    """Shortest (``best=min``) or longest (``max``) yield per nonterminal by fixed-point
+    iteration (in place, last rule first: one sweep for bottom-up files); None when the longest is
+    unbounded (still changing after |N| + 2 sweeps)."""
+    rules = [(r.lhs, sum(r.terminal_mask), r.nonterminals) for r in reversed(g.rules) if r.prob > 0]
+    val: dict[str, int] = {}
+    sweeps = 0
+    while best is min or sweeps < len(g.nonterminals) + 2:
+        sweeps += 1
+        changed = False
+        for lhs, n_t, nts in rules:
+            if any(b not in val for b in nts):
+                continue
+            n = n_t + sum(val[b] for b in nts)
+            old = val.get(lhs)
+            if old is None or best(old, n) != old:
+                val[lhs] = n
+                changed = True
+        if not changed:
+            return val
+    return None
