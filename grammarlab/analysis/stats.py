@@ -13,8 +13,9 @@ intervals are ordered only when they do not overlap; equal points are a tie. Tes
 * **Spearman rank correlation** (:func:`spearman`) of a value against a cell's grammar entropy over
   every seed of every grammar (average ranks: ties are ties; a censored value ranks after every
   observed one, and censored values tie among themselves), with scipy's one-sided p-value
-  (t approximation) in the claim's direction and a 95% stratified bootstrap interval of rho
-  (seeds resampled within each grammar, :data:`N_BOOT` resamples, a fixed seed).
+  (t approximation) in the claim's direction and a 95% bootstrap interval of rho (seeds
+  resampled within each grammar when x repeats, else pairs resampled; :data:`N_BOOT`
+  resamples, a fixed seed).
 * **effect size of a paired comparison** (:func:`median_interval`): the median of the paired
   differences (bounds of intervals taken at their finite end) with a 95% bootstrap percentile
   interval over seeds.
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binom, spearmanr
+from scipy.stats import binom, rankdata, spearmanr
 
 ALPHA = 0.05  # one-sided level of every test in the report
 MIN_SEEDS = 3  # seeds a cell needs (per compared group) before a verdict
@@ -156,7 +157,9 @@ def paired_differences(pairs: Sequence[tuple[Interval, Interval]]) -> list[Inter
     for a, b in pairs:
         with np.errstate(invalid="ignore"):
             lo, hi = b[0] - a[1], b[1] - a[0]
-        out.append((lo if not math.isnan(lo) else -math.inf, hi if not math.isnan(hi) else math.inf))
+        out.append(
+            (lo if not math.isnan(lo) else -math.inf, hi if not math.isnan(hi) else math.inf)
+        )
     return out
 
 
@@ -206,7 +209,9 @@ def _rank_values(y: np.ndarray) -> np.ndarray:
     return np.where(np.isposinf(y), top, y)
 
 
-def spearman(x: Sequence[float], y: Sequence[float], sign: int, seed: int = BOOT_SEED) -> Correlation:
+def spearman(
+    x: Sequence[float], y: Sequence[float], sign: int, seed: int = BOOT_SEED
+) -> Correlation:
     """:class:`Correlation` of y against x; +inf in y is a censored value (ranked last)."""
     xa = np.asarray(x, dtype=np.float64)
     ya = _rank_values(np.asarray(y, dtype=np.float64))
@@ -217,17 +222,33 @@ def spearman(x: Sequence[float], y: Sequence[float], sign: int, seed: int = BOOT
         return Correlation(math.nan, math.nan, math.nan, math.nan, n, sign)
     alt = "greater" if sign > 0 else "less"
     res = spearmanr(xa, ya, alternative=alt)
+    lo, hi = _boot_rho(xa, ya, seed)
+    return Correlation(float(res.statistic), float(res.pvalue), lo, hi, n, sign)
+
+
+def _boot_rho(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, float]:
+    """95% percentile interval of Spearman's rho: resampling within each x value (stratified)
+    when x values repeat (seeds of one grammar), else resampling the pairs; resamples whose y
+    has no spread are left out."""
     rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(xa == v) for v in np.unique(xa)]
-    boots = []
-    for _ in range(N_BOOT):
-        idx = np.concatenate([rng.choice(g, size=g.size, replace=True) for g in groups])
-        yb = ya[idx]
-        if np.unique(yb).size > 1:
-            boots.append(spearmanr(xa[idx], yb).statistic)
-    lo, hi = (np.quantile(boots, [0.025, 0.975], method="inverted_cdf") if boots
-              else (math.nan, math.nan))  # fmt: skip
-    return Correlation(float(res.statistic), float(res.pvalue), float(lo), float(hi), n, sign)
+    values, inverse = np.unique(x, return_inverse=True)
+    if values.size < x.size:
+        idx = np.empty((N_BOOT, x.size), dtype=np.int64)
+        for g in range(values.size):
+            members = np.flatnonzero(inverse == g)
+            idx[:, members] = rng.choice(members, size=(N_BOOT, members.size), replace=True)
+    else:
+        idx = rng.integers(0, x.size, size=(N_BOOT, x.size))
+    rx, ry = rankdata(x[idx], axis=1), rankdata(y[idx], axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    den = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+    ok = den > 0
+    if not ok.any():
+        return math.nan, math.nan
+    rho = (rx * ry).sum(axis=1)[ok] / den[ok]
+    lo, hi = np.quantile(rho, [0.025, 0.975], method="inverted_cdf")
+    return float(lo), float(hi)
 
 
 def significant(c: Correlation, alpha: float = ALPHA) -> int:
