@@ -244,7 +244,10 @@ def mark_duplicates(phases: Any, curves: Any = None) -> Any:
     if phases is None or len(phases) == 0 or "run" not in phases:
         return phases
     df = phases.copy().reset_index(drop=True)
-    df["config_id"] = df["run"].map(config_id)
+    src = df["source"].astype(str) if "source" in df else pd_str(df, "")
+    df["config_id"] = [cid if cid != str(run) else f"{s}//{run}"  # no hash: the folder's run
+                       for run, s, cid in zip(df["run"], src, df["run"].map(config_id),
+                                              strict=True)]  # fmt: skip
     first: dict[str, str] = {}
     dup = []
     for run, cid in zip(df["run"], df["config_id"], strict=True):
@@ -278,6 +281,11 @@ def mark_duplicates(phases: Any, curves: Any = None) -> Any:
     return df
 
 
+def pd_str(df: Any, value: str) -> Any:
+    """A column of ``value`` for every row of ``df``."""
+    return df.index.map(lambda _: value)
+
+
 def voting_cells(
     phases: Any, keys: Sequence[str], id_col: str = "vote_id"
 ) -> tuple[dict, list[str]]:
@@ -289,7 +297,7 @@ def voting_cells(
     for k, rows in cells(phases, keys).items():
         seen, uniq = set(), []
         for r in rows:
-            rid = _col(r, id_col, None) or _col(r, "run", id(r))
+            rid = _col(r, id_col, None) or (_col(r, "source", ""), _col(r, "run", id(r)))
             if rid not in seen:
                 seen.add(rid)
                 uniq.append(r)
