@@ -607,7 +607,7 @@ def judge_entropy_generalization(phases: Any, curves: Any = None) -> Finding:
     """Lower entropy generalizes better, judged on the excess over each grammar's floor. Per
     (model, family, n) with two or more grammars, over every finished seed of every grammar:
     Spearman's rho between the entropy (bits/string) and the minimum excess test bits per string
-    (model - grammar), one-sided (rho > 0), with a 95% stratified bootstrap interval; holds when
+    (model - grammar), one-sided (rho > 0), with a 95% interval (Fisher's z); holds when
     p <= 0.05, does not when the opposite p <= 0.05, else not established; at least 3 seeds per
     grammar. The same correlation of the excess per bit of entropy is shown beside it. The raw
     minimum test loss is shown, never judged: its order is the entropy floor's. Cells whose runs
@@ -662,8 +662,8 @@ def _onset_values(rows: Sequence[dict[str, Any]], event: str) -> list[float]:
 def judge_entropy_memorization(phases: Any, curves: Any = None) -> Finding:
     """Higher entropy is memorized faster. Per (model, family, n) with two or more grammars,
     over every finished seed: Spearman's rho between the entropy and the onset (a censored onset
-    ranks after every observed one; censored onsets tie), one-sided (rho < 0), 95% stratified
-    bootstrap interval; holds when p <= 0.05, does not when the opposite p <= 0.05, else not
+    ranks after every observed one; censored onsets tie), one-sided (rho < 0), 95% interval
+    (Fisher's z); holds when p <= 0.05, does not when the opposite p <= 0.05, else not
     established (equal onsets are ties, not an order); at least 3 seeds per grammar. The same
     test on the floor-corrected onset is shown where the grammar's own losses are known."""
     lines, verdict_cells = [], []
