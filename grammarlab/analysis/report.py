@@ -841,6 +841,26 @@ def add_floor_onsets(phases: Any, curves: Any) -> Any:
     return df
 
 
+def load_lines(phases: Any, curves: Any = None) -> list[str]:
+    """Whether the onsets of all runs (counted once, finished, with a parameter count) collapse
+    onto one curve of the training set's bits over the model's capacity
+    (:mod:`grammarlab.analysis.load`), over all of them and per model."""
+    from grammarlab.analysis.load import BITS_PER_PARAM, collapse, load_table
+
+    ph = mark_duplicates(phases, curves)
+    if ph is None or len(ph) == 0:
+        return []
+    ph = ph.drop_duplicates("vote_id").drop(columns=["duplicate_of"])
+    tab = load_table(ph)
+    if tab.empty:
+        return []
+    out = [f"all models: {collapse(tab).label()}; C = {BITS_PER_PARAM} bits/param x parameters "
+           "(docs/capacity.md)"]  # fmt: skip
+    for m, d in tab.groupby("model") if tab["model"].nunique() > 1 else ():
+        out.append(f"{m}: {collapse(d).label()}; load {d['load'].min():.3g}..{d['load'].max():.3g}")
+    return out
+
+
 def floor_lines(phases: Any, curves: Any = None) -> list[str]:
     """Per (model, grammar, n) whose runs have the grammar's own losses: the raw and the
     floor-corrected onset, and Spearman's rho of each with the sets' G_test / G_train over the
@@ -911,6 +931,7 @@ def separate_sources(phases: Any, curves: Any = None) -> tuple[Any, Any]:
 def render_markdown(
     findings: Sequence[Finding], sources: Sequence[str], context: str = "",
     floors: Sequence[str] = (),
+    load: Sequence[str] = (),
 ) -> str:  # fmt: skip
     """The report as Markdown: a header naming the runs it was generated from, a verdict table,
     per claim the paper's statement, the measured lines and the verdict, the floor-corrected
@@ -958,6 +979,12 @@ def render_markdown(
                 "sampling noise of the sets correlates with G_test / G_train; the corrected one "
                 "should not.", ""]  # fmt: skip
         out += [f"- {line}" for line in floors]
+    if load:
+        out += ["", "## Onset against the training set's bits over the model's capacity", "",
+                "n H / C: the training set's expected information (n strings of H bits) over the "
+                "model's capacity C (measured bits per parameter times parameters; figure "
+                "`onset_vs_load`). One curve would mean the onset is set by the load alone.", ""]
+        out += [f"- {line}" for line in load]
     out += ["", "## How the verdicts are reached", ""]
     out += [f"- **{f.claim}**: {r}" for f, r in zip(findings, rules(), strict=False)]
     out += [f"- Cells: {' '.join((combine.__doc__ or '').split())}"]

@@ -20,6 +20,7 @@ from grammarlab.analysis.report import (
     context_line,
     floor_lines,
     judge_all,
+    load_lines,
     render_markdown,
     with_notes,
 )
@@ -62,7 +63,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     cu = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     findings = judge_all(ph, cu)
     text = render_markdown(findings, [str(s) for s in args.runs], context_line(ph, cu),
-                           floor_lines(ph, cu))  # fmt: skip
+                           floor_lines(ph, cu), load_lines(ph, cu))  # fmt: skip
     if hand is not None:
         text = with_notes(text, hand, args.notes)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,9 @@ from grammarlab.plot.common import (
 def phase_diagram(t: Any, out: Path) -> list[str]:
     """Epoch x grammar entropy, colour = memorization score clipped to [0, 1] (mean over
     seeds); one row per grammar family (name up to its first '_'), one column per n; onset (x)
-    and end of generalization (triangles) on top, joined within a family."""
+    and end of generalization (triangles) on top, joined within a family, and the
+    floor-corrected onset (+, dotted) where the runs have it (phases.json with the grammar's
+    own losses: :func:`grammarlab.analysis.phases.floor_corrected_onset`)."""
     c = curves_long(t)
     if c.entropy_bits.isna().all():
         raise Skip("phase diagram needs the grammars' entropies (grammarlab.grammar.entropy)")
@@ -44,6 +46,9 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
     w["score"] = np.clip(1 - w["train"] / w["test"], 0, 1)
     w["family"] = w.grammar.map(family_of)
     ph = mean_phases(t)
+    fc = _floor_onsets(t.phases)
+    if fc is not None:
+        ph = ph.merge(fc, on=["grammar", "n_train"], how="left")
     fams, ns = sorted(w.family.unique()), sorted(w.n_train.unique())
     fig, axes = plt.subplots(len(fams), len(ns), figsize=(TWO_COLUMN_IN, 2.2 * len(fams)),
                              squeeze=False, sharex=True)  # fmt: skip
@@ -66,6 +71,10 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
                                                            "end of generalization"))  # fmt: skip
                 ax.plot(e[cens], h[cens], marker=">", ls="none", color=color, ms=7, mfc="none",
                         label=f"{ev.split('_')[0]}: censored")  # fmt: skip
+            if "floor_corrected_onset_epoch" in p:
+                e, h = p["floor_corrected_onset_epoch"].to_numpy(float), p.entropy_bits.to_numpy(float)
+                ax.plot(e, h, marker="+", ls=":", color="white", ms=8, mew=2,
+                        label="floor-corrected onset")  # fmt: skip
             ax.set_yticks(p.entropy_bits, [f"{h:.0f}" for h in p.entropy_bits])
             ax.set(xlabel="epoch" if i == len(fams) - 1 else None, title=f"{fam}, n = {n}",
                    ylabel="grammar entropy\n(bits/string)" if j == 0 else None)  # fmt: skip
@@ -76,6 +85,21 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
                frameon=False)  # fmt: skip
     data = w.merge(ph, on=["grammar", "entropy_bits", "n_train"], how="left")
     return [save_figure(fig, data, out, "phase_diagram")]
+
+
+def _floor_onsets(phases: pd.DataFrame) -> pd.DataFrame | None:
+    """Per (grammar, n): the mean floor-corrected onset over the seeds that observed it, when at
+    most half are censored (else NaN: not drawn); None when the runs lack it."""
+    from grammarlab.analysis.phases import summarize_event
+
+    if phases is None or phases.empty or "floor_corrected_onset_epoch" not in phases.columns:
+        return None
+    rows = []
+    for (g, n), d in phases.groupby(["grammar", "n_train"]):
+        s = summarize_event(d.to_dict("records"), "floor_corrected_onset")
+        rows.append({"grammar": g, "n_train": n, "floor_corrected_onset_epoch":
+                     s.mean if s.n_observed * 2 > s.n_runs else np.nan})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _edges(v: np.ndarray) -> np.ndarray:

@@ -25,3 +25,16 @@ def test_phase_figures_of_a_sweep(all_figures):
     assert set(ps.when) == {"at memorization onset", "last epoch"}
     last = ps[ps.when == "last epoch"]
     assert len(last) == 2 * 2 * (4 + 8) and (last.epoch == 20).all()
+
+
+def test_phase_diagram_draws_the_floor_corrected_onset(sweep, tmp_path):
+    from dataclasses import replace
+
+    from grammarlab.plot.phases import phase_diagram
+    from grammarlab.sweep.tables import collect
+
+    t = collect(sweep)
+    ph = t.phases.assign(floor_corrected_onset_epoch=7, floor_corrected_onset_censored=False)
+    (stem,) = phase_diagram(replace(t, phases=ph), tmp_path)
+    d = files_ok(tmp_path, stem)
+    assert set(d["floor_corrected_onset_epoch"].dropna()) == {7}
