@@ -980,10 +980,15 @@ def render_markdown(
                 "should not.", ""]  # fmt: skip
         out += [f"- {line}" for line in floors]
     if load:
-        out += ["", "## Onset against the training set's bits over the model's capacity", "",
-                "n H / C: the training set's expected information (n strings of H bits) over the "
-                "model's capacity C (measured bits per parameter times parameters; figure "
-                "`onset_vs_load`). One curve would mean the onset is set by the load alone.", ""]
+        out += [
+            "",
+            "## Onset against the training set's bits over the model's capacity",
+            "",
+            "n H / C: the training set's expected information (n strings of H bits) over the "
+            "model's capacity C (measured bits per parameter times parameters; figure "
+            "`onset_vs_load`). One curve would mean the onset is set by the load alone.",
+            "",
+        ]
         out += [f"- {line}" for line in load]
     out += ["", "## How the verdicts are reached", ""]
     out += [f"- **{f.claim}**: {r}" for f, r in zip(findings, rules(), strict=False)]

@@ -72,7 +72,10 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
                 ax.plot(e[cens], h[cens], marker=">", ls="none", color=color, ms=7, mfc="none",
                         label=f"{ev.split('_')[0]}: censored")  # fmt: skip
             if "floor_corrected_onset_epoch" in p:
-                e, h = p["floor_corrected_onset_epoch"].to_numpy(float), p.entropy_bits.to_numpy(float)
+                e, h = (
+                    p["floor_corrected_onset_epoch"].to_numpy(float),
+                    p.entropy_bits.to_numpy(float),
+                )
                 ax.plot(e, h, marker="+", ls=":", color="white", ms=8, mew=2,
                         label="floor-corrected onset")  # fmt: skip
             ax.set_yticks(p.entropy_bits, [f"{h:.0f}" for h in p.entropy_bits])

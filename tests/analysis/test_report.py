@@ -199,7 +199,9 @@ def test_stage1_of_a_sequential_run_counts_as_the_plain_run():
     assert list(marked["duplicate_of"][5:]) == [r["run"] for r in plain]
     # a different stage 1 (one loss changed) is its own run
     cu2 = cu.copy()
-    cu2.loc[(cu2.run == seq[0]["run"]) & (cu2.epoch == 1) & (cu2.dataset == "train"), "loss"] += 1e-9
+    cu2.loc[(cu2.run == seq[0]["run"]) & (cu2.epoch == 1) & (cu2.dataset == "train"), "loss"] += (
+        1e-9
+    )
     assert mark_duplicates(table(*plain, *seq), cu2)["vote_id"][5] == marked["config_id"][5]
 
 
@@ -377,8 +379,17 @@ def loss_curves(small_test, large_test, k=5):
                                (64, (2, 1.5, 1, 0.8), large_test)):  # fmt: skip
             for e in range(4):
                 for ds, v in (("train", train[e]), ("test", test[e])):
-                    rows.append({"run": f"g-n{n}-s{s}", "model": "m", "grammar": "g",
-                                 "n_train": n, "epoch": e, "dataset": ds, "loss": float(v)})
+                    rows.append(
+                        {
+                            "run": f"g-n{n}-s{s}",
+                            "model": "m",
+                            "grammar": "g",
+                            "n_train": n,
+                            "epoch": e,
+                            "dataset": ds,
+                            "loss": float(v),
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -492,3 +503,34 @@ def test_docs_findings_md_regenerates_from_the_committed_tables(tmp_path, monkey
     notes = "docs/findings_notes.md"
     assert main(["report", *command, "-o", str(out), "--notes", notes]) == 0
     assert out.read_text(encoding="utf-8") == text
+
+
+def test_cli_merges_floors_csv_beside_saved_tables(tmp_path, capsys):
+    """Saved tables with a floors.csv: the floor-corrected onset is computed from the curves and
+    the grammar's losses, and the report has its section."""
+    from grammarlab.cli import main
+
+    saved = tmp_path / "results" / "sweep"
+    saved.mkdir(parents=True)
+    rows, curves = [], []
+    for s in range(3):
+        rid = f"g-n8-s{s}-{s:08x}"
+        rows.append({**run(seed=s, onset=1, gen_end=0), "run": rid, "status": "done",
+                     "last_epoch": 3, "stage1_last_epoch": 3})  # fmt: skip
+        # train 1, test 1.0, 1.1, 1.2, 1.3 -> raw onset 1; G_test / G_train 1.1 -> corrected 2
+        for e, te in enumerate((1.0, 1.1, 1.2, 1.3)):
+            curves += [
+                {"run": rid, "epoch": e, "stage": 1, "dataset": "train", "loss": 1.0},
+                {"run": rid, "epoch": e, "stage": 1, "dataset": "test", "loss": te},
+            ]
+    pd.DataFrame(rows).to_csv(saved / "phases.csv", index=False)
+    pd.DataFrame(curves).to_csv(saved / "curves.csv", index=False)
+    pd.DataFrame([{"run": r["run"], "grammar_train_loss": 1.0, "grammar_test_loss": 1.1 + 0.01 * i,
+                   "floor_ratio": 1.1 + 0.01 * i} for i, r in enumerate(rows)]).to_csv(
+        saved / "floors.csv", index=False)  # fmt: skip
+    out = tmp_path / "f.md"
+    assert main(["report", str(saved), "-o", str(out), "--tables", str(tmp_path / "t")]) == 0
+    text = out.read_text()
+    assert "## Floor-corrected onset" in text and "## How the verdicts are reached" in text
+    ph = pd.read_csv(tmp_path / "t" / "report_phases.csv")
+    assert list(ph["floor_corrected_onset_epoch"]) == [2, 2, 2]
