@@ -82,7 +82,8 @@ def sweep_floors(sweep_file: Path | str) -> list[dict]:
 def check_against_measures(floors: Any, measures: Any, tol: float = 1e-4) -> Any:
     """The floor rows (with ``run``) whose recomputed mean grammar bits per string agree with the
     run's saved measures (``grammar_test_bits_mean``; ``model_train_bits_mean -
-    excess_train_bits`` for the training set, ``model_d1_bits_mean`` in sequential runs) at every stage-1 epoch, to ``tol`` bits: the saved
+    excess_train_bits`` for the training set, ``model_d1_bits_mean`` in sequential runs) at
+    every stage-1 epoch, to ``tol`` bits: the saved
     measures are float32 surprisals summed over <= 100 tokens, so their means carry ~1e-5 bits
     of rounding; a different draw of the sets differs by whole bits. Rows of runs without
     measures are kept (nothing to check); a mismatch raises."""

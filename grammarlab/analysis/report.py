@@ -75,7 +75,8 @@ class Finding:
 def combine(cells: Sequence[tuple[str, bool | str | None]]) -> tuple[str, tuple[str, ...]]:
     """Verdict over cells (name, True = the test holds there, ``"partly"`` = in part, False = the
     test shows the opposite, :data:`TIE` = no significant direction or too few seeds, None =
-    censored, :data:`UNMEASURED` = not measured, :data:`STOPPED` = only runs stopped early): no cells -> no data; every tested cell holds ->
+    censored, :data:`UNMEASURED` = not measured, :data:`STOPPED` = only runs stopped early): no
+    cells -> no data; every tested cell holds ->
     holds; some hold or hold in part -> partly (where: the names, "(in part)" added); none holds
     and some show the opposite -> does not hold; only ties -> not established; nothing tested ->
     censored (or not measured when no cell has the measure)."""
@@ -552,7 +553,8 @@ def judge_sequential(phases: Any, curves: Any = None) -> Finding:
                   else False if any(p is False for p in parts) else TIE)  # fmt: skip
         sh_eff = stats.median_interval(shares)
         lines.append(
-            f"{_name(k)}: stage-2 minimum test loss {value_summary(fin, 'regeneralization_test_loss')}"
+            f"{_name(k)}: stage-2 minimum test loss "
+            f"{value_summary(fin, 'regeneralization_test_loss')}"
             f" vs stage-1 minimum {value_summary(fin, 'min_test_loss')} (+ SE {se:.3g}) nats/token"
             f" ({t_regen.label('re-generalized', 'not')}); share of D1's advantage lost by the "
             f"end {sh_eff.label(2)} ({t_forget.label('above 1/2', 'below 1/2')}); half of it lost "

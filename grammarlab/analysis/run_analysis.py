@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from grammarlab.analysis.floors import set_floor
 from grammarlab.analysis.measures import (
     epoch_measures,
     generation_shares,
@@ -31,7 +32,6 @@ from grammarlab.analysis.measures import (
     token_accuracy,
     uniform_string_bits,
 )
-from grammarlab.analysis.floors import set_floor
 from grammarlab.analysis.phases import Curves, detect_phases
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import inside

@@ -1,9 +1,10 @@
 """Statistics over seeds for the report's verdicts: one module, called by every judge.
 
 A seed's value may be an interval: an observed event is ``[e, e]``, an event censored at the last
-epoch E (not reached, ``>E``) is ``[E + 1, inf]`` (epochs are whole), a right-censored minimum (``>=E``) is ``[E, inf]``
-and a minimum loss read at a still-falling end is ``[0, v]`` (the true minimum is lower). Two
-intervals are ordered only when they do not overlap; equal points are a tie. Tests:
+epoch E (not reached, ``>E``) is ``[E + 1, inf]`` (epochs are whole), a right-censored minimum
+(``>=E``) is ``[E, inf]`` and a minimum loss read at a still-falling end is ``[0, v]`` (the true
+minimum is lower). Two intervals are ordered only when they do not overlap; equal points are a
+tie. Tests:
 
 * **paired sign test** (:func:`sign_test`): per seed pair the sign of ``b - a`` where it is known;
   ties and unknown signs are left out (and counted); the one-sided exact binomial p-value
@@ -34,7 +35,7 @@ from scipy.stats import binom, spearmanr
 
 ALPHA = 0.05  # one-sided level of every test in the report
 MIN_SEEDS = 3  # seeds a cell needs (per compared group) before a verdict
-N_BOOT = 2000  # bootstrap resamples for the 95% intervals
+N_BOOT = 2000  # bootstrap resamples for the 95% intervals of medians
 BOOT_SEED = 20240  # the bootstrap's fixed seed: the report is reproducible
 
 Interval = tuple[float, float]  # [lo, hi]; lo == hi for an observed value
@@ -208,9 +209,7 @@ def _rank_values(y: np.ndarray) -> np.ndarray:
     return np.where(np.isposinf(y), top, y)
 
 
-def spearman(
-    x: Sequence[float], y: Sequence[float], sign: int, seed: int = BOOT_SEED
-) -> Correlation:
+def spearman(x: Sequence[float], y: Sequence[float], sign: int) -> Correlation:
     """:class:`Correlation` of y against x; +inf in y is a censored value (ranked last)."""
     xa = np.asarray(x, dtype=np.float64)
     ya = _rank_values(np.asarray(y, dtype=np.float64))
