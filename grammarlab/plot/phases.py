@@ -233,3 +233,43 @@ def per_string(t: Any, out: Path) -> list[str]:
     fig.tight_layout()
     legend_outside(fig, *axes.flat)
     return [save_figure(fig, data, out, "memorized_bits_per_string")]
+
+
+def forgetting(t: Any, out: Path) -> list[str]:
+    """Sequential runs: the share of D1's advantage over the test loss lost at each stage-2
+    epoch, ``1 - (test - d1) / (test - d1 at the end of stage 1)``
+    (:func:`grammarlab.analysis.phases.forgetting_share`), one line per seed, one panel per
+    grammar; dotted: one half, the report's forgetting threshold. 0: D1 as well known as at the
+    switch, 1: no better than the test set."""
+    from grammarlab.analysis.phases import forgetting_share
+
+    c = t.curves
+    if c is None or c.empty or "stage" not in c or not c.dataset.isin(["d1"]).any():
+        raise Skip("forgetting needs sequential runs (d1 losses by stage); none found")
+    rows = []
+    for run, d in c[c.dataset.isin(["d1", "test", "train"])].groupby("run"):
+        w = d.pivot_table(index="epoch", columns="dataset", values="loss", aggfunc="first")
+        st = d.groupby("epoch")["stage"].first().reindex(w.index)
+        if "d1" not in w or "test" not in w or not (st >= 2).any() or not (st <= 1).any():
+            continue
+        s1, s2 = w[st <= 1], w[st >= 2]
+        d1_end = s1["d1"].iloc[-1] if np.isfinite(s1["d1"].iloc[-1]) else s1["train"].iloc[-1]
+        share = forgetting_share(s2["d1"].to_numpy(), s2["test"].to_numpy(), d1_end,
+                                 s1["test"].iloc[-1])  # fmt: skip
+        meta = d.iloc[0]
+        rows += [{"run": run, "grammar": meta.get("grammar"), "seed": meta.get("seed"),
+                  "n_train": meta.get("n_train"), "epoch": int(e), "share_lost": float(v)}
+                 for e, v in zip(s2.index, share, strict=True)]  # fmt: skip
+    if not rows:
+        raise Skip("forgetting needs sequential runs with both stages recorded")
+    df = pd.DataFrame(rows)
+    gs = sorted_grammars(df)
+    fig, axes = plt.subplots(1, len(gs), figsize=(TWO_COLUMN_IN, 2.3), squeeze=False,
+                             sharey=True)  # fmt: skip
+    for ax, g in zip(axes[0], gs, strict=True):
+        sns.lineplot(df[df.grammar == g], x="epoch", y="share_lost", units="run", estimator=None,
+                     lw=0.8, color="C0", ax=ax)  # fmt: skip
+        ax.axhline(0.5, color="0.4", ls=":", lw=0.8)
+        ax.set(title=str(g), ylabel="share of D1's advantage\nover the test loss lost")
+    fig.tight_layout()
+    return [save_figure(fig, df, out, "forgetting_share")]
