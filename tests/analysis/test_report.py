@@ -534,3 +534,24 @@ def test_cli_merges_floors_csv_beside_saved_tables(tmp_path, capsys):
     assert "## Floor-corrected onset" in text and "## How the verdicts are reached" in text
     ph = pd.read_csv(tmp_path / "t" / "report_phases.csv")
     assert list(ph["floor_corrected_onset_epoch"]) == [2, 2, 2]
+
+
+def test_cli_counts_run_folders_copied_into_two_sweep_folders_once(tmp_path, capsys):
+    """Fake run folders of one sweep, copied into a second sweep folder (the same run ids, whose
+    last 8 hex digits are the config hash): the report counts each run once."""
+    import shutil
+
+    from grammarlab.cli import main
+    from tests.analysis.run_folders import write_run
+
+    a = tmp_path / "sweep_a"
+    for s in range(3):
+        write_run(a / f"ab-n2-s{s}-0000000{s}", seed=s)
+    shutil.copytree(a, tmp_path / "sweep_b")
+    out = tmp_path / "f.md"
+    assert main(["report", str(a), str(tmp_path / "sweep_b"), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "6 rows: 3 distinct runs" in text
+    overlap = text.split("## Two overlapping phases", 1)[1].split("**Verdict", 1)[0]
+    assert overlap.count("3 of 3 seeds observed") == 2  # onset and end, one cell of 3 seeds
+    assert sum(line.startswith("- ") for line in overlap.splitlines()) == 1
