@@ -37,7 +37,8 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
     seeds); one row per grammar family (name up to its first '_'), one column per n; onset (x)
     and end of generalization (triangles) on top, joined within a family, and the
     floor-corrected onset (+, dotted) where the runs have it (phases.json with the grammar's
-    own losses: :func:`grammarlab.analysis.phases.floor_corrected_onset`)."""
+    own losses: :func:`grammarlab.analysis.phases.floor_corrected_onset`); cells whose runs all
+    stopped early get their onset as a hollow grey circle: provisional."""
     c = curves_long(t)
     if c.entropy_bits.isna().all():
         raise Skip("phase diagram needs the grammars' entropies (grammarlab.grammar.entropy)")
@@ -49,6 +50,9 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
     fc = _floor_onsets(t.phases)
     if fc is not None:
         ph = ph.merge(fc, on=["grammar", "n_train"], how="left")
+    prov = _provisional(t.phases)
+    if prov is not None:
+        ph = ph.merge(prov, on=["grammar", "n_train"], how="left")
     fams, ns = sorted(w.family.unique()), sorted(w.n_train.unique())
     fig, axes = plt.subplots(len(fams), len(ns), figsize=(TWO_COLUMN_IN, 2.2 * len(fams)),
                              squeeze=False, sharex=True)  # fmt: skip
@@ -71,6 +75,10 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
                                                            "end of generalization"))  # fmt: skip
                 ax.plot(e[cens], h[cens], marker=">", ls="none", color=color, ms=7, mfc="none",
                         label=f"{ev.split('_')[0]}: censored")  # fmt: skip
+            if "provisional_onset_epoch" in p:
+                e, h = p["provisional_onset_epoch"].to_numpy(float), p.entropy_bits.to_numpy(float)
+                ax.plot(e, h, marker="o", ls="none", color="0.7", mfc="none", ms=7,
+                        label="onset, provisional (runs stopped early)")  # fmt: skip
             if "floor_corrected_onset_epoch" in p:
                 e, h = (
                     p["floor_corrected_onset_epoch"].to_numpy(float),
@@ -88,6 +96,28 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
                frameon=False)  # fmt: skip
     data = w.merge(ph, on=["grammar", "entropy_bits", "n_train"], how="left")
     return [save_figure(fig, data, out, "phase_diagram")]
+
+
+def _provisional(phases: pd.DataFrame) -> pd.DataFrame | None:
+    """Per (grammar, n) whose runs all stopped early (status not done): the mean provisional
+    onset epoch, drawn apart from the finished cells' (whose markers skip these cells); None
+    when no cell is of stopped runs only."""
+    from grammarlab.analysis.phases import is_stopped
+
+    if phases is None or phases.empty or "memorization_onset_epoch" not in phases.columns:
+        return None
+    rows = []
+    for (g, n), d in phases.groupby(["grammar", "n_train"]):
+        recs = d.to_dict("records")
+        if all(is_stopped(r) for r in recs):
+            rows.append(
+                {
+                    "grammar": g,
+                    "n_train": n,
+                    "provisional_onset_epoch": d["memorization_onset_epoch"].mean(),
+                }
+            )
+    return pd.DataFrame(rows) if rows else None
 
 
 def _floor_onsets(phases: pd.DataFrame) -> pd.DataFrame | None:

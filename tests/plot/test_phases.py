@@ -40,9 +40,14 @@ def test_phase_diagram_draws_the_floor_corrected_onset(sweep, tmp_path):
 
     t = collect(sweep)
     ph = t.phases.assign(floor_corrected_onset_epoch=7, floor_corrected_onset_censored=False)
+    ph["status"] = ["running" if n == ph.n_train.min() else "done" for n in ph.n_train]
     (stem,) = phase_diagram(replace(t, phases=ph), tmp_path)
     d = files_ok(tmp_path, stem)
     assert set(d["floor_corrected_onset_epoch"].dropna()) == {7}
+    # the smaller n's runs all stopped early: their onset is drawn as provisional, apart
+    small = d[d.n_train == ph.n_train.min()]
+    assert small["provisional_onset_epoch"].notna().all()
+    assert d[d.n_train != ph.n_train.min()]["provisional_onset_epoch"].isna().all()
 
 
 def test_forgetting_share_figure(tmp_path):
