@@ -930,6 +930,15 @@ def separate_sources(phases: Any, curves: Any = None) -> tuple[Any, Any]:
 # ----------------------------------------------------------------------------- the text
 
 
+CELLS_RULE = (
+    "a claim holds when every tested cell holds; holds partly when some cells hold or hold in "
+    "part (listed); does not hold when none holds and some show the opposite at p <= 0.05; is "
+    "not established when the tests show no direction (or cells have fewer than 3 finished "
+    "seeds); cells that cannot be tested (censored events, no measures, only runs stopped "
+    "early) are counted and left out."
+)
+
+
 def render_markdown(
     findings: Sequence[Finding], sources: Sequence[str], context: str = "",
     floors: Sequence[str] = (),
@@ -994,7 +1003,7 @@ def render_markdown(
         out += [f"- {line}" for line in load]
     out += ["", "## How the verdicts are reached", ""]
     out += [f"- **{f.claim}**: {r}" for f, r in zip(findings, rules(), strict=False)]
-    out += [f"- Cells: {' '.join((combine.__doc__ or '').split())}"]
+    out += [f"- **Over cells**: {CELLS_RULE}"]
     return "\n".join(out) + "\n"
 
 
