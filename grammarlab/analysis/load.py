@@ -10,7 +10,8 @@ bits_total / final_memU_bits_per_param``, both written from the run's env.json p
 
 :func:`collapse` states whether the onsets of all runs fall on one curve of the load: Spearman's
 rho of the onset against the load over every finished run (censored onsets ranked last) with
-``|rho| >= COLLAPSE_RHO`` and its 95% interval on the same side of 0; else they do not.
+``|rho| >= COLLAPSE_RHO`` and its 95% interval on the same side of 0, over at least
+:data:`MIN_LOADS` distinct loads (two clusters always lie on some curve); else they do not.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from grammarlab.analysis.phases import event_interval, is_stopped
 
 BITS_PER_PARAM = 0.38  # docs/capacity.md, GPT-NeoX presets, float32 (95% CI 0.27 .. 0.49)
 COLLAPSE_RHO = 0.8  # |Spearman rho| of onset vs load for "one curve"
+MIN_LOADS = 3  # distinct loads (grammar x n x model) the criterion needs
 
 
 def n_params_of(row: dict[str, Any]) -> float | None:
@@ -86,7 +88,8 @@ class Collapse:
         word = "collapse onto one curve" if self.collapses else "do not collapse onto one curve"
         return (f"the onsets {word} of the load: Spearman rho = {c.rho:.2f} [95% CI "
                 f"{c.lo:.2f}, {c.hi:.2f}] over {c.n} runs (criterion |rho| >= {COLLAPSE_RHO} "
-                "with the interval on one side of 0)")  # fmt: skip
+                f"with the interval on one side of 0, over >= {MIN_LOADS} distinct "
+                "loads)")  # fmt: skip
 
 
 def collapse(table: Any) -> Collapse:
@@ -96,5 +99,6 @@ def collapse(table: Any) -> Collapse:
     y = [math.inf if c else e for e, c in zip(table.onset_epoch, table.onset_censored,
                                                strict=True)]  # fmt: skip
     c = stats.spearman(list(table.load), y, -1)
-    ok = math.isfinite(c.rho) and abs(c.rho) >= COLLAPSE_RHO and (c.lo > 0 or c.hi < 0)
+    ok = (math.isfinite(c.rho) and abs(c.rho) >= COLLAPSE_RHO and (c.lo > 0 or c.hi < 0)
+          and table["load"].round(12).nunique() >= MIN_LOADS)  # fmt: skip
     return Collapse(c, bool(ok))

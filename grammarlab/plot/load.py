@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -35,6 +36,7 @@ def onset_vs_load(t: Any, out: Path, bits_per_param: float = BITS_PER_PARAM) -> 
         ax.scatter(cens["load"], cens["last_epoch"].astype(float), marker="^", facecolors="none",
                    edgecolors="0.3", s=28, label="onset censored (at last epoch)")  # fmt: skip
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(xlabel=f"training set bits / capacity (n H / C, C = {bits_per_param:g} bits/param "
                   "x params)", ylabel="memorization onset (epoch)")  # fmt: skip
     c = collapse(tab)

@@ -38,6 +38,10 @@ def test_collapse_criterion():
     # the same load, onsets all over the place: not one curve
     scattered = pd.DataFrame([row("g", 8, s, o) for s, o in enumerate((5, 50, 9, 70, 2, 30))])
     assert not collapse(load_table(scattered)).collapses
+    # two loads only: two clusters always lie on some curve, so no claim of one
+    two = pd.DataFrame([row("g", n, s, 100 // n + s) for n in (1, 8) for s in (0, 1, 2)])
+    c = collapse(load_table(two))
+    assert abs(c.corr.rho) >= 0.8 and not c.collapses
 
 
 def test_onset_vs_load_figure(tmp_path):
