@@ -24,9 +24,10 @@ of predicted tokens (L+1). Definitions:
   Mann-Whitney U of n1 members and n2 non-members has a known distribution. We compute it
   **exactly** (the counting recursion over arrangements, for continuous scores without ties) when
   ``n1 * n2 <= EXACT_MAX_CELLS``, else by the **normal approximation** (mean n1 n2 / 2, variance
-  n1 n2 (n1 + n2 + 1) / 12). :func:`mia_null` gives the central 95% band of the AUC under H0 and
-  the one-sided p-value of an observed AUC; ``mia_memorized`` is ``p <= 0.05``, a memorization
-  flag independent of the 5% loss rule. :func:`sustained_flag_onset` dates it like the onset.
+  n1 n2 (n1 + n2 + 1) / 12). :func:`mia_null` gives the one-sided p-value of an observed AUC and the
+  band of AUCs that test does not flag (an AUC above the band has ``p <= 0.05``: the band and the
+  flag are one test); ``mia_memorized`` is ``p <= 0.05``, a memorization flag independent of the
+  5% loss rule. :func:`sustained_flag_onset` dates it like the onset.
 * **memU clipped and signed**: ``memU_*`` is clipped at 0 per string (Morris et al.);
   ``memU_*_signed`` sums ``grammar_bits - model_bits`` unclipped (negative when the model is
   worse than the grammar on the set: on test strings its mean is minus the excess).
@@ -195,9 +196,12 @@ def _u_pmf(n1: int, n2: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MiaNull:
-    """The AUC under H0 (nothing memorized) for n1 members and n2 non-members: central band
-    ``[lo, hi]`` of probability ``level``, the one-sided p-value ``P(AUC >= observed)`` (NaN
-    without an observed AUC), and ``method``: ``exact`` or ``normal`` (see the module docstring)."""
+    """The AUC under H0 (nothing memorized) for n1 members and n2 non-members: the band
+    ``[lo, hi]`` where the one-sided test at ``level`` does **not** flag (``hi``: the largest AUC
+    with ``P(AUC >= observed) > 1 - level``; an AUC above ``hi`` is flagged, exactly when its
+    p-value is <= 1 - level; ``lo = 1 - hi``, the mirror, drawn for symmetry), the one-sided
+    p-value ``P(AUC >= observed)`` (NaN without an observed AUC), and ``method``: ``exact`` or
+    ``normal`` (see the module docstring)."""
 
     n1: int
     n2: int
@@ -218,27 +222,30 @@ def mia_null_sd(n1: int, n2: int) -> float:
 
 
 def mia_null(n1: int, n2: int, auc: float = math.nan, level: float = 0.95) -> MiaNull:
-    """Null band of the membership-inference AUC and the p-value of ``auc`` (module docstring)."""
+    """Null band of the membership-inference AUC and the p-value of ``auc``, both of the one
+    one-sided test that sets the flag (:class:`MiaNull`, module docstring)."""
     from scipy.stats import norm
 
     if n1 < 1 or n2 < 1 or not 0 < level < 1:
         return MiaNull(n1, n2, math.nan, math.nan, math.nan, "none", level)
-    cells, tail = n1 * n2, (1 - level) / 2
+    cells, alpha = n1 * n2, 1 - level
     if cells <= EXACT_MAX_CELLS:
         pmf = _u_pmf(min(n1, n2), max(n1, n2))  # U and n1 n2 - U have the same law: symmetric
-        cdf = np.cumsum(pmf)
-        # float sums of the pmf carry ~1e-15 error; 1e-12 keeps exact quantiles on their side
-        lo = int(np.searchsorted(cdf, tail - 1e-12))
-        hi = int(np.searchsorted(cdf, 1 - tail - 1e-12))
+        tail = np.cumsum(pmf[::-1])[::-1]  # tail[u] = P(U >= u), one array for p and band
+        # float sums of the pmf carry ~1e-15 error; 1e-12 keeps exact tails on their side
+        crit = np.flatnonzero(tail <= alpha + 1e-12)
+        hi = 1.0 if crit.size == 0 else (int(crit[0]) - 1) / cells
         p = math.nan
         if math.isfinite(auc):
             u = math.ceil(auc * cells - 1e-9)  # ties give half-integer U: P(U >= u_obs)
-            p = float(min(1.0, pmf[max(u, 0) :].sum()))
-        return MiaNull(n1, n2, lo / cells, hi / cells, p, "exact", level)
+            p = 1.0 if u <= 0 else 0.0 if u > cells else float(min(1.0, tail[u]))
+        return MiaNull(n1, n2, 1.0 - hi, hi, p, "exact", level)
     sd = mia_null_sd(n1, n2)
-    z = float(norm.isf(tail))
+    z = float(norm.isf(alpha))
+    # p <= alpha exactly when auc >= 0.5 + 0.5 / cells + z sd (continuity-corrected)
+    hi = min(1.0, 0.5 + 0.5 / cells + z * sd)
     p = float(norm.sf((auc - 0.5 - 0.5 / cells) / sd)) if math.isfinite(auc) else math.nan
-    return MiaNull(n1, n2, 0.5 - z * sd, 0.5 + z * sd, p, "normal", level)
+    return MiaNull(n1, n2, 1.0 - hi, hi, p, "normal", level)
 
 
 def sustained_flag_onset(epochs: np.ndarray, flags: np.ndarray) -> int | None:

@@ -34,6 +34,26 @@ a censored end of generalization (an overlap the data cannot confirm). :func:`fo
 an event with its censoring, :func:`summarize_event` gives mean +- std over the seeds that
 observed it and how many did not.
 
+Floor-corrected onset: the grammar's own loss on a set, ``G_set`` (nats/token in Eq. 1's units:
+per string the exact surprisal in nats over its predicted tokens, end token included, then the
+mean over strings), moves the raw ratio: a test set that is harder than the training set *for the
+grammar itself* has ``G_test / G_train > 1``. The **floor-corrected onset** is the first epoch from
+which ``(L_test / L_train) / (G_test / G_train) > threshold`` holds to the end
+(:func:`floor_corrected_onset`; ``floor_ratio`` = G_test / G_train; None when the grammar losses
+are unknown, and then not censored but missing).
+
+Forgetting share (sequential runs): D1's advantage over the test loss at the end of stage 1 is
+``A0 = test - d1``; at a stage-2 epoch the **share lost** is ``1 - (test - d1) / A0`` (0: nothing
+forgotten, 1: D1 is no better than the test set; :func:`forgetting_share`). The **half-forgetting
+epoch** is the first stage-2 epoch from which at least half of A0 is lost at every later epoch
+(``>E`` when not at the end); ``forgetting_share_final`` is the share at the last epoch.
+
+Stopped runs: a run whose status is not ``done`` (stopped early, still running, failed, diverged)
+has not reached its planned last epoch; each of its events is **provisional** at its last epoch:
+an onset seen at e may still vanish or move later, a minimum may move later. :func:`event_status`
+reports every event of such a row as censored (``>E``, or ``>=e`` with the provisional epoch e as
+a lower bound), :func:`is_stopped` tells such rows apart.
+
 Stage switch (sequential runs): ``switch_d1_change`` is the one-step change of D1's loss from the
 last stage-1 epoch to the first stage-2 epoch (nats/token; ``switch_test_change`` the same for the
 test loss): a large jump there is an optimizer shock (a fresh optimizer or learning-rate restart),
@@ -289,16 +309,61 @@ class Phases:
     switch_d1_loss_after: float | None = None
     switch_d1_change: float | None = None
     switch_test_change: float | None = None
+    floor_ratio: float | None = None
+    floor_corrected_onset_epoch: int | None = None
+    floor_corrected_onset_censored: bool | None = None
+    forgetting_share_final: float | None = None
+    forgetting_half_epoch: int | None = None
+    forgetting_half_censored: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (None for absent values)."""
         return asdict(self)
 
 
+def floor_corrected_onset(
+    epochs: np.ndarray,
+    train_loss: np.ndarray,
+    test_loss: np.ndarray,
+    floor_ratio: float,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> int | None:
+    """First epoch from which ``(test / train) / floor_ratio > threshold`` holds to the end
+    (``floor_ratio`` = G_test / G_train, the grammar's own losses in nats/token); None when it
+    does not hold at the last epoch. Computed as the onset of the curves with the training loss
+    scaled by the floor ratio: ``test > threshold * floor_ratio * train``."""
+    if not (math.isfinite(floor_ratio) and floor_ratio > 0):
+        raise GrammarlabError(f"the floor ratio G_test / G_train must be finite and > 0, got "
+                              f"{floor_ratio}")  # fmt: skip
+    tr = np.asarray(train_loss, dtype=np.float64) * floor_ratio
+    return memorization_onset(epochs, tr, test_loss, threshold)[0]
+
+
+def forgetting_share(
+    d1_loss: np.ndarray, test_loss: np.ndarray, d1_before: float, test_before: float
+) -> np.ndarray:
+    """Per stage-2 epoch the share of D1's advantage over the test loss that is lost:
+    ``1 - (test - d1) / (test_before - d1_before)`` (the advantage at the end of stage 1). NaN
+    everywhere when there was no advantage (``test_before <= d1_before``) or a value is
+    non-finite."""
+    d1 = np.asarray(d1_loss, dtype=np.float64)
+    te = np.asarray(test_loss, dtype=np.float64)
+    a0 = float(test_before) - float(d1_before)
+    if not (math.isfinite(a0) and a0 > 0):
+        return np.full(d1.shape, np.nan)
+    out = 1.0 - (te - d1) / a0
+    out[~(np.isfinite(d1) & np.isfinite(te))] = np.nan
+    return out
+
+
 def detect_phases(
-    curves: Curves, threshold: float = DEFAULT_THRESHOLD, tolerance: float = DEFAULT_TOLERANCE
+    curves: Curves,
+    threshold: float = DEFAULT_THRESHOLD,
+    tolerance: float = DEFAULT_TOLERANCE,
+    floor_ratio: float | None = None,
 ) -> Phases:
-    """All phase quantities of one run's (or a mean) curves; see the module docstring."""
+    """All phase quantities of one run's (or a mean) curves; see the module docstring.
+    ``floor_ratio``: G_test / G_train of the stage-1 sets, for the floor-corrected onset."""
     if not threshold > 0 or not tolerance >= 0:
         raise GrammarlabError(
             f"need threshold > 0 and tolerance >= 0, got {threshold}, {tolerance}"
@@ -315,8 +380,14 @@ def detect_phases(
     gen_censored = gen_end is not None and gen_end == _last_finite(c1.epoch, c1.test_loss)
     extra: dict[str, Any] = {}
     if seq:
-        extra = _sequential(curves.select(curves.stage >= 2), threshold, tolerance)
-        extra.update(_switch(c1, curves.select(curves.stage >= 2)))
+        c2 = curves.select(curves.stage >= 2)
+        extra = _sequential(c2, threshold, tolerance)
+        extra.update(_switch(c1, c2))
+        extra.update(_forgetting_share(c1, c2))
+    if floor_ratio is not None:
+        fc = floor_corrected_onset(c1.epoch, c1.train_loss, c1.test_loss, floor_ratio, threshold)
+        extra.update(floor_ratio=float(floor_ratio), floor_corrected_onset_epoch=fc,
+                     floor_corrected_onset_censored=fc is None)  # fmt: skip
     return Phases(
         threshold=float(threshold),
         tolerance=float(tolerance),
@@ -391,6 +462,21 @@ def _switch(c1: Curves, c2: Curves) -> dict[str, Any]:
     return out
 
 
+def _forgetting_share(c1: Curves, c2: Curves) -> dict[str, Any]:
+    """The final forgetting share and the half-forgetting epoch (module docstring)."""
+    d1a = c1.d1_loss if c1.d1_loss is not None else c1.train_loss
+    if c2.d1_loss is None or c2.epoch.size == 0:
+        return {}
+    share = forgetting_share(c2.d1_loss, c2.test_loss, float(d1a[-1]), float(c1.test_loss[-1]))
+    fin = share[np.isfinite(share)]
+    if not fin.size:
+        return {}
+    flag = np.where(np.isfinite(share), (share >= 0.5).astype(np.float64), np.nan)
+    half = stays_from(c2.epoch, flag)
+    return {"forgetting_share_final": float(fin[-1]), "forgetting_half_epoch": half,
+            "forgetting_half_censored": half is None}  # fmt: skip
+
+
 def phases_over_seeds(
     runs: Sequence[Curves],
     threshold: float = DEFAULT_THRESHOLD,
@@ -416,7 +502,35 @@ EVENTS: dict[str, tuple[str, str, str, str]] = {
     "forgetting": ("forgetting_epoch", "forgetting_censored", ">", "last_epoch"),
     "stage2_memorization_onset": ("stage2_memorization_onset_epoch",
                                   "stage2_memorization_onset_censored", ">", "last_epoch"),
+    "floor_corrected_onset": ("floor_corrected_onset_epoch", "floor_corrected_onset_censored",
+                              ">", "stage1_last_epoch"),
+    "forgetting_half": ("forgetting_half_epoch", "forgetting_half_censored", ">", "last_epoch"),
 }  # fmt: skip
+
+
+def is_stopped(row: Mapping[str, Any]) -> bool:
+    """True when a phases dict or table row is of a run that has not finished: ``stopped`` set,
+    or a ``status`` other than ``done`` (a row without a status is taken as finished)."""
+    if _truthy(row.get("stopped")):
+        return True
+    st = row.get("status")
+    return isinstance(st, str) and st.strip() != "" and st.strip() != "done"
+
+
+def event_interval(row: Mapping[str, Any], event: str) -> tuple[float, float] | None:
+    """The event's epoch as an interval for the statistics (:mod:`grammarlab.analysis.stats`):
+    observed ``[e, e]``; not reached by E (``>``) ``[E + 1, inf]``; a lower bound e (``>=``, or a
+    provisional epoch of a stopped run) ``[e, inf]``; None when missing."""
+    status, e, last = event_status(row, event)
+    if status == "observed" and e is not None:
+        return (e, e)
+    if status != "censored":
+        return None
+    if e is not None:
+        return (e, math.inf)
+    if last is None:
+        return (-math.inf, math.inf)
+    return (float(last) + (1.0 if EVENTS[event][2] == ">" else 0.0), math.inf)
 
 
 def _present(v: Any) -> bool:
@@ -440,6 +554,12 @@ def event_status(row: Mapping[str, Any], event: str) -> tuple[str, float | None,
         last = row.get("last_epoch")
     last_i = int(last) if _present(last) else None
     e = row.get(epoch_key)
+    if is_stopped(row):  # every event provisional: a lower bound at best
+        if _present(e):
+            return "censored", float(e), last_i
+        if _present(row.get(cens_key)) or event in ("memorization_onset", "generalization_end"):
+            return "censored", None, last_i
+        return "missing", None, last_i
     if _truthy(row.get(cens_key)):
         return "censored", (float(e) if _present(e) else None), last_i
     if not _present(row.get(cens_key)) and kind == ">=" and _present(e) and e == last_i:
@@ -457,9 +577,16 @@ def format_event(row: Mapping[str, Any], event: str) -> str:
     status, e, last = event_status(row, event)
     if status == "observed":
         return f"{int(e)}" if e is not None and float(e).is_integer() else f"{e:.3g}"
+    if status == "censored" and is_stopped(row):
+        at = f"stopped at {last}" if last is not None else "stopped"
+        return f">={_num_text(e)} ({at})" if e is not None else f">{last} ({at})"
     if status == "censored":
         return f"{EVENTS[event][2]}{last}" if last is not None else "censored"
     return "-"
+
+
+def _num_text(e: float) -> str:
+    return f"{int(e)}" if float(e).is_integer() else f"{e:.3g}"
 
 
 @dataclass(frozen=True)
@@ -475,15 +602,23 @@ class EventSummary:
     mean: float
     std: float
     censored_at: tuple[int, ...] = ()
+    n_stopped: int = 0  # runs stopped early: provisional, neither observed nor censored
+    stopped_at: tuple[int, ...] = ()
 
     def label(self) -> str:
-        """e.g. ``12.3 +/- 1.5 (3 of 5 seeds observed; 2 censored >=100)``."""
+        """e.g. ``12.3 +/- 1.5 (3 of 5 seeds observed; 2 censored >=100)``; runs stopped early
+        are counted apart (``1 stopped early at 23: provisional``)."""
         kind = EVENTS[self.event][2]
         cens = ""
         if self.n_censored:
             at = sorted(set(self.censored_at))
             where = "/".join(f"{kind}{a}" for a in at) if at else "censored"
             cens = f"; {self.n_censored} censored {where}"
+        if self.n_stopped:
+            at = "/".join(str(a) for a in sorted(set(self.stopped_at)))
+            cens += f"; {self.n_stopped} stopped early{' at ' + at if at else ''}: provisional"
+        if not self.n_observed and not self.n_censored:
+            return f"provisional ({self.n_runs} run{'s' if self.n_runs > 1 else ''}{cens})"
         if not self.n_observed:
             head = "/".join(f"{kind}{a}" for a in sorted(set(self.censored_at))) or "-"
             return f"{head} (0 of {self.n_runs} seeds observed{cens})"
@@ -496,10 +631,12 @@ def summarize_event(rows: Sequence[Mapping[str, Any]], event: str) -> EventSumma
     Censored seeds never enter the mean: they are counted instead."""
     if event not in EVENTS:
         raise GrammarlabError(f"unknown event {event!r}", hint=f"events: {', '.join(EVENTS)}")
-    obs, cens = [], []
+    obs, cens, stopped = [], [], []
     for r in rows:
         status, e, last = event_status(r, event)
-        if status == "observed" and e is not None:
+        if status == "censored" and is_stopped(r):
+            stopped.append(last if last is not None else -1)
+        elif status == "observed" and e is not None:
             obs.append(e)
         elif status == "censored":
             cens.append(last if last is not None else -1)
@@ -507,4 +644,5 @@ def summarize_event(rows: Sequence[Mapping[str, Any]], event: str) -> EventSumma
     mean = float(v.mean()) if v.size else math.nan
     std = float(v.std(ddof=1)) if v.size > 1 else math.nan
     return EventSummary(event, len(rows), int(v.size), len(cens), mean, std,
-                        tuple(int(c) for c in cens if c >= 0))  # fmt: skip
+                        tuple(int(c) for c in cens if c >= 0), len(stopped),
+                        tuple(int(c) for c in stopped if c >= 0))  # fmt: skip

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from grammarlab.analysis.floors import set_floor
 from grammarlab.analysis.measures import (
     epoch_measures,
     generation_shares,
@@ -69,7 +70,10 @@ def analyze_run(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], Any, Any]:
     """(phases dict, measures rows, per-string DataFrame, per-position DataFrame) of a run folder.
 
-    The phases are :func:`grammarlab.analysis.phases.detect_phases` of the loss curves plus
+    The phases are :func:`grammarlab.analysis.phases.detect_phases` of the loss curves (with the
+    floor-corrected onset from the grammar's own losses on the training and test sets,
+    ``grammar_train_loss`` / ``grammar_test_loss`` in nats/token, when the grammar is scored), the
+    flag ``stopped`` (the run's status is not done: every event provisional), plus
     ``mia_memorization_onset_epoch``: the first epoch from which the membership-inference
     memorization flag (``mia_memorized``: AUC above its null band) holds at every later analysed
     epoch (None, with ``mia_memorization_onset_censored``, when it does not hold at the last).
@@ -87,7 +91,6 @@ def analyze_run(
     if not records:
         raise GrammarlabError("no epoch with finite losses to analyse (the run diverged at "
                               "epoch 0)", file=str(run))  # fmt: skip
-    phases = detect_phases(Curves.from_records(records))
     finite = {int(r["epoch"]) for r in records}
     stage_of = {int(r["epoch"]): int(r.get("stage") or 1) for r in records}
     env = run.read_env()
@@ -100,10 +103,19 @@ def analyze_run(
     rows: dict[int, dict[str, Any]] = {}
     frames_s: list[dict[str, Any]] = []  # column pieces, one per (epoch, set): one frame at the end
     frames_p: list[dict[str, Any]] = []
+    floors: dict[str, float] = {}
     if npz_epochs or gen_epochs:
         g = run.read_grammar()
         gbits, gtok = _grammar_bits(g, strings)
         baselines = {"uniform_bits": _uniform_bits(g, strings), "untrained_bits": None}
+        floors = _floors(gbits, strings, "d1" if seq else "train")
+    ratio = floors.get("floor_ratio")
+    ok = ratio is not None and math.isfinite(ratio) and ratio > 0
+    phases = {**detect_phases(Curves.from_records(records),
+                              floor_ratio=ratio if ok else None).to_dict(),
+              **{k: v for k, v in floors.items() if k != "floor_ratio"}}  # fmt: skip
+    status = run.read_status()
+    phases["stopped"] = status is not None and (status.trained or status.state) != "done"
     for epoch in npz_epochs:
         arrays = {_label_key(k, seq): v for k, v in run.read_surprisals(epoch).items()}
         if epoch == 0:  # the untrained model: a baseline for every later epoch
@@ -123,7 +135,7 @@ def analyze_run(
         row.update(generation_shares(samples, _grammatical(g, samples), train_strings))
     out_rows = [{k: _json_value(v) for k, v in rows[e].items()} for e in sorted(rows)]
     return (
-        _with_mia_onset(phases.to_dict(), out_rows),
+        _with_mia_onset(phases, out_rows),
         out_rows,
         _concat(frames_s, PER_STRING),
         _concat(frames_p, PER_POSITION),
@@ -228,6 +240,20 @@ def _grammar_bits(g: Grammar, strings: dict[str, list]) -> tuple[dict, dict]:
     }
     gtok = {k: inside.token_surprisals_bits(g, s) for k, s in strings.items() if k != "random"}
     return gbits, gtok
+
+
+def _floors(gbits: dict[str, np.ndarray], strings: dict[str, list], train: str) -> dict:
+    """The grammar's own losses on the stage-1 training set and the test set (nats/token, Eq. 1:
+    :func:`grammarlab.analysis.floors.set_floor`) and their ratio test/train; {} without both."""
+    if train not in gbits or "test" not in gbits:
+        return {}
+    out = {}
+    for name, key in (("train", train), ("test", "test")):
+        lengths = np.array([len(s) for s in strings[key]], dtype=np.int64)
+        out[f"grammar_{name}_loss"] = set_floor(gbits[key], lengths)
+    tr, te = out["grammar_train_loss"], out["grammar_test_loss"]
+    out["floor_ratio"] = te / tr if tr > 0 and math.isfinite(tr) and math.isfinite(te) else None
+    return out
 
 
 def length_count(g: Grammar, cap: int = 4096) -> int | None:

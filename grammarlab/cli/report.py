@@ -16,7 +16,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from grammarlab.analysis.report import context_line, judge_all, render_markdown, with_notes
+from grammarlab.analysis.report import (
+    context_line,
+    floor_lines,
+    judge_all,
+    load_lines,
+    render_markdown,
+    with_notes,
+)
 from grammarlab.errors import GrammarlabError
 from grammarlab.io import write_atomic, write_text_atomic
 
@@ -44,7 +51,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     for src in args.runs:
         t = collect(src)
         tag = Path(src).name or str(src)
-        for df, into in ((t.phases, phases), (t.curves, curves)):
+        for df, into in ((with_floors(t.phases, t.curves, Path(src)), phases),
+                         (t.curves, curves)):  # fmt: skip
             if not df.empty:
                 df = df.copy()
                 df["run"] = tag + "/" + df["run"].astype(str)  # unique across RUNS
@@ -54,7 +62,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     ph = pd.concat(phases, ignore_index=True) if phases else pd.DataFrame()
     cu = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     findings = judge_all(ph, cu)
-    text = render_markdown(findings, [str(s) for s in args.runs], context_line(ph))
+    text = render_markdown(findings, [str(s) for s in args.runs], context_line(ph, cu),
+                           floor_lines(ph, cu), load_lines(ph, cu))  # fmt: skip
     if hand is not None:
         text = with_notes(text, hand, args.notes)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +79,28 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"note: {n}")
     print(f"wrote {out}")
     return 0
+
+
+def with_floors(phases, curves, folder: Path):  # type: ignore[no-untyped-def]
+    """phases + the grammar's own losses of ``folder/floors.csv`` (written by ``python -m
+    grammarlab.analysis.floors`` beside saved tables) merged by run id where the phases lack
+    them (run folders have them in phases.json), and the floor-corrected onset computed from the
+    curves where it is missing (:func:`grammarlab.analysis.report.add_floor_onsets`)."""
+    import pandas as pd
+
+    from grammarlab.analysis.floors import FLOOR_COLUMNS
+    from grammarlab.analysis.report import add_floor_onsets
+
+    path = folder / "floors.csv"
+    if phases.empty:
+        return phases
+    if path.is_file() and "floor_ratio" not in phases.columns:
+        fl = pd.read_csv(path)
+        if "run" not in fl.columns or any(c not in fl.columns for c in FLOOR_COLUMNS):
+            raise GrammarlabError(f"needs the columns run, {', '.join(FLOOR_COLUMNS)}",
+                                  file=str(path))  # fmt: skip
+        phases = phases.merge(fl[["run", *FLOOR_COLUMNS]], on="run", how="left")
+    return add_floor_onsets(phases, curves)
 
 
 def read_notes(path: str, output: Path) -> str:

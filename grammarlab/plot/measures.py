@@ -29,10 +29,13 @@ from grammarlab.plot.common import (  # noqa: E402
 
 def mia_auc(t: Any, out: Path) -> list[str]:
     """Membership-inference AUC (members = the training strings, score -bits/token) against
-    epoch, mean +- std over seeds, one panel per n; grey: the central 95% band of the AUC when
-    nothing is memorized (exact Mann-Whitney null for the set sizes at hand,
-    :func:`grammarlab.analysis.measures.mia_null`). An AUC above the band is a memorization signal
-    that does not depend on the 5% loss rule."""
+    epoch, mean +- std over seeds, one panel per n; grey: the AUCs the one-sided test at 5% does
+    not flag when nothing is memorized (exact Mann-Whitney null for the set sizes at hand,
+    :func:`grammarlab.analysis.measures.mia_null`; the band's top is the flag's threshold, its
+    bottom the mirror); dots: the epochs flagged (``mia_memorized``). An AUC above the band is a
+    memorization signal that does not depend on the 5% loss rule. Measures computed before the
+    band became one-sided (its top the central band's 97.5% point) are redrawn from the same
+    null: ``grammarlab measures RUN`` rewrites them."""
     m = t.measures
     need = {"mia_auc", "mia_null_lo", "mia_null_hi"}
     if m.empty or not need <= set(m.columns):
@@ -45,7 +48,10 @@ def mia_auc(t: Any, out: Path) -> list[str]:
         d = m[m.n_train == n]
         band = d.groupby("epoch")[["mia_null_lo", "mia_null_hi"]].mean()
         ax.fill_between(band.index, band.mia_null_lo, band.mia_null_hi, color="0.85",
-                        label="95% band, nothing memorized", lw=0)  # fmt: skip
+                        label="not flagged (one-sided 5%)", lw=0)  # fmt: skip
+        if "mia_memorized" in d:
+            f = d[d["mia_memorized"].map(lambda v: str(v).lower() in ("true", "1"))]
+            ax.scatter(f["epoch"], f["mia_auc"], s=4, color="k", zorder=3, label="flagged")
         ax.axhline(0.5, color="0.5", lw=0.8)
         sns.lineplot(d, x="epoch", y="mia_auc", hue="grammar", hue_order=order, palette=pal,
                      errorbar="sd", ax=ax)  # fmt: skip

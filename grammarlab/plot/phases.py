@@ -35,7 +35,10 @@ from grammarlab.plot.common import (
 def phase_diagram(t: Any, out: Path) -> list[str]:
     """Epoch x grammar entropy, colour = memorization score clipped to [0, 1] (mean over
     seeds); one row per grammar family (name up to its first '_'), one column per n; onset (x)
-    and end of generalization (triangles) on top, joined within a family."""
+    and end of generalization (triangles) on top, joined within a family, and the
+    floor-corrected onset (+, dotted) where the runs have it (phases.json with the grammar's
+    own losses: :func:`grammarlab.analysis.phases.floor_corrected_onset`); cells whose runs all
+    stopped early get their onset as a hollow grey circle: provisional."""
     c = curves_long(t)
     if c.entropy_bits.isna().all():
         raise Skip("phase diagram needs the grammars' entropies (grammarlab.grammar.entropy)")
@@ -44,6 +47,12 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
     w["score"] = np.clip(1 - w["train"] / w["test"], 0, 1)
     w["family"] = w.grammar.map(family_of)
     ph = mean_phases(t)
+    fc = _floor_onsets(t.phases)
+    if fc is not None:
+        ph = ph.merge(fc, on=["grammar", "n_train"], how="left")
+    prov = _provisional(t.phases)
+    if prov is not None:
+        ph = ph.merge(prov, on=["grammar", "n_train"], how="left")
     fams, ns = sorted(w.family.unique()), sorted(w.n_train.unique())
     fig, axes = plt.subplots(len(fams), len(ns), figsize=(TWO_COLUMN_IN, 2.2 * len(fams)),
                              squeeze=False, sharex=True)  # fmt: skip
@@ -66,6 +75,17 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
                                                            "end of generalization"))  # fmt: skip
                 ax.plot(e[cens], h[cens], marker=">", ls="none", color=color, ms=7, mfc="none",
                         label=f"{ev.split('_')[0]}: censored")  # fmt: skip
+            if "provisional_onset_epoch" in p:
+                e, h = p["provisional_onset_epoch"].to_numpy(float), p.entropy_bits.to_numpy(float)
+                ax.plot(e, h, marker="o", ls="none", color="0.7", mfc="none", ms=7,
+                        label="onset, provisional (runs stopped early)")  # fmt: skip
+            if "floor_corrected_onset_epoch" in p:
+                e, h = (
+                    p["floor_corrected_onset_epoch"].to_numpy(float),
+                    p.entropy_bits.to_numpy(float),
+                )
+                ax.plot(e, h, marker="+", ls=":", color="white", ms=8, mew=2,
+                        label="floor-corrected onset")  # fmt: skip
             ax.set_yticks(p.entropy_bits, [f"{h:.0f}" for h in p.entropy_bits])
             ax.set(xlabel="epoch" if i == len(fams) - 1 else None, title=f"{fam}, n = {n}",
                    ylabel="grammar entropy\n(bits/string)" if j == 0 else None)  # fmt: skip
@@ -76,6 +96,43 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
                frameon=False)  # fmt: skip
     data = w.merge(ph, on=["grammar", "entropy_bits", "n_train"], how="left")
     return [save_figure(fig, data, out, "phase_diagram")]
+
+
+def _provisional(phases: pd.DataFrame) -> pd.DataFrame | None:
+    """Per (grammar, n) whose runs all stopped early (status not done): the mean provisional
+    onset epoch, drawn apart from the finished cells' (whose markers skip these cells); None
+    when no cell is of stopped runs only."""
+    from grammarlab.analysis.phases import is_stopped
+
+    if phases is None or phases.empty or "memorization_onset_epoch" not in phases.columns:
+        return None
+    rows = []
+    for (g, n), d in phases.groupby(["grammar", "n_train"]):
+        recs = d.to_dict("records")
+        if all(is_stopped(r) for r in recs):
+            rows.append(
+                {
+                    "grammar": g,
+                    "n_train": n,
+                    "provisional_onset_epoch": d["memorization_onset_epoch"].mean(),
+                }
+            )
+    return pd.DataFrame(rows) if rows else None
+
+
+def _floor_onsets(phases: pd.DataFrame) -> pd.DataFrame | None:
+    """Per (grammar, n): the mean floor-corrected onset over the seeds that observed it, when at
+    most half are censored (else NaN: not drawn); None when the runs lack it."""
+    from grammarlab.analysis.phases import summarize_event
+
+    if phases is None or phases.empty or "floor_corrected_onset_epoch" not in phases.columns:
+        return None
+    rows = []
+    for (g, n), d in phases.groupby(["grammar", "n_train"]):
+        s = summarize_event(d.to_dict("records"), "floor_corrected_onset")
+        rows.append({"grammar": g, "n_train": n, "floor_corrected_onset_epoch":
+                     s.mean if s.n_observed * 2 > s.n_runs else np.nan})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _edges(v: np.ndarray) -> np.ndarray:
@@ -206,3 +263,43 @@ def per_string(t: Any, out: Path) -> list[str]:
     fig.tight_layout()
     legend_outside(fig, *axes.flat)
     return [save_figure(fig, data, out, "memorized_bits_per_string")]
+
+
+def forgetting(t: Any, out: Path) -> list[str]:
+    """Sequential runs: the share of D1's advantage over the test loss lost at each stage-2
+    epoch, ``1 - (test - d1) / (test - d1 at the end of stage 1)``
+    (:func:`grammarlab.analysis.phases.forgetting_share`), one line per seed, one panel per
+    grammar; dotted: one half, the report's forgetting threshold. 0: D1 as well known as at the
+    switch, 1: no better than the test set."""
+    from grammarlab.analysis.phases import forgetting_share
+
+    c = t.curves
+    if c is None or c.empty or "stage" not in c or not c.dataset.isin(["d1"]).any():
+        raise Skip("forgetting needs sequential runs (d1 losses by stage); none found")
+    rows = []
+    for run, d in c[c.dataset.isin(["d1", "test", "train"])].groupby("run"):
+        w = d.pivot_table(index="epoch", columns="dataset", values="loss", aggfunc="first")
+        st = d.groupby("epoch")["stage"].first().reindex(w.index)
+        if "d1" not in w or "test" not in w or not (st >= 2).any() or not (st <= 1).any():
+            continue
+        s1, s2 = w[st <= 1], w[st >= 2]
+        d1_end = s1["d1"].iloc[-1] if np.isfinite(s1["d1"].iloc[-1]) else s1["train"].iloc[-1]
+        share = forgetting_share(s2["d1"].to_numpy(), s2["test"].to_numpy(), d1_end,
+                                 s1["test"].iloc[-1])  # fmt: skip
+        meta = d.iloc[0]
+        rows += [{"run": run, "grammar": meta.get("grammar"), "seed": meta.get("seed"),
+                  "n_train": meta.get("n_train"), "epoch": int(e), "share_lost": float(v)}
+                 for e, v in zip(s2.index, share, strict=True)]  # fmt: skip
+    if not rows:
+        raise Skip("forgetting needs sequential runs with both stages recorded")
+    df = pd.DataFrame(rows)
+    gs = sorted_grammars(df)
+    fig, axes = plt.subplots(1, len(gs), figsize=(TWO_COLUMN_IN, 2.3), squeeze=False,
+                             sharey=True)  # fmt: skip
+    for ax, g in zip(axes[0], gs, strict=True):
+        sns.lineplot(df[df.grammar == g], x="epoch", y="share_lost", units="run", estimator=None,
+                     lw=0.8, color="C0", ax=ax)  # fmt: skip
+        ax.axhline(0.5, color="0.4", ls=":", lw=0.8)
+        ax.set(title=str(g), ylabel="share of D1's advantage\nover the test loss lost")
+    fig.tight_layout()
+    return [save_figure(fig, df, out, "forgetting_share")]

@@ -8,8 +8,9 @@ label says otherwise). The memorization score ``1 - L_train/L_test`` is clipped 
 (it can be negative when the test loss is below the train loss) and the labels say so.
 
 The figures are in :mod:`grammarlab.plot.curves` (the paper's figures 1-5) and
-:mod:`grammarlab.plot.phases` (phases and memorized bits), :mod:`grammarlab.plot.measures`
-(the AUC with its null band, excess by position, valid generations); what they share is in
+:mod:`grammarlab.plot.phases` (phases, memorized bits, forgetting), :mod:`grammarlab.plot.measures`
+(the AUC with its null band, excess by position, valid generations), :mod:`grammarlab.plot.load`
+(the onset against the training set's bits over the model's capacity); what they share is in
 :mod:`grammarlab.plot.common`. This module holds the registry and :func:`plot_all`.
 """
 
@@ -28,8 +29,15 @@ import seaborn as sns  # noqa: E402
 from grammarlab.errors import GrammarlabError  # noqa: E402
 from grammarlab.plot.common import RC, Skip  # noqa: E402
 from grammarlab.plot.curves import fig1, fig2, fig3, fig4, fig5  # noqa: E402
+from grammarlab.plot.load import onset_vs_load  # noqa: E402
 from grammarlab.plot.measures import generations_valid, mia_auc, position_heatmap  # noqa: E402
-from grammarlab.plot.phases import memorized_bits, per_string, phase_diagram, phases_vs  # noqa: E402
+from grammarlab.plot.phases import (  # noqa: E402
+    forgetting,
+    memorized_bits,
+    per_string,
+    phase_diagram,
+    phases_vs,
+)
 from grammarlab.sweep.tables import collect  # noqa: E402
 
 __all__ = ["PLOTS", "Skip", "plot_all"]
@@ -39,7 +47,8 @@ PLOTS: dict[str, Callable[[Any, Path], list[str]]] = {
     "fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5,
     "phase_diagram": phase_diagram, "phases_vs": phases_vs, "memorized_bits": memorized_bits,
     "per_string": per_string, "mia_auc": mia_auc, "position_heatmap": position_heatmap,
-    "generations_valid": generations_valid,
+    "generations_valid": generations_valid, "onset_vs_load": onset_vs_load,
+    "forgetting": forgetting,
 }  # fmt: skip
 
 

@@ -451,3 +451,32 @@ def test_epoch_measures_null_band_signed_memu_and_baselines():
     assert out["mia_pvalue"] == pytest.approx(0.1) and out["mia_memorized"] is False
     assert out["mia_null_method"] == "exact"
     assert out["mia_ref_pvalue"] == pytest.approx(0.1)
+
+
+def test_band_top_is_the_flag_threshold_by_hand():
+    # n1 = n2 = 3: U = 0..9 with counts 1, 1, 2, 3, 3, 3, 3, 2, 1, 1 of 20. P(U >= 9) = 1/20 =
+    # 0.05 (flagged), P(U >= 8) = 2/20: the one-sided band ends at U = 8, AUC 8/9
+    n = mia_null(3, 3, 1.0)
+    assert n.hi == pytest.approx(8 / 9) and n.lo == pytest.approx(1 / 9)
+    assert n.pvalue == pytest.approx(1 / 20)
+    assert mia_null(3, 3, 8 / 9).pvalue == pytest.approx(2 / 20)
+
+
+@pytest.mark.parametrize("n1,n2", [(3, 3), (5, 7), (8, 32)])
+def test_flag_and_band_are_one_test_exact(n1, n2):
+    # every attainable AUC, ties (half-integer U) included: flagged exactly above the band
+    cells = n1 * n2
+    for twice_u in range(2 * cells + 1):
+        auc = twice_u / (2 * cells)
+        null = mia_null(n1, n2, auc)
+        assert (null.pvalue <= 0.05) == (auc > null.hi), (auc, null)
+
+
+def test_flag_and_band_are_one_test_normal(monkeypatch):
+    import grammarlab.analysis.measures as m
+
+    monkeypatch.setattr(m, "EXACT_MAX_CELLS", 0)
+    for auc in np.linspace(0.4, 0.9, 501):
+        null = mia_null(64, 32, float(auc))
+        if abs(auc - null.hi) > 1e-9:  # the boundary itself is flagged (p = alpha)
+            assert (null.pvalue <= 0.05) == (auc > null.hi)

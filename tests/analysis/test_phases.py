@@ -325,3 +325,30 @@ def test_sequential_events_per_seed_over_seeds():
     assert (s.n_observed, s.n_censored, s.mean) == (1, 1, 6.0)
     assert s.label() == "6.0 (1 of 2 seeds observed; 1 censored >11)"
     assert per[1].forgetting_censored is True and per[1].d1_first_within_epoch is None
+
+
+def test_floor_corrected_onset_by_hand():
+    from grammarlab.analysis.phases import floor_corrected_onset
+
+    ep = np.arange(4)
+    train = np.array([1.0, 1.0, 1.0, 1.0])
+    test = np.array([1.0, 1.1, 1.2, 1.3])
+    # raw ratio 1.0, 1.1, 1.2, 1.3 -> onset 1; test set 10% harder for the grammar itself:
+    # corrected 0.909, 1.0, 1.091, 1.182 -> onset 2
+    assert floor_corrected_onset(ep, train, test, 1.0) == 1
+    assert floor_corrected_onset(ep, train, test, 1.1) == 2
+    assert floor_corrected_onset(ep, train, test, 1.3) is None
+    with pytest.raises(GrammarlabError):
+        floor_corrected_onset(ep, train, test, 0.0)
+    ph = detect_phases(Curves(epoch=ep, train_loss=train, test_loss=test), floor_ratio=1.1)
+    assert (ph.memorization_onset_epoch, ph.floor_corrected_onset_epoch) == (1, 2)
+    assert ph.floor_ratio == 1.1 and ph.floor_corrected_onset_censored is False
+
+
+def test_forgetting_share_by_hand():
+    from grammarlab.analysis.phases import forgetting_share
+
+    # advantage 1.0 - 0.2 = 0.8; then 0.6 (1/4 lost), 0.2 (3/4), 0 (all)
+    got = forgetting_share(np.array([0.4, 0.8, 1.0]), np.array([1.0, 1.0, 1.0]), 0.2, 1.0)
+    assert got == pytest.approx([0.25, 0.75, 1.0])
+    assert np.isnan(forgetting_share(np.array([1.0]), np.array([1.0]), 1.0, 0.9)).all()

@@ -141,3 +141,30 @@ def test_sustained_mia_onset_from_the_rows():
 )
 def test_length_count(text, count):
     assert length_count(loads(text)) == count
+
+
+def test_grammar_floors_and_floor_corrected_onset_in_phases(tmp_path):
+    # train "a" (1 bit over 2 predicted tokens), "a b" (2 bits over 3): G_train = ln2 (1/2 + 2/3)/2
+    # test "b b b" (2 bits over 4), "a" (1 over 2): G_test = ln2 / 2 -> G_test / G_train = 6/7.
+    # Raw ratio test/train 1, 2 -> onset 1; corrected 7/6, 7/3 -> onset 0
+    run = write_run(tmp_path / "run")
+    write_run_analysis(run)
+    ph = json.loads((run / "phases.json").read_text())
+    ln2 = math.log(2)
+    assert ph["grammar_train_loss"] == pytest.approx(ln2 * 7 / 12, abs=1e-12)
+    assert ph["grammar_test_loss"] == pytest.approx(ln2 / 2, abs=1e-12)
+    assert ph["floor_ratio"] == pytest.approx(6 / 7, abs=1e-12)
+    assert (ph["memorization_onset_epoch"], ph["floor_corrected_onset_epoch"]) == (1, 0)
+    assert ph["stopped"] is False  # no status: taken as finished
+
+
+def test_a_run_that_has_not_finished_is_marked_stopped(tmp_path):
+    from grammarlab.runs.folder import RunDir, Status
+
+    run = write_run(tmp_path / "run")
+    RunDir(run).write_status(Status("running", 1))
+    write_run_analysis(run)
+    assert json.loads((run / "phases.json").read_text())["stopped"] is True
+    RunDir(run).write_status(Status("analysing", 1, trained="done"))
+    write_run_analysis(run)
+    assert json.loads((run / "phases.json").read_text())["stopped"] is False
