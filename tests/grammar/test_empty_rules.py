@@ -307,16 +307,17 @@ def test_structure_facts_of_dyck_by_hand() -> None:
 
 
 def test_entropy_of_geometric_by_hand() -> None:
-    """Unambiguous, so H = H_D = h(P) / Q (an expected 1/Q expansions of S, h(P) bits each);
-    the Monte Carlo terms are 0 up to rounding (log P(x) through the elimination, log P(d)
-    summed along the derivation), so the estimate is exact and its standard error ~1e-18."""
+    """Unambiguous (proven: LL(1) with the end-of-string lookahead), so H = H_D = h(P) / Q (an
+    expected 1/Q expansions of S, h(P) bits each); the Monte Carlo terms are 0 up to rounding
+    (log P(x) through the elimination, log P(d) summed along the derivation)."""
     g = loads(GEOMETRIC)
     h = -(P * math.log2(P) + Q * math.log2(Q)) / Q
     close([entropy.derivational_entropy_bits(g)], [h])
     report = entropy.analyze(g, mc_samples=500)
     close([report.entropy_bits, report.derivational_entropy_bits], [h, h])
-    assert report.entropy_stderr_bits < 1e-12 and report.mc_samples_used == 500
-    assert report.ambiguous is None  # no witness
+    assert report.entropy_exact and report.ambiguous is False and report.mc_samples_used == 0
+    mc = entropy.monte_carlo_terms(g, 500, np.random.default_rng(0))
+    assert len(mc.terms) == 500 and np.max(np.abs(mc.terms)) < 1e-12
     close([report.expected_length], [P / Q])
     assert report.min_length == 0 and report.max_length is None
 
