@@ -11,6 +11,29 @@ Two forms, each built once per grammar and cached:
 * :func:`compile_regular` -- for a right-linear grammar (every right side is terminals followed by
   at most one nonterminal), a probabilistic automaton read left to right, or ``None`` when the
   grammar is not right-linear.
+
+Both take grammars without empty alternatives. :func:`empty_free` turns any grammar into one
+(:class:`EmptyFree`): the grammar of the non-empty strings and the probability of the empty one.
+
+Why an elimination rather than empty items in the charts: with e(A) the exact probability that A
+derives the empty string (:func:`~grammarlab.grammar.structure.empty_probabilities`, the least
+fixed point of a polynomial system), the non-empty part of every nonterminal is again a PCFG,
+
+    A+ -> kept+ [p * prod_{dropped B} e(B) * prod_{kept nonterminals C} (1 - e(C)) / (1 - e(A))]
+
+one rule per rule ``A -> X1 .. Xn [p]`` and per choice of which nullable nonterminals derive the
+empty string (dropped) and which do not (kept, as C+), leaving at least one symbol. For a
+non-empty string w, summing over those choices counts every derivation of w from A exactly once,
+so P_A(w) = (1 - e(A)) P_{A+}(w), and the rules of A+ sum to 1 (the choices of all rules of A
+sum to 1 minus the all-dropped ones, which are e(A)). Then P(w) = (1 - e(S)) P_{S+}(w) and
+P(empty) = e(S): inside, prefix and Earley algorithms (and the regular fast path, as a
+right-linear grammar stays right-linear) run unchanged on the eliminated grammar, and
+:mod:`grammarlab.grammar.inside` multiplies in 1 - e(S) once (the empty prefix and the first
+token). Unit cycles the elimination creates (``A -> A B`` with B nullable gives
+``A+ -> A+ [p e(B)]``) have weight below 1 in a consistent grammar and go into the unit closure
+``(I - U)^-1`` like any other. A rule with many nullable nonterminals would have 2^n choices, so
+such a rule is first cut into a chain of right sides of at most :data:`MAX_NULLABLE_PER_RULE`
+nullable symbols with fresh nonterminals (probability 1), which changes no probability.
 """
 
 from __future__ import annotations
@@ -20,12 +43,16 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache, wraps
+from itertools import product
 from typing import TypeVar
 
 import numpy as np
 
 from grammarlab.errors import GrammarlabError
-from grammarlab.grammar.parse import Grammar
+from grammarlab.grammar.parse import Grammar, Rule
+from grammarlab.grammar.structure import empty_probabilities
+
+MAX_NULLABLE_PER_RULE = 6  # nullable symbols per right side before it is cut (2^6 choices)
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,10 +134,94 @@ def per_grammar(fn: Callable[[Grammar], T]) -> Callable[[Grammar], T]:
     return call
 
 
+@dataclass(frozen=True, eq=False)
+class EmptyFree:
+    """A grammar split at the empty string: ``grammar`` (None when the empty string is the only
+    one) derives the non-empty strings with their probabilities divided by 1 - P(empty), with the
+    same nonterminal names (those that derive only the empty string are gone, and fresh ones whose
+    names start with ``<`` cut long right sides); ``log_empty`` = log P(empty string) and
+    ``log_rest`` = log(1 - P(empty string)), nats."""
+
+    grammar: Grammar | None
+    log_empty: float
+    log_rest: float
+
+
+def has_empty_rules(g: Grammar) -> bool:
+    return any(not r.rhs for r in g.rules)
+
+
+@per_grammar
+def empty_free(g: Grammar) -> EmptyFree:
+    """The empty-string split of ``g`` (cached; see the module docstring); ``g`` itself, with
+    P(empty) = 0, when it has no empty alternative."""
+    if not has_empty_rules(g):
+        return EmptyFree(g, -math.inf, 0.0)
+    g = _cut_long_rules(g)
+    e = dict(zip(g.nonterminals, empty_probabilities(g).tolist(), strict=True))
+    e_s = e[g.start]
+    with np.errstate(divide="ignore"):
+        log_empty, log_rest = float(np.log(e_s)), float(np.log1p(-e_s))
+    if e_s >= 1.0:
+        return EmptyFree(None, 0.0, -math.inf)
+    out: dict[tuple, list] = {}  # (lhs, rhs, mask) -> [line, probability terms]
+    for r in g.rules:
+        if e[r.lhs] >= 1.0 or r.prob <= 0:
+            continue
+        # per symbol, its choices: (kept?, factor)
+        opts = []
+        for s, t in zip(r.rhs, r.terminal_mask, strict=True):
+            x = 0.0 if t else e[s]
+            opts.append([(True, 1.0 - x)] * (x < 1.0) + [(False, x)] * (x > 0.0))
+        syms = list(zip(r.rhs, r.terminal_mask, strict=True))
+        for combo in product(*opts):
+            keep = [st for st, (k, _) in zip(syms, combo, strict=True) if k]
+            if not keep:
+                continue
+            p = r.prob * math.prod(f for _, f in combo) / (1.0 - e[r.lhs])
+            key = (r.lhs, tuple(s for s, _ in keep), tuple(t for _, t in keep))
+            out.setdefault(key, [r.line, []])[1].append(p)
+    rules = [
+        Rule(lhs, rhs, math.fsum(ps), line, mask) for (lhs, rhs, mask), (line, ps) in out.items()
+    ]
+    order = {a: i for i, a in enumerate(g.nonterminals)}
+    rules.sort(key=lambda r: order[r.lhs])  # stable: the start symbol's rules first
+    return EmptyFree(Grammar(tuple(rules), g.source, g.header), log_empty, log_rest)
+
+
+def _cut_long_rules(g: Grammar) -> Grammar:
+    """``g`` with every right side holding more than MAX_NULLABLE_PER_RULE nonterminals cut
+    into ``A -> X1 .. Xk <n>``, ``<n> -> Xk+1 ..`` (probability 1; k = MAX_NULLABLE_PER_RULE - 1)
+    with fresh nonterminals ``<n>`` (a grammar file's names cannot start with ``<``): the same
+    derivations with the same probabilities."""
+    if all(len(r.nonterminals) <= MAX_NULLABLE_PER_RULE for r in g.rules):
+        return g
+    rules: list[Rule] = []
+    fresh = 0
+    tail: list[Rule] = []
+    for r in g.rules:
+        lhs, rhs, mask, prob = r.lhs, r.rhs, r.terminal_mask, r.prob
+        while sum(not t for t in mask) > MAX_NULLABLE_PER_RULE:
+            cut, seen = 0, 0
+            while seen < MAX_NULLABLE_PER_RULE - 1:
+                seen += not mask[cut]
+                cut += 1
+            fresh += 1
+            name = f"<{fresh}>"
+            head = Rule(lhs, (*rhs[:cut], name), prob, r.line, (*mask[:cut], False))
+            (rules if lhs == r.lhs else tail).append(head)
+            lhs, rhs, mask, prob = name, rhs[cut:], mask[cut:], 1.0
+        (rules if lhs == r.lhs else tail).append(Rule(lhs, rhs, prob, r.line, mask))
+    return Grammar(tuple(rules + tail), g.source, g.header)
+
+
 @per_grammar
 @lru_cache(maxsize=16)
 def compile_cnf(g: Grammar) -> Compiled:
-    """The binary/lexical/unit form of ``g`` (cached per grammar)."""
+    """The binary/lexical/unit form of ``g`` (cached per grammar; no empty alternatives: see
+    :func:`empty_free`)."""
+    if has_empty_rules(g):
+        raise ValueError("compile_cnf needs a grammar without empty alternatives (empty_free)")
     idx = {a: i for i, a in enumerate(g.nonterminals)}
     tid = {t: j for j, t in enumerate(g.terminals)}
     lex_rules: list[tuple[int, int, float]] = []
@@ -194,6 +305,8 @@ def compile_regular(g: Grammar) -> Regular | None:
     arcs ``A -a-> X`` (its probability) and ``X -b-> B`` (probability 1), where the intermediate
     state X is shared by every rule ending in ``'b' B``."""
     rules = [r for r in g.rules if r.prob > 0]
+    if has_empty_rules(g):
+        raise ValueError("compile_regular needs a grammar without empty alternatives (empty_free)")
     if not all(all(r.terminal_mask[:-1]) for r in rules):
         return None
     idx = {a: i for i, a in enumerate(g.nonterminals)}

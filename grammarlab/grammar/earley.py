@@ -20,6 +20,10 @@ weights are computed only for predicted items (Earley's top-down filter), which 
 of an unambiguous grammar small. Like the chart path of :mod:`grammarlab.grammar.inside`, prefix
 probabilities assume a consistent grammar (every derivation ends with probability 1).
 
+The chart takes a grammar without empty alternatives (its compiled form needs one); the public
+functions of :mod:`grammarlab.grammar.inside` give it the empty-string split of any other
+(:func:`grammarlab.grammar.cnf.empty_free`) and account for the empty string themselves.
+
 Everything stays in log space (nats), so a 2^-1323 probability is an ordinary number.
 """
 

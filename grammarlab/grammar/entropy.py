@@ -319,11 +319,28 @@ def _exact_entropy(
     return None
 
 
+def _exact(
+    g: Grammar, n_deriv: int | None, limit: int
+) -> tuple[float, str, bool | None, str, int | None] | None:
+    """:func:`_exact_entropy`, whose unambiguity proofs read the first symbol of every right
+    side, for a grammar without empty alternatives; a grammar with one is exact only by
+    enumeration (its empty string counts like any other)."""
+    if not any(not r.rhs for r in g.rules):
+        return _exact_entropy(g, n_deriv, limit)
+    if n_deriv is None or n_deriv > limit:
+        return None
+    lang = enumerate_language(g)
+    p = np.array([v[0] for v in lang.values()])
+    amb = any(v[1] > 1 for v in lang.values())
+    why = "enumeration: " + ("a string has 2+ derivations" if amb else "one derivation each")
+    return float(-np.sum(p * np.log2(p))) + 0.0, "exact: enumeration", amb, why, len(lang)
+
+
 def string_entropy_bits(g: Grammar, *, enumerate_limit: int = ENUMERATE_LIMIT) -> float:
     """Exact string entropy H(G) = -sum_x P(x) log2 P(x) in bits per string. Raises
     :class:`GrammarlabError` when it can only be estimated (use :func:`analyze`)."""
     g = _positive(g)
-    got = _exact_entropy(g, count_derivations(g), enumerate_limit)
+    got = _exact(g, count_derivations(g), enumerate_limit)
     if got is None:
         raise GrammarlabError(
             "the string entropy of this grammar cannot be computed exactly",
@@ -437,7 +454,7 @@ def analyze(
     if hi is not None and lo[g.start] == hi[g.start]:
         e_len = float(lo[g.start])  # fixed length: exact, without the linear solve's rounding
     n_deriv = count_derivations(g)
-    exact = _exact_entropy(g, n_deriv, enumerate_limit)
+    exact = _exact(g, n_deriv, enumerate_limit)
     stderr = 0.0
     used = cut = 0
     if exact is not None:

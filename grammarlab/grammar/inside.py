@@ -19,6 +19,13 @@ chart path computes every nonterminal over every span. :func:`next_token_logprob
 the distribution off one such chart. The chart path refuses, before allocating, a string whose
 tables would exceed :data:`CHART_LIMIT_BYTES`.
 
+A grammar with empty alternatives is scored through its empty-string split
+(:func:`grammarlab.grammar.cnf.empty_free`): every path above runs on the grammar of the non-empty
+strings, and P(w) = (1 - e) P_+(w) for a non-empty w, P(empty) = e (e = the start symbol's
+exact probability of deriving the empty string). Prefix probabilities of non-empty prefixes get
+the same factor 1 - e, so next-token distributions after a non-empty prefix are the split
+grammar's own; after the empty prefix the terminals share 1 - e and the end of string has e.
+
 All paths stay in log space: every sum over derivations is a max-shifted log-sum-exp per output
 cell, so a 500-token string does not underflow.
 """
@@ -34,10 +41,12 @@ from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import earley
 from grammarlab.grammar.cnf import (
     Compiled,
+    EmptyFree,
     Regular,
     closure_plan,
     compile_cnf,
     compile_regular,
+    empty_free,
     lengths,
     pairs,
     reachable_states,
@@ -291,8 +300,25 @@ def _bits(logp: np.ndarray) -> np.ndarray:
     return bits
 
 
+def _split(g: Grammar, strings: Sequence[Sequence[str]]) -> tuple[EmptyFree, list[int], list]:
+    """The empty-string split of ``g``, the indices of the non-empty ``strings`` and those
+    strings."""
+    ef = empty_free(g)
+    ids = [i for i, s in enumerate(strings) if len(s)]
+    return ef, ids, [strings[i] for i in ids]
+
+
 def string_logprobs(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
-    """Natural log P(string) (nats), summed over all derivations; ``-inf`` when impossible."""
+    """Natural log P(string) (nats), summed over all derivations; ``-inf`` when impossible.
+    The empty string (``()``) has the probability that the start symbol derives it."""
+    ef = empty_free(g)
+    if ef.grammar is not g:
+        ef, ids, rest = _split(g, strings)
+        out = np.full(len(strings), ef.log_empty)
+        out[ids] = -np.inf
+        if ef.grammar is not None and ids:
+            out[ids] = string_logprobs(ef.grammar, rest) + ef.log_rest
+        return out
     out = np.full(len(strings), -np.inf)
     rc = _regular(g)
     if rc is not None:
@@ -317,6 +343,14 @@ def surprisal_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
 def prefix_logprobs(g: Grammar, prefixes: Sequence[Sequence[str]]) -> np.ndarray:
     """Natural log of P(a string of the grammar starts with the prefix) (nats); 0 for the empty
     prefix, ``-inf`` when no string starts with it."""
+    ef = empty_free(g)
+    if ef.grammar is not g:
+        ef, ids, rest = _split(g, prefixes)
+        out = np.zeros(len(prefixes))
+        out[ids] = -np.inf
+        if ef.grammar is not None and ids:
+            out[ids] = prefix_logprobs(ef.grammar, rest) + ef.log_rest
+        return out
     out = np.zeros(len(prefixes))
     rc = _regular(g)
     if rc is not None:
@@ -338,6 +372,9 @@ def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, .
     ``g.terminals`` and, last, :data:`END` (the string stops here); they sum to 1 in probability.
     Raises :class:`GrammarlabError` when the prefix is impossible (no distribution exists)."""
     prefix = tuple(prefix)
+    ef = empty_free(g)
+    if ef.grammar is not g:
+        return _next_with_empty(g, ef, prefix)
     rc = _regular(g)
     chart = None
     if rc is not None:
@@ -346,11 +383,7 @@ def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, .
         chart = _chart(g, prefix)
         base = chart.prefix_logprob
     if not np.isfinite(base):
-        raise GrammarlabError(
-            f"no string of the grammar starts with {' '.join(prefix)!r}",
-            file=g.source,
-            hint="the next-token distribution exists only after a possible prefix",
-        )
+        _impossible(g, prefix)
     if chart is not None:
         # the chart's terminals are numbered like g.terminals (compile_cnf)
         return (*g.terminals, END), chart.next_token_logprobs()
@@ -359,11 +392,54 @@ def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, .
     return (*g.terminals, END), np.r_[ext, end] - base
 
 
+def _impossible(g: Grammar, prefix: tuple[str, ...]) -> None:
+    raise GrammarlabError(
+        f"no string of the grammar starts with {' '.join(prefix)!r}",
+        file=g.source,
+        hint="the next-token distribution exists only after a possible prefix",
+    )
+
+
+def _next_with_empty(
+    g: Grammar, ef: EmptyFree, prefix: tuple[str, ...]
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """:func:`next_token_logprobs` of a grammar with empty alternatives, from its split: after a
+    non-empty prefix the split grammar's distribution (the factor 1 - e cancels), after the empty
+    prefix (1 - e) times the split grammar's first-token distribution and e for the end."""
+    out = np.full(len(g.terminals) + 1, -np.inf)
+    if ef.grammar is None:  # the empty string is the only one
+        if prefix:
+            _impossible(g, prefix)
+        out[-1] = 0.0
+        return (*g.terminals, END), out
+    names, logp = next_token_logprobs(ef.grammar, prefix)
+    if not prefix:
+        logp = np.r_[logp[:-1] + ef.log_rest, ef.log_empty]
+    where = {t: j for j, t in enumerate(g.terminals)}
+    for t, x in zip(names[:-1], logp[:-1], strict=True):
+        out[where[t]] = x
+    out[-1] = logp[-1]
+    return (*g.terminals, END), out
+
+
 def token_surprisals_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> list[np.ndarray]:
     """Per string, ``L + 1`` surprisals in bits: -log2 P(x_i | x_<i) for each token, then
     -log2 P(end | x). They sum to :func:`surprisal_bits`; ``inf`` from the first impossible
     token on. One forward pass (right-linear grammars), one Earley chart per trie node (large
-    grammars) or one inside chart and one prefix table per batch serve every prefix."""
+    grammars) or one inside chart and one prefix table per batch serve every prefix. The empty
+    string has one surprisal, that of its end: -log2 P(empty)."""
+    ef = empty_free(g)
+    if ef.grammar is not g:
+        ef, ids, rest = _split(g, strings)
+        out_e = [np.full(len(s) + 1, np.inf) for s in strings]
+        for i, s in enumerate(strings):
+            if not s:
+                out_e[i][0] = -ef.log_empty / LN2
+        if ef.grammar is not None and ids:
+            for i, bits in zip(ids, token_surprisals_bits(ef.grammar, rest), strict=True):
+                bits[0] -= ef.log_rest / LN2  # the first token also says: not the empty string
+                out_e[i] = bits
+        return out_e
     out: list[np.ndarray] = [np.full(1, np.inf) for _ in strings]
     rc = _regular(g)
     if rc is not None:

@@ -1,4 +1,4 @@
-"""Grammar files: parse nltk's PCFG notation into a frozen :class:`Grammar`.
+r"""Grammar files: parse nltk's PCFG notation into a frozen :class:`Grammar`.
 
 Notation (the same as ``nltk.PCFG.fromstring``)::
 
@@ -6,9 +6,20 @@ Notation (the same as ``nltk.PCFG.fromstring``)::
     S -> A B [0.5] | 'x' [0.5]    # or after a rule
     A -> 'a' [1.0]
     | 'b' [0.0]                    # a line starting with '|' continues the previous left side
+    E -> 'x' E [0.4] | [0.6]       # an alternative with no symbols is the empty string
 
 The first rule's left side is the start symbol. Quoted symbols are terminals (one terminal is one
-token); bare symbols are nonterminals. A left side may be spread over several lines.
+token); bare symbols are nonterminals. A left side may be spread over several lines. An
+alternative that is a probability alone (``[0.6]``, anywhere among the alternatives, also on a
+continuation line) derives the empty string, as in nltk: its :attr:`Rule.rhs` is ``()``.
+
+Inside quotes a backslash starts a Python string escape (``\\``, ``\'``, ``\"``, ``\n``,
+``\xNN``, ``\uNNNN``, ``\N{NAME}``, ...); a malformed one is a ``file:line`` error.
+:meth:`Grammar.to_text` writes the backslash, the quote and unprintable characters back as
+escapes, so a grammar written out re-parses to the same terminals. (nltk reads backslashes
+literally; the two agree on every terminal without one.) A probability is a plain decimal
+number, optionally with an exponent (``[0.25]``, ``[1e-3]``); ``[0.2_5]`` and ``[nan]`` are
+errors.
 
 This module only reads the text (syntax). :func:`loads` / :func:`load` also run the semantic checks
 of :mod:`grammarlab.grammar.validate` and raise one :class:`GrammarError` listing *every* problem.
@@ -59,6 +70,8 @@ class Rule:
         return tuple(s for s, t in zip(self.rhs, self.terminal_mask, strict=True) if not t)
 
     def rhs_text(self) -> str:
+        """The right side as written in a grammar file (terminals quoted and escaped); ``""``
+        for the empty alternative."""
         return " ".join(
             _quote(s) if t else s for s, t in zip(self.rhs, self.terminal_mask, strict=True)
         )
@@ -123,7 +136,9 @@ class Grammar:
         if lines:
             lines.append("")
         for nt in self.nonterminals:
-            alts = " | ".join(f"{r.rhs_text()} [{format_prob(r.prob)}]" for r in self.by_lhs[nt])
+            alts = " | ".join(
+                f"{r.rhs_text()} [{format_prob(r.prob)}]".lstrip() for r in self.by_lhs[nt]
+            )
             lines.append(f"{nt} -> {alts}")
         return "\n".join(lines) + "\n"
 
@@ -135,8 +150,42 @@ def format_prob(p: float) -> str:
 
 
 def _quote(s: str) -> str:
-    q = "'" if "'" not in s else '"'
-    return f"{q}{s}{q}"
+    """A terminal as a quoted literal that :func:`parse` reads back as ``s``: single quotes
+    unless ``s`` holds one and no double quote; the backslash, the chosen quote and unprintable
+    characters escaped."""
+    q = "'" if "'" not in s or '"' in s else '"'
+    out = []
+    for c in s:
+        if c == "\\" or c == q:
+            out.append("\\" + c)
+        elif not c.isprintable():
+            n = ord(c)
+            out.append(
+                f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+            )
+        else:
+            out.append(c)
+    return q + "".join(out) + q
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+_UNKNOWN_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*(\\[^\\'\"abfnrtv0-7xuUN])")
+
+
+def _unescape(body: str) -> str:
+    """Decode the Python string escapes in a terminal's text (between its quotes). Non-ASCII
+    characters pass through unchanged; a malformed escape raises ``ValueError``."""
+    if "\\" not in body:
+        return body
+    bad = _UNKNOWN_ESCAPE.search(body)
+    if bad:
+        raise ValueError(f"unknown escape '{bad.group(1)}'")
+    try:
+        return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError as e:
+        raise ValueError(e.reason) from None
 
 
 def _strip_comment(line: str) -> str:
@@ -279,28 +328,30 @@ def _alternatives(
             if not expect_bar:
                 return [], (
                     f"an alternative of {lhs} has no probability before '|'",
-                    "end every alternative with [p], e.g. A -> 'a' [0.5] | 'b' [0.5]",
+                    _EMPTY_HINT
+                    if not syms
+                    else "end every alternative with [p], e.g. A -> 'a' [0.5] | 'b' [0.5]",
                 )
             expect_bar = False
             continue
         if kind == "prob":
             inner = val[1:-1].strip()
-            try:
-                p = float(inner)
-            except ValueError:
+            if not _NUMBER.fullmatch(inner):
                 return [], (f"probability {val} is not a number", "write e.g. [0.25]")
-            if not syms:
-                return [], (
-                    f"empty right-hand side for {lhs} (epsilon rules are not supported)",
-                    "every alternative must produce at least one symbol; make the optional part"
-                    " an alternative of the rule that uses it instead",
-                )
+            p = float(inner)
             rules.append(Rule(lhs, tuple(syms), p, lineno, tuple(mask)))
             syms, mask = [], []
             expect_bar = True
             continue
         if kind == "quoted":
-            term = bytes(val[1:-1], "utf-8").decode("unicode_escape") if "\\" in val else val[1:-1]
+            try:
+                term = _unescape(val[1:-1])
+            except ValueError as e:
+                return [], (
+                    f"bad escape in terminal {val}: {e}",
+                    "write a backslash as \\\\ ; escapes are Python's (\\n, \\x41, \\u00e9, "
+                    "\\N{LATIN SMALL LETTER E WITH ACUTE})",
+                )
             if term == "" or any(c.isspace() for c in term):
                 return [], (
                     f"terminal {val} is empty or contains whitespace",
@@ -319,6 +370,12 @@ def _alternatives(
     if not expect_bar:
         return [], (
             f"the last alternative of {lhs} has no probability",
-            "end every alternative with [p], e.g. A -> 'a' [1.0]",
+            _EMPTY_HINT if not syms else "end every alternative with [p], e.g. A -> 'a' [1.0]",
         )
     return rules, None
+
+
+_EMPTY_HINT = (
+    "an empty alternative is its probability alone, e.g. S -> '(' S ')' S [0.4] | [0.6]; "
+    "every alternative ends with [p]"
+)

@@ -215,6 +215,8 @@ def _fixed_length_tables(t: Tables, rhs: list[list[int]]) -> FixedTables | None:
                 size[a], changed = k, True
     if any(a not in size or length(r) != size[a] for a, r in zip(lhs, rhs, strict=True)):
         return None
+    if size[t.start] == 0:  # the empty string alone: nothing to place, the general path does it
+        return None
     kids: dict[str, list[list[tuple[int, int]]]] = {"t": [], "n": []}  # per rule: (child, offset)
     for r in rhs:
         at = np.cumsum([0] + [size.get(b, 1) for b in r]).tolist()

@@ -4,6 +4,12 @@ Every part of grammarlab passes strings as ``tuple[str, ...]`` of terminals; fil
 per line, in UTF-8 (a leading byte order mark is ignored). This module is the one place that
 converts between the two, and :func:`encode_lines` writes the same text straight from token
 indices (the sampler's arrays) without a Python object per token.
+
+The empty string (a grammar with an empty alternative derives it) is an empty line. Every line
+ends with a newline when written, so the rule for reading is: each newline ends one string, and
+text after the last newline, if any, is one more string. ``"a\n\n"`` is therefore two strings,
+``a`` and the empty one, exactly what writing them gives; ``""`` holds no string and ``"\n"``
+one empty string. A line of only spaces is the empty string too (it has no tokens).
 """
 
 from __future__ import annotations
@@ -28,10 +34,19 @@ def format_strings(strings: Iterable[Sequence[str]]) -> str:
 
 
 def encode_lines(terminals: Sequence[str], ids: np.ndarray, lengths: np.ndarray) -> bytes:
-    """The UTF-8 bytes of :func:`format_strings` for non-empty strings given as indices into
+    """The UTF-8 bytes of :func:`format_strings` for strings given as indices into
     ``terminals``: ``ids`` holds all strings' tokens concatenated, ``lengths`` their lengths.
     Every token's bytes are gathered with numpy, then followed by a space, or a newline at the
-    end of a string."""
+    end of a string; an empty string's newline is inserted where it belongs."""
+    lengths = np.asarray(lengths)
+    empty = np.flatnonzero(lengths == 0)
+    if len(empty):
+        full = np.flatnonzero(lengths > 0)
+        body = np.frombuffer(encode_lines(terminals, ids, lengths[full]), np.uint8)
+        ends = np.flatnonzero(body == ord("\n")) + 1  # one past each non-empty line
+        before = np.searchsorted(full, empty)  # non-empty strings before each empty one
+        at = np.where(before > 0, ends[np.maximum(before - 1, 0)] if len(ends) else 0, 0)
+        return np.insert(body, at, ord("\n")).tobytes()
     enc = [t.encode("utf-8") for t in terminals]
     if len(ids) == 0:
         return b""
@@ -55,22 +70,9 @@ def encode_lines(terminals: Sequence[str], ids: np.ndarray, lengths: np.ndarray)
 
 
 def parse_strings(text: str, source: str = "<stdin>") -> list[Tokens]:
-    """Read strings in the one-per-line format. Blank lines are an error (the grammar has no
-    empty string), reported with their line number."""
-    out: list[Tokens] = []
-    lines = text.splitlines()
-    for i, line in enumerate(lines, start=1):
-        toks = tuple(line.split())
-        if not toks:
-            if i == len(lines):
-                continue
-            raise GrammarlabError(
-                "empty line: every line must hold one string (tokens separated by spaces)",
-                file=source,
-                line=i,
-            )
-        out.append(toks)
-    return out
+    """Read strings in the one-per-line format: one string per line, an empty line the empty
+    string (see the module docstring for the final newline)."""
+    return [tuple(line.split()) for line in text.splitlines()]
 
 
 def decode_strings(data: bytes, source: str = "<stdin>") -> list[Tokens]:

@@ -19,6 +19,7 @@ import numpy as np
 from grammarlab.grammar.parse import Grammar
 
 CRITICAL_TOL = 1e-12  # expected_expansions: a spectral radius within this of 1 counts as 1
+SILENT_TOL = 1e-6  # empty_probabilities: a termination probability within this of 1 is 1
 
 
 def reachable(g: Grammar) -> set[str]:
@@ -191,14 +192,76 @@ def termination_probabilities(
     q_A = sum_r p_r prod_{B in rhs_r} q_B. Components are solved children first, so their
     children's q are known: a nonterminal without a cycle is one evaluation, a cyclic component
     runs Newton's method from q = 0 on its own block (monotone and convergent for this system;
-    Etessami & Yannakakis 2009). Undefined nonterminals count as 0."""
-    nts = g.nonterminals
-    idx = {a: i for i, a in enumerate(nts)}
-    rules_of: list[list[tuple[float, list[int]]]] = [[] for _ in nts]
+    Etessami & Yannakakis 2009). Undefined nonterminals count as 0. An empty alternative is a
+    product over no nonterminals: it ends the derivation (1)."""
+    idx = {a: i for i, a in enumerate(g.nonterminals)}
+    rules_of: list[list[tuple[float, list[int]]]] = [[] for _ in idx]
     for r in g.rules:
         rules_of[idx[r.lhs]].append((r.prob, [idx.get(b, -1) for b in r.nonterminals]))
-    q = np.zeros(len(nts) + 1)  # q[-1] = 0: undefined
-    succ = [list(row) for row in _weights(g)]
+    return _least_fixed_point(rules_of, tol, max_iter)
+
+
+def nullable(g: Grammar) -> set[str]:
+    """Nonterminals that derive the empty string (through empty alternatives): a worklist over
+    the rules without terminals, like :func:`productive`."""
+    plain = tuple(r for r in g.rules if not any(r.terminal_mask))
+    return productive(Grammar(plain, g.source)) if plain else set()
+
+
+def empty_probabilities(g: Grammar, tol: float = 1e-13, max_iter: int = 100_000) -> np.ndarray:
+    """e[A] = probability that a derivation from A yields the empty string: the least fixed
+    point of e_A = sum_r p_r prod_{X in rhs_r} e_X with e = 0 for a terminal, so only rules
+    without terminals count (the system of :func:`termination_probabilities` on those rules,
+    solved the same way). Exact zeros and ones are set combinatorially rather than left to
+    Newton's method, which converges only linearly at a critical point
+    (S -> S S [0.5] | [0.5]): e = 0 where A is not :func:`nullable`, and e = q (the termination
+    probability) where A derives no terminal at all, as every finite derivation from A is then
+    empty; q is 1 there unless the grammar leaks mass (Newton's shortfall of about 1e-8 at a
+    critical point is rounding, as in the validator). Indexed like ``g.nonterminals``."""
+    idx = {a: i for i, a in enumerate(g.nonterminals)}
+    rules_of: list[list[tuple[float, list[int]]]] = [[] for _ in idx]
+    for r in g.rules:
+        if not any(r.terminal_mask):
+            rules_of[idx[r.lhs]].append((r.prob, [idx.get(b, -1) for b in r.rhs]))
+    e = _least_fixed_point(rules_of, tol, max_iter)
+    null = nullable(g)
+    e[[i for a, i in idx.items() if a not in null]] = 0.0
+    # A derives a terminal when a rule of A has one, or uses a nonterminal that derives one
+    # (every nonterminal of a valid grammar is productive, so the rest of the rule can end)
+    uses: dict[str, set[str]] = defaultdict(set)
+    todo = []
+    for r in g.rules:
+        if any(r.terminal_mask):
+            todo.append(r.lhs)
+        for b in r.nonterminals:
+            uses[b].add(r.lhs)
+    lexical = set(todo)
+    while todo:
+        for a in uses[todo.pop()]:
+            if a not in lexical:
+                lexical.add(a)
+                todo.append(a)
+    silent = [i for a, i in idx.items() if a not in lexical]
+    if silent:
+        q = termination_probabilities(g, tol, max_iter)[silent]
+        e[silent] = np.where(q > 1.0 - SILENT_TOL, 1.0, q)
+    return e
+
+
+def _least_fixed_point(
+    rules_of: list[list[tuple[float, list[int]]]], tol: float, max_iter: int
+) -> np.ndarray:
+    """Least fixed point of x_A = sum_{(p, bs) in rules_of[A]} p prod_{B in bs} x_B (index -1:
+    a constant 0), component by component, children first."""
+    n = len(rules_of)
+    w: list[dict[int, float]] = [{} for _ in range(n)]
+    for a, rules in enumerate(rules_of):
+        for _, bs in rules:
+            for b in bs:
+                if b >= 0:
+                    w[a][b] = 1.0
+    q = np.zeros(n + 1)  # q[-1] = 0: undefined (or a terminal)
+    succ = [list(row) for row in w]
     for comp in _components(succ):
         if not _cyclic(succ, comp):
             a = comp[0]
@@ -270,11 +333,20 @@ def useful_cycle(g: Grammar) -> bool:
 
 
 def unit_cycle(g: Grammar) -> bool:
-    """True when some nonterminal derives itself through unit rules alone (A -> B, B -> ... -> A),
-    so a string can have infinitely many derivations."""
+    """True when some nonterminal derives itself without producing a token: through unit rules
+    (A -> B, B -> ... -> A), or through rules whose other symbols are all nullable
+    (A -> B C with C deriving the empty string), so a string can have infinitely many
+    derivations."""
     idx = {a: i for i, a in enumerate(g.nonterminals)}
+    null = nullable(g) if any(not r.rhs for r in g.rules) else set()
     succ: list[list[int]] = [[] for _ in idx]
     for r in g.rules:
-        if len(r.rhs) == 1 and not r.terminal_mask[0] and r.rhs[0] in idx:
-            succ[idx[r.lhs]].append(idx[r.rhs[0]])
+        if any(r.terminal_mask):
+            continue
+        rest = [b for b in r.rhs if b not in null]
+        if len(rest) > 1:
+            continue
+        for b in rest or r.rhs:  # none left: any of them can be the one that is not empty
+            if b in idx:
+                succ[idx[r.lhs]].append(idx[b])
     return any(_cyclic(succ, c) for c in _components(succ))

@@ -12,6 +12,11 @@ Checks, in the order they are reported:
 8. every nonterminal derives at least one finite string (is "productive");
 9. the grammar is consistent: from every reachable nonterminal, derivations end with probability 1.
 
+An empty alternative (``A -> [p]``) is an ordinary rule with no symbols: it counts in its left
+side's sum, makes its left side productive at once and ends a derivation (a termination
+probability's product over no nonterminals is 1). A grammar whose only string is the empty one
+(``S -> [1.0]``) is valid.
+
 Checks that would only repeat an earlier error are skipped: the consistency check (9) needs valid
 probabilities and no undefined or unproductive nonterminal; when the parser dropped lines with
 syntax errors, the checks that need the whole rule set (3, 4, 7, 8, 9) are skipped. Productivity
@@ -81,7 +86,7 @@ def validate(grammar: Grammar, has_syntax_errors: bool = False) -> list[Diagnost
 
 
 def _rule_text(r: Rule) -> str:
-    return f"{r.lhs} -> {r.rhs_text()}"
+    return f"{r.lhs} -> {r.rhs_text() or '[empty]'}"
 
 
 def _check_prob_range(g: Grammar, d: list[Diagnostic]) -> bool:

@@ -63,7 +63,11 @@ class TokenMap:
                 f"{len(self.terminals)} terminals but {len(self.terminal_ids)} token ids"
             )
         if not self.terminals:
-            raise GrammarlabError("a token map needs at least one terminal")
+            raise GrammarlabError(
+                "a token map needs at least one terminal",
+                hint="a grammar whose only string is the empty one has no tokens to learn; give "
+                "the grammar a rule with a terminal",
+            )
         if len(set(self.terminals)) != len(self.terminals):
             raise GrammarlabError(f"duplicate terminals in {self.terminals}")
         if len(set(self.terminal_ids)) != len(self.terminal_ids):

@@ -86,7 +86,17 @@ def test_nltk_reads_to_text() -> None:
         ("S -> A [1.0]\nA -> 'a [1.0]\n", 2, "unterminated quote"),
         ("S -> 'a' [0.5x]\n", 1, "is not a number"),  # bad number
         ("S -> 'a' [1.0]\nA 'b' [1.0]\n", 2, "expected 'NONTERMINAL -> ...'"),  # missing arrow
-        ("S -> A [1.0]\nA -> [1.0]\n", 2, "epsilon rules are not supported"),
+        ("S -> A [1.0]\nA -> [1.0]\n", None, None),  # an empty alternative is a rule
+        ("S -> 'a' [0.2_5] | 'b' [0.75]\n", 1, "[0.2_5] is not a number"),  # not 0.25
+        ("S -> 'a' [0x1] | 'b' [0.75]\n", 1, "is not a number"),
+        ("S -> 'a' [inf]\n", 1, "is not a number"),
+        ("S -> 'a' [1.0]\nA -> '\\x' [1.0]\n", 2, "truncated"),  # no traceback
+        ("S -> '\\xZZ' [1.0]\n", 1, "bad escape"),
+        ("S -> '\\N{NO SUCH CHARACTER}' [1.0]\n", 1, "unknown Unicode character name"),
+        ("S -> '\\N{' [1.0]\n", 1, "bad escape"),
+        ("S -> '\\q' [1.0]\n", 1, "unknown escape '\\q'"),
+        ("S -> '\\n' [1.0]\n", 1, "contains whitespace"),  # an escape that decodes to space
+        ("S -> 'a' [0.5] [0.5]\n", 1, "text after the probability"),
         ("S -> 'a' [1.0]\n\n| 'b' [0.5]\n", None, None),  # valid continuation after a blank
         ("| 'b' [1.0]\n", 1, "must continue a rule"),
         ("S -> 'a b' [1.0]\n", 1, "contains whitespace"),
@@ -102,3 +112,78 @@ def test_syntax_errors_with_lines(text: str, line: int | None, words: str | None
     assert diags[0].line == line
     assert words in diags[0].message
     assert diags[0].format().startswith(f"s.cfg:{line}: error: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "rules"),
+    [
+        ("S -> 'a' S [0.4] | [0.6]\n", [(("a", "S"), 0.4), ((), 0.6)]),
+        ("S -> [0.6] | 'a' S [0.4]\n", [((), 0.6), (("a", "S"), 0.4)]),  # empty first
+        ("S -> 'a' [0.3] | [0.3] | 'b' [0.4]\n", [(("a",), 0.3), ((), 0.3), (("b",), 0.4)]),
+        ("S -> 'a' S [0.4]\n   | [0.6]\n", [(("a", "S"), 0.4), ((), 0.6)]),  # continuation
+        ("S -> [1.0]\n", [((), 1.0)]),  # the language is the empty string alone
+    ],
+)
+def test_empty_alternatives(text: str, rules: list) -> None:
+    g = loads(text)
+    assert [(r.rhs, r.prob) for r in g.rules] == rules
+    empty = [r for r in g.rules if not r.rhs]
+    assert all(r.terminal_mask == () and r.nonterminals == () for r in empty)
+    assert all(r.rhs_text() == "" for r in empty)
+    again = loads(g.to_text())  # writes the empty alternative as a probability alone
+    assert [(r.lhs, r.rhs, r.prob, r.terminal_mask) for r in again.rules] == [
+        (r.lhs, r.rhs, r.prob, r.terminal_mask) for r in g.rules
+    ]
+    assert "|  [" not in g.to_text() and "->  [" not in g.to_text()
+
+
+def test_empty_alternatives_agree_with_nltk() -> None:
+    """nltk's PCFG.fromstring is the notation's reference: the same productions, also for what
+    to_text writes (nltk has no continuation lines, so one line per left side)."""
+    text = "S -> '(' S ')' S [0.4] | [0.6]\nA -> [0.5] | 'a' A [0.5]\n"
+    pcfg = nltk.PCFG.fromstring(text + "X -> A [1.0]\n")
+    g = loads("S -> '(' S ')' S [0.3] | A [0.1] | [0.6]\nA -> [0.5] | 'a' A [0.5]\n")
+    for grammar in (pcfg, nltk.PCFG.fromstring(g.to_text())):
+        got = {
+            (str(p.lhs()), tuple(str(s) for s in p.rhs()), p.prob()) for p in grammar.productions()
+        }
+        assert ("S", (), 0.6) in got and ("A", (), 0.5) in got
+    got = sorted(
+        (str(p.lhs()), tuple(str(s) for s in p.rhs()), p.prob())
+        for p in nltk.PCFG.fromstring(g.to_text()).productions()
+    )
+    assert got == sorted((r.lhs, r.rhs, r.prob) for r in g.rules)
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        ("'a\\\\b'", "a\\b"),  # an escaped backslash: a, backslash, b (never a backspace)
+        ("'a\\b'", "a\b"),  # a Python escape: a, backspace
+        ("'\\u00e9\\u0041'", "\u00e9A"),
+        ("'\u00e9\\u0041'", "\u00e9A"),  # a non-ASCII character next to an escape
+        ("'\\N{LATIN SMALL LETTER E WITH ACUTE}'", "\u00e9"),
+        ("'\\x41\\x00'", "A\x00"),
+        ("'it\\'s'", "it's"),
+        ('"it\'s"', "it's"),
+        ("'say \"hi\"'".replace(" ", "_"), 'say_"hi"'),
+        ("'both\\'\"'", "both'\""),
+        ("'#'", "#"),
+        ("'\u4e2d\U0001f600'", "\u4e2d\U0001f600"),
+        ("'\\U0001f600\\u200b'", "\U0001f600\u200b"),  # unprintable zero-width space
+    ],
+)
+def test_terminal_escapes_round_trip(literal: str, value: str) -> None:
+    g = loads(f"S -> {literal} S2 [1.0]\nS2 -> 'z' [1.0]\n")
+    assert g.rules[0].rhs[0] == value
+    text = g.to_text()
+    assert loads(text).rules[0].rhs[0] == value  # written back, read back: the same token
+    assert loads(loads(text).to_text()).to_text() == text
+
+
+@pytest.mark.parametrize("text", ["S -> '(' S ')' S [0.4] |\n", "S -> 'a' [0.5] | | 'b' [0.5]\n"])
+def test_an_empty_alternative_without_probability_says_how_to_write_one(text: str) -> None:
+    _g, diags = parse(text, "s.cfg")
+    assert len(diags) == 1 and diags[0].line == 1
+    assert "has no probability" in diags[0].message
+    assert "its probability alone" in diags[0].hint

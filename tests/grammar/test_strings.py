@@ -39,10 +39,32 @@ def test_decode_round_trip_and_bom() -> None:
     assert decode_strings(b"\xef\xbb\xbf" + data) == STRINGS  # a byte order mark is ignored
 
 
-def test_blank_line_is_an_error() -> None:
-    with pytest.raises(GrammarlabError, match="empty line") as e:
-        parse_strings("a b\n\nc\n", "f.txt")
-    assert e.value.diagnostics[0].line == 2
+def test_an_empty_line_is_the_empty_string() -> None:
+    assert parse_strings("a b\n\nc\n", "f.txt") == [("a", "b"), (), ("c",)]
+    # each newline ends one string; text after the last one is one more string
+    assert parse_strings("") == []
+    assert parse_strings("\n") == [()]
+    assert parse_strings("a\n") == parse_strings("a") == [("a",)]
+    assert parse_strings("a\n\n") == [("a",), ()]
+    assert parse_strings("\r\na\r\n  \n") == [(), ("a",), ()]  # CRLF; spaces alone: empty
+    for strings in ([()], [(), ()], [("a",), ()], [(), ("a", "b"), (), ()]):
+        assert parse_strings(format_strings(strings)) == strings  # what is written reads back
+
+
+@pytest.mark.parametrize(
+    "lengths", [[0], [0, 0], [0, 2, 0], [1, 0, 3, 0, 0, 1], [2, 2, 0], [0, 1, 1]]
+)
+def test_encode_lines_writes_empty_strings_as_empty_lines(lengths: list[int]) -> None:
+    terminals = ("a", "bb", "\u00e9")
+    rng = np.random.default_rng(len(lengths))
+    ids = rng.integers(0, 3, size=sum(lengths)).astype(np.int32)
+    ends = np.cumsum(lengths)
+    strings = [
+        tuple(terminals[i] for i in ids[e - n : e]) for n, e in zip(lengths, ends, strict=True)
+    ]
+    data = encode_lines(terminals, ids, np.asarray(lengths))
+    assert data == format_strings(strings).encode("utf-8")
+    assert decode_strings(data) == strings
 
 
 def test_binary_files_are_refused_with_a_line(tmp_path) -> None:

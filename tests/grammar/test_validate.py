@@ -143,9 +143,9 @@ def test_loads_raises_with_every_diagnostic() -> None:
     assert f"{BAD / 'several.cfg'}:2: error:" in str(e.value)
 
 
-def test_nan_probability_is_out_of_range() -> None:
+def test_nan_probability_is_not_a_number() -> None:
     diags = diags_text("S -> 'a' [nan]\n")
-    assert len(diags) == 1 and "outside (0, 1]" in diags[0].message
+    assert len(diags) == 1 and "is not a number" in diags[0].message and diags[0].line == 1
 
 
 def test_cli_check_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -175,3 +175,35 @@ def test_cli_check_mixed_and_missing(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "2 of 3 grammar file(s) invalid" in err
     assert "no such grammar file" in err
     assert f"{BAD / 'undefined.cfg'}:1: error: undefined nonterminal b" in err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "S -> [1.0]\n",  # the language is the empty string alone
+        "S -> '(' S ')' S [0.4] | [0.6]\n",  # Dyck-1 with the empty string
+        "S -> S S [0.5] | [0.5]\n",  # critical; derives only the empty string
+        "S -> S [0.5] | [0.5]\n",  # a unit self-loop with an empty exit
+        "S -> A B [1.0]\nA -> [1.0]\nB -> 'b' [0.5] | [0.5]\n",
+        "S -> 'a' S [0.4] | [0.6]\n",
+    ],
+)
+def test_valid_grammars_with_empty_alternatives(text: str) -> None:
+    assert diags_text(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("S -> 'a' S [0.4]\n| [0.7]\n", 1, "sum to 1.1"),
+        ("S -> [0.5] | 'a' [0.25]\nS -> [0.25]\n", 2, "duplicate rule 'S -> [empty]'"),
+        ("S -> 'a' [1.0]\nA -> [1.0]\n", 2, "A is unreachable"),
+        ("S -> S S [0.6] | [0.4]\n", 1, "ends with probability 0.6666666667"),  # q = 2/3
+        ("S -> A [0.5] | [0.5]\nA -> A 'a' [1.0]\n", 2, "the derivation never ends"),
+        ("S -> 'a' [1.0] | [0]\n", 1, "probability 0.0 of 'S -> [empty]'"),
+    ],
+)
+def test_errors_with_empty_alternatives(text: str, line: int, words: str) -> None:
+    diags = diags_text(text)
+    assert len(diags) == 1, diags
+    assert diags[0].line == line and words in diags[0].message, diags[0].format()
