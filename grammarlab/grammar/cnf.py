@@ -31,7 +31,9 @@ right-linear grammar stays right-linear) run unchanged on the eliminated grammar
 :mod:`grammarlab.grammar.inside` multiplies in 1 - e(S) once (the empty prefix and the first
 token). Unit cycles the elimination creates (``A -> A B`` with B nullable gives
 ``A+ -> A+ [p e(B)]``) have weight below 1 in a consistent grammar and go into the unit closure
-``(I - U)^-1`` like any other. A rule with many nullable nonterminals would have 2^n choices, so
+``(I - U)^-1`` like any other. Where e(A) is near 1 the difference 1 - e(A) would lose digits,
+so it is solved from its own positive polynomial system there (:func:`_nonempty_mass`). A rule
+with many nullable nonterminals would have 2^n choices, so
 such a rule is first cut into a chain of right sides of at most :data:`MAX_NULLABLE_PER_RULE`
 nullable symbols with fresh nonterminals (probability 1), which changes no probability.
 """
@@ -50,7 +52,7 @@ import numpy as np
 
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar.parse import Grammar, Rule
-from grammarlab.grammar.structure import empty_probabilities
+from grammarlab.grammar.structure import empty_probabilities, least_fixed_point
 
 MAX_NULLABLE_PER_RULE = 6  # nullable symbols per right side before it is cut (2^6 choices)
 
@@ -159,34 +161,59 @@ def empty_free(g: Grammar) -> EmptyFree:
         return EmptyFree(g, -math.inf, 0.0)
     g = _cut_long_rules(g)
     e = dict(zip(g.nonterminals, empty_probabilities(g).tolist(), strict=True))
-    e_s = e[g.start]
-    with np.errstate(divide="ignore"):
-        log_empty, log_rest = float(np.log(e_s)), float(np.log1p(-e_s))
-    if e_s >= 1.0:
+    if e[g.start] >= 1.0:
         return EmptyFree(None, 0.0, -math.inf)
-    out: dict[tuple, list] = {}  # (lhs, rhs, mask) -> [line, probability terms]
+    # per rule and choice of the dropped symbols: the new rule, p * prod e(dropped), the kept
+    # nonterminals (whose factors 1 - e(C) come below)
+    terms: list[tuple[str, tuple, int, float, list[str]]] = []
     for r in g.rules:
         if e[r.lhs] >= 1.0 or r.prob <= 0:
             continue
-        # per symbol, its choices: (kept?, factor)
-        opts = []
+        opts = []  # per symbol, its choices: (kept?, factor)
         for s, t in zip(r.rhs, r.terminal_mask, strict=True):
             x = 0.0 if t else e[s]
-            opts.append([(True, 1.0 - x)] * (x < 1.0) + [(False, x)] * (x > 0.0))
+            opts.append([(True, 1.0)] * (x < 1.0) + [(False, x)] * (x > 0.0))
         syms = list(zip(r.rhs, r.terminal_mask, strict=True))
         for combo in product(*opts):
             keep = [st for st, (k, _) in zip(syms, combo, strict=True) if k]
-            if not keep:
-                continue
-            p = r.prob * math.prod(f for _, f in combo) / (1.0 - e[r.lhs])
-            key = (r.lhs, tuple(s for s, _ in keep), tuple(t for _, t in keep))
-            out.setdefault(key, [r.line, []])[1].append(p)
+            if keep:
+                key = (r.lhs, tuple(s for s, _ in keep), tuple(t for _, t in keep))
+                coef = r.prob * math.prod(f for _, f in combo)
+                terms.append((r.lhs, key, r.line, coef, [s for s, t in keep if not t]))
+    n = _nonempty_mass(g, e, terms)
+    out: dict[tuple, list] = {}  # (lhs, rhs, mask) -> [line, probability terms]
+    for lhs, key, line, coef, kept in terms:
+        p = coef * math.prod(n[c] for c in kept) / n[lhs]
+        out.setdefault(key, [line, []])[1].append(p)
+    with np.errstate(divide="ignore"):
+        log_empty = float(np.log(e[g.start]))
+    log_rest = math.log(n[g.start])
     rules = [
         Rule(lhs, rhs, math.fsum(ps), line, mask) for (lhs, rhs, mask), (line, ps) in out.items()
     ]
     order = {a: i for i, a in enumerate(g.nonterminals)}
     rules.sort(key=lambda r: order[r.lhs])  # stable: the start symbol's rules first
     return EmptyFree(Grammar(tuple(rules), g.source, g.header), log_empty, log_rest)
+
+
+def _nonempty_mass(g: Grammar, e: dict[str, float], terms: list) -> dict[str, float]:
+    """n(A) = 1 - e(A), the probability that A derives a non-empty string. Where e(A) > 1/2 the
+    subtraction would lose digits (n = 1e-9 from e = 1 - 1e-9 keeps 7 of them), so n is solved
+    there from its own positive system, n_A = sum over the choices of p prod_{dropped} e(B)
+    prod_{kept nonterminals} n(C), whose least fixed point it is; the rules of A+ then sum to 1
+    to rounding whatever e(A)."""
+    n = {a: 1.0 - x for a, x in e.items()}
+    if all(x <= 0.5 or x >= 1.0 for x in e.values()):
+        return n
+    idx = {a: i for i, a in enumerate(g.nonterminals)}
+    rules_of: list[list[tuple[float, list[int]]]] = [[] for _ in idx]
+    for lhs, _key, _line, coef, kept in terms:
+        rules_of[idx[lhs]].append((coef, [idx[c] for c in kept]))
+    solved = least_fixed_point(rules_of)
+    for a, i in idx.items():
+        if 0.5 < e[a] < 1.0:
+            n[a] = float(solved[i])
+    return n
 
 
 def _cut_long_rules(g: Grammar) -> Grammar:

@@ -12,6 +12,7 @@ import numpy as np
 
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import language
+from grammarlab.grammar.cnf import empty_free
 from grammarlab.grammar.inside import string_logprobs
 from grammarlab.grammar.parse import Grammar
 from grammarlab.grammar.sample import sample_derivations
@@ -324,16 +325,31 @@ def _exact(
 ) -> tuple[float, str, bool | None, str, int | None] | None:
     """:func:`_exact_entropy`, whose unambiguity proofs read the first symbol of every right
     side, for a grammar without empty alternatives; a grammar with one is exact only by
-    enumeration (its empty string counts like any other)."""
+    enumeration (its empty string counts like any other): of its derivations when they are
+    finitely many, else of the strings of its empty-string split (cnf.empty_free), whose
+    derivations may be finitely many when a cycle only ever derives the empty string (finitely
+    many strings and infinitely many derivations: some string has several, an ambiguity)."""
     if not any(not r.rhs for r in g.rules):
         return _exact_entropy(g, n_deriv, limit)
-    if n_deriv is None or n_deriv > limit:
-        return None
-    lang = enumerate_language(g)
-    p = np.array([v[0] for v in lang.values()])
-    amb = any(v[1] > 1 for v in lang.values())
-    why = "enumeration: " + ("a string has 2+ derivations" if amb else "one derivation each")
-    return float(-np.sum(p * np.log2(p))) + 0.0, "exact: enumeration", amb, why, len(lang)
+    if n_deriv is not None:
+        if n_deriv > limit:
+            return None
+        lang = enumerate_language(g)
+        p = np.array([v[0] for v in lang.values()])
+        amb = any(v[1] > 1 for v in lang.values())
+        why = "enumeration: " + ("a string has 2+ derivations" if amb else "one derivation each")
+        return float(-np.sum(p * np.log2(p))) + 0.0, "exact: enumeration", amb, why, len(lang)
+    split = empty_free(g)
+    strings: list[tuple[str, ...]] = [] if split.log_empty == -math.inf else [()]
+    if split.grammar is not None:
+        n_plus = count_derivations(split.grammar)
+        if n_plus is None or n_plus > limit:
+            return None
+        strings += list(enumerate_language(split.grammar))
+    p = np.exp(string_logprobs(g, strings))
+    h = float(-np.sum(p * np.log2(p))) + 0.0
+    why = "enumeration: finitely many strings, infinitely many derivations"
+    return h, "exact: enumeration", True, why, len(p)
 
 
 def string_entropy_bits(g: Grammar, *, enumerate_limit: int = ENUMERATE_LIMIT) -> float:

@@ -198,7 +198,7 @@ def termination_probabilities(
     rules_of: list[list[tuple[float, list[int]]]] = [[] for _ in idx]
     for r in g.rules:
         rules_of[idx[r.lhs]].append((r.prob, [idx.get(b, -1) for b in r.nonterminals]))
-    return _least_fixed_point(rules_of, tol, max_iter)
+    return least_fixed_point(rules_of, tol, max_iter)
 
 
 def nullable(g: Grammar) -> set[str]:
@@ -223,7 +223,7 @@ def empty_probabilities(g: Grammar, tol: float = 1e-13, max_iter: int = 100_000)
     for r in g.rules:
         if not any(r.terminal_mask):
             rules_of[idx[r.lhs]].append((r.prob, [idx.get(b, -1) for b in r.rhs]))
-    e = _least_fixed_point(rules_of, tol, max_iter)
+    e = least_fixed_point(rules_of, tol, max_iter)
     null = nullable(g)
     e[[i for a, i in idx.items() if a not in null]] = 0.0
     # A derives a terminal when a rule of A has one, or uses a nonterminal that derives one
@@ -248,8 +248,8 @@ def empty_probabilities(g: Grammar, tol: float = 1e-13, max_iter: int = 100_000)
     return e
 
 
-def _least_fixed_point(
-    rules_of: list[list[tuple[float, list[int]]]], tol: float, max_iter: int
+def least_fixed_point(
+    rules_of: list[list[tuple[float, list[int]]]], tol: float = 1e-13, max_iter: int = 100_000
 ) -> np.ndarray:
     """Least fixed point of x_A = sum_{(p, bs) in rules_of[A]} p prod_{B in bs} x_B (index -1:
     a constant 0), component by component, children first."""

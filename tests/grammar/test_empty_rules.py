@@ -327,8 +327,10 @@ def test_entropy_of_the_empty_string_alone() -> None:
     assert report.expected_length == 0.0 and report.entropy_bits_per_token is None
     assert report.min_length == report.max_length == 0
     assert entropy.string_entropy_bits(loads("S -> A A [1.0]\nA -> [1.0]\n")) == 0.0
-    crit = entropy.analyze(loads("S -> S S [0.5] | [0.5]\n"), mc_samples=50)  # critical
-    assert crit.entropy_bits is None and "critical" in crit.entropy_method
+    # critical: infinite expected derivation size, yet one string of entropy 0
+    crit = entropy.analyze(loads("S -> S S [0.5] | [0.5]\n"), mc_samples=50)
+    assert crit.entropy_bits == 0.0 and crit.entropy_exact and crit.ambiguous is True
+    assert crit.derivational_entropy_bits == math.inf
     assert report.to_dict()["terminals"] == []
 
 
@@ -384,3 +386,41 @@ def test_unit_cycle_made_by_the_split_by_hand(path: str) -> None:
     close(np.exp(string_logprobs(g, strings)), [0.6**k * 0.4 for k in range(5)])
     close(np.exp(prefix_logprobs(g, strings)), [0.6**k for k in range(5)])
     close(np.exp(next_token_logprobs(g, ("a", "a"))[1]), [0.6, 0.4])
+
+
+@pytest.mark.parametrize("p", [1e-9, 1e-4, 0.49])
+def test_an_empty_string_of_probability_near_one_keeps_its_digits(p: float, path: str) -> None:
+    """S -> 'a' S [p] | [q] with q = 1 - p near 1: the split grammar's rules sum to 1 (the prefix
+    algorithms assume a consistent grammar) because 1 - e(S) is not computed as a difference:
+    1 - 0.999999999 in float64 is off by 3e-8 relative, and so would the sum be."""
+    q = 1 - p
+    g = loads(f"S -> 'a' S [{p!r}] | [{q!r}]\n")
+    plus = empty_free(g).grammar
+    assert math.fsum(r.prob for r in plus.rules) == pytest.approx(1.0, abs=1e-15)
+    strings = [("a",) * k for k in range(1, 4)]
+    close(np.exp(prefix_logprobs(g, strings)), [p**k * q / (1 - p) for k in range(1, 4)])
+    close(np.exp(string_logprobs(g, strings)), [p**k * q for k in range(1, 4)])
+    names, logp = next_token_logprobs(g, ())
+    close(np.exp(logp), [p * q / (1 - p), q])
+
+
+@pytest.mark.parametrize(
+    ("text", "probs"),
+    [
+        ("S -> S [0.75] | [0.25]\n", {(): 1.0}),  # one string, a derivation per loop count
+        ("S -> A 'x' [1.0]\nA -> A A [0.3] | A [0.3] | [0.4]\n", {("x",): 1.0}),
+        ("S -> A 'x' [0.5] | 'y' [0.3] | [0.2]\nA -> A A [0.2] | [0.8]\n", {}),
+    ],
+)
+def test_entropy_of_finite_languages_with_infinitely_many_derivations(text, probs) -> None:
+    """Cycles that derive only the empty string: infinitely many derivations, finitely many
+    strings, so the entropy is exact by enumerating the strings, and the grammar is ambiguous."""
+    g = loads(text)
+    if not probs:
+        probs = {("x",): 0.5, ("y",): 0.3, (): 0.2}
+    report = entropy.analyze(g, mc_samples=50)
+    want = -math.fsum(p * math.log2(p) for p in probs.values())
+    assert report.entropy_exact and report.n_strings == len(probs) and report.ambiguous is True
+    assert report.n_derivations is None
+    close([report.entropy_bits + 1.0], [want + 1.0])  # shifted: 0 bits has no relative scale
+    assert math.isclose(entropy.string_entropy_bits(g) + 1.0, want + 1.0, rel_tol=1e-12)
