@@ -17,10 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from grammarlab.errors import GrammarError, GrammarlabError
+from grammarlab.grammar import formal
 from grammarlab.grammar.entropy import analyze
 from grammarlab.grammar.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar.formal import MC_SAMPLES, MC_SEED
 from grammarlab.grammar.inside import surprisal_bits
 from grammarlab.grammar.load import load
+from grammarlab.grammar.parse import Grammar
 from grammarlab.grammar.sample import sample, sample_batches
 from grammarlab.grammar.strings import decode_strings, encode_lines, format_strings, read_strings
 from grammarlab.grammar.tune import LONG_EXPECTED_LENGTH, length_warning, tune
@@ -111,9 +114,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("-o", "--out", required=True)
     t.set_defaults(func=cmd_tune)
 
-    n = command("new", "write a grammar of the paper's random or hierarchical family")
-    n.add_argument("family", choices=["random", "hierarchical"])
-    n.add_argument("--alphabet-size", type=int, default=26, help="random: number of symbols")
+    n = command(
+        "new",
+        "write a grammar: the paper's random or hierarchical family, or a formal language "
+        "(Dyck-k, a^n b^n, marked palindromes, arithmetic expressions, toy English)",
+    )
+    n.add_argument("family", choices=["random", "hierarchical", *FORMAL])
+    n.add_argument("--alphabet-size", type=int,
+                   help="random: number of symbols (default 26); palindrome: letters before the "
+                   "centre marker (default 2)")  # fmt: skip
     n.add_argument("--symbols", choices=("auto", "letters", "indexed"), default="auto",
                    help="random: terminal names: letters a..z (at most 26), indexed t0, t1, ...; "
                    "auto: letters up to 26 symbols, else indexed")  # fmt: skip
@@ -125,7 +134,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=float,
         help="random: entropy per string to reach by oversampling (instead of --oversample-prob)",
     )
-    n.add_argument("-p", type=float, default=0.5, help="hierarchical: first-rule probability")
+    n.add_argument("-p", type=float,
+                   help="hierarchical: first-rule probability (default 0.5); dyck: probability "
+                   "of another pair and of a nested one (0.4); anbn: of another a..b (0.8); "
+                   "palindrome: of another letter pair (0.8); english: of a PP (0.25)")  # fmt: skip
+    n.add_argument("-k", type=int, default=2, help="dyck: bracket pairs")
+    n.add_argument("--depth", type=int, help="dyck: bound on the nesting depth")
+    n.add_argument("--empty", action="store_true",
+                   help="dyck: the textbook grammar with an empty alternative (the empty string "
+                   "is in the language)")  # fmt: skip
+    n.add_argument("--variables", type=int, default=3, help="expr: variables a, b, ...")
+    n.add_argument("--add", type=float, default=0.3, help="expr: probability of E -> E '+' T")
+    n.add_argument("--mul", type=float, default=0.3, help="expr: probability of T -> T '*' F")
+    n.add_argument("--paren", type=float, default=0.2, help="expr: probability of F -> '(' E ')'")
+    n.add_argument("--mc-samples", type=_int_at_least(2), default=MC_SAMPLES,
+                   help="formal languages: Monte Carlo samples behind the header's entropy "
+                   "estimate where it is not exact")  # fmt: skip
+    n.add_argument("--seed", type=_int_at_least(0), default=MC_SEED,
+                   help="formal languages: its seed")  # fmt: skip
     n.add_argument("-o", "--out", required=True)
     n.set_defaults(func=cmd_new)
 
@@ -309,15 +335,40 @@ def cmd_new(args: argparse.Namespace) -> int:
     _check_out(args.out, "--out")
     if args.family == "random":
         g = random_grammar(
-            args.alphabet_size,
+            26 if args.alphabet_size is None else args.alphabet_size,
             args.length,
             oversample=args.oversample,
             oversample_prob=args.oversample_prob,
             target_bits=args.target_bits,
             symbols=args.symbols,
         )
+    elif args.family == "hierarchical":
+        g = hierarchical_grammar(0.5 if args.p is None else args.p)
     else:
-        g = hierarchical_grammar(args.p)
+        g = FORMAL[args.family](args)
     _write_text(args.out, "--out", g.to_text())
     print(f"wrote {args.out}", file=sys.stderr)
+    warning = length_warning(g)
+    if warning:
+        print(f"{args.out}: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _p(args: argparse.Namespace, default: float) -> float:
+    return default if args.p is None else args.p
+
+
+def _mc(args: argparse.Namespace) -> dict:
+    return {"mc_samples": args.mc_samples, "seed": args.seed}
+
+
+# family -> the generator of grammarlab.grammar.formal called with the `new` flags
+FORMAL: dict[str, Callable[[argparse.Namespace], Grammar]] = {
+    "dyck": lambda a: formal.dyck_grammar(a.k, _p(a, 0.4), a.depth, a.empty, **_mc(a)),
+    "anbn": lambda a: formal.anbn_grammar(_p(a, 0.8), **_mc(a)),
+    "palindrome": lambda a: formal.palindrome_grammar(
+        2 if a.alphabet_size is None else a.alphabet_size, _p(a, 0.8), **_mc(a)
+    ),
+    "expr": lambda a: formal.expr_grammar(a.variables, a.add, a.mul, a.paren, **_mc(a)),
+    "english": lambda a: formal.english_grammar(_p(a, 0.25), **_mc(a)),
+}

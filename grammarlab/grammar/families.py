@@ -29,6 +29,9 @@ _TOL_BITS = 1e-6
 #: t0, t1, ... (Morris et al.'s 2048-symbol vocabulary and beyond), "auto" (letters up to 26)
 SYMBOLS = ("auto", "letters", "indexed")
 MAX_INDEXED = 1 << 16  # indexed alphabets: a grammar of V x length rules must stay buildable
+# Rules of a generated grammar (random: alphabet x length): 2048 symbols x 512 positions. About a
+# second per 50,000 rules and 35 bytes per rule, so the largest takes ~20 s and ~40 MB of text.
+MAX_RULES = 1 << 20
 
 
 def random_grammar(
@@ -51,6 +54,13 @@ def random_grammar(
     letters = alphabet(alphabet_size, symbols)
     l_ = len(letters)
     n = _check_int("length", length, 1, None)
+    if l_ * n > MAX_RULES:
+        raise GrammarlabError(
+            f"alphabet size {l_} x length {n} = {l_ * n:,} rules is more than the {MAX_RULES:,} "
+            "a generated grammar may have",
+            hint=f"shorten the strings (at most {MAX_RULES // l_:,} for {l_} symbols) or "
+            "shrink the alphabet",
+        )
     if oversample_prob is not None and target_bits is not None:
         raise GrammarlabError(
             "give either oversample_prob or target_bits, not both",
