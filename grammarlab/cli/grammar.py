@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from grammarlab.errors import GrammarError, GrammarlabError
+from grammarlab.grammar.dataset import FORMATS, batch_strings, jsonl_chunks, write_parquet
 from grammarlab.grammar.entropy import analyze
 from grammarlab.grammar.families import hierarchical_grammar, random_grammar
 from grammarlab.grammar.inside import surprisal_bits
@@ -82,6 +83,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="distinct strings only; keeps every string in memory (not constant-memory), so -n "
         f"is limited to {MAX_UNIQUE:,}",
+    )
+    s.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text: one string per line; jsonl / parquet: one row per string with its tokens, "
+        "length and exact surprisal in bits (parquet needs -o and the data extra)",
     )
     s.add_argument("-o", "--out", help="output file, written atomically (default: stdout)")
     s.set_defaults(func=cmd_sample)
@@ -200,10 +208,33 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 hint="sample without --unique (constant memory) and drop duplicates afterwards, "
                 "e.g. with `sort -u`, or ask for fewer strings",
             )
-        chunks: Iterable[bytes] = [format_strings(sample(g, args.n, rng, unique=True)).encode()]
-    else:  # batch by batch: the same strings as sample(), in constant memory
+        if args.format == "text":
+            chunks: Iterable[bytes] = [format_strings(sample(g, args.n, rng, unique=True)).encode()]
+            return _write_chunks(args.out, "--out", chunks) or 0
+        batches: Iterable[list] = [sample(g, args.n, rng, unique=True)]
+    elif args.format == "text":  # batch by batch: the same strings as sample(), constant memory
         chunks = (encode_lines(g.terminals, ids, n) for ids, n in sample_batches(g, args.n, rng))
-    _write_chunks(args.out, "--out", chunks)
+        return _write_chunks(args.out, "--out", chunks) or 0
+    else:
+        batches = (batch_strings(g, ids, n) for ids, n in sample_batches(g, args.n, rng))
+    if args.format == "jsonl":
+        _write_chunks(args.out, "--out", jsonl_chunks(g, batches))
+        return 0
+    if args.out is None:
+        raise GrammarlabError(
+            "--format parquet writes a binary file: give it with -o",
+            file="--format",
+            hint="e.g. -o samples.parquet, or --format jsonl to stream to stdout",
+        )
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise GrammarlabError(
+            "--format parquet needs the package pyarrow",
+            file="--format",
+            hint="pip install 'grammarlab[data]' (or pip install pyarrow), or use --format jsonl",
+        ) from None
+    _write_file(args.out, "--out", lambda tmp: write_parquet(tmp, g, batches))
     return 0
 
 
