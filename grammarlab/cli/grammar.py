@@ -27,6 +27,8 @@ from grammarlab.grammar.strings import decode_strings, encode_lines, format_stri
 from grammarlab.grammar.tune import LONG_EXPECTED_LENGTH, length_warning, tune
 from grammarlab.io import write_atomic
 
+# `score` names at most this many out-of-language strings on stderr (then a count)
+MAX_NAMED = 10
 # `sample --unique` keeps every string in memory (about 1 KB each for 64 tokens): at most this many
 MAX_UNIQUE = 1_000_000
 
@@ -97,6 +99,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sc = command("score", "surprisal -log2 P(string) in bits, one per line")
     sc.add_argument("file", metavar="FILE")
     sc.add_argument("input", nargs="?", metavar="INPUT", help="strings file (default: stdin)")
+    sc.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a string is not in the grammar's language (each is named on stderr "
+        "either way; its surprisal is printed as inf)",
+    )
     sc.set_defaults(func=cmd_score)
 
     t = command("tune", "make a grammar whose exact entropy hits a target")
@@ -321,7 +329,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     # + 0.0 turns the -0.0 of a certain string into 0.0
     lines = (("inf" if math.isinf(b) else repr(float(b) + 0.0)) + "\n" for b in bits)
     _write_chunks(None, "", ["".join(lines).encode()])
-    return 0
+    outside = np.flatnonzero(np.isinf(bits))
+    where = args.input or "<stdin>"
+    for i in outside[:MAX_NAMED]:  # strings files are read one string per line: i + 1 is its line
+        shown = (
+            " ".join(strings[i]) if len(strings[i]) <= 20 else " ".join(strings[i][:20]) + " ..."
+        )
+        print(f"{where}:{i + 1}: warning: not in the language of {args.file}: {shown!r}",
+              file=sys.stderr)  # fmt: skip
+    if len(outside) > MAX_NAMED:
+        print(f"{where}: warning: {len(outside) - MAX_NAMED:,} more strings not in the language",
+              file=sys.stderr)  # fmt: skip
+    return 1 if args.strict and len(outside) else 0
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
