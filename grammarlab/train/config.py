@@ -45,6 +45,10 @@ from grammarlab.train.models import ModelSpec, default_lr
 
 TABLES = ("model", "lora")
 SEED_LIMIT = 2**63  # seeds are TOML integers (signed 64-bit) and torch.manual_seed's range
+# experiment trackers a run can report to (grammarlab.runs.trackers has one module each)
+TRACKERS = ("tensorboard", "wandb", "mlflow", "trackio")
+# keys that change no number of a run: left out of its identity (run ids, the resume check)
+NOT_IDENTITY = ("report_to",)
 
 
 def key(default: Any, unit: str, doc: str, *, factory: Any = MISSING) -> Any:
@@ -168,6 +172,13 @@ class TrainConfig:
     extraction_prefix: int = key(
         32, "tokens", "prefix length of the greedy extraction test (Carlini et al.)"
     )
+    report_to: tuple[str, ...] | None = key(
+        None,
+        "",
+        "experiment trackers that also get each epoch's values, measures and the config: "
+        "tensorboard, wandb, mlflow, trackio (optional extras; metrics.jsonl stays the record). "
+        "Changes no number: not part of the run's identity",
+    )
     unique_train: bool = key(True, "", "training strings are distinct (drawn without replacement)")
     disjoint_test: bool = key(True, "", "test strings never occur in a training set (D1 or D2)")
 
@@ -218,6 +229,9 @@ class TrainConfig:
             )
         _require(not w or w < e2, "warmup2_epochs", w,
                  f"fewer than the {e2} stage-2 epochs (epochs2), or unset")  # fmt: skip
+        rt = self.report_to
+        _require(rt is None or all(t in TRACKERS for t in rt), "report_to", rt,
+                 f"a list of trackers among {', '.join(TRACKERS)}, or unset")  # fmt: skip
         ge = self.generate_epochs
         _require(ge is None or all(e >= 0 for e in ge), "generate_epochs", ge,
                  "a list of epochs >= 0")  # fmt: skip
@@ -552,7 +566,8 @@ def resolve(cfg: TrainConfig, grammar: Any) -> TrainConfig:
 def diff_configs(a: TrainConfig, b: TrainConfig) -> list[str]:
     """Dotted keys whose values differ between two configs."""
     fa, fb = flatten_keys(a.to_dict()), flatten_keys(b.to_dict())
-    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
+    keys = (fa.keys() | fb.keys()) - set(NOT_IDENTITY)
+    return sorted(k for k in keys if fa.get(k) != fb.get(k))
 
 
 # ----------------------------------------------------------------------------- the reference

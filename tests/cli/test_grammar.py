@@ -330,3 +330,20 @@ def test_new_random_with_indexed_symbols(tmp_path: Path, capsys) -> None:
     assert load(small).terminals == ("t0", "t1", "t2", "t3")
     rc, out, _ = run(capsys, "info", "--json", str(small))
     assert rc == 0 and json.loads(out)["entropy_bits"] == 4.0
+
+
+def test_score_names_strings_outside_the_language_and_strict_fails(tmp_path: Path, capsys):
+    g = tmp_path / "g.cfg"
+    g.write_text("S -> 'a' S [0.5] | 'b' [0.5]\n")
+    strings = tmp_path / "s.txt"
+    strings.write_text("a a b\na\nb\n" + "a\n" * 12)
+    rc, out, err = run(capsys, "score", str(g), str(strings))
+    assert rc == 0 and out.splitlines()[:3] == ["3.0", "inf", "1.0"]
+    assert f"{strings}:2: warning: not in the language of {g}: 'a'" in err
+    assert err.count("warning: not in the language") == 10  # the first ten named ...
+    assert "3 more strings not in the language" in err  # ... then a count
+    rc, _, _ = run(capsys, "score", str(g), str(strings), "--strict")
+    assert rc == 1
+    strings.write_text("a b\n")
+    rc, _, err = run(capsys, "score", str(g), str(strings), "--strict")
+    assert rc == 0 and err == ""
