@@ -308,9 +308,24 @@ def _split(g: Grammar, strings: Sequence[Sequence[str]]) -> tuple[EmptyFree, lis
     return ef, ids, [strings[i] for i in ids]
 
 
+def _refuse_text(strings: Sequence[Sequence[str]]) -> None:
+    """A string of the grammar is a sequence of tokens: a plain Python str in its place would be
+    read character by character (and silently score as impossible), so it is refused."""
+    if isinstance(strings, str):
+        strings = [strings]
+    for s in strings:
+        if isinstance(s, str):
+            raise GrammarlabError(
+                f"got the text {s[:60]!r} where a sequence of tokens was expected",
+                hint=f"split it into tokens, e.g. {s[:40]!r}.split(), or read strings files "
+                "with grammarlab.grammar.strings.read_strings",
+            )
+
+
 def string_logprobs(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
     """Natural log P(string) (nats), summed over all derivations; ``-inf`` when impossible.
     The empty string (``()``) has the probability that the start symbol derives it."""
+    _refuse_text(strings)
     ef = empty_free(g)
     if ef.grammar is not g:
         ef, ids, rest = _split(g, strings)
@@ -343,6 +358,7 @@ def surprisal_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
 def prefix_logprobs(g: Grammar, prefixes: Sequence[Sequence[str]]) -> np.ndarray:
     """Natural log of P(a string of the grammar starts with the prefix) (nats); 0 for the empty
     prefix, ``-inf`` when no string starts with it."""
+    _refuse_text(prefixes)
     ef = empty_free(g)
     if ef.grammar is not g:
         ef, ids, rest = _split(g, prefixes)
@@ -371,6 +387,7 @@ def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, .
     """Exact distribution of the symbol after ``prefix``: natural-log probabilities (nats) over
     ``g.terminals`` and, last, :data:`END` (the string stops here); they sum to 1 in probability.
     Raises :class:`GrammarlabError` when the prefix is impossible (no distribution exists)."""
+    _refuse_text([prefix])
     prefix = tuple(prefix)
     ef = empty_free(g)
     if ef.grammar is not g:
@@ -428,6 +445,7 @@ def token_surprisals_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> list[
     token on. One forward pass (right-linear grammars), one Earley chart per trie node (large
     grammars) or one inside chart and one prefix table per batch serve every prefix. The empty
     string has one surprisal, that of its end: -log2 P(empty)."""
+    _refuse_text(strings)
     ef = empty_free(g)
     if ef.grammar is not g:
         ef, ids, rest = _split(g, strings)

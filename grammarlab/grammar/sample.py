@@ -114,6 +114,22 @@ class Tables:
     batch: int = BATCH  # samples per batch: BATCH, or fewer when expected trees are large
 
 
+Seed = int | np.random.Generator  # an int seeds a new generator; a Generator is used as it is
+
+
+def generator(seed: Seed) -> np.random.Generator:
+    """The generator a sampling function draws from: ``seed`` itself when it is a
+    ``numpy.random.Generator`` (its stream goes on), else a new one seeded with the int."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise GrammarlabError(
+            f"seed must be an int >= 0 or a numpy.random.Generator, got {seed!r}",
+            hint="e.g. sample(g, 10, 0) or sample(g, 10, np.random.default_rng(0))",
+        )
+    return np.random.default_rng(int(seed))
+
+
 @lru_cache(maxsize=64)
 def _tables(g: Grammar) -> Tables:
     """Compiled tables of ``g`` with the fast path's tables (when its strings all have one
@@ -468,21 +484,21 @@ def _derive(
     return np.concatenate(ids), np.concatenate(lengths), np.concatenate(logp) if want_logp else None
 
 
-def sample_batches(
-    g: Grammar, n: int, rng: np.random.Generator
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def sample_batches(g: Grammar, n: int, seed: Seed) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The strings of ``sample(g, n, rng)`` in batches of at most BATCH strings, each as
     ``(ids, lengths)``: int32 indices into ``g.terminals`` of the batch's strings concatenated,
     and int64 lengths in tokens. Memory stays that of one batch for any ``n``."""
+    rng = generator(seed)
     _check_n(n)
     return ((ids, lengths) for ids, lengths, _ in _batches(g, n, rng, want_logp=False))
 
 
-def sample_ids(g: Grammar, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+def sample_ids(g: Grammar, n: int, seed: Seed) -> tuple[np.ndarray, ...]:
     """``n`` strings as arrays, with no Python object per token: ``(ids, lengths, logp_nats)``;
     ``ids`` int32 [n, longest length] holds the index of each token in ``g.terminals``, -1 after
     the string's end; ``lengths`` int64 [n] in tokens; ``logp_nats`` float64 [n] as in
     :func:`sample_derivations`. Draws as :func:`sample` does: the same seed, the same strings."""
+    rng = generator(seed)
     flat, lengths, logp = _derive(g, n, rng, want_logp=True)
     width = int(lengths.max()) if n else 0
     if _tables(g).fixed:
@@ -499,12 +515,11 @@ def sample_ids(g: Grammar, n: int, rng: np.random.Generator) -> tuple[np.ndarray
     return ids, lengths, logp
 
 
-def sample_derivations(
-    g: Grammar, n: int, rng: np.random.Generator
-) -> tuple[list[Tokens], np.ndarray]:
+def sample_derivations(g: Grammar, n: int, seed: Seed) -> tuple[list[Tokens], np.ndarray]:
     """``n`` strings and the natural-log probability (nats) of each one's sampled derivation
     (the sum of the log probabilities of the rules used; for an ambiguous string this is less
     than the string's own log probability)."""
+    rng = generator(seed)
     flat, lengths, logp = _derive(g, n, rng, want_logp=True)
     return _to_tuples(_tables(g), flat, lengths), logp
 
@@ -542,7 +557,7 @@ def _to_tuples(t: Tables, ids: np.ndarray, lengths: np.ndarray) -> list[Tokens]:
 def sample(
     g: Grammar,
     n: int,
-    rng: np.random.Generator,
+    seed: Seed,
     *,
     unique: bool = False,
     exclude: Iterable[Sequence[str]] = (),
@@ -551,6 +566,7 @@ def sample(
     appearance); strings in ``exclude`` are never returned (e.g. to keep a test set disjoint
     from a training set). Raises :class:`GrammarlabError` when the language (minus ``exclude``)
     has too few strings."""
+    rng = generator(seed)
     excl = {tuple(s) for s in exclude}
     if not unique and not excl:
         return _to_tuples(_tables(g), *_derive(g, n, rng, want_logp=False)[:2])
@@ -584,10 +600,11 @@ def sample(
     return out
 
 
-def random_strings(g: Grammar, n: int, rng: np.random.Generator) -> list[Tokens]:
+def random_strings(g: Grammar, n: int, seed: Seed) -> list[Tokens]:
     """The paper's third evaluation set: tokens drawn uniformly and independently from the
     grammar's alphabet, with lengths distributed as the lengths of the grammar's strings (``n``
     grammar strings are sampled with the same ``rng`` and only their lengths kept)."""
+    rng = generator(seed)
     _ids, lengths, _ = _derive(g, n, rng, want_logp=False)
     ids = rng.integers(0, len(g.terminals), size=int(lengths.sum()))
     return _to_tuples(_tables(g), ids, lengths)

@@ -248,3 +248,21 @@ def test_fast_path_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inside, "_CHART_BYTES", 1)
     np.testing.assert_array_equal(string_logprobs(g, strings), whole)
     assert whole[-2] == whole[-1] == -np.inf and token_surprisals_bits(g, [()])[0][0] == np.inf
+
+
+def test_a_plain_text_in_place_of_tokens_is_refused():
+    from grammarlab.errors import GrammarlabError
+    from grammarlab.grammar import inside as _inside
+    from grammarlab.grammar.load import loads as _loads
+
+    g = _loads("S -> '(' S ')' S [0.4] | [0.6]\n")
+    for call in (
+        lambda: _inside.surprisal_bits(g, ["( ) $"]),
+        lambda: _inside.string_logprobs(g, "( )"),
+        lambda: _inside.prefix_logprobs(g, [("(",), "("]),
+        lambda: _inside.next_token_logprobs(g, "( "),
+        lambda: _inside.token_surprisals_bits(g, ["( )"]),
+    ):
+        with pytest.raises(GrammarlabError, match="where a sequence of tokens was expected"):
+            call()
+    assert _inside.surprisal_bits(g, ["( )".split()])[0] < float("inf")

@@ -400,3 +400,19 @@ def test_sample_batches_memory_does_not_grow_with_n() -> None:
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.5 * peaks[0]
+
+
+def test_a_seed_may_be_an_int_or_a_generator():
+    from grammarlab.errors import GrammarlabError
+    from grammarlab.grammar.load import loads as _loads
+    from grammarlab.grammar.sample import sample as _sample
+
+    g = _loads("S -> 'a' S [0.5] | 'b' [0.5]\n")
+    assert _sample(g, 20, 7) == _sample(g, 20, np.random.default_rng(7)) == _sample(g, 20, 7)
+    a, b = np.random.default_rng(7), np.random.default_rng(7)
+    _sample(g, 5, a), _sample(g, 5, b)
+    assert _sample(g, 5, a) == _sample(g, 5, b)  # a Generator's stream goes on in step
+    assert _sample(g, 5, a) != _sample(g, 5, 7)  # ... while an int starts a new one
+    for bad in ("7", -1, 1.5, True):
+        with pytest.raises(GrammarlabError, match="seed must be an int >= 0 or a numpy"):
+            _sample(g, 3, bad)
