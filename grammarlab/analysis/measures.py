@@ -314,11 +314,12 @@ def token_accuracy(correct: np.ndarray, token_bits: np.ndarray) -> float:
 
 
 def parse_generations(text: str) -> list[tuple[str, ...] | None]:
-    """Lines of a generations file as token tuples; ``<invalid>`` or empty lines become None."""
+    """Lines of a generations file (train.generate.format_generations) as token tuples;
+    ``<invalid>`` becomes None, an empty line the empty string (a sample that ended at once)."""
     out: list[tuple[str, ...] | None] = []
     for line in text.splitlines():
         toks = tuple(line.split())
-        out.append(None if not toks or toks == (INVALID,) else toks)
+        out.append(None if toks == (INVALID,) else toks)
     return out
 
 

@@ -143,6 +143,7 @@ def test_generation_shares():
     text = "a a\na b\nb b\na\n<invalid>\nc c\n"
     samples = parse_generations(text)
     assert samples[4] is None and samples[0] == ("a", "a")
+    assert parse_generations("a\n\n<invalid>\n") == [("a",), (), None]  # the empty string
     gram = np.array([True, True, True, False, False, False])
     # 6 samples: grammatical 3/6; copies of train ("a a", "a b") 2/6; novel ("b b") 1/6
     s = generation_shares(samples, gram, TRAIN)
