@@ -155,7 +155,13 @@ def cmd_config_doc(args: argparse.Namespace) -> int:
     from grammarlab.train.config import config_reference
 
     if args.out:
-        write_text_atomic(args.out, config_reference())
+        from grammarlab.cli.outputs import output_file, write_error
+
+        output_file(args.out, "--out")
+        try:
+            write_text_atomic(args.out, config_reference(), follow_symlinks=True)
+        except OSError as e:
+            raise write_error(args.out, "--out", e) from None
     else:
         sys.stdout.write(config_reference())
     return 0
