@@ -126,6 +126,7 @@ def test_kv_cache_greedy_equals_full_recompute():
     assert exact.float().mean() > 0.5  # not vacuous: most choices are clear argmaxes
 
 
+@pytest.mark.numerics
 def test_greedy_match_true_exactly_for_the_models_own_greedy_strings():
     model, tmap = _tiny()
     # the model's own greedy continuation of "1 2" (until its end token) matches by definition
@@ -137,9 +138,15 @@ def test_greedy_match_true_exactly_for_the_models_own_greedy_strings():
         strings.append(own)
     enc = encode_set("x", strings, tmap, "cpu")
     m = greedy_matches(model, enc, prefix_tokens=2, eos_id=tmap.eos_id)
-    for s, ok in zip(strings, m, strict=True):
-        want = tmap.decode([0, 1, *cont]) == s
-        assert ok == want
+    # decoding one row and decoding a batch are two paths: a string with a near tie after its
+    # prefix may be decoded either way, so only the others are asserted (_near_ties)
+    with torch.no_grad():
+        ties = _near_ties(model(input_ids=enc.ids).logits).numpy()
+    lengths = (enc.mask.sum(1) - 2).numpy()
+    cols = np.arange(ties.shape[1])
+    for r, (s, ok) in enumerate(zip(strings, m, strict=True)):
+        if not (ties[r] & (cols >= 2) & (cols <= lengths[r])).any():
+            assert ok == (tmap.decode([0, 1, *cont]) == s)
 
 
 @pytest.mark.numerics
