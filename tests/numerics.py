@@ -4,7 +4,7 @@ counts, CPU workers, compile), derived from float32 rounding instead of fitted t
 Rounding: float32 has unit roundoff u = 2^-24 (~6e-8). A sum of n terms, in any order and any
 blocking (what another batching, another kernel or another CPU's SIMD width changes), is off by at
 most gamma_n * sum|x_i| with gamma_n = n u / (1 - n u) ~ n u (Higham, Accuracy and Stability of
-Numerical Algorithms, 2nd ed., Eq. 4.4 and Lemma 3.1); a product of such sums adds the n's. So a
+Numerical Algorithms, 2nd ed., Lemma 3.1 and chapter 4); a product of such sums adds the n's. So a
 quantity reached by two paths differs by at most ~2 n u times its scale, n the number of terms
 on its longest chain of sums. These bounds hold on any IEEE machine; a real bug (a string
 missing, a wrong normalization, another model) is off by far more (~1e-2 relative or worse).
@@ -33,8 +33,9 @@ def gamma(n: int, u: float = U32) -> float:
 
 def assert_tensors_close(actual: torch.Tensor, expected: torch.Tensor, n: int, name: str = ""):
     """Element-wise |actual - expected| <= 2 gamma_n (|expected| + max|expected|): each path's
-    error is gamma_n times the sum of the absolute terms, which is at most the tensor's scale
-    (max|expected|) for an entry that is small by cancellation."""
+    error is gamma_n times the sum of the absolute terms, taken as the entry itself plus the
+    tensor's scale (max|expected|), so that an entry small by cancellation is held to the error
+    of the terms it came from, not to its own size."""
     a, e = actual.detach().double(), expected.detach().double()
     scale = float(e.abs().max()) if e.numel() else 0.0
     tol = 2 * gamma(n) * (e.abs() + scale)
