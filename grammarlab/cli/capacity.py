@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from grammarlab.cli.outputs import output_folder
 from grammarlab.errors import ConfigError
 
 
@@ -43,6 +44,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}", file="--workers")
     cfg = load_config(args.config)
     out = Path(args.out) if args.out else Path("runs") / "capacity" / cfg.name
+    output_folder(out, "--out" if args.out else f"{args.config}: name")
     torch.set_num_threads(1)  # tiny models: one thread per process scales best
     total = len(expand(cfg))
     done = [0]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grammarlab.cli.outputs import output_file
 from grammarlab.errors import GrammarError, GrammarlabError
 from grammarlab.grammar import formal
 from grammarlab.grammar.dataset import FORMATS, batch_strings, jsonl_chunks, write_parquet
@@ -28,7 +29,7 @@ from grammarlab.grammar.parse import Grammar
 from grammarlab.grammar.sample import sample, sample_batches
 from grammarlab.grammar.strings import decode_strings, encode_lines, format_strings, read_strings
 from grammarlab.grammar.tune import LONG_EXPECTED_LENGTH, length_warning, tune
-from grammarlab.io import write_atomic
+from grammarlab.io import STDOUT, write_atomic
 
 # `score` names at most this many out-of-language strings on stderr (then a count)
 MAX_NAMED = 10
@@ -274,8 +275,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def _write_chunks(out: str | None, flag: str, chunks: Iterable[bytes]) -> None:
     """Write ``chunks`` to the file ``out`` atomically (``flag`` names it in errors), or to
-    stdout when it is None."""
-    if out is None:
+    stdout when it is None or ``-``."""
+    if out is None or out == STDOUT:
         stream = sys.stdout.buffer
         try:
             for chunk in chunks:
@@ -308,7 +309,7 @@ def _write_file(out: str, flag: str, write: Callable[[Path], None]) -> None:
     a user error naming the flag."""
     _check_out(out, flag)
     try:
-        write_atomic(Path(out), write)
+        write_atomic(out, write, follow_symlinks=True)  # -o LINK: into the file it names
     except OSError as e:
         raise GrammarlabError(
             f"cannot write {out}: {e.strerror}",
@@ -318,11 +319,10 @@ def _write_file(out: str, flag: str, write: Callable[[Path], None]) -> None:
 
 
 def _check_out(out: str | None, flag: str) -> None:
-    """Refuse an output path that names a directory, before any work is done."""
-    if out is not None and Path(out).is_dir():
-        raise GrammarlabError(
-            f"{out} is a directory", file=flag, hint=f"{flag} names the file to write, e.g. out.txt"
-        )
+    """Refuse an output path that cannot be written (a folder, read-only) or is a run folder's
+    own file, before any work is done."""
+    if out is not None:
+        output_file(out, flag)
 
 
 def _write_text(out: str, flag: str, text: str) -> None:

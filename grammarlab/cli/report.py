@@ -24,6 +24,7 @@ from grammarlab.analysis.report import (
     render_markdown,
     with_notes,
 )
+from grammarlab.cli.outputs import output_file, output_folder, write_error
 from grammarlab.errors import GrammarlabError
 from grammarlab.io import write_atomic, write_text_atomic
 
@@ -46,6 +47,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from grammarlab.sweep.tables import collect
 
     out = Path(args.output)
+    output_file(out, "--output")  # before the work: a folder, read-only, a run's own file
+    if args.tables:
+        output_folder(args.tables, "--tables")
     hand = read_notes(args.notes, out) if args.notes else None  # a bad file fails before the work
     phases, curves, notes = [], [], []
     for src in args.runs:
@@ -66,13 +70,18 @@ def cmd_report(args: argparse.Namespace) -> int:
                            floor_lines(ph, cu), load_lines(ph, cu))  # fmt: skip
     if hand is not None:
         text = with_notes(text, hand, args.notes)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, text)
+    try:
+        write_text_atomic(out, text, follow_symlinks=True)
+    except OSError as e:
+        raise write_error(out, "--output", e) from None
     if args.tables:
         folder = Path(args.tables)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, df in (("report_phases", ph), ("report_curves", cu)):
-            write_atomic(folder / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, df in (("report_phases", ph), ("report_curves", cu)):
+                write_atomic(folder / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
+        except OSError as e:
+            raise write_error(folder, "--tables", e) from None
     for f in findings:
         print(f"{f.verdict:<32}  {f.claim}")
     for n in notes:

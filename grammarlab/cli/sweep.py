@@ -12,6 +12,7 @@ import dataclasses
 import sys
 
 from grammarlab.cli.console import show_progress
+from grammarlab.cli.outputs import output_folder, write_error
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -62,7 +63,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from grammarlab.sweep.spec import load_sweep
     from grammarlab.sweep.tables import aggregate, summary_table
 
+    if args.out:
+        output_folder(args.out, "--out")
     sweep = load_sweep(args.file, out=args.out)
+    output_folder(sweep.root, "--out" if args.out else f"{args.file}: out")
     if args.cluster is not None:
         res = dataclasses.replace(sweep.resources, cluster=args.cluster)
         sweep = dataclasses.replace(sweep, resources=res)
@@ -85,7 +89,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from grammarlab.plot.registry import plot_all
 
-    written, notes = plot_all(args.path, args.out, kinds=args.kinds)
+    output_folder(args.out, "--out")
+    try:
+        written, notes = plot_all(args.path, args.out, kinds=args.kinds)
+    except OSError as e:
+        raise write_error(args.out, "--out", e) from None
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"{len(written)} figure(s) in {args.out}", file=sys.stderr)

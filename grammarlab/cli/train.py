@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from grammarlab.cli.outputs import output_file, write_error
 from grammarlab.errors import ConfigError
 from grammarlab.grammar.strings import read_strings
 from grammarlab.io import write_text_atomic
@@ -155,7 +156,11 @@ def cmd_config_doc(args: argparse.Namespace) -> int:
     from grammarlab.train.config import config_reference
 
     if args.out:
-        write_text_atomic(args.out, config_reference())
+        output_file(args.out, "--out")
+        try:
+            write_text_atomic(args.out, config_reference(), follow_symlinks=True)
+        except OSError as e:
+            raise write_error(args.out, "--out", e) from None
     else:
         sys.stdout.write(config_reference())
     return 0

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from grammarlab.analysis.phases import summarize_event  # noqa: E402
+from grammarlab.io import write_atomic  # noqa: E402
 
 LOSS = "loss (nats/token)"
 DASHES = {"train": "", "test": (4, 2), "random": (1, 2), "d1": "", "d2": (6, 2)}
@@ -29,9 +30,12 @@ class Skip(Exception):
 
 def save_figure(fig: Any, data: pd.DataFrame, out: Path, stem: str) -> str:
     out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / f"{stem}.png", dpi=130, bbox_inches="tight")
-    fig.savefig(out / f"{stem}.pdf", bbox_inches="tight")
-    data.to_csv(out / f"{stem}.csv", index=False)
+    # atomically, as every output (grammarlab.io): the format named, as the temporary file's
+    # name does not end in .png
+    write_atomic(out / f"{stem}.png", lambda p: fig.savefig(p, format="png", dpi=130,
+                                                            bbox_inches="tight"))  # fmt: skip
+    write_atomic(out / f"{stem}.pdf", lambda p: fig.savefig(p, format="pdf", bbox_inches="tight"))
+    write_atomic(out / f"{stem}.csv", lambda p: data.to_csv(p, index=False))
     plt.close(fig)
     return stem
 

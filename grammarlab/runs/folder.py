@@ -81,6 +81,19 @@ _EPOCH_FILE = re.compile(r"^epoch_(\d{4,})$")
 STATES = ("running", "analysing", "done", "diverged", "failed")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else what :mod:`platform` knows)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Processor", "cpu model"):
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def epoch_name(epoch: int, suffix: str) -> str:
     return f"epoch_{epoch:04d}{suffix}"
 
@@ -324,17 +337,23 @@ class RunDir:
                                             if v is not None or k == "epoch"})  # fmt: skip
 
     def write_env(self, cfg: TrainConfig, device: str, n_params: int, n_trainable: int,
-                  cpu_workers: int = 1, threads: int | None = None) -> None:  # fmt: skip
-        """env.json: library versions, device, torch threads (``threads``, default the current
-        count) and CPU workers, seeds, parameter counts."""
+                  cpu_workers: int = 1, threads: int | None = None,
+                  distributed: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """env.json: how the run was computed. Library versions, device, the CPU model and the
+        kernels torch picked for it (``cpu_capability``: AVX512, AVX2, DEFAULT...), torch threads
+        (``threads``, default the current count) and CPU workers, the distributed setup
+        (``distributed``: world size, backend, strategy and FSDP sharding; default one process),
+        seeds, parameter counts."""
         import transformers  # heavy: only when a run starts
 
         write_json_atomic(self._p(ENV), {
             "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "numpy": np.__version__,
             "grammarlab": __version__, "platform": platform.platform(),
+            "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "device": device, "dtype": cfg.dtype, "threads": threads or torch.get_num_threads(),
             "cpu_workers": cpu_workers,
+            "distributed": distributed or {"world_size": 1, "backend": None, "strategy": None},
             "seed": cfg.seed, "data_seed": cfg.data_seed, "model_seed": cfg.model_seed,
             "n_params": n_params, "n_trainable_params": n_trainable,
         })  # fmt: skip

@@ -132,6 +132,29 @@ class Distributed:
             return model
         return self.accelerator.prepare_model(model)
 
+    def describe(self) -> dict[str, Any]:
+        """The setup as env.json records it: world size, process-group backend (gloo, nccl),
+        strategy (ddp or fsdp2) and, under FSDP, its sharding: FULL_SHARD (parameters
+        resharded after each forward) or SHARD_GRAD_OP (kept gathered until the backward), the
+        wrap units (empty: the decoder layers), mixed precision, offload and activation
+        checkpointing."""
+        import torch.distributed as td
+
+        out: dict[str, Any] = {
+            "world_size": self.world,
+            "backend": td.get_backend() if td.is_available() and td.is_initialized() else None,
+            "strategy": "fsdp2" if self.fsdp is not None else "ddp",
+            "mixed_precision": str(self.accelerator.mixed_precision),
+        }
+        if self.fsdp is not None:
+            s = self.fsdp
+            out["fsdp"] = {
+                "sharding_strategy": "FULL_SHARD" if s.reshard_after_forward else "SHARD_GRAD_OP",
+                "units": list(s.units), "offload": s.offload,
+                "activation_checkpointing": s.checkpointing,
+            }  # fmt: skip
+        return out
+
     def backward(self, loss: torch.Tensor) -> None:
         """Backward of ``loss`` times the world size, undoing the average over the ranks that
         DDP and FSDP take of the gradients (FSDP: reduce-scattered at every backward)."""

@@ -173,7 +173,8 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None
         model.compile(mode=cfg.compile)  # in place: the parameters' names do not change
     n_params = count_parameters(model), count_parameters(model, trainable_only=True)
     n_workers, threads = arithmetic(cfg, model, dist, run.read_env() if start is not None else {})
-    run.write_env(cfg, str(device), *n_params, n_workers, threads)
+    setup = dist.describe() if dist is not None else None
+    run.write_env(cfg, str(device), *n_params, n_workers, threads, setup)
     names = {"train": "d1", "train2": "d2"} if cfg.sequential else {}
     sets = {names.get(k, k): encode_set(names.get(k, k), v, tmap, device)
             for k, v in data.sets.items()}  # fmt: skip

@@ -28,6 +28,7 @@ def _read(out: Path) -> dict:
     return json.loads((out / "gpu.json").read_text())
 
 
+@pytest.mark.numerics
 def test_quick_mode_measures_every_case_on_the_cpu(tmp_path):
     bench = _bench()
     out = tmp_path / "out"
@@ -53,7 +54,10 @@ def test_quick_mode_measures_every_case_on_the_cpu(tmp_path):
         assert r["checkpoint_s"] > 0 and r["checkpoint_bytes"] > 0
     lora = next(r for r in results if r["lora_rank"])
     assert 0 < lora["trainable"] < lora["params"]
-    for r in results:  # the tiny presets' lr (3e-3) lowers the loss within 3 updates
+    # the tiny presets' lr (3e-3) lowers the loss within 3 updates, by ~0.3 nats: far more than
+    # the rounding of any case's dtype (bfloat16, 8-bit mantissa: ~1e-2 nats on a loss of ~2.4)
+    # on any kernel path (this test is in ./run numerics' second summation order too)
+    for r in results:
         if r["model"] != "smol":
             assert r["last_train_loss"] < r["first_train_loss"]
     table = (out / "gpu.md").read_text()

@@ -6,7 +6,15 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
+from numerics import (
+    REL_TINY,
+    acc_bound,
+    assert_argmax_consistent,
+    assert_bits_close,
+    bits_tolerance,
+)
 
 from grammarlab.train.evaluate import (
     encode_set,
@@ -71,6 +79,16 @@ def test_micro_batches_group_strings_of_similar_length():
         assert torch.equal(mask, enc.mask[torch.as_tensor(r), : ids.shape[1]])
 
 
+def _near_ties(logits: torch.Tensor) -> torch.Tensor:
+    """bool [n, W]: positions whose two largest logits are within what two paths' rounding can
+    move them: each logit by 2 gamma_256 of the logits' scale (numerics.REL_TINY), so a gap
+    below twice that may flip an argmax between the paths."""
+    top2 = logits.double().topk(2, dim=-1).values
+    delta = 2 * REL_TINY * float(logits.abs().max())
+    return (top2[..., 0] - top2[..., 1]) <= delta
+
+
+@pytest.mark.numerics
 def test_sets_evaluated_together_equal_sets_evaluated_alone():
     model, tmap = _tiny()
     a = encode_set("a", [("1", "2", "3", "3", "1"), ("2",), ("3", "3")], tmap, "cpu")
@@ -81,25 +99,34 @@ def test_sets_evaluated_together_equal_sets_evaluated_alone():
         alone = evaluate_set(model, enc, micro_batch_size=1)
         assert got.token_bits.shape == alone.token_bits.shape == (len(enc.strings),
                                                                   enc.ids.shape[1] - 1)  # fmt: skip
-        np.testing.assert_allclose(got.token_bits, alone.token_bits, rtol=1e-5)
-        assert (got.correct == alone.correct).all()
-        assert math.isclose(got.loss, alone.loss, rel_tol=1e-6)
-        assert math.isclose(got.acc, alone.acc)
+        # two batchings in float32: within 2 gamma_256 (numerics, derived there); the argmax
+        # only where no near tie can flip it
+        assert_bits_close(got.token_bits, alone.token_bits)
+        tol = bits_tolerance(alone.token_bits)
+        assert_argmax_consistent(got.token_bits, alone.token_bits, got.correct, alone.correct,
+                                 tol)  # fmt: skip
+        assert abs(got.loss - alone.loss) <= REL_TINY * alone.loss
+        assert abs(got.acc - alone.acc) <= acc_bound(got.token_bits, alone.token_bits, tol)
     assert evaluate_sets(model, [], 4) == []
 
 
+@pytest.mark.numerics
 def test_kv_cache_greedy_equals_full_recompute():
     model, tmap = _tiny()
     prefix = torch.tensor([[tmap.bos_id, 0, 1], [tmap.bos_id, 2, 2]])
     got = sample_ids(model, prefix, None, -1, 6)  # the whole vocabulary, no early stop
-    ids = prefix
+    # every token the cached decoder chose is an argmax of the full recompute of its own
+    # sequence, up to the rounding of two paths (a near tie may go either way: _near_ties)
     with torch.no_grad():
-        for _ in range(6):
-            nxt = model(input_ids=ids).logits[:, -1].argmax(-1)
-            ids = torch.cat([ids, nxt[:, None]], 1)
-    assert torch.equal(got, ids[:, 3:])
+        logits = model(input_ids=torch.cat([prefix, got], 1)).logits[:, 2:-1]
+    chosen = logits.gather(-1, got[..., None])[..., 0]
+    best = logits.max(-1).values
+    exact = chosen == best
+    assert (exact | _near_ties(logits)).all()
+    assert exact.float().mean() > 0.5  # not vacuous: most choices are clear argmaxes
 
 
+@pytest.mark.numerics
 def test_greedy_match_true_exactly_for_the_models_own_greedy_strings():
     model, tmap = _tiny()
     # the model's own greedy continuation of "1 2" (until its end token) matches by definition
@@ -111,11 +138,18 @@ def test_greedy_match_true_exactly_for_the_models_own_greedy_strings():
         strings.append(own)
     enc = encode_set("x", strings, tmap, "cpu")
     m = greedy_matches(model, enc, prefix_tokens=2, eos_id=tmap.eos_id)
-    for s, ok in zip(strings, m, strict=True):
-        want = tmap.decode([0, 1, *cont]) == s
-        assert ok == want
+    # decoding one row and decoding a batch are two paths: a string with a near tie after its
+    # prefix may be decoded either way, so only the others are asserted (_near_ties)
+    with torch.no_grad():
+        ties = _near_ties(model(input_ids=enc.ids).logits).numpy()
+    lengths = (enc.mask.sum(1) - 2).numpy()
+    cols = np.arange(ties.shape[1])
+    for r, (s, ok) in enumerate(zip(strings, m, strict=True)):
+        if not (ties[r] & (cols >= 2) & (cols <= lengths[r])).any():
+            assert ok == (tmap.decode([0, 1, *cont]) == s)
 
 
+@pytest.mark.numerics
 def test_teacher_forced_greedy_match_equals_decoding():
     # Train a tiny model a little on two strings so some strings are reproduced and some not;
     # the argmax-correctness shortcut used by the runner must agree with real greedy decoding.
@@ -137,10 +171,16 @@ def test_teacher_forced_greedy_match_equals_decoding():
     with torch.no_grad():
         res = evaluate_set(model, enc, 8)
         lengths = (enc.mask.sum(1) - 2).tolist()
+        # decoding and the teacher-forced pass are two paths: they must agree on every string
+        # none of whose tested positions is a near tie (which either path may break its way)
+        ties = _near_ties(model(input_ids=enc.ids).logits).numpy()
+        cols = np.arange(ties.shape[1])[None, :]
         for prefix in (0, 1, 2, 3):
             want = greedy_matches(model, enc, prefix_tokens=prefix, eos_id=tmap.eos_id)
             got = greedy_matches_from_correct(res.correct, lengths, prefix)
-            assert got.tolist() == want.tolist(), prefix
+            p = np.minimum(lengths, prefix)[:, None]
+            tied = (ties & (cols >= p) & (cols <= np.asarray(lengths)[:, None])).any(1)
+            assert (got == want)[~tied].all() and (~tied).sum() >= 4, prefix
     # the trained strings are reproduced from a 2-token prefix; both outcomes occur overall
     assert greedy_matches_from_correct(res.correct, lengths, 2)[:2].all()
     assert not greedy_matches_from_correct(res.correct, lengths, 0).all()
