@@ -27,6 +27,11 @@ from typing import Any
 import numpy as np
 
 from grammarlab.errors import GrammarlabError
+from grammarlab.grammar import inside
+from grammarlab.grammar.load import load
+from grammarlab.io import write_atomic
+from grammarlab.sweep.spec import load_sweep
+from grammarlab.train.data import make_datasets
 
 LN2 = math.log(2.0)
 FLOOR_COLUMNS = ("grammar_train_loss", "grammar_test_loss", "floor_ratio")
@@ -46,7 +51,6 @@ def set_floor(grammar_bits: np.ndarray, lengths: np.ndarray) -> float:
 def floors_of_sets(grammar: Any, train: Sequence[Sequence[str]],
                    test: Sequence[Sequence[str]]) -> dict[str, float]:  # fmt: skip
     """``grammar_train_loss``, ``grammar_test_loss`` (nats/token) and their ratio test/train."""
-    from grammarlab.grammar import inside
 
     out = {}
     for name, strings in (("train", train), ("test", test)):
@@ -63,9 +67,6 @@ def sweep_floors(sweep_file: Path | str) -> list[dict]:
     :data:`FLOOR_COLUMNS` of its stage-1 training set (D1) and its test set, with the mean
     grammar bits per string of each set (``grammar_{train,test}_bits_mean``, to check the sets
     against a run's saved measures)."""
-    from grammarlab.grammar.load import load
-    from grammarlab.sweep.spec import load_sweep
-    from grammarlab.train.data import make_datasets
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:  # derived grammars are written here
@@ -112,8 +113,6 @@ def main(argv: Sequence[str]) -> int:
     """``python -m grammarlab.analysis.floors SWEEP.toml RESULTS_DIR``: write floors.csv for the
     runs of RESULTS_DIR/phases.csv."""
     import pandas as pd
-
-    from grammarlab.io import write_atomic
 
     if len(argv) != 2:
         print("usage: python -m grammarlab.analysis.floors SWEEP.toml RESULTS_DIR", file=sys.stderr)

@@ -29,12 +29,14 @@ from typing import Any
 import numpy as np
 
 from grammarlab.analysis import stats
+from grammarlab.analysis.load import BITS_PER_PARAM, collapse, load_table
 from grammarlab.analysis.phases import (
     DEFAULT_THRESHOLD,
     Curves,
     detect_phases,
     event_interval,
     event_status,
+    floor_corrected_onset,
     is_stopped,
     summarize_event,
 )
@@ -818,7 +820,6 @@ def add_floor_onsets(phases: Any, curves: Any) -> Any:
     """phases + ``floor_corrected_onset_epoch`` / ``_censored`` computed from each run's stage-1
     curves and its ``floor_ratio`` where the row has the ratio but not the onset (saved tables
     written before the phases had it); rows without a ratio are left without it."""
-    from grammarlab.analysis.phases import floor_corrected_onset
 
     if phases is None or len(phases) == 0 or "floor_ratio" not in phases.columns:
         return phases
@@ -847,7 +848,6 @@ def load_lines(phases: Any, curves: Any = None) -> list[str]:
     """Whether the onsets of all runs (counted once, finished, with a parameter count) collapse
     onto one curve of the training set's bits over the model's capacity
     (:mod:`grammarlab.analysis.load`), over all of them and per model."""
-    from grammarlab.analysis.load import BITS_PER_PARAM, collapse, load_table
 
     ph = mark_duplicates(phases, curves)
     if ph is None or len(ph) == 0:

@@ -16,14 +16,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from grammarlab.analysis.report import (
-    context_line,
-    floor_lines,
-    judge_all,
-    load_lines,
-    render_markdown,
-    with_notes,
-)
 from grammarlab.cli.outputs import output_file, output_folder, write_error
 from grammarlab.errors import GrammarlabError
 from grammarlab.io import write_atomic, write_text_atomic
@@ -44,6 +36,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from grammarlab.analysis.report import (  # scipy: kept off the CLI's start-up path
+        context_line,
+        floor_lines,
+        judge_all,
+        load_lines,
+        render_markdown,
+        with_notes,
+    )
     from grammarlab.sweep.tables import collect
 
     out = Path(args.output)
@@ -97,8 +97,8 @@ def with_floors(phases, curves, folder: Path):  # type: ignore[no-untyped-def]
     curves where it is missing (:func:`grammarlab.analysis.report.add_floor_onsets`)."""
     import pandas as pd
 
-    from grammarlab.analysis.floors import FLOOR_COLUMNS
-    from grammarlab.analysis.report import add_floor_onsets
+    from grammarlab.analysis.floors import FLOOR_COLUMNS  # torch (the data sets)
+    from grammarlab.analysis.report import add_floor_onsets  # scipy
 
     path = folder / "floors.csv"
     if phases.empty:

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from grammarlab.analysis.phases import forgetting_share, is_stopped, summarize_event
 from grammarlab.plot.common import (
     SCORE,
     TWO_COLUMN_IN,
@@ -102,7 +103,6 @@ def _provisional(phases: pd.DataFrame) -> pd.DataFrame | None:
     """Per (grammar, n) whose runs all stopped early (status not done): the mean provisional
     onset epoch, drawn apart from the finished cells' (whose markers skip these cells); None
     when no cell is of stopped runs only."""
-    from grammarlab.analysis.phases import is_stopped
 
     if phases is None or phases.empty or "memorization_onset_epoch" not in phases.columns:
         return None
@@ -123,7 +123,6 @@ def _provisional(phases: pd.DataFrame) -> pd.DataFrame | None:
 def _floor_onsets(phases: pd.DataFrame) -> pd.DataFrame | None:
     """Per (grammar, n): the mean floor-corrected onset over the seeds that observed it, when at
     most half are censored (else NaN: not drawn); None when the runs lack it."""
-    from grammarlab.analysis.phases import summarize_event
 
     if phases is None or phases.empty or "floor_corrected_onset_epoch" not in phases.columns:
         return None
@@ -271,7 +270,6 @@ def forgetting(t: Any, out: Path) -> list[str]:
     (:func:`grammarlab.analysis.phases.forgetting_share`), one line per seed, one panel per
     grammar; dotted: one half, the report's forgetting threshold. 0: D1 as well known as at the
     switch, 1: no better than the test set."""
-    from grammarlab.analysis.phases import forgetting_share
 
     c = t.curves
     if c is None or c.empty or "stage" not in c or not c.dataset.isin(["d1"]).any():
