@@ -56,6 +56,9 @@ def run_sweep(
     outcome per run, skipped runs included with their state."""
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}", hint=f"one of {sorted(EXECUTORS)}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):  # fmt: skip
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}", file="--workers")
     sweep.root.mkdir(parents=True, exist_ok=True)
     outcomes, jobs, seen = [], [], set()
     for r in sweep.runs:
