@@ -91,6 +91,7 @@ def _report(outcomes: list) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from grammarlab.runs.folder import has_runs
     from grammarlab.sweep.execute import run_sweep
     from grammarlab.sweep.jobs import run_state
     from grammarlab.sweep.spec import load_sweep
@@ -108,6 +109,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     outcomes = run_sweep(
         sweep, executor=args.executor, workers=args.workers, progress=show_progress(args)
     )
+    if not has_runs(sweep.root):  # e.g. every run is locked by another process, or failed
+        print(f"note: no run in {sweep.root} has metrics yet: no tables written", file=sys.stderr)
+        return _report(outcomes)
     tables = aggregate(sweep.root)
     print(summary_table(tables.phases))
     for note in tables.notes:

@@ -60,7 +60,8 @@ def collect(path: Path | str) -> SweepTables:
     import pandas as pd
 
     root = Path(path)
-    if (root / "phases.csv").is_file() and not has_runs(root):
+    saved = any((root / f).is_file() for f in ("phases.csv", "phases.csv.gz"))
+    if saved and not has_runs(root):
         return load_saved(root)
     t = load_runs(root)
     notes = list(t.notes)
