@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from grammarlab.analysis.phases import DEFAULT_THRESHOLD, event_status, summarize_event
+from grammarlab.grammar.header import family_from_name
 
 HOLDS = "holds"
 PARTLY = "holds partly"
@@ -92,8 +93,6 @@ def family_of(grammar: str) -> str:
     """A grammar's family when the tables have no ``family`` column (set by the sweep file or
     the grammar's header, :func:`_family`): its name up to the first ``_`` (``random_l26`` ->
     ``random``), the one fallback rule of :func:`grammarlab.grammar.header.family_from_name`."""
-    from grammarlab.grammar.header import family_from_name
-
     return family_from_name(grammar)
 
 

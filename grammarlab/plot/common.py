@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from grammarlab.analysis.phases import summarize_event  # noqa: E402
+from grammarlab.grammar.header import family_from_name  # noqa: E402
 
 LOSS = "loss (nats/token)"
 DASHES = {"train": "", "test": (4, 2), "random": (1, 2), "d1": "", "d2": (6, 2)}
@@ -181,8 +182,6 @@ def family_of(g: str, known: dict[str, str] | None = None) -> str:
     """A grammar's family: as the tables give it (``known``: grammar -> family, from their
     ``family`` column, which the sweep file or the grammar's header sets), else from its name
     (:func:`grammarlab.grammar.header.family_from_name`)."""
-    from grammarlab.grammar.header import family_from_name
-
     fam = (known or {}).get(str(g))
     return str(fam) if isinstance(fam, str) and fam else family_from_name(g)
 

@@ -30,6 +30,7 @@ from grammarlab.grammar.header import HeaderFields, family_from_name, header_fie
 from grammarlab.grammar.load import loads
 from grammarlab.io import write_atomic
 from grammarlab.runs.folder import RunDir, find_runs, has_runs, run_id
+from grammarlab.sweep.spec import read_labels
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,8 +162,6 @@ def _grammar_facts(run: RunDir, root: Path, notes: list[str]) -> dict[str, Any]:
     grammars.json, else the grammar's header, else its file name; the entropy (bits) of the
     run's own copy of its grammar, which quantity it is and its standard error (NaN with a note
     when the grammar is missing)."""
-    from grammarlab.sweep.spec import read_labels  # spec imports the engine and torch configs
-
     text = run.grammar_text()
     try:
         cfg = run.read_config()
