@@ -12,7 +12,8 @@ grammar axis:
   exact string entropy (the default, refused where it cannot be computed exactly), the
   derivational entropy (exact, an upper bound of the string entropy) or the seeded Monte Carlo
   estimate of the string entropy (the tuned header states it with its standard error);
-* ``generator = "hierarchical"`` (or, as before, ``family = "hierarchical"``) + ``p = [...]``, or
+* ``generator = "hierarchical"`` (or ``family = "hierarchical"``, which is then also the
+  grammars' family) + ``p = [...]``, or
   ``"random"`` + ``alphabet_size`` (+ ``length``, ``oversample``, ``oversample_prob`` /
   ``target_bits``; any may be a list): the grammar families of "Rethinking memorization in LLMs:
   on learning by rote vs. with understanding" (:mod:`grammarlab.grammar.families`).
@@ -404,11 +405,15 @@ def derive_grammars(
         )
     if "grammar" in d:
         return _tuned_grammars(d, prefix, folder, base_dir, source)
-    gen = d.pop("generator", None) or d.pop("family", None)
+    # generator = "random" (+ family = a label family) or, as before, family = "random"
+    gen = d.pop("generator") if "generator" in d else d.pop("family", None)
+    family = d.pop("family", None) or gen
     if gen is None:
         raise ConfigError("a [[derive]] table needs generator = ..., or grammar and entropy_bits",
                           file=source)  # fmt: skip
-    if gen not in GENERATORS:
+    if not isinstance(family, str) or not family.strip():
+        raise ConfigError(f"derive.family must be a non-empty string, got {family!r}", file=source)
+    if not isinstance(gen, str) or gen not in GENERATORS:
         raise ConfigError(f"unknown generator {gen!r}", file=source,
                           hint=" | ".join(GENERATORS))  # fmt: skip
     label = d.pop("label", None)
@@ -425,7 +430,7 @@ def derive_grammars(
         except TypeError as e:
             raise ConfigError(f"derive {gen}: {e}", file=source) from None
         stem = "_".join(x for x in (prefix or gen, tag) if x)
-        out.append(SweepGrammar(_inside(folder, stem, source), g.to_text(), gen, lab))
+        out.append(SweepGrammar(_inside(folder, stem, source), g.to_text(), family, lab))
     return out
 
 

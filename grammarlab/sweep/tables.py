@@ -66,10 +66,10 @@ def collect(path: Path | str) -> SweepTables:
         return load_saved(root)
     t = load_runs(root)
     notes = list(t.notes)
-    facts, per_string, per_position = {}, [], []
+    facts, per_string, per_position, labels = {}, [], [], {}
     for run in find_runs(root):
         rid = run_id(run, root)
-        facts[rid] = _grammar_facts(run, root, notes)
+        facts[rid] = _grammar_facts(run, root, notes, labels)
         ps = run.read_per_string()
         if ps is not None:
             per_string.append(ps.assign(run=rid))
@@ -157,11 +157,13 @@ def _read_saved(path: Path, name: str) -> Any:
     return df
 
 
-def _grammar_facts(run: RunDir, root: Path, notes: list[str]) -> dict[str, Any]:
+def _grammar_facts(
+    run: RunDir, root: Path, notes: list[str], labels: dict[Path, dict[str, dict[str, str]]]
+) -> dict[str, Any]:
     """A run's grammar columns (:data:`GRAMMAR_COLS`): family and label from the sweep's
     grammars.json, else the grammar's header, else its file name; the entropy (bits) of the
     run's own copy of its grammar, which quantity it is and its standard error (NaN with a note
-    when the grammar is missing)."""
+    when the grammar is missing). ``labels`` caches each folder's grammars.json."""
     text = run.grammar_text()
     try:
         cfg = run.read_config()
@@ -175,7 +177,10 @@ def _grammar_facts(run: RunDir, root: Path, notes: list[str]) -> dict[str, Any]:
             fields = header_fields(text, str(run.grammar_path))
         except GrammarlabError as e:
             notes.append(f"{e.diagnostics[0].format()}; header fields ignored")
-    sweep = {**read_labels(root), **read_labels(run.path.parent)}.get(path or "", {})
+    for folder in (root, run.path.parent):
+        if folder not in labels:
+            labels[folder] = read_labels(folder)
+    sweep = {**labels[root], **labels[run.path.parent]}.get(path or "", {})
     out: dict[str, Any] = {
         "family": sweep.get("family") or fields.family or family_from_name(stem),
         "label": sweep.get("label") or fields.label or stem,

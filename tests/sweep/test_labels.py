@@ -4,6 +4,7 @@ grammar headers (file names only as the fallback), through the tables to the rep
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -145,3 +146,19 @@ def test_default_string_targets_keep_their_file_text(tmp_path):
     text = (sw.root / "grammars" / "ab_skew_H1.5.cfg").read_text()
     assert header_fields(text) == header_fields("")
     assert "Exact string entropy: 1.5" in text
+
+
+def test_generated_grammars_get_the_generator_or_the_stated_family(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('[base]\nepochs = 2\n[base.model]\npreset = "pythia-tiny"\n'
+                 '[[derive]]\ngenerator = "hierarchical"\nfamily = "paper"\np = [0.5, 0.9]\n'
+                 'label = "hierarchical, p = {p}"\n'
+                 '[[derive]]\nfamily = "random"\nalphabet_size = [2]\nlength = 4\n')  # fmt: skip
+    sw = load_sweep(f, out=tmp_path / "out")
+    got = {Path(k).name: v for k, v in read_labels(sw.root).items()}
+    assert got == {
+        "hierarchical_p0.5.cfg": {"family": "paper", "label": "hierarchical, p = 0.5"},
+        "hierarchical_p0.9.cfg": {"family": "paper", "label": "hierarchical, p = 0.9"},
+        "random_l2.cfg": {"family": "random"},
+    }
+    assert len(sw.grammars) == 3
