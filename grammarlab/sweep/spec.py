@@ -67,6 +67,8 @@ import json
 import re
 import sys
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,8 +294,9 @@ def expand(
     texts = {g.path: g.text for g in grammars if g.text is not None}
     if write:
         _check_inside(folder, root, source)
-        for g in derived:
-            _write_grammar(Path(g.path), g.text)
+        with writing(root):
+            for g in derived:
+                _write_grammar(Path(g.path), g.text)
     runs, seen = [], {}
     keys = list(axes)
     for values in itertools.product(*(axes[k] for k in keys)):
@@ -312,8 +315,23 @@ def expand(
     used = {r.config.grammar for r in runs}
     grammars = [g for g in grammars if g.path in used]
     if write:
-        write_labels(root, grammars)
+        with writing(root):
+            write_labels(root, grammars)
     return Sweep(name or root.name, root, tuple(runs), resources, tuple(grammars))
+
+
+@contextmanager
+def writing(root: Path) -> Iterator[None]:
+    """Writes into the sweep folder ``root``: an OSError (read-only, full disk, a file in the
+    way) becomes one GrammarlabError naming the path."""
+    try:
+        yield
+    except OSError as e:
+        raise GrammarlabError(
+            f"cannot write into the sweep folder: {e.strerror}",
+            file=str(e.filename or root),
+            hint="the sweep folder (--out, or the file's out) must be a folder you can write to",
+        ) from None
 
 
 def write_labels(root: Path, grammars: list[SweepGrammar]) -> None:

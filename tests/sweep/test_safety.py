@@ -174,3 +174,13 @@ def test_a_locked_run_does_not_exit_zero(tmp_path, capsys):
     assert rc == 4
     err = capsys.readouterr().err
     assert "1 locked" in err and "exit status 4" in err
+
+
+def test_a_sweep_folder_that_cannot_be_written_is_a_one_line_error(tmp_path, capsys):
+    f = write_sweep(tmp_path, "n_train = [4]\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "configs").write_text("a file where the run configs go")  # root may write anything
+    assert main(["sweep", str(f), "--out", str(out), "--quiet"]) == 2
+    _one_line_error(capsys, "cannot write into the sweep folder")
+    assert (out / "configs").read_text() == "a file where the run configs go"
