@@ -193,7 +193,10 @@ def tune(
         cmd += f" --entropy {quantity}"
     if quantity == "monte-carlo":
         cmd += f" --mc-samples {mc.samples} --seed {mc.seed}"
-    family = fields_of_header(g.header, g.source).family
+    try:  # the tuned grammar is of the base grammar's family (its other fields do not apply)
+        family = fields_of_header(g.header, g.source).family
+    except GrammarError:
+        family = None
     header = [
         f"Tuned from {g.source} ({base_text})",
         f"by method {method}: {name} = {format_prob(x)};",

@@ -185,6 +185,9 @@ def test_the_base_grammars_family_carries_over():
     g = loads("# family: toy\n# label: the base\n" + AMBIGUOUS)
     f = header_fields(tune(g, 3.0, quantity="derivational").to_text())
     assert f.family == "toy" and f.label is None  # the label names the base grammar only
+    # a malformed field in the base header is quoted, not read: the tune still works
+    bad = tune(loads("# entropy: renyi\n" + AMBIGUOUS), 3.0, quantity="derivational")
+    assert header_fields(bad.to_text()).entropy == "derivational"
 
 
 def test_a_derivational_target_on_an_unambiguous_grammar_is_its_string_entropy():
