@@ -40,6 +40,7 @@ from grammarlab.analysis.phases import (
     is_stopped,
     summarize_event,
 )
+from grammarlab.grammar.header import family_from_name
 
 HOLDS = "holds"
 PARTLY = "holds partly"
@@ -125,8 +126,10 @@ def _col(r: dict[str, Any], key: str, default: Any = None) -> Any:
 
 
 def family_of(grammar: str) -> str:
-    """A grammar's family: its name up to the first ``_`` (``random_l26`` -> ``random``)."""
-    return str(grammar).split("_")[0]
+    """A grammar's family when the tables have no ``family`` column (set by the sweep file or
+    the grammar's header, :func:`_family`): its name up to the first ``_`` (``random_l26`` ->
+    ``random``), the one fallback rule of :func:`grammarlab.grammar.header.family_from_name`."""
+    return family_from_name(grammar)
 
 
 def cells(phases: Any, keys: Sequence[str] = ("model", "grammar", "n_train")) -> dict:

@@ -28,7 +28,13 @@ from grammarlab.grammar.load import load
 from grammarlab.grammar.parse import Grammar
 from grammarlab.grammar.sample import sample, sample_batches
 from grammarlab.grammar.strings import decode_strings, encode_lines, format_strings, read_strings
-from grammarlab.grammar.tune import LONG_EXPECTED_LENGTH, length_warning, tune
+from grammarlab.grammar.tune import (
+    LONG_EXPECTED_LENGTH,
+    QUANTITIES,
+    MonteCarloBudget,
+    length_warning,
+    tune,
+)
 from grammarlab.io import STDOUT, write_atomic
 
 # `score` names at most this many out-of-language strings on stderr (then a count)
@@ -111,14 +117,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     sc.set_defaults(func=cmd_score)
 
-    t = command("tune", "make a grammar whose exact entropy hits a target")
+    t = command("tune", "make a grammar whose entropy (exact or estimated) hits a target")
     t.add_argument("file", metavar="FILE")
-    t.add_argument("--target-bits", type=float, required=True, help="target entropy, bits/string")
+    t.add_argument(
+        "--target-bits",
+        type=float,
+        required=True,
+        help="target entropy in bits (per string; per derivation for --entropy derivational)",
+    )
     t.add_argument("--method", choices=["temper", "skew"], default="temper")
     t.add_argument(
         "--toward",
         metavar="SYMBOL",
         help="skew toward this terminal (default: the first alternative of each nonterminal)",
+    )
+    t.add_argument(
+        "--entropy",
+        choices=QUANTITIES,
+        default="string",
+        help="the quantity brought to the target: string (the exact string entropy; refused "
+        "where it cannot be computed exactly), derivational (exact, bits per derivation, an "
+        "upper bound of the string entropy) or monte-carlo (the seeded estimate of the string "
+        "entropy, reached within 0.5 standard errors; the header states it and its error)",
+    )
+    t.add_argument(
+        "--mc-samples",
+        type=_int_at_least(2),
+        default=MonteCarloBudget.samples,
+        help="--entropy monte-carlo: samples per estimate (default: %(default)s)",
+    )
+    t.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        default=0,
+        help="--entropy monte-carlo: the sampler's seed (default: %(default)s)",
     )
     t.add_argument(
         "--warn-length",
@@ -372,7 +404,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     _check_out(args.out, "--out")
     g = load(args.file)
-    tuned = tune(g, args.target_bits, method=args.method, toward=args.toward)
+    mc = MonteCarloBudget(samples=args.mc_samples, seed=args.seed)
+    tuned = tune(g, args.target_bits, method=args.method, toward=args.toward,
+                 quantity=args.entropy, mc=mc)  # fmt: skip
     _write_text(args.out, "--out", tuned.to_text())
     print(f"wrote {args.out}", file=sys.stderr)
     warning = length_warning(tuned, args.warn_length)

@@ -14,9 +14,33 @@ import sys
 from grammarlab.cli.console import show_progress
 from grammarlab.cli.outputs import output_folder, write_error
 
+# `grammarlab sweep` exit status (docs/runs.md): 0 every run finished (done or diverged),
+# 1 some run failed, 2 a user error, LOCKED some run is held by another process (not run)
+LOCKED = 4
+EXIT_CODES = f"""exit status:
+  0    every run finished (done or diverged); the tables are written
+  1    some run failed (each named on stderr); the other runs and the tables are done
+  2    a user error: bad sweep file, key or flag (one `error:` line and a hint)
+  {LOCKED}    some run is held by another process (locked) and was not run: rerun the sweep
+       when that process has finished (no run failed)
+  130  interrupted"""
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse turns the error into one line, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("sweep", help="run a grid of fine-tunes from a sweep file; write tables")
+    s = sub.add_parser("sweep", help="run a grid of fine-tunes from a sweep file; write tables",
+                       epilog=EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     s.add_argument("file", metavar="SWEEP.toml")
     s.add_argument("--executor", default="local",
                    help="local (one after another, default), parallel (local processes), slurm "
@@ -24,9 +48,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "per visible GPU, default 1)")  # fmt: skip
     s.add_argument("--cluster", help="with --executor slurm: override resources.cluster (slurm, "
                    "or local: submitit's local processes, no Slurm)")  # fmt: skip
-    s.add_argument("--workers", type=int, help="parallel processes (default: CPU count)")
+    s.add_argument("--workers", type=_positive_int,
+                   help="parallel processes (default: CPU count)")  # fmt: skip
     s.add_argument("--out", help="sweep folder (default: the file's out, else runs/<name>)")
-    s.add_argument("--dry-run", action="store_true", help="list the runs and their states only")
+    s.add_argument("--dry-run", action="store_true",
+                   help="list the runs and their states only; writes nothing")  # fmt: skip
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sweep)
 
@@ -40,7 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--out", default="runs/demo", help="sweep folder (default: runs/demo)")
     d.add_argument("--figures", default="figures/demo", help="figures (default: figures/demo)")
     d.add_argument("--seeds", type=int, default=1, help="seeds per grid point (default: 1)")
-    d.add_argument("--workers", type=int, help="parallel processes (default: CPU count)")
+    d.add_argument("--workers", type=_positive_int,
+                   help="parallel processes (default: CPU count)")  # fmt: skip
     d.add_argument("--fast", action="store_true", help="a reduced variant (2 grammars, tiny)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_demo)
@@ -54,10 +81,18 @@ def _report(outcomes: list) -> int:
     for o in outcomes:
         states[str(o.state)] = states.get(str(o.state), 0) + 1
     print("runs: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())), file=sys.stderr)
+    locked = [o for o in outcomes if o.state == "locked"]
+    for o in locked:
+        print(f"{o.run_id}: locked: {o.error}", file=sys.stderr)
+    if locked and not failed:
+        print(f"{len(locked)} run(s) held by another process were not run: rerun the sweep when "
+              f"it has finished (exit status {LOCKED})", file=sys.stderr)  # fmt: skip
+        return LOCKED
     return 1 if failed else 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from grammarlab.runs.folder import has_runs
     from grammarlab.sweep.execute import run_sweep
     from grammarlab.sweep.jobs import run_state
     from grammarlab.sweep.spec import load_sweep
@@ -65,7 +100,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.out:
         output_folder(args.out, "--out")
-    sweep = load_sweep(args.file, out=args.out)
+    sweep = load_sweep(args.file, out=args.out, write=not args.dry_run)
     output_folder(sweep.root, "--out" if args.out else f"{args.file}: out")
     if args.cluster is not None:
         res = dataclasses.replace(sweep.resources, cluster=args.cluster)
@@ -78,6 +113,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     outcomes = run_sweep(
         sweep, executor=args.executor, workers=args.workers, progress=show_progress(args)
     )
+    if not has_runs(sweep.root):  # e.g. every run is locked by another process, or failed
+        print(f"note: no run in {sweep.root} has metrics yet: no tables written", file=sys.stderr)
+        return _report(outcomes)
     tables = aggregate(sweep.root)
     print(summary_table(tables.phases))
     for note in tables.notes:

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from grammarlab.analysis.phases import summarize_event  # noqa: E402
+from grammarlab.grammar.header import family_from_name  # noqa: E402
 from grammarlab.io import write_atomic  # noqa: E402
 
 LOSS = "loss (nats/token)"
@@ -165,7 +166,7 @@ def grammar_palette(df: pd.DataFrame) -> dict[str, Any]:
 
     fams = FAMILY_PALETTES
     g = df.groupby("grammar", dropna=False)["entropy_bits"].first().reset_index()
-    g["family"] = g.grammar.map(family_of)
+    g["family"] = families(df, g)
     out: dict[str, Any] = {}
     for i, (_, d) in enumerate(sorted(g.groupby("family"), key=lambda x: str(x[0]))):
         d = d.sort_values("entropy_bits", na_position="last")
@@ -181,5 +182,21 @@ RC = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize
       "ytick.labelsize": 7, "legend.fontsize": 7, "legend.title_fontsize": 7}  # fmt: skip
 
 
-def family_of(g: str) -> str:
-    return str(g).split("_")[0]
+def family_of(g: str, known: dict[str, str] | None = None) -> str:
+    """A grammar's family: as the tables give it (``known``: grammar -> family, from their
+    ``family`` column, which the sweep file or the grammar's header sets), else from its name
+    (:func:`grammarlab.grammar.header.family_from_name`)."""
+    fam = (known or {}).get(str(g))
+    return str(fam) if isinstance(fam, str) and fam else family_from_name(g)
+
+
+def families(t: Any, df: pd.DataFrame) -> pd.Series:
+    """The family of each row of ``df`` (by its grammar), from the ``family`` column of ``t``
+    (a frame, or tables with curves and phases) where there is one."""
+    frames = [t] if isinstance(t, pd.DataFrame) else [getattr(t, "phases", None),
+                                                       getattr(t, "curves", None)]  # fmt: skip
+    known: dict[str, str] = {}
+    for f in frames:
+        if f is not None and {"grammar", "family"} <= set(f.columns):
+            known.update(f.dropna(subset=["family"]).groupby("grammar").family.first().to_dict())
+    return df.grammar.map(lambda g: family_of(g, known))

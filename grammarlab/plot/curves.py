@@ -29,7 +29,7 @@ from grammarlab.plot.common import (
     TWO_COLUMN_IN,
     Skip,
     curves_long,
-    family_of,
+    families,
     grammar_palette,
     grid,
     legend_outside,
@@ -187,7 +187,7 @@ def fig5(t: Any, out: Path) -> list[str]:
     string x ln 2 / predicted tokens per string), where measures.jsonl has it: the loss of
     different alphabets is only comparable against its own floor."""
     c = curves_long(t)
-    c["family"] = c.grammar.map(family_of)
+    c["family"] = families(t, c)
     fams, ns = sorted(c.family.unique()), sorted(c.n_train.unique())
     pal = grammar_palette(c)
     floors = entropy_floors(t)
@@ -238,7 +238,10 @@ def _entropy_legend(fig: Any, c: pd.DataFrame, pal: dict, floors: bool) -> None:
     g = c.groupby(["family", "grammar"]).entropy_bits.first().reset_index()
     g = g.sort_values(["family", "entropy_bits"], na_position="last")
     handles = [Line2D([], [], color=pal[name]) for name in g.grammar]
-    labels = [f"{name}: {h:.1f} bits" for name, h in zip(g.grammar, g.entropy_bits, strict=True)]
+    shown = c.dropna(subset=["label"]).groupby("grammar").label.first().to_dict() if (
+        "label" in c.columns) else {}  # fmt: skip
+    labels = [f"{shown.get(name, name)}: {h:.1f} bits"
+              for name, h in zip(g.grammar, g.entropy_bits, strict=True)]  # fmt: skip
     handles += [Line2D([], [], color="k"), Line2D([], [], color="k", ls="--")]
     labels += ["train", "test"]
     if floors:

@@ -23,7 +23,7 @@ from grammarlab.plot.common import (
     TWO_COLUMN_IN,
     Skip,
     curves_long,
-    family_of,
+    families,
     grammar_palette,
     legend_outside,
     marker_handles,
@@ -46,7 +46,7 @@ def phase_diagram(t: Any, out: Path) -> list[str]:
     keys = ["grammar", "entropy_bits", "n_train", "epoch"]
     w = c.pivot_table(index=keys, columns="dataset", values="loss").reset_index()
     w["score"] = np.clip(1 - w["train"] / w["test"], 0, 1)
-    w["family"] = w.grammar.map(family_of)
+    w["family"] = families(t, w)
     ph = mean_phases(t)
     fc = _floor_onsets(t.phases)
     if fc is not None:
@@ -149,7 +149,7 @@ def phases_vs(t: Any, out: Path) -> list[str]:
     grammar, family palettes). Epochs are means over the seeds that observed the event; a cell
     where most seeds are censored is drawn open at the last epoch (the event comes later)."""
     ph = mean_phases(t)
-    ph["family"] = ph.grammar.map(family_of)
+    ph["family"] = families(t, ph)
     events = {"memorization_onset": ("x", "memorization onset"),
               "generalization_end": ("^", "end of generalization")}  # fmt: skip
     fig, axes = plt.subplots(1, 2, figsize=(TWO_COLUMN_IN, 2.6))

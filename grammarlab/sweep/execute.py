@@ -31,7 +31,7 @@ from grammarlab.sweep.jobs import (
     run_state,
 )
 from grammarlab.sweep.slurm import execute_gpus, execute_slurm, save_resources
-from grammarlab.sweep.spec import Sweep
+from grammarlab.sweep.spec import Sweep, writing
 from grammarlab.train.config import dumps_config
 
 #: executor name -> ``(jobs, workers, bar) -> outcomes`` (``bar`` has ``update(n)``)
@@ -56,7 +56,11 @@ def run_sweep(
     outcome per run, skipped runs included with their state."""
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}", hint=f"one of {sorted(EXECUTORS)}")
-    sweep.root.mkdir(parents=True, exist_ok=True)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):  # fmt: skip
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}", file="--workers")
+    with writing(sweep.root):
+        sweep.root.mkdir(parents=True, exist_ok=True)
     outcomes, jobs, seen = [], [], set()
     for r in sweep.runs:
         if Path(r.run_dir).resolve() in seen:
@@ -69,10 +73,12 @@ def run_sweep(
         cfg_path = sweep.root / "configs" / f"{r.run_id}.toml"
         text = dumps_config(r.config)
         if not cfg_path.is_file() or cfg_path.read_text(encoding="utf-8") != text:
-            write_text_atomic(cfg_path, text)
+            with writing(sweep.root):
+                write_text_atomic(cfg_path, text)
         jobs.append(Job(r.run_id, str(r.run_dir), str(cfg_path), target))
     if executor == "slurm":  # what its array tasks get: read back by execute_slurm
-        save_resources(sweep.root, sweep.resources)
+        with writing(sweep.root):
+            save_resources(sweep.root, sweep.resources)
     # the gpus executor takes workers per GPU (default 1), the others workers in all
     n = workers or (1 if executor == "gpus" else os.cpu_count() or 1)
     show = progress and sys.stderr.isatty()

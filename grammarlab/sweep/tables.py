@@ -4,8 +4,12 @@ per_position.csv.
 :func:`collect` reads every run folder below a path
 (:func:`grammarlab.analysis.results.load_runs`, runs/folder.py), or a folder of saved tables when
 it holds no runs (:func:`load_saved`: the small tables committed in experiments/results/), adds
-each grammar's exact entropy (bits/string, cached by the grammar's text) and per-run summaries
-of the memorization measures to the phases; :func:`aggregate` writes the tables into the sweep
+each grammar's family and label (the sweep file's ``grammars.json``, else the grammar's header,
+else its file name: :mod:`grammarlab.grammar.header`), its entropy (``entropy_bits``, cached by
+the grammar's text) with which entropy it is (``entropy_quantity``: ``string`` exact,
+``derivational`` or ``monte-carlo``, as the header states or the engine computes) and its
+standard error (``entropy_se_bits``, 0 when exact), and per-run summaries of the memorization
+measures to the phases; :func:`aggregate` writes the tables into the sweep
 folder; :func:`summary_table` prints the phases as plain text, censored events as censored
 (:func:`grammarlab.analysis.phases.format_event`).
 """
@@ -21,10 +25,12 @@ from typing import Any
 from grammarlab.analysis.phases import format_event
 from grammarlab.analysis.results import load_runs
 from grammarlab.errors import GrammarlabError
-from grammarlab.grammar.entropy import analyze
+from grammarlab.grammar.entropy import analyze, derivational_entropy_bits
+from grammarlab.grammar.header import HeaderFields, family_from_name, header_fields
 from grammarlab.grammar.load import loads
 from grammarlab.io import write_atomic
 from grammarlab.runs.folder import RunDir, find_runs, has_runs, run_id
+from grammarlab.sweep.spec import read_labels
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,7 +49,10 @@ class SweepTables:
     per_position: Any = None
 
 
-_ID_COLS = ["run", "grammar", "entropy_bits", "n_train", "seed", "model"]
+_ID_COLS = ["run", "grammar", "family", "label", "entropy_bits", "entropy_quantity",
+            "entropy_se_bits", "n_train", "seed", "model"]  # fmt: skip
+# the per-run grammar columns collect adds to every table
+GRAMMAR_COLS = ("family", "label", "entropy_bits", "entropy_quantity", "entropy_se_bits")
 
 
 def collect(path: Path | str) -> SweepTables:
@@ -52,14 +61,15 @@ def collect(path: Path | str) -> SweepTables:
     import pandas as pd
 
     root = Path(path)
-    if (root / "phases.csv").is_file() and not has_runs(root):
+    saved = any((root / f).is_file() for f in ("phases.csv", "phases.csv.gz"))
+    if saved and not has_runs(root):
         return load_saved(root)
     t = load_runs(root)
     notes = list(t.notes)
-    entropy, per_string, per_position = {}, [], []
+    facts, per_string, per_position, labels = {}, [], [], {}
     for run in find_runs(root):
         rid = run_id(run, root)
-        entropy[rid] = _entropy_bits(run, notes)
+        facts[rid] = _grammar_facts(run, root, notes, labels)
         ps = run.read_per_string()
         if ps is not None:
             per_string.append(ps.assign(run=rid))
@@ -75,7 +85,8 @@ def collect(path: Path | str) -> SweepTables:
             tables.append(df)
             continue
         df = df.copy()
-        df["entropy_bits"] = df["run"].map(entropy)
+        for col in GRAMMAR_COLS:
+            df[col] = df["run"].map({rid: f[col] for rid, f in facts.items()})
         keep = [c for c in df.columns if not c.startswith("config.") or c in varying]
         tables.append(df[keep])
     curves, phases, measures = tables
@@ -106,30 +117,115 @@ def load_saved(root: Path | str) -> SweepTables:
         found = [p for p in (root / f"{name}.csv", root / f"{name}.csv.gz") if p.is_file()]
         if not found and name in ("curves", "phases"):
             notes.append(f"{root}: no saved {name}.csv")
-        frames.append(pd.read_csv(found[0]) if found else pd.DataFrame())
+        frames.append(_read_saved(found[0], name) if found else pd.DataFrame())
     return SweepTables(**dict(zip(SAVED, frames, strict=True)), notes=tuple(notes))
 
 
-def _entropy_bits(run: RunDir, notes: list[str]) -> float:
-    """Exact entropy (bits/string) of a run's grammar, cached by content; NaN with a note when
-    the grammar or the entropy engine is missing."""
+# the columns a saved table must have for the report and the figures to read it
+SAVED_COLUMNS = {
+    "curves": ("run", "epoch", "dataset", "loss"),
+    "phases": ("run",),
+    "measures": ("run", "epoch"),
+    "per_string": ("run",),
+    "per_position": ("run", "epoch", "position"),
+}
+
+
+def _read_saved(path: Path, name: str) -> Any:
+    """A saved table, or a GrammarlabError naming the file: unreadable, not CSV, or without the
+    columns of :data:`SAVED_COLUMNS`."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as e:
+        raise GrammarlabError(
+            f"not a readable CSV table ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
+            file=str(path),
+            hint=f"{name}.csv is written by `grammarlab sweep`; rewrite or remove it",
+        ) from None
+    missing = [c for c in SAVED_COLUMNS[name] if c not in df.columns]
+    if missing:
+        raise GrammarlabError(
+            f"the saved {name} table lacks the column(s) {', '.join(missing)}",
+            file=str(path),
+            hint=f"a {name} table has {', '.join(SAVED_COLUMNS[name])} (as `grammarlab sweep` "
+            "writes it); rewrite or remove it",
+        )
+    return df
+
+
+def _grammar_facts(
+    run: RunDir, root: Path, notes: list[str], labels: dict[Path, dict[str, dict[str, str]]]
+) -> dict[str, Any]:
+    """A run's grammar columns (:data:`GRAMMAR_COLS`): family and label from the sweep's
+    grammars.json, else the grammar's header, else its file name; the entropy (bits) of the
+    run's own copy of its grammar, which quantity it is and its standard error (NaN with a note
+    when the grammar is missing). ``labels`` caches each folder's grammars.json."""
     text = run.grammar_text()
+    try:
+        cfg = run.read_config()
+        path = None if cfg is None else str(cfg.grammar)
+    except GrammarlabError:
+        path = None
+    stem = Path(path).stem if path else "-"
+    fields = HeaderFields()
+    if text is not None:
+        try:
+            fields = header_fields(text, str(run.grammar_path))
+        except GrammarlabError as e:
+            notes.append(f"{e.diagnostics[0].format()}; header fields ignored")
+    for folder in (root, run.path.parent):
+        if folder not in labels:
+            labels[folder] = read_labels(folder)
+    sweep = {**labels[root], **labels[run.path.parent]}.get(path or "", {})
+    out: dict[str, Any] = {
+        "family": sweep.get("family") or fields.family or family_from_name(stem),
+        "label": sweep.get("label") or fields.label or stem,
+    }
     if text is None:
         notes.append(f"{run.grammar_path}: missing; entropy_bits left empty")
-        return math.nan
-    return _entropy_of_text(text, str(run.grammar_path), notes)
+        return {**out, "entropy_bits": math.nan, "entropy_quantity": None,
+                "entropy_se_bits": math.nan}  # fmt: skip
+    bits = _entropy_of_text(text, str(run.grammar_path), notes)
+    quantity, se = _ENTROPY_KIND.get(_key(text), (None, math.nan))
+    return {**out, "entropy_bits": bits, "entropy_quantity": quantity, "entropy_se_bits": se}
 
 
 _ENTROPY_CACHE: dict[str, float] = {}
+# text key -> (which entropy _ENTROPY_CACHE holds, its standard error in bits)
+_ENTROPY_KIND: dict[str, tuple[str, float]] = {}
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _entropy_of_text(text: str, source: str, notes: list[str]) -> float:
-    key = hashlib.sha256(text.encode()).hexdigest()
+    """The entropy of grammar text in bits, cached by content: the one its header states
+    (``entropy: derivational`` is recomputed exactly, a ``monte-carlo`` value is taken as
+    stated with its standard error), else the engine's string entropy, exact where it can be
+    computed, else its Monte Carlo estimate (:func:`grammarlab.grammar.entropy.analyze`)."""
+    key = _key(text)
     if key not in _ENTROPY_CACHE:
         try:
-            rep = analyze(loads(text))
-            bits = getattr(rep, "entropy_bits", None)
-            _ENTROPY_CACHE[key] = float(rep.to_dict()["entropy_bits"] if bits is None else bits)
+            g = loads(text, source)
+            fields = header_fields(text, source)
+            if fields.entropy == "derivational":
+                bits, kind = derivational_entropy_bits(g), ("derivational", 0.0)
+            elif fields.entropy == "monte-carlo" and fields.entropy_bits is not None:
+                se = math.nan if fields.entropy_se_bits is None else fields.entropy_se_bits
+                bits, kind = fields.entropy_bits, ("monte-carlo", se)
+            else:
+                rep = analyze(g)
+                if rep.entropy_bits is None:
+                    raise GrammarlabError(rep.entropy_method)
+                bits = rep.entropy_bits
+                kind = ("string", 0.0) if rep.entropy_exact else (
+                    "monte-carlo", rep.entropy_stderr_bits)  # fmt: skip
+            _ENTROPY_CACHE[key], _ENTROPY_KIND[key] = float(bits), kind
         except (GrammarlabError, KeyError) as e:
             notes.append(f"{source}: entropy unavailable ({e})")
             return math.nan

@@ -11,8 +11,9 @@ from grammarlab.cli import main
 from grammarlab.errors import GrammarlabError
 from grammarlab.grammar import entropy
 from grammarlab.grammar.families import hierarchical_grammar, random_grammar
+from grammarlab.grammar.header import header_fields
 from grammarlab.grammar.load import load, loads
-from grammarlab.grammar.tune import tune
+from grammarlab.grammar.tune import MC_TOL_SE, MonteCarloBudget, tune
 
 
 def _h2(p: float) -> float:
@@ -115,8 +116,87 @@ def test_ambiguous_grammar_is_refused():
     # 'a' 'a' 'a' has two derivations and the language is infinite (no enumeration): the string
     # entropy can only be estimated, so exact control is impossible.
     g = loads("S -> S S [0.3] | 'a' [0.7]\n")
-    with pytest.raises(GrammarlabError, match="exactly computable"):
+    with pytest.raises(GrammarlabError, match="exactly computable") as e:
         tune(g, 1.0, method="temper")
+    hint = e.value.diagnostics[0].hint  # names the other target quantities, flag and sweep key
+    assert "--entropy derivational" in hint and "--entropy monte-carlo" in hint
+    assert 'entropy = "derivational"' in hint
+
+
+# S -> S S [p] | 'a' [q] | 'b' [r] is ambiguous ('a a a' has two trees) with an infinite
+# language: no exact string entropy. Its derivational entropy by hand: S is expanded
+# c = 1 / (1 - 2p) times per derivation (each expansion of S S adds two), each a choice of
+# entropy h(p, q, r), so H_D = h(p, q, r) / (1 - 2p) bits per derivation.
+AMBIGUOUS = "S -> S S [0.3] | 'a' [0.3] | 'b' [0.4]\n"
+
+
+def _hand_derivational_bits(g) -> float:
+    p, q, r = (rule.prob for rule in g.rules)
+    return -sum(x * math.log2(x) for x in (p, q, r)) / (1 - 2 * p)
+
+
+@pytest.mark.parametrize(("method", "target"), [("temper", 3.0), ("skew", 5.0)])
+def test_derivational_target_on_an_ambiguous_grammar(method, target):
+    g = loads(AMBIGUOUS)
+    with pytest.raises(GrammarlabError):
+        entropy.string_entropy_bits(g)  # the default quantity is refused
+    tuned = tune(g, target, method=method, quantity="derivational")
+    back = loads(tuned.to_text())
+    assert abs(entropy.derivational_entropy_bits(back) - target) < 1e-6
+    assert abs(_hand_derivational_bits(back) - target) < 1e-6  # independent of the engine
+    f = header_fields(tuned.to_text())
+    assert f.entropy == "derivational" and abs(f.entropy_bits - target) < 1e-6
+    assert f.entropy_se_bits is None
+    assert "an upper bound of the string" in tuned.header
+    assert "--entropy derivational" in tuned.header
+
+
+def test_monte_carlo_target_within_its_standard_error():
+    g = loads(AMBIGUOUS)
+    budget = MonteCarloBudget(samples=2000, seed=3)
+    tuned = tune(g, 3.0, quantity="monte-carlo", mc=budget)
+    f = header_fields(tuned.to_text())
+    assert f.entropy == "monte-carlo" and f.entropy_se_bits > 0
+    # the stated estimate is within MC_TOL_SE standard errors of the target ...
+    assert abs(f.entropy_bits - 3.0) <= MC_TOL_SE * f.entropy_se_bits + 1e-9
+    # ... and is the engine's estimate of the shipped text with the same seed and budget
+    back = loads(tuned.to_text())
+    rep = entropy.analyze(back, mc_samples=2000, seed=3, mc_seconds=math.inf)
+    assert rep.entropy_bits == pytest.approx(f.entropy_bits, abs=1e-9)
+    assert rep.entropy_stderr_bits == pytest.approx(f.entropy_se_bits, rel=1e-5)
+    # an independent estimate (another seed, more samples) agrees with the target within the
+    # search tolerance plus 3 standard errors of the difference of the two estimates
+    other = entropy.analyze(back, mc_samples=20_000, seed=11, mc_seconds=math.inf)
+    se = math.hypot(f.entropy_se_bits, other.entropy_stderr_bits)
+    assert abs(other.entropy_bits - 3.0) <= MC_TOL_SE * f.entropy_se_bits + 3 * se
+    # the string entropy is below the derivational entropy (an upper bound): 'a a a' is ambiguous
+    assert f.entropy_bits < entropy.derivational_entropy_bits(back) - 3 * f.entropy_se_bits
+    assert "--entropy monte-carlo --mc-samples 2000 --seed 3" in tuned.header
+
+
+def test_target_quantity_and_budget_are_checked():
+    with pytest.raises(GrammarlabError, match="unknown entropy quantity"):
+        tune(hierarchical_grammar(0.5), 20.0, method="skew", quantity="renyi")
+    with pytest.raises(GrammarlabError, match="samples must be an integer >= 2"):
+        MonteCarloBudget(samples=1)
+
+
+def test_the_base_grammars_family_carries_over():
+    g = loads("# family: toy\n# label: the base\n" + AMBIGUOUS)
+    f = header_fields(tune(g, 3.0, quantity="derivational").to_text())
+    assert f.family == "toy" and f.label is None  # the label names the base grammar only
+    # a malformed field in the base header is quoted, not read: the tune still works
+    bad = tune(loads("# entropy: renyi\n" + AMBIGUOUS), 3.0, quantity="derivational")
+    assert header_fields(bad.to_text()).entropy == "derivational"
+
+
+def test_a_derivational_target_on_an_unambiguous_grammar_is_its_string_entropy():
+    # on an unambiguous grammar the three quantities agree: a derivational target is also the
+    # exact string entropy, which the header states
+    tuned = tune(hierarchical_grammar(0.5), 25.0, method="skew", quantity="derivational")
+    assert abs(_reparsed_bits(tuned) - 25.0) < 1e-6
+    stated = re.search(r"String entropy: ([\d.]+) bits per string \(exact\)", tuned.header)
+    assert stated and abs(float(stated.group(1)) - 25.0) < 1e-6
 
 
 def test_ambiguous_but_enumerable_grammar_is_tuned_exactly():
@@ -145,3 +225,15 @@ def test_cli_tune(tmp_path, capsys):
     assert rc == 2
     assert "reachable range [36.0, 36.0]" in capsys.readouterr().err
     assert not (tmp_path / "x.cfg").exists()
+
+
+def test_cli_tune_monte_carlo(tmp_path):
+    base = tmp_path / "amb.cfg"
+    base.write_text(AMBIGUOUS)
+    out = tmp_path / "t.cfg"
+    argv = ["grammar", "tune", str(base), "--target-bits", "3", "-o", str(out)]
+    assert main(argv) == 2 and not out.exists()  # the default quantity: exact or refused
+    assert main([*argv, "--entropy", "monte-carlo", "--mc-samples", "2000", "--seed", "1"]) == 0
+    f = header_fields(out.read_text(), str(out))
+    assert f.entropy == "monte-carlo"
+    assert abs(f.entropy_bits - 3.0) <= MC_TOL_SE * f.entropy_se_bits + 1e-9
