@@ -45,6 +45,19 @@ from grammarlab.train.models import ModelSpec, default_lr
 
 TABLES = ("model", "lora")
 SEED_LIMIT = 2**63  # seeds are TOML integers (signed 64-bit) and torch.manual_seed's range
+# The largest sets a run accepts, so that a typo (n_test = 1e9) is refused at once instead of
+# filling the memory: every string of every set is held as tokens, token ids and per-token
+# surprisals at once (about BYTES_PER_TOKEN bytes per token; a run also checks the total against
+# the machine's memory, memory_problem), and each generate epoch samples n_generate strings
+# token by token.
+MAX_SET = 1_000_000  # strings per set (n_train, n_test, n_random)
+MAX_GENERATE = 100_000  # strings sampled per generate epoch
+# Bytes a run holds per token of its sets (measured order of magnitude, rounded up): the token
+# tuple (8), int64 ids, labels and mask (24), float32 bits and bool correct per epoch written
+# (5), and the micro-batch's float32 activations and logits (hidden and vocabulary widths of a
+# tiny model: ~60).
+BYTES_PER_TOKEN = 100
+_SET_WHY = "strings per set: the bound that keeps a run's sets in memory"
 
 
 def key(default: Any, unit: str, doc: str, *, factory: Any = MISSING) -> Any:
@@ -172,6 +185,13 @@ class TrainConfig:
     disjoint_test: bool = key(True, "", "test strings never occur in a training set (D1 or D2)")
 
     def __post_init__(self) -> None:
+        for name, cls, what, eg in (
+            ("model", ModelSpec, "a preset name or a [model] table", 'model = "pythia-tiny"'),
+            ("lora", LoraSpec, "a [lora] table", "[lora] rank = 8"),
+        ):  # a value where a table belongs (lora = 3) is an error naming the key
+            v = getattr(self, name)
+            if not isinstance(v, (cls, dict)) and not (name == "model" and isinstance(v, str)):
+                raise ConfigError(f"{name} must be {what}, got {v!r}", key=name, hint=f"e.g. {eg}")
         if isinstance(self.model, str):  # shorthand: model = "pythia-tiny"
             object.__setattr__(self, "model", ModelSpec(preset=self.model))
         if isinstance(self.model, dict):
@@ -191,6 +211,12 @@ class TrainConfig:
         _require(0 < co <= 1, "checkpoint_overhead", co, "a share in (0, 1]")
         for name in ("n_random", "n_generate"):
             _require(getattr(self, name) >= 0, name, getattr(self, name), "an integer >= 0")
+        for name, top, why in (("n_train", MAX_SET, _SET_WHY), ("n_test", MAX_SET, _SET_WHY),
+                               ("n_random", MAX_SET, _SET_WHY),
+                               ("n_generate", MAX_GENERATE, "strings sampled per generate epoch")
+                               ):  # fmt: skip
+            v = getattr(self, name)
+            _require(v == "auto" or v <= top, name, v, f"at most {top:,} ({why})")
         for name in ("seed", "data_seed", "model_seed"):
             v = getattr(self, name)
             unset = "" if name == "seed" else ", or unset (= seed)"
@@ -218,9 +244,9 @@ class TrainConfig:
             )
         _require(not w or w < e2, "warmup2_epochs", w,
                  f"fewer than the {e2} stage-2 epochs (epochs2), or unset")  # fmt: skip
-        ge = self.generate_epochs
-        _require(ge is None or all(e >= 0 for e in ge), "generate_epochs", ge,
-                 "a list of epochs >= 0")  # fmt: skip
+        ge, total = self.generate_epochs, self.total_epochs
+        _require(ge is None or all(0 <= e <= total for e in ge), "generate_epochs", ge,
+                 f"a list of epochs >= 0 and <= the run's last epoch {total}")  # fmt: skip
 
     @property
     def total_epochs(self) -> int:
@@ -546,6 +572,21 @@ def resolve(cfg: TrainConfig, grammar: Any) -> TrainConfig:
         generate_epochs=cfg.generate_epochs
         if cfg.generate_epochs is not None
         else tuple(sorted({0, cfg.total_epochs})),
+    )
+
+
+def memory_problem(cfg: TrainConfig, expected_length: float, memory_bytes: int) -> str:
+    """'' when the sets of the resolved ``cfg`` fit in ``memory_bytes``, else why not: each set's
+    strings take about ``expected_length + 2`` tokens (the grammar's mean string length, bos and
+    eos) of :data:`BYTES_PER_TOKEN` bytes each, and a run may use half the machine's memory."""
+    n = cfg.n_train * (2 if cfg.sequential else 1) + int(cfg.n_test) + cfg.n_random
+    need = n * (expected_length + 2) * BYTES_PER_TOKEN
+    if need <= memory_bytes / 2:
+        return ""
+    return (
+        f"the sets hold about {n:,} strings of {expected_length:.4g} tokens on average, "
+        f"about {need / 2**30:.3g} GiB at {BYTES_PER_TOKEN} bytes per token, more than half "
+        f"of this machine's {memory_bytes / 2**30:.3g} GiB"
     )
 
 

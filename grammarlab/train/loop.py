@@ -38,9 +38,11 @@ from safetensors import SafetensorError
 from tqdm import tqdm
 
 from grammarlab.errors import ConfigError, GrammarlabError
+from grammarlab.grammar.entropy import expected_length
 from grammarlab.grammar.load import load
+from grammarlab.grammar.structure import CRITICAL_TOL, spectral_radius
 from grammarlab.runs.folder import RunDir, Status
-from grammarlab.train.config import TrainConfig, resolve
+from grammarlab.train.config import TrainConfig, memory_problem, resolve
 from grammarlab.train.cpu_parallel import Workers, resolve_workers
 from grammarlab.train.data import make_datasets
 from grammarlab.train.distributed import Distributed, launched
@@ -127,7 +129,30 @@ def prepare(cfg: TrainConfig, run: RunDir) -> tuple[TrainConfig, Any]:
         grammar = run.read_grammar()
     cfg = resolve(cfg, grammar)
     run.check_same_config(cfg)
+    check_grammar_size(cfg, grammar, run.grammar_path if saved is not None else cfg.grammar)
     return cfg, grammar
+
+
+def check_grammar_size(cfg: TrainConfig, grammar: Any, where: Path | str) -> None:
+    """Refuse, before any string is drawn, a critical grammar (spectral radius of its mean
+    matrix >= 1: its expected string length is infinite, so sampling never ends or fills the
+    memory) and sets whose expected size does not fit in this machine's memory
+    (config.memory_problem)."""
+    rho = spectral_radius(grammar)
+    if rho >= 1 - CRITICAL_TOL:
+        raise GrammarlabError(
+            f"the grammar is critical (spectral radius of its mean matrix {rho:.6g} >= 1): its "
+            "expected string length is infinite, so its strings cannot be drawn",
+            file=str(where),
+            hint="lower the probabilities of the recursive rules (grammarlab grammar info FILE "
+            "shows the radius)",
+        )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    why = memory_problem(cfg, expected_length(grammar), memory)
+    if why:
+        raise ConfigError(why, key="n_test", file=str(where),
+                          hint="ask for fewer strings (n_train, n_test, n_random) or a grammar "
+                          "with shorter strings")  # fmt: skip
 
 
 def safetensors_os_error(e: Exception) -> OSError:
