@@ -353,9 +353,15 @@ class RunDir:
         obj = _read_json_obj(self._p(STATUS))
         if obj is None or obj.get("state") not in STATES:
             return None
-        state = obj["state"]
+        state, epoch, message = obj["state"], obj.get("epoch"), obj.get("message") or ""
         trained = obj.get("trained") or (state if state in ("done", "diverged") else None)
-        return Status(state, obj.get("epoch"), obj.get("message") or "", trained)
+        if not (epoch is None or (_is_int(epoch) and epoch >= 0)) or not isinstance(message, str) \
+                or trained not in (None, "done", "diverged"):  # fmt: skip
+            raise GrammarlabError("not a run status: epoch must be an integer >= 0 or null, "
+                                  "message a string, trained done, diverged or null",
+                                  file=str(self._p(STATUS)),
+                                  hint="remove it: a run's command writes it again")  # fmt: skip
+        return Status(state, epoch, message, trained)
 
     def write_status(self, status: Status) -> None:
         write_json_atomic(self._p(STATUS), {k: v for k, v in status.__dict__.items()

@@ -199,6 +199,8 @@ def test_a_non_utf8_grammar_against_a_run_folder_is_one_line(finished, run, tmp_
     ("phases.json", b"{]", "phases.json: error: not valid JSON"),
     ("phases.json", b"[1, 2]", "phases.json: error: not a JSON object"),
     ("status.json", None, "status.json: error: cannot read it"),
+    ("status.json", b'{"state": "done", "epoch": "abc"}', "status.json: error: not a run status"),
+    ("status.json", b'{"state": "done", "trained": 7}', "status.json: error: not a run status"),
     ("measures.jsonl", bytes(range(128, 256)), "measures.jsonl: error: not a measures file"),
     ("measures.jsonl", b'{"epoch": 0}\n[3]\n', "measures.jsonl:2: error: not an epoch object"),
     ("per_string.csv", b'x,"y\n\x00\x01,,,\n', "per_string.csv: error: not a readable CSV"),
