@@ -100,14 +100,21 @@ class TrainConfig:
 
     grammar: str = key(MISSING, "path", "the grammar file (PCFG text), from the working directory")
     model: ModelSpec = key(MISSING, "", "a preset name, or a [model] table", factory=ModelSpec)
-    n_train: int = key(8, "strings", "distinct training strings (D1; in sequential runs, D2 too)")
+    n_train: int = key(
+        8,
+        "strings",
+        "distinct training strings (D1; in sequential runs, D2 too); at most 1,000,000",
+    )
     n_test: int | Literal["auto"] = key(
-        "auto", "strings", 'held-out test strings; "auto": 10 for a regular grammar, else 100'
+        "auto",
+        "strings",
+        'held-out test strings; "auto": 10 for a regular grammar, else 100; at most 1,000,000',
     )
     n_random: int = key(
         10,
         "strings",
-        "strings of uniform random tokens, the grammar's length distribution; 0: none",
+        "strings of uniform random tokens, the grammar's length distribution; 0: none; at most "
+        "1,000,000",
     )
     epochs: int = key(100, "epochs", "stage-1 epochs; one epoch is one AdamW step on the whole set")
     lr: float | None = key(
@@ -175,9 +182,13 @@ class TrainConfig:
         "also write final_model/: a Hugging Face model with tokenizer (LoRA: its adapter)",
     )
     generate_epochs: tuple[int, ...] | None = key(
-        None, "epochs", "epochs at which the model samples n_generate strings; unset: first, last"
+        None,
+        "epochs",
+        "epochs (0 to the last) at which the model samples n_generate strings; unset: first, last",
     )
-    n_generate: int = key(64, "strings", "strings sampled from the model at each generate epoch")
+    n_generate: int = key(
+        64, "strings", "strings sampled from the model at each generate epoch; at most 100,000"
+    )
     extraction_prefix: int = key(
         32, "tokens", "prefix length of the greedy extraction test (Carlini et al.)"
     )
