@@ -123,7 +123,10 @@ class RunDir:
         return str(self.path)
 
     def _p(self, name: str) -> Path:
-        """``name`` in the folder; refused when it is a symbolic link (module docstring)."""
+        """``name`` in the folder (``sub/file``: a file in a sub-folder); refused when it, or
+        the sub-folder, is a symbolic link (module docstring)."""
+        if "/" in name:
+            self._p(name.split("/", 1)[0])
         path = self.path / name
         if path.is_symlink():
             raise GrammarlabError(
@@ -318,7 +321,7 @@ class RunDir:
 
     def write_data(self, sets: dict[str, list[tuple[str, ...]]]) -> None:
         for name, strings in sets.items():
-            write_text_atomic(self._p(DATA) / f"{name}.txt", format_strings(strings))
+            write_text_atomic(self._p(f"{DATA}/{name}.txt"), format_strings(strings))
 
     def read_data(self) -> dict[str, list[tuple[str, ...]]]:
         """The strings of every data file, by set name (train, test, random, train2)."""
@@ -463,7 +466,7 @@ class RunDir:
             with open(p, "wb") as f:  # a file object: numpy would append .npz to a path
                 np.savez(f, **arrays)  # uncompressed: compression cost ~4 ms an epoch
 
-        write_atomic(self._p(SURPRISALS) / epoch_name(epoch, ".npz"), save)
+        write_atomic(self._p(f"{SURPRISALS}/{epoch_name(epoch, '.npz')}"), save)
 
     def surprisal_epochs(self) -> list[int]:
         return list(_epoch_files(self._p(SURPRISALS), ".npz"))
@@ -477,7 +480,7 @@ class RunDir:
             raise GrammarlabError(f"not a surprisals file: {e}", file=str(path)) from None
 
     def write_generations(self, epoch: int, text: str) -> None:
-        write_text_atomic(self._p(GENERATIONS) / epoch_name(epoch, ".txt"), text)
+        write_text_atomic(self._p(f"{GENERATIONS}/{epoch_name(epoch, '.txt')}"), text)
 
     def generation_epochs(self) -> list[int]:
         return list(_epoch_files(self._p(GENERATIONS), ".txt"))

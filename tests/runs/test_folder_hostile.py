@@ -232,3 +232,18 @@ def test_non_numeric_metrics_are_an_error_naming_the_line(finished, run, capsys)
         RunDir(run).read_metrics(partial_ok=True)
     assert main(["phases", str(run)]) == 2
     assert "train_loss is 'abc', not a number" in capsys.readouterr().err
+
+
+def test_a_symlinked_file_inside_a_run_sub_folder_is_not_written_through(run, tmp_path):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("mine")
+    target = run / "surprisals" / "epoch_0000.npz"
+    target.unlink()
+    target.symlink_to(precious)
+    with pytest.raises(GrammarlabError, match="epoch_0000.npz in the run folder is a symbolic"):
+        RunDir(run).write_surprisals(0, {})
+    (run / "data" / "train.txt").unlink()
+    (run / "data" / "train.txt").symlink_to(precious)
+    with pytest.raises(GrammarlabError, match="train.txt in the run folder is a symbolic link"):
+        RunDir(run).write_data({"train": [("1",)]})
+    assert precious.read_text() == "mine"
