@@ -139,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from grammarlab.train.restore import score_strings  # lazy: torch
 
-    bits, per_token = score_strings(Path(args.run_dir), read_strings(args.strings))
+    bits, per_token = score_strings(Path(args.run_dir), read_strings(args.strings), args.strings)
     for b, tok in zip(bits, per_token, strict=True):
         line = _num(b)
         if args.per_token:

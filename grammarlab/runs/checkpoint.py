@@ -33,7 +33,9 @@ refused with a clear error instead of being loaded (a pickle can run code).
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +96,8 @@ def is_complete(folder: Path) -> bool:
 
 
 def epoch(folder: Path) -> int:
-    """The epoch (number of updates) of a complete checkpoint."""
-    return int(_state(folder)["epoch"])
+    """The epoch (number of updates, >= 1) of a complete checkpoint."""
+    return _state(folder)["epoch"]
 
 
 def load(
@@ -129,15 +131,21 @@ def load(
         load_hf_weights(folder, model)
     elif optimizer is None:
         _load_joined(folder, model, int(layout["world_size"]))
-    else:
-        _load_shard(folder, rank, world_size, model, optimizer, state["optimizer"])
-    if optimizer is not None and layout is None:
-        optimizer.load_state_dict(_join_state(_read_tensors(folder / OPTIMIZER),
-                                              state["optimizer"]))  # fmt: skip
-    if optimizer is not None:
-        scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(_read_tensors(folder / RNG), state["rng"])
-    return int(state["epoch"])
+    try:  # shapes and keys that do not fit this run: one line naming the checkpoint
+        if layout is not None and optimizer is not None:
+            _load_shard(folder, rank, world_size, model, optimizer, state["optimizer"])
+        if optimizer is not None and layout is None:
+            optimizer.load_state_dict(_join_state(_read_tensors(folder / OPTIMIZER),
+                                                  state["optimizer"]))  # fmt: skip
+        if optimizer is not None:
+            scheduler.load_state_dict(state["scheduler"])
+            _set_rng_state(_read_tensors(folder / RNG), state["rng"])
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
+        raise GrammarlabError(f"the checkpoint's training state does not fit this run "
+                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else e})",
+                              file=str(folder / STATE),
+                              hint="start the run again in a new folder") from None  # fmt: skip
+    return state["epoch"]
 
 
 def _how(sharding: dict[str, Any] | None) -> str:
@@ -266,15 +274,68 @@ def _load_joined(folder: Path, model: Any, world: int) -> None:
 
 
 def _state(folder: Path) -> dict[str, Any]:
+    """training_state.json, its values range-checked before anything acts on them: the epoch an
+    integer >= 1 (a checkpoint follows an update; the caller checks it against the run's
+    epochs), the world size an integer >= 1, the optimizer, scheduler and random states of the
+    shapes :func:`save_training_state` writes."""
     path = folder / STATE
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise ValueError("unknown format")
-        int(state["epoch"])
-        return state
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError) as e:
         raise GrammarlabError(f"not a grammarlab checkpoint state ({e})", file=str(path)) from None
+    except OSError as e:
+        raise GrammarlabError(f"cannot read the checkpoint state: {e.strerror or e}",
+                              file=str(path)) from None  # fmt: skip
+    why = _state_problem(state)
+    if why:
+        raise GrammarlabError(f"not a grammarlab checkpoint state: {why}", file=str(path),
+                              hint="the file was edited or damaged; start the run again in a "
+                              "new folder (or remove checkpoint/ to restart it)")  # fmt: skip
+    return state
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _state_problem(state: Any) -> str:
+    """What is wrong with a training state ('' when nothing)."""
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        return f"no format {FORMAT} object"
+    e = state.get("epoch")
+    if not _is_int(e) or e < 1:
+        return f"epoch must be an integer >= 1, got {e!r}"
+    w = state.get("world_size", 1)
+    if not _is_int(w) or w < 1:
+        return f"world_size must be an integer >= 1, got {w!r}"
+    opt = state.get("optimizer")
+    if not (isinstance(opt, dict) and isinstance(opt.get("state"), dict)
+            and isinstance(opt.get("param_groups"), list)
+            and all(isinstance(g, dict) for g in opt["param_groups"])):  # fmt: skip
+        return "optimizer must be an object with 'state' and a list 'param_groups'"
+    if not all(isinstance(v, dict) and re.fullmatch(r"\d+", k) for k, v in opt["state"].items()):
+        return "optimizer.state must map parameter numbers to objects"
+    for g in opt["param_groups"]:
+        lr = g.get("lr")
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not 0 <= lr < math.inf:
+            return f"an optimizer group's lr must be a finite number >= 0, got {lr!r}"
+    if not isinstance(state.get("scheduler"), dict):
+        return "scheduler must be an object"
+    last = state["scheduler"].get("last_epoch", 0)
+    if not _is_int(last) or last < 0:
+        return f"scheduler.last_epoch must be an integer >= 0, got {last!r}"
+    rng = state.get("rng")
+    numpy = rng.get("numpy") if isinstance(rng, dict) else None
+    if not (isinstance(numpy, list) and len(numpy) == 4 and numpy[0] == "MT19937"
+            and _is_int(numpy[1]) and 0 <= numpy[1] <= 624 and numpy[2] in (0, 1)
+            and isinstance(numpy[3], (int, float))):  # fmt: skip
+        return 'rng.numpy must be ["MT19937", position 0..624, 0 or 1, a number]'
+    sharding = state.get("sharding")
+    if sharding is not None and not (isinstance(sharding, dict)
+                                     and _is_int(sharding.get("world_size"))
+                                     and sharding["world_size"] >= 1):  # fmt: skip
+        return "sharding must be an object with an integer world_size >= 1"
+    return ""
 
 
 def _write_tensors(tensors: dict[str, torch.Tensor], path: Path,

@@ -12,6 +12,11 @@ the previous checkpoint or the new one (``checkpoint.old/`` in between); a faile
 Nothing in a run folder is unpickled: run folders are shared between people, so they are data
 (surprisals ``.npz`` are read with ``allow_pickle=False``, checkpoints hold no pickle).
 
+Nothing outside the folder is written, truncated or pruned through it: a run file or sub-folder
+of the layout (``lock``, ``surprisals/``, ``metrics.jsonl``, ...) that is a symbolic link is refused
+with an error naming it (a crafted folder cannot make a run write into ``~/precious``); the folder
+itself may be a link (``runs -> /scratch/runs``).
+
 One process at a time: :meth:`RunDir.lock` takes an exclusive advisory lock (``fcntl.flock``) on
 ``lock`` while a process trains or analyses the folder. The kernel drops the lock when its process
 dies, so the lock of a killed process is taken over by the next one.
@@ -28,6 +33,7 @@ import platform
 import re
 import shutil
 import socket
+import stat
 import time
 import tomllib
 import warnings
@@ -133,7 +139,19 @@ class RunDir:
         return str(self.path)
 
     def _p(self, name: str) -> Path:
-        return self.path / name
+        """``name`` in the folder (``sub/file``: a file in a sub-folder); refused when it, or
+        the sub-folder, is a symbolic link (module docstring)."""
+        if "/" in name:
+            self._p(name.split("/", 1)[0])
+        path = self.path / name
+        if path.is_symlink():
+            raise GrammarlabError(
+                f"{name} in the run folder is a symbolic link (to {os.readlink(path)}): run files "
+                "are never written, truncated or pruned through a link",
+                file=str(path),
+                hint="remove the link (the run then recreates the file), or copy the run folder",
+            )
+        return path
 
     @property
     def checkpoint_path(self) -> Path:
@@ -197,7 +215,8 @@ class RunDir:
         """Hold the folder's exclusive lock (re-entrant within a process). Raises
         :class:`RunLocked` naming the holder (pid, host, since) when another process holds it."""
         self.prepare()
-        key = self._p(LOCK).resolve()
+        key = self.path.resolve() / LOCK
+        self._p(LOCK)  # refuses a symbolic link; O_NOFOLLOW below closes the race
         if key in _HELD:
             _HELD[key][1] += 1
             try:
@@ -206,9 +225,18 @@ class RunDir:
                 _HELD[key][1] -= 1
             return
         try:
-            fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(key, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                self._p(LOCK)  # the link's error
             raise self.write_error(e) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device: never truncate it
+            os.close(fd)
+            raise GrammarlabError(
+                f"{LOCK} in the run folder is not a regular file",
+                file=str(key),
+                hint="remove it (the run recreates it)",
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -309,7 +337,7 @@ class RunDir:
 
     def write_data(self, sets: dict[str, list[tuple[str, ...]]]) -> None:
         for name, strings in sets.items():
-            write_text_atomic(self._p(DATA) / f"{name}.txt", format_strings(strings))
+            write_text_atomic(self._p(f"{DATA}/{name}.txt"), format_strings(strings))
 
     def read_data(self) -> dict[str, list[tuple[str, ...]]]:
         """The strings of every data file, by set name (train, test, random, train2)."""
@@ -319,7 +347,23 @@ class RunDir:
         out = {}
         for p in sorted(folder.glob("*.txt")):
             out[p.stem] = parse_strings(_read_text(p), str(p))
+        self._check_set_sizes(out)
         return out
+
+    def _check_set_sizes(self, sets: dict[str, list[tuple[str, ...]]]) -> None:
+        """Each data file holds as many strings as the saved config asks for (an edited file
+        would be scored against another file's surprisals)."""
+        cfg = self._config_data()
+        sizes = {"train": cfg.get("n_train"), "train2": cfg.get("n_train"),
+                 "test": cfg.get("n_test"), "random": cfg.get("n_random")}  # fmt: skip
+        for name, strings in sets.items():
+            n = sizes.get(name)
+            if isinstance(n, int) and len(strings) != n:
+                raise GrammarlabError(
+                    f"{len(strings)} strings, but the run's config.toml asks for {n}",
+                    file=str(self._p(DATA) / f"{name}.txt"),
+                    hint="the file was edited since the run started; run it again in a new folder",
+                )
 
     # ------------------------------------------------------------------------- status, env
 
@@ -328,9 +372,15 @@ class RunDir:
         obj = _read_json_obj(self._p(STATUS))
         if obj is None or obj.get("state") not in STATES:
             return None
-        state = obj["state"]
+        state, epoch, message = obj["state"], obj.get("epoch"), obj.get("message") or ""
         trained = obj.get("trained") or (state if state in ("done", "diverged") else None)
-        return Status(state, obj.get("epoch"), obj.get("message") or "", trained)
+        if not (epoch is None or (_is_int(epoch) and epoch >= 0)) or not isinstance(message, str) \
+                or trained not in (None, "done", "diverged"):  # fmt: skip
+            raise GrammarlabError("not a run status: epoch must be an integer >= 0 or null, "
+                                  "message a string, trained done, diverged or null",
+                                  file=str(self._p(STATUS)),
+                                  hint="remove it: a run's command writes it again")  # fmt: skip
+        return Status(state, epoch, message, trained)
 
     def write_status(self, status: Status) -> None:
         write_json_atomic(self._p(STATUS), {k: v for k, v in status.__dict__.items()
@@ -401,8 +451,15 @@ class RunDir:
                 continue
             try:
                 obj = json.loads(line)
-                ok = isinstance(obj, dict) and isinstance(obj.get("epoch"), int)
+                ok = isinstance(obj, dict) and _is_int(obj.get("epoch"))
                 why = "not an epoch object (needs an integer 'epoch')"
+                bad = [k for k, v in obj.items() if not _is_number(v)] if ok else []
+                if bad:  # every value of an epoch line is a number (null: not finite)
+                    ok, why = False, f"{bad[0]} is {obj[bad[0]]!r}, not a number"
+                    if not all(not x.strip() for x in lines[i:]):
+                        raise GrammarlabError(why, file=str(path), line=i,
+                                              hint="the file was edited; the run's own metrics "
+                                              "hold numbers only")  # fmt: skip
             except json.JSONDecodeError as e:
                 ok, why = False, f"not valid JSON ({e.msg})"
             if not ok:
@@ -433,7 +490,7 @@ class RunDir:
             with open(p, "wb") as f:  # a file object: numpy would append .npz to a path
                 np.savez(f, **arrays)  # uncompressed: compression cost ~4 ms an epoch
 
-        write_atomic(self._p(SURPRISALS) / epoch_name(epoch, ".npz"), save)
+        write_atomic(self._p(f"{SURPRISALS}/{epoch_name(epoch, '.npz')}"), save)
 
     def surprisal_epochs(self) -> list[int]:
         return list(_epoch_files(self._p(SURPRISALS), ".npz"))
@@ -447,7 +504,7 @@ class RunDir:
             raise GrammarlabError(f"not a surprisals file: {e}", file=str(path)) from None
 
     def write_generations(self, epoch: int, text: str) -> None:
-        write_text_atomic(self._p(GENERATIONS) / epoch_name(epoch, ".txt"), text)
+        write_text_atomic(self._p(f"{GENERATIONS}/{epoch_name(epoch, '.txt')}"), text)
 
     def generation_epochs(self) -> list[int]:
         return list(_epoch_files(self._p(GENERATIONS), ".txt"))
@@ -458,22 +515,27 @@ class RunDir:
     def clear(self) -> None:
         """Remove the outputs of an earlier start (a fresh run, or one killed before its first
         checkpoint): metrics, epoch files, checkpoints, final model, analysis."""
-        for name in (METRICS, SURPRISALS, GENERATIONS, CHECKPOINT, CHECKPOINT_TMP,
-                     CHECKPOINT_OLD, FINAL_MODEL, *ANALYSIS):  # fmt: skip
-            p = self._p(name)
+        paths = [self._p(name) for name in (METRICS, SURPRISALS, GENERATIONS, CHECKPOINT,
+                 CHECKPOINT_TMP, CHECKPOINT_OLD, FINAL_MODEL, *ANALYSIS)]  # fmt: skip
+        for p in paths:  # checked first: no symbolic link among them
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
 
     def rewind(self, epoch: int) -> None:
         """Forget everything from ``epoch`` on: metrics lines (a torn last one included),
         surprisals, generations, analysis."""
+        if not _is_int(epoch) or epoch < 0:
+            raise ValueError(f"rewind to epoch {epoch!r}")  # the callers check the checkpoint
+        # every path checked (no symbolic link) before anything is removed
+        folders = [(self._p(SURPRISALS), ".npz"), (self._p(GENERATIONS), ".txt")]
+        analysis = [self._p(name) for name in ANALYSIS]
         keep = [r for r in self.read_metrics(partial_ok=True) if r["epoch"] < epoch]
         write_text_atomic(self._p(METRICS), "".join(json.dumps(r) + "\n" for r in keep))
-        for folder, suffix in ((SURPRISALS, ".npz"), (GENERATIONS, ".txt")):
-            for k, p in _epoch_files(self._p(folder), suffix).items():
+        for folder, suffix in folders:
+            for k, p in _epoch_files(folder, suffix).items():
                 if k >= epoch:
                     p.unlink()
-        for name in ANALYSIS:
-            self._p(name).unlink(missing_ok=True)
+        for p in analysis:
+            p.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------------- checkpoints
 
@@ -575,42 +637,44 @@ class RunDir:
             return False
 
     def read_phases(self) -> dict[str, Any] | None:
-        return _read_json_obj(self._p(PHASES))
+        """phases.json (None when absent; one that is not a JSON object is an error naming it)."""
+        return _read_json_obj(self._p(PHASES), strict=True)
 
     def read_measures(self) -> list[dict[str, Any]]:
         """measures.jsonl rows ([] when absent; a broken line is an error naming it)."""
         path = self._p(MEASURES)
+        hint = "grammarlab measures RUN rewrites it"
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
+        except UnicodeDecodeError as e:
+            raise GrammarlabError(f"not a measures file: not UTF-8 ({e.reason})", file=str(path),
+                                  hint=hint) from None  # fmt: skip
+        except OSError as e:
+            raise GrammarlabError(f"cannot read it: {e.strerror or e}", file=str(path)) from None
         rows = []
         for i, line in enumerate(lines, start=1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise GrammarlabError(
-                        f"not valid JSON ({e.msg})",
-                        file=str(path),
-                        line=i,
-                        hint="grammarlab measures RUN rewrites it",
-                    ) from None
+                    raise GrammarlabError(f"not valid JSON ({e.msg})", file=str(path), line=i,
+                                          hint=hint) from None  # fmt: skip
+                if not isinstance(row, dict) or not _is_int(row.get("epoch")):
+                    raise GrammarlabError("not an epoch object (needs an integer 'epoch')",
+                                          file=str(path), line=i, hint=hint)  # fmt: skip
+                rows.append(row)
         return rows
 
     def read_per_string(self) -> Any:
-        """per_string.csv as a DataFrame (None when absent)."""
-        import pandas as pd  # heavy: only for tables
-
-        path = self._p(PER_STRING)
-        return pd.read_csv(path) if path.is_file() else None
+        """per_string.csv as a DataFrame (None when absent; a garbled table is an error)."""
+        return _read_csv(self._p(PER_STRING), ("epoch", "index", "model_bits"), ("dataset",))
 
     def read_per_position(self) -> Any:
-        """per_position.csv as a DataFrame (None when absent)."""
-        import pandas as pd  # heavy: only for tables
-
-        path = self._p(PER_POSITION)
-        return pd.read_csv(path) if path.is_file() else None
+        """per_position.csv as a DataFrame (None when absent; a garbled table is an error)."""
+        return _read_csv(self._p(PER_POSITION), ("epoch", "position", "excess_bits"),
+                         ("dataset",))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- finding runs
@@ -665,12 +729,68 @@ def _holder(text: str) -> str:
         return "holder unknown"
 
 
-def _read_json_obj(path: Path) -> dict[str, Any] | None:
+def _read_json_obj(path: Path, strict: bool = False) -> dict[str, Any] | None:
+    """A JSON object file (None when absent). Something that is not a file is an error; a file
+    that is not a JSON object is None (a foreign writer's half-written file), or with ``strict``
+    an error naming it."""
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
-    return obj if isinstance(obj, dict) else None
+    except UnicodeDecodeError as e:
+        if not strict:
+            return None
+        raise GrammarlabError(f"not a JSON file: not UTF-8 ({e.reason})", file=str(path)) from None
+    except OSError as e:  # a directory, a file that cannot be read
+        raise GrammarlabError(f"cannot read it: {e.strerror or e}", file=str(path),
+                              hint="remove it (grammarlab writes it again)") from None  # fmt: skip
+    try:
+        obj = json.loads(text)
+    except ValueError as e:
+        if not strict:
+            return None
+        raise GrammarlabError(f"not valid JSON ({e})", file=str(path),
+                              hint="grammarlab measures RUN rewrites it") from None  # fmt: skip
+    if not isinstance(obj, dict):
+        if not strict:
+            return None
+        raise GrammarlabError(f"not a JSON object (a {type(obj).__name__})", file=str(path),
+                              hint="grammarlab measures RUN rewrites it")  # fmt: skip
+    return obj
+
+
+def _read_csv(path: Path, numeric: tuple[str, ...], text: tuple[str, ...]) -> Any:
+    """A CSV table of the run folder as a DataFrame (None when absent); one that does not parse,
+    lacks a column of ``numeric`` or ``text``, or holds a non-number in a ``numeric`` column, is
+    an error naming it."""
+    import pandas as pd  # heavy: only for tables
+
+    if not path.exists():
+        return None
+    hint = "grammarlab measures RUN rewrites it"
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GrammarlabError(f"not a readable CSV table: {why}", file=str(path),
+                              hint=hint) from None  # fmt: skip
+    missing = [c for c in (*numeric, *text) if c not in frame.columns]
+    if missing:
+        raise GrammarlabError(f"the table lacks the column(s) {', '.join(missing)}",
+                              file=str(path), hint=hint)  # fmt: skip
+    bad = [c for c in numeric if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise GrammarlabError(f"column {bad[0]} holds values that are not numbers",
+                              file=str(path), hint=hint)  # fmt: skip
+    return frame
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
 def _json_float(v: Any) -> Any:

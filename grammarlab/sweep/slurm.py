@@ -12,6 +12,16 @@ Two executors with the signature of :data:`grammarlab.sweep.execute.EXECUTORS`
   ``CUDA_VISIBLE_DEVICES`` before torch initializes CUDA, taking the next run when it finishes
   one.
 
+Trust boundary: submitit passes work through pickles. Submitting writes the task (a
+:class:`RunTask` and its :class:`~grammarlab.sweep.jobs.Job`) as a pickle into ``<sweep>/slurm/``,
+and the array task on the cluster unpickles it: whoever can write that folder can run code as
+you on the cluster, so it must be yours and writable by you alone (:func:`check_folder` refuses
+one that is group- or world-writable or owned by someone else). Nothing on the submitting side
+is unpickled: each task writes its outcome as JSON (``<sweep>/slurm/outcomes/``, grammarlab's
+own format), and the executor waits on the job's state and reads that JSON instead of
+submitit's pickled results (``Job.result()``). The run folders themselves hold no pickle
+(runs/folder.py).
+
 The slurm executor reads the sweep's ``[resources]`` table
 (:class:`grammarlab.sweep.spec.Resources`), which :func:`grammarlab.sweep.execute.run_sweep`
 saves to ``<sweep>/slurm/resources.json`` before it submits. From the command line:
@@ -21,9 +31,11 @@ saves to ``<sweep>/slurm/resources.json`` before it submits. From the command li
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import multiprocessing as mp
 import os
+import stat
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -63,11 +75,21 @@ class RunTask:
     requeues the task with the same job, and the training resumes from the run folder's last
     checkpoint (the run folder is the state; nothing else needs saving)."""
 
-    def __init__(self, gpus: int = 1, accelerate_config: str | None = None) -> None:
+    def __init__(self, gpus: int = 1, accelerate_config: str | None = None,
+                 outcomes: str | None = None) -> None:  # fmt: skip
         self.gpus = gpus
         self.accelerate_config = accelerate_config
+        self.outcomes = outcomes  # folder of the outcome JSON files (None: return it only)
 
     def __call__(self, job: Job) -> Outcome:
+        out = self._run(job)
+        if self.outcomes is not None:
+            write_json_atomic(
+                outcome_path(Path(self.outcomes), job.run_id), dataclasses.asdict(out)
+            )
+        return out
+
+    def _run(self, job: Job) -> Outcome:
         if self.gpus <= 1:
             return run_job(job)
         # several GPUs per run: one process per GPU under accelerate (untested here: no GPU)
@@ -83,6 +105,38 @@ class RunTask:
         import submitit
 
         return submitit.helpers.DelayedSubmission(self, job)
+
+
+def outcome_path(folder: Path, run_id: str) -> Path:
+    """The outcome JSON of run ``run_id`` (named by a hash: run ids hold slashes)."""
+    return folder / (hashlib.sha256(run_id.encode()).hexdigest()[:20] + ".json")
+
+
+def read_outcome(folder: Path, job: Job) -> Outcome | None:
+    """The outcome a task wrote for ``job`` (None when it wrote none: killed, out of memory,
+    its requeues spent); a file that is not one is None too."""
+    try:
+        obj = json.loads(outcome_path(folder, job.run_id).read_text(encoding="utf-8"))
+        out = Outcome(**obj)
+    except (OSError, ValueError, TypeError):
+        return None
+    ok = (out.run_id == job.run_id and (out.state is None or isinstance(out.state, str))
+          and (out.error is None or isinstance(out.error, str)))  # fmt: skip
+    return out if ok else None
+
+
+def check_folder(folder: Path) -> None:
+    """Refuse a submitit folder that others could write: its pickles run on the cluster as the
+    user who submits (module docstring)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    st = folder.stat()
+    if st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise GrammarlabError(
+            "the sweep's slurm folder can be written by other users, and the pickles submitit "
+            "writes there run as you on the cluster",
+            file=str(folder),
+            hint=f"make it yours and private: chmod go-w {folder}",
+        )
 
 
 # ----------------------------------------------------------------------------- executors
@@ -118,8 +172,12 @@ def execute_slurm(jobs: list[Job], workers: int, bar: Any) -> list[Outcome]:
         return []
     root = Path(jobs[0].config_path).parent.parent  # <sweep>/configs/<run_id>.toml
     res = read_resources(root)
+    check_folder(root / FOLDER)
+    outcomes = root / FOLDER / "outcomes"
+    for j in jobs:  # an outcome of an earlier submission is not this one's
+        outcome_path(outcomes, j.run_id).unlink(missing_ok=True)
     ex = make_executor(root / FOLDER, res)
-    task = RunTask(res.gpus_per_run, res.accelerate_config)
+    task = RunTask(res.gpus_per_run, res.accelerate_config, str(outcomes))
     submitted = ex.map_array(task, jobs)  # one array job, task i = jobs[i]
     if not res.wait:
         bar.update(len(jobs))
@@ -127,10 +185,12 @@ def execute_slurm(jobs: list[Job], workers: int, bar: Any) -> list[Outcome]:
                 for j, s in zip(jobs, submitted, strict=True)]  # fmt: skip
     out = []
     for j, s in zip(jobs, submitted, strict=True):
-        try:
-            out.append(s.result())
-        except Exception as e:  # noqa: BLE001 - the task died (killed, out of memory, requeues)
-            out.append(Outcome(j.run_id, "failed", f"{type(e).__name__}: {e}", 0.0))
+        s.wait()  # polls the job's state; unlike s.result() it unpickles nothing
+        got = read_outcome(outcomes, j)
+        if got is None:  # the task died (killed, out of memory, requeues spent)
+            got = Outcome(j.run_id, "failed", f"Slurm job {s.job_id} ended without an outcome "
+                          f"(its logs: {root / FOLDER}/{s.job_id}_*_log.*)", 0.0)  # fmt: skip
+        out.append(got)
         bar.update(1)
     return out
 

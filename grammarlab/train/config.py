@@ -49,6 +49,19 @@ SEED_LIMIT = 2**63  # seeds are TOML integers (signed 64-bit) and torch.manual_s
 TRACKERS = ("tensorboard", "wandb", "mlflow", "trackio")
 # keys that change no number of a run: left out of its identity (run ids, the resume check)
 NOT_IDENTITY = ("report_to",)
+# The largest sets a run accepts, so that a typo (n_test = 1e9) is refused at once instead of
+# filling the memory: every string of every set is held as tokens, token ids and per-token
+# surprisals at once (about BYTES_PER_TOKEN bytes per token; a run also checks the total against
+# the machine's memory, memory_problem), and each generate epoch samples n_generate strings
+# token by token.
+MAX_SET = 1_000_000  # strings per set (n_train, n_test, n_random)
+MAX_GENERATE = 100_000  # strings sampled per generate epoch
+# Bytes a run holds per token of its sets (measured order of magnitude, rounded up): the token
+# tuple (8), int64 ids, labels and mask (24), float32 bits and bool correct per epoch written
+# (5), and the micro-batch's float32 activations and logits (hidden and vocabulary widths of a
+# tiny model: ~60).
+BYTES_PER_TOKEN = 100
+_SET_WHY = "strings per set: the bound that keeps a run's sets in memory"
 
 
 def key(default: Any, unit: str, doc: str, *, factory: Any = MISSING) -> Any:
@@ -91,14 +104,21 @@ class TrainConfig:
 
     grammar: str = key(MISSING, "path", "the grammar file (PCFG text), from the working directory")
     model: ModelSpec = key(MISSING, "", "a preset name, or a [model] table", factory=ModelSpec)
-    n_train: int = key(8, "strings", "distinct training strings (D1; in sequential runs, D2 too)")
+    n_train: int = key(
+        8,
+        "strings",
+        "distinct training strings (D1; in sequential runs, D2 too); at most 1,000,000",
+    )
     n_test: int | Literal["auto"] = key(
-        "auto", "strings", 'held-out test strings; "auto": 10 for a regular grammar, else 100'
+        "auto",
+        "strings",
+        'held-out test strings; "auto": 10 for a regular grammar, else 100; at most 1,000,000',
     )
     n_random: int = key(
         10,
         "strings",
-        "strings of uniform random tokens, the grammar's length distribution; 0: none",
+        "strings of uniform random tokens, the grammar's length distribution; 0: none; at most "
+        "1,000,000",
     )
     epochs: int = key(100, "epochs", "stage-1 epochs; one epoch is one AdamW step on the whole set")
     lr: float | None = key(
@@ -166,9 +186,13 @@ class TrainConfig:
         "also write final_model/: a Hugging Face model with tokenizer (LoRA: its adapter)",
     )
     generate_epochs: tuple[int, ...] | None = key(
-        None, "epochs", "epochs at which the model samples n_generate strings; unset: first, last"
+        None,
+        "epochs",
+        "epochs (0 to the last) at which the model samples n_generate strings; unset: first, last",
     )
-    n_generate: int = key(64, "strings", "strings sampled from the model at each generate epoch")
+    n_generate: int = key(
+        64, "strings", "strings sampled from the model at each generate epoch; at most 100,000"
+    )
     extraction_prefix: int = key(
         32, "tokens", "prefix length of the greedy extraction test (Carlini et al.)"
     )
@@ -183,6 +207,13 @@ class TrainConfig:
     disjoint_test: bool = key(True, "", "test strings never occur in a training set (D1 or D2)")
 
     def __post_init__(self) -> None:
+        for name, cls, what, eg in (
+            ("model", ModelSpec, "a preset name or a [model] table", 'model = "pythia-tiny"'),
+            ("lora", LoraSpec, "a [lora] table", "[lora] rank = 8"),
+        ):  # a value where a table belongs (lora = 3) is an error naming the key
+            v = getattr(self, name)
+            if not isinstance(v, (cls, dict)) and not (name == "model" and isinstance(v, str)):
+                raise ConfigError(f"{name} must be {what}, got {v!r}", key=name, hint=f"e.g. {eg}")
         if isinstance(self.model, str):  # shorthand: model = "pythia-tiny"
             object.__setattr__(self, "model", ModelSpec(preset=self.model))
         if isinstance(self.model, dict):
@@ -202,6 +233,12 @@ class TrainConfig:
         _require(0 < co <= 1, "checkpoint_overhead", co, "a share in (0, 1]")
         for name in ("n_random", "n_generate"):
             _require(getattr(self, name) >= 0, name, getattr(self, name), "an integer >= 0")
+        for name, top, why in (("n_train", MAX_SET, _SET_WHY), ("n_test", MAX_SET, _SET_WHY),
+                               ("n_random", MAX_SET, _SET_WHY),
+                               ("n_generate", MAX_GENERATE, "strings sampled per generate epoch")
+                               ):  # fmt: skip
+            v = getattr(self, name)
+            _require(v == "auto" or v <= top, name, v, f"at most {top:,} ({why})")
         for name in ("seed", "data_seed", "model_seed"):
             v = getattr(self, name)
             unset = "" if name == "seed" else ", or unset (= seed)"
@@ -232,9 +269,9 @@ class TrainConfig:
         rt = self.report_to
         _require(rt is None or all(t in TRACKERS for t in rt), "report_to", rt,
                  f"a list of trackers among {', '.join(TRACKERS)}, or unset")  # fmt: skip
-        ge = self.generate_epochs
-        _require(ge is None or all(e >= 0 for e in ge), "generate_epochs", ge,
-                 "a list of epochs >= 0")  # fmt: skip
+        ge, total = self.generate_epochs, self.total_epochs
+        _require(ge is None or all(0 <= e <= total for e in ge), "generate_epochs", ge,
+                 f"a list of epochs >= 0 and <= the run's last epoch {total}")  # fmt: skip
 
     @property
     def total_epochs(self) -> int:
@@ -560,6 +597,21 @@ def resolve(cfg: TrainConfig, grammar: Any) -> TrainConfig:
         generate_epochs=cfg.generate_epochs
         if cfg.generate_epochs is not None
         else tuple(sorted({0, cfg.total_epochs})),
+    )
+
+
+def memory_problem(cfg: TrainConfig, expected_length: float, memory_bytes: int) -> str:
+    """'' when the sets of the resolved ``cfg`` fit in ``memory_bytes``, else why not: each set's
+    strings take about ``expected_length + 2`` tokens (the grammar's mean string length, bos and
+    eos) of :data:`BYTES_PER_TOKEN` bytes each, and a run may use half the machine's memory."""
+    n = cfg.n_train * (2 if cfg.sequential else 1) + int(cfg.n_test) + cfg.n_random
+    need = n * (expected_length + 2) * BYTES_PER_TOKEN
+    if need <= memory_bytes / 2:
+        return ""
+    return (
+        f"the sets hold about {n:,} strings of {expected_length:.4g} tokens on average, "
+        f"about {need / 2**30:.3g} GiB at {BYTES_PER_TOKEN} bytes per token, more than half "
+        f"of this machine's {memory_bytes / 2**30:.3g} GiB"
     )
 
 

