@@ -13,7 +13,7 @@ from grammarlab.grammar.load import load, loads
 from grammarlab.grammar.parse import Grammar, Rule
 
 SUBMODULES = (
-    "cnf", "dataset", "earley", "entropy", "families", "formal", "inside", "language", "load",
+    "cnf", "dataset", "earley", "entropy", "families", "formal", "header", "inside", "language", "load",
     "parse", "sample", "strings", "structure", "tune", "unambiguity", "validate",
 )  # fmt: skip
 

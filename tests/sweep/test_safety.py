@@ -124,7 +124,7 @@ def test_out_naming_a_file_and_workers_zero_are_one_line_errors(tmp_path, capsys
     f = write_sweep(tmp_path, "n_train = [4]\n")
     (tmp_path / "file").write_text("x")
     assert main(["sweep", str(f), "--out", str(tmp_path / "file")]) == 2
-    _one_line_error(capsys, "--out", "is a file")
+    _one_line_error(capsys, "--out", "it is not a folder")
     assert (tmp_path / "file").read_text() == "x"
     f.write_text(f'out = "{tmp_path / "file"}"\n' + f.read_text())
     assert main(["sweep", str(f)]) == 2

@@ -193,7 +193,7 @@ def test_flatten_keys_and_set_dotted_are_inverse():
 
 def test_every_key_has_a_description_and_a_unit_entry():
     keys = config_fields()
-    assert len(keys) == 32 + 6 + 4  # 32 top-level (2 of them the tables), [model] 6, [lora] 4
+    assert len(keys) == 33 + 6 + 4  # 33 top-level (2 of them the tables), [model] 6, [lora] 4
     for k in keys:
         doc, unit = field_doc(k)
         assert doc and isinstance(unit, str), k
