@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "config-doc": "train",
     "phases": "analysis",
     "measures": "analysis",
+    "data": "analysis",
     "sweep": "sweep",
     "plot": "sweep",
     "demo": "sweep",

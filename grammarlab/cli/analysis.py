@@ -96,6 +96,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("run_dir", metavar="RUN_DIR", help="a run folder or a folder of runs")
     m.set_defaults(func=cmd_measures)
 
+    d = sub.add_parser(
+        "data",
+        help="a run's data sets (train, test, random, train2) as a dataset: one row per string "
+        "with its set, tokens, length and exact surprisal in bits under the run's grammar",
+    )
+    d.add_argument("run_dir", metavar="RUN_DIR", help="a run folder")
+    d.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    d.add_argument("-o", "--out", help="output file, written atomically (jsonl default: stdout)")
+    d.set_defaults(func=cmd_data)
+
 
 def _phases_of(runs: list[RunDir], root: Path, threshold: float, tolerance: float) -> Any:
     from grammarlab.analysis.run_analysis import finite_records  # torch (runs.folder)
@@ -194,4 +204,29 @@ def cmd_measures(args: argparse.Namespace) -> int:
             )
         )
     print("bits per string unless _per_token; memU with the grammar as the reference model")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from grammarlab.cli.grammar import parquet_out, write_chunks, write_file
+    from grammarlab.grammar.dataset import jsonl_chunks, write_parquet
+    from grammarlab.runs.folder import RunDir
+
+    run = RunDir(Path(args.run_dir))
+    if args.format == "parquet":
+        parquet_out(args.out)
+    if args.out is not None:
+        from grammarlab.cli.outputs import output_file
+
+        output_file(args.out, "--out")
+    sets = run.read_data()
+    if not sets:
+        raise GrammarlabError("no data sets in this folder (data/*.txt)", file=str(run),
+                              hint="give a run folder that has started training")  # fmt: skip
+    g = run.read_grammar()
+    batches = list(sets.items())
+    if args.format == "jsonl":
+        write_chunks(args.out, "--out", jsonl_chunks(g, batches))
+    else:
+        write_file(args.out, "--out", lambda tmp: write_parquet(tmp, g, batches, with_set=True))
     return 0

@@ -250,7 +250,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             text = report.summary()
     finally:
         sys.set_int_max_str_digits(limit)
-    _write_chunks(None, "", [(text + "\n").encode()])
+    write_chunks(None, "", [(text + "\n").encode()])
     return 0
 
 
@@ -277,17 +277,24 @@ def cmd_sample(args: argparse.Namespace) -> int:
             )
         if args.format == "text":
             chunks: Iterable[bytes] = [format_strings(sample(g, args.n, rng, unique=True)).encode()]
-            return _write_chunks(args.out, "--out", chunks) or 0
+            return write_chunks(args.out, "--out", chunks) or 0
         batches: Iterable[list] = [sample(g, args.n, rng, unique=True)]
     elif args.format == "text":  # batch by batch: the same strings as sample(), constant memory
         chunks = (encode_lines(g.terminals, ids, n) for ids, n in sample_batches(g, args.n, rng))
-        return _write_chunks(args.out, "--out", chunks) or 0
+        return write_chunks(args.out, "--out", chunks) or 0
     else:
         batches = (batch_strings(g, ids, n) for ids, n in sample_batches(g, args.n, rng))
     if args.format == "jsonl":
-        _write_chunks(args.out, "--out", jsonl_chunks(g, batches))
+        write_chunks(args.out, "--out", jsonl_chunks(g, batches))
         return 0
-    if args.out is None:
+    parquet_out(args.out)
+    write_file(args.out, "--out", lambda tmp: write_parquet(tmp, g, batches))
+    return 0
+
+
+def parquet_out(out: str | None) -> None:
+    """Refuse --format parquet without -o (a binary file) or without pyarrow, before any work."""
+    if out is None:
         raise GrammarlabError(
             "--format parquet writes a binary file: give it with -o",
             file="--format",
@@ -301,11 +308,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
             file="--format",
             hint="pip install 'grammarlab[data]' (or pip install pyarrow), or use --format jsonl",
         ) from None
-    _write_file(args.out, "--out", lambda tmp: write_parquet(tmp, g, batches))
-    return 0
 
 
-def _write_chunks(out: str | None, flag: str, chunks: Iterable[bytes]) -> None:
+def write_chunks(out: str | None, flag: str, chunks: Iterable[bytes]) -> None:
     """Write ``chunks`` to the file ``out`` atomically (``flag`` names it in errors), or to
     stdout when it is None or ``-``."""
     if out is None or out == STDOUT:
@@ -333,10 +338,10 @@ def _write_chunks(out: str | None, flag: str, chunks: Iterable[bytes]) -> None:
             for chunk in chunks:
                 f.write(chunk)
 
-    _write_file(out, flag, write)
+    write_file(out, flag, write)
 
 
-def _write_file(out: str, flag: str, write: Callable[[Path], None]) -> None:
+def write_file(out: str, flag: str, write: Callable[[Path], None]) -> None:
     """``write`` the file named by the flag ``flag`` atomically; a path that cannot be written is
     a user error naming the flag."""
     _check_out(out, flag)
@@ -358,7 +363,7 @@ def _check_out(out: str | None, flag: str) -> None:
 
 
 def _write_text(out: str, flag: str, text: str) -> None:
-    _write_file(out, flag, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_file(out, flag, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -386,7 +391,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         ) from None
     # + 0.0 turns the -0.0 of a certain string into 0.0
     lines = (("inf" if math.isinf(b) else repr(float(b) + 0.0)) + "\n" for b in bits)
-    _write_chunks(None, "", ["".join(lines).encode()])
+    write_chunks(None, "", ["".join(lines).encode()])
     outside = np.flatnonzero(np.isinf(bits))
     where = args.input or "<stdin>"
     for i in outside[:MAX_NAMED]:  # strings files are read one string per line: i + 1 is its line

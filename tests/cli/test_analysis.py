@@ -120,3 +120,24 @@ def test_a_torn_metrics_line_is_never_dropped_silently(tmp_path, capsys):
     assert any("metrics.jsonl:5" in n for n in t.notes)
     with pytest.warns(UserWarning, match=r"metrics.jsonl:5"):
         assert main(["phases", str(tmp_path / "r"), "--json"]) == 0
+
+
+def test_cli_data_exports_a_run_s_sets_with_exact_surprisals(tmp_path, capsys):
+    run = tmp_path / "run"
+    write_run(run)
+    assert main(["data", str(run)]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(r["set"], r["text"]) for r in rows] == [
+        ("test", "b a"), ("test", "b b"), ("train", "a a"), ("train", "a b")
+    ]  # fmt: skip
+    assert all(r["surprisal_bits"] == pytest.approx(2.0, abs=1e-12) for r in rows)  # 1/4 each
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    out = tmp_path / "sets.parquet"
+    assert main(["data", str(run), "--format", "parquet", "-o", str(out)]) == 0
+    df = pd.read_parquet(out)
+    assert list(df.columns) == ["set", "text", "tokens", "length", "surprisal_bits"]
+    assert df["text"].tolist() == [r["text"] for r in rows]
+    assert main(["data", str(run), "-o", str(run / "metrics.jsonl")]) == 2  # a run's own file
+    assert main(["data", str(tmp_path)]) == 2  # no data sets
+    assert "no data sets" in capsys.readouterr().err
