@@ -158,10 +158,15 @@ def ratio_table(runs: pd.DataFrame, caps: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-def summary(caps: pd.DataFrame, fits: pd.DataFrame) -> str:
-    """A plain-text table: capacity per model size and dtype, then the fits."""
+def summary(caps: pd.DataFrame, fits: pd.DataFrame, diverged: pd.DataFrame | None = None) -> str:
+    """A plain-text table: capacity per model size and dtype, then the fits, then the runs that
+    diverged (not counted)."""
+    tail = ""
+    if diverged is not None and len(diverged):
+        tail = (f"\n{len(diverged)} run(s) diverged (left out): "
+                + ", ".join(diverged["run_id"]))  # fmt: skip
     if not len(caps):
-        return "no finished runs"
+        return "no finished runs" + tail
     lines = [f"{'model':32} {'dtype':9} {'params':>7} {'capacity bits':>20} {'bits/param':>10} "
              f"{'saturated':>9} {'plateau':>7}"]  # fmt: skip
     for r in caps.itertuples():
@@ -178,13 +183,25 @@ def summary(caps: pd.DataFrame, fits: pd.DataFrame) -> str:
         note = "" if r.all_plateau else "  [no plateau in some sizes: lower bound]"
         lines.append(f"bits/param {r.dtype} {r.family}: {r.bits_per_param:.3f}{ci}, "
                      f"{r.n_points} points{note}")  # fmt: skip
-    return "\n".join(lines)
+    return "\n".join(lines) + tail
+
+
+def diverged_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per diverged run (loss no longer finite): its coordinates, steps and message."""
+    cols = ["run_id", "model_id", "family", "dtype", "seed", "n_train", "steps", "error"]
+    rows = [{"run_id": r["run_id"], **{k: r["settings"].get(k) for k in cols[1:6]},
+             "steps": r.get("steps"), "error": r.get("error")}
+            for r in records if r.get("diverged") is True]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
 
 
 def analyse(records: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
-    """All tables of a grid: runs, seed capacities, capacities, fits, and runs with ratios."""
-    runs = runs_table(records)
+    """All tables of a grid: runs, seed capacities, capacities, fits, runs with ratios, and the
+    diverged runs (left out of every other table)."""
+    diverged = diverged_table(records)
+    runs = runs_table([r for r in records if r.get("diverged") is not True])
     seeds = seed_capacities(runs) if len(runs) else pd.DataFrame()
     caps = capacity_table(seeds)
     return {"runs": runs, "seed_capacity": seeds, "capacity": caps,
-            "fit": fit_table(seeds), "ratio": ratio_table(runs, caps)}  # fmt: skip
+            "fit": fit_table(seeds), "ratio": ratio_table(runs, caps),
+            "diverged": diverged}  # fmt: skip
