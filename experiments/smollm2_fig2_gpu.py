@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gzip
-import json
 import sys
 import time
 from pathlib import Path
@@ -89,8 +88,8 @@ def run_within_budget(sweep: Any, budget_s: float, first_estimate_s: float,
     """Run the sweep's unfinished runs one at a time in seed order while the time left covers
     one run's estimate (the mean of the runs timed so far, else ``first_estimate_s``). Returns
     the plan: runs done (with seconds), runs left and their estimated cost [s]."""
-    from grammarlab.sweep.execute import run_sweep
     from grammarlab.runs.launch import FINISHED
+    from grammarlab.sweep.execute import run_sweep
     from grammarlab.sweep.jobs import run_state
 
     t0 = clock()

@@ -84,8 +84,7 @@ def test_a_budget_too_small_leaves_runs_and_states_their_cost(script, tmp_path, 
     assert "0 run(s) done, 0 failed, 8 left (estimated 160 s more" in capsys.readouterr().out
 
 
-def test_run_within_budget_stops_once_the_measured_time_per_run_no_longer_fits(script,
-                                                                               tmp_path):  # fmt: skip
+def test_the_budget_stops_once_the_measured_time_per_run_no_longer_fits(script, tmp_path):
     """A fake clock: each run 'takes' 30 s, so a 70 s budget starts runs at 0 and 30 s (left
     70 and 40 >= 30) but not at 60 s (left 10)."""
     sweep = expand(script.spec(reduced=True, seeds=(0,)), tmp_path, base_dir=SCRIPT.parent,
