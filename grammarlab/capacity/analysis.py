@@ -186,6 +186,32 @@ def summary(caps: pd.DataFrame, fits: pd.DataFrame, diverged: pd.DataFrame | Non
     return "\n".join(lines) + tail
 
 
+STEP_MARKS = (500, 1000, 2000, 3000, 4000, 5000)  # steps at which steps_table reads the curves
+
+
+def steps_table(records: list[dict[str, Any]], marks: tuple[int, ...] = STEP_MARKS) -> pd.DataFrame:
+    """One row per finished run and step mark: the best memorized bits (clipped) [bits] of its
+    measurements up to that step. A run that stopped earlier (saturated, or its budget ended)
+    keeps its last best (``stopped`` True): what the run would have shown is not known, only
+    that the rule saw no growth. Marks beyond the grid's ``max_steps`` are left out."""
+    rows = []
+    for r in records:
+        if r.get("diverged") is True or not r["curve"]:
+            continue
+        s = r["settings"]
+        budget = s.get("train", {}).get("max_steps", r["steps"])
+        for mark in marks:
+            if mark > budget:
+                continue
+            upto = [p["mem_bits"] for p in r["curve"] if p["step"] <= mark]
+            rows.append({"model_id": s["model_id"], "family": s["family"], "dtype": s["dtype"],
+                         "seed": s["seed"], "n_train": s["n_train"], "step": mark,
+                         "mem_bits": float(max(upto)) if upto else 0.0,
+                         "stopped": r["steps"] < mark})  # fmt: skip
+    return pd.DataFrame(rows, columns=["model_id", "family", "dtype", "seed", "n_train", "step",
+                                       "mem_bits", "stopped"])  # fmt: skip
+
+
 def diverged_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per diverged run (loss no longer finite): its coordinates, steps and message."""
     cols = ["run_id", "model_id", "family", "dtype", "seed", "n_train", "steps", "error"]
@@ -204,4 +230,4 @@ def analyse(records: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
     caps = capacity_table(seeds)
     return {"runs": runs, "seed_capacity": seeds, "capacity": caps,
             "fit": fit_table(seeds), "ratio": ratio_table(runs, caps),
-            "diverged": diverged}  # fmt: skip
+            "steps": steps_table(records), "diverged": diverged}  # fmt: skip

@@ -3,6 +3,7 @@
 Files in the output folder: ``runs.csv`` (one row per run), ``seed_capacity.csv`` (per model
 size, dtype and seed), ``capacity.csv`` (per model size and dtype, spread over seeds),
 ``fit.csv`` (bits per parameter), ``ratio.csv`` (runs with dataset bits / capacity),
+``steps.csv`` (each run's best memorized bits up to 500, 1000, ... steps),
 ``diverged.csv`` (runs whose loss stopped being finite, left out of the others),
 ``summary.txt`` and the figures of :mod:`grammarlab.capacity.plot`.
 """

@@ -61,3 +61,16 @@ def test_a_runs_bits_are_its_best_measured_checkpoint():
     # the measurement at step 300 (3100 bits), not the last one (a drop to 1200)
     assert (row["mem_bits"], row["mem_bits_signed"], row["best_step"]) == (3100.0, 3095.0, 300)
     assert row["mem_bits_last"] == 1200.0
+
+
+def test_steps_table_reads_the_best_so_far_at_each_mark():
+    rec = fake("m0", "pythia-tiny", 100, 300.0, 4, 0)
+    rec["settings"]["train"] = {"max_steps": 2000}
+    rec["steps"] = 1200  # stopped by the saturation rule at 1200
+    points = [(400, 50.0), (800, 120.0), (1000, 90.0), (1200, 130.0)]
+    rec["curve"] = [{**rec["final"], "step": s, "mem_bits": b} for s, b in points]
+    t = analyse([rec])["steps"]
+    # marks 500, 1000, 2000 (3000.. beyond max_steps): best of the points up to each
+    assert t["step"].tolist() == [500, 1000, 2000]
+    assert t["mem_bits"].tolist() == [50.0, 120.0, 130.0]  # the drop at 1000 is not a best
+    assert t["stopped"].tolist() == [False, False, True]
