@@ -19,6 +19,8 @@ Definitions (units in brackets):
   the parameter counts, ``a = sum(P C) / sum(P^2)``, with its standard error
   ``sqrt(sum(residual^2) / (n - 1) / sum(P^2))`` and a 95% confidence interval from Student's t
   with n - 1 degrees of freedom (n = number of (model size, seed) points).
+* Ceiling [bits]: no model memorizes more than ``dataset_bits - N log2 N`` of N strings
+  (:func:`ceiling_bits`); a run near it says that the dataset, not the model, was the limit.
 * Ratio [dimensionless]: a run's dataset bits over its model size's mean capacity (same dtype);
   the test loss and the membership AUC are read against it.
 """
@@ -33,6 +35,15 @@ import pandas as pd
 
 PLATEAU_DATA_FACTOR = 2.0  # the largest dataset must hold this many times the capacity's bits
 PLATEAU_KEEP = 0.9  # ...and the model must still memorize this share of the capacity there
+
+
+def ceiling_bits(dataset_bits: float, n_train: int) -> float:
+    """The most memorized bits any model can show on N strings of ``dataset_bits`` in all [bits]:
+    ``dataset_bits - N log2 N``. Model probabilities of the N strings sum to at most 1, so the sum
+    of their surprisals is at least N log2 N (Jensen); a model that stores the set perfectly
+    still pays log2 N bits per string to say which one. The clipped total obeys it too (over any
+    k <= N strings, k (H - log2 k) grows with k while H - log2 k > 1 / ln 2)."""
+    return float(dataset_bits) - n_train * math.log2(n_train)
 
 
 def best_bits(record: dict[str, Any]) -> dict[str, float]:
@@ -56,6 +67,8 @@ def runs_table(records: list[dict[str, Any]]) -> pd.DataFrame:
             "mem_bits": best["mem_bits"], "mem_bits_signed": best["mem_bits_signed"],
             "best_step": best["best_step"], "mem_bits_last": f["mem_bits"],
             "mem_fraction": best["mem_bits"] / r["dataset_bits"],
+            "ceiling_bits": ceiling_bits(r["dataset_bits"], s["n_train"]),
+            "of_ceiling": best["mem_bits"] / ceiling_bits(r["dataset_bits"], s["n_train"]),
             "train_bits_per_string": f["train_bits_per_string"],
             "test_bits_per_string": f["test_bits_per_string"],
             "test_excess_bits": f["test_excess_bits"], "auc": f["auc"],

@@ -74,3 +74,16 @@ def test_steps_table_reads_the_best_so_far_at_each_mark():
     assert t["step"].tolist() == [500, 1000, 2000]
     assert t["mem_bits"].tolist() == [50.0, 120.0, 130.0]  # the drop at 1000 is not a best
     assert t["stopped"].tolist() == [False, False, True]
+
+
+def test_the_ceiling_is_n_h_minus_n_log2_n():
+    from grammarlab.capacity.analysis import ceiling_bits
+
+    # 64 strings of 64 bits: 4096 - 64 * 6 = 3712; 128 strings: 8192 - 128 * 7 = 7296
+    assert ceiling_bits(4096.0, 64) == 3712.0 and ceiling_bits(8192.0, 128) == 7296.0
+    # a model that gives each of the N strings probability 1/N exactly meets it
+    h, n = 12.0, 8
+    assert ceiling_bits(n * h, n) == pytest.approx(n * (h - math.log2(n)))
+    t = analyse([fake("m0", "pythia-tiny", 100, 300.0, 4, 0)])["runs"]
+    assert t["ceiling_bits"].tolist() == [4 * 128.0 - 8.0]
+    assert t["of_ceiling"].tolist() == pytest.approx([300.0 / 504.0])
