@@ -183,3 +183,17 @@ def test_a_result_file_records_its_settings_digest(config_file, tmp_path):
     run = expand(cfg)[0]
     assert rec["run_id"] == run.run_id(cfg) == run_path(out, run, cfg).stem
     assert json.loads(run_path(out, run, cfg).read_text())["settings"] == run.settings(cfg)
+
+
+def test_parallel_workers_write_the_same_run_ids(config_file, tmp_path):
+    """--workers 2: the worker processes rebuild the config from plain data; their run ids (the
+    settings' digest) must be the ones this process computes, or a relaunch would redo them."""
+    cfg = load_config(config_file())
+    out = tmp_path / "grid"
+    recs = run_grid(cfg, out, workers=2)
+    ids = sorted(r.run_id(cfg) for r in expand(cfg))
+    assert sorted(rec["run_id"] for rec in recs) == ids
+    assert sorted(p.stem for p in (out / "runs").iterdir()) == ids
+    seen = []
+    run_grid(cfg, out, progress=lambda rid, rec: seen.append(rec))
+    assert seen == [None] * len(ids)
