@@ -72,7 +72,7 @@ torch.set_num_threads(1)
 from grammarlab.capacity.config import config_from_dict
 from grammarlab.capacity.grid import expand, run_one
 cfg = config_from_dict(json.loads(sys.argv[1]))
-run = [r for r in expand(cfg) if r.run_id == sys.argv[2]][0]
+run = [r for r in expand(cfg) if r.run_id(cfg) == sys.argv[2]][0]
 run_one(cfg, run, sys.argv[3])
 """
 
@@ -82,7 +82,7 @@ def process_per_run(cfg: CapacityConfig) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     w0 = time.perf_counter()
     for run in expand(cfg):
-        subprocess.run([sys.executable, "-c", _CHILD, json.dumps(cfg.to_dict()), run.run_id,
+        subprocess.run([sys.executable, "-c", _CHILD, json.dumps(cfg.to_dict()), run.run_id(cfg),
                         str(root)], check=True, cwd=ROOT)  # fmt: skip
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

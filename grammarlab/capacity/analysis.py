@@ -19,6 +19,8 @@ Definitions (units in brackets):
   the parameter counts, ``a = sum(P C) / sum(P^2)``, with its standard error
   ``sqrt(sum(residual^2) / (n - 1) / sum(P^2))`` and a 95% confidence interval from Student's t
   with n - 1 degrees of freedom (n = number of (model size, seed) points).
+* Ceiling [bits]: no model memorizes more than ``dataset_bits - N log2 N`` of N strings
+  (:func:`ceiling_bits`); a run near it says that the dataset, not the model, was the limit.
 * Ratio [dimensionless]: a run's dataset bits over its model size's mean capacity (same dtype);
   the test loss and the membership AUC are read against it.
 """
@@ -33,6 +35,15 @@ import pandas as pd
 
 PLATEAU_DATA_FACTOR = 2.0  # the largest dataset must hold this many times the capacity's bits
 PLATEAU_KEEP = 0.9  # ...and the model must still memorize this share of the capacity there
+
+
+def ceiling_bits(dataset_bits: float, n_train: int) -> float:
+    """The most memorized bits any model can show on N strings of ``dataset_bits`` in all [bits]:
+    ``dataset_bits - N log2 N``. Model probabilities of the N strings sum to at most 1, so the sum
+    of their surprisals is at least N log2 N (Jensen); a model that stores the set perfectly
+    still pays log2 N bits per string to say which one. The clipped total obeys it too (over any
+    k <= N strings, k (H - log2 k) grows with k while H - log2 k > 1 / ln 2)."""
+    return float(dataset_bits) - n_train * math.log2(n_train)
 
 
 def best_bits(record: dict[str, Any]) -> dict[str, float]:
@@ -56,6 +67,8 @@ def runs_table(records: list[dict[str, Any]]) -> pd.DataFrame:
             "mem_bits": best["mem_bits"], "mem_bits_signed": best["mem_bits_signed"],
             "best_step": best["best_step"], "mem_bits_last": f["mem_bits"],
             "mem_fraction": best["mem_bits"] / r["dataset_bits"],
+            "ceiling_bits": ceiling_bits(r["dataset_bits"], s["n_train"]),
+            "of_ceiling": best["mem_bits"] / ceiling_bits(r["dataset_bits"], s["n_train"]),
             "train_bits_per_string": f["train_bits_per_string"],
             "test_bits_per_string": f["test_bits_per_string"],
             "test_excess_bits": f["test_excess_bits"], "auc": f["auc"],
@@ -158,10 +171,15 @@ def ratio_table(runs: pd.DataFrame, caps: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-def summary(caps: pd.DataFrame, fits: pd.DataFrame) -> str:
-    """A plain-text table: capacity per model size and dtype, then the fits."""
+def summary(caps: pd.DataFrame, fits: pd.DataFrame, diverged: pd.DataFrame | None = None) -> str:
+    """A plain-text table: capacity per model size and dtype, then the fits, then the runs that
+    diverged (not counted)."""
+    tail = ""
+    if diverged is not None and len(diverged):
+        tail = (f"\n{len(diverged)} run(s) diverged (left out): "
+                + ", ".join(diverged["run_id"]))  # fmt: skip
     if not len(caps):
-        return "no finished runs"
+        return "no finished runs" + tail
     lines = [f"{'model':32} {'dtype':9} {'params':>7} {'capacity bits':>20} {'bits/param':>10} "
              f"{'saturated':>9} {'plateau':>7}"]  # fmt: skip
     for r in caps.itertuples():
@@ -178,13 +196,51 @@ def summary(caps: pd.DataFrame, fits: pd.DataFrame) -> str:
         note = "" if r.all_plateau else "  [no plateau in some sizes: lower bound]"
         lines.append(f"bits/param {r.dtype} {r.family}: {r.bits_per_param:.3f}{ci}, "
                      f"{r.n_points} points{note}")  # fmt: skip
-    return "\n".join(lines)
+    return "\n".join(lines) + tail
+
+
+STEP_MARKS = (500, 1000, 2000, 3000, 4000, 5000)  # steps at which steps_table reads the curves
+
+
+def steps_table(records: list[dict[str, Any]], marks: tuple[int, ...] = STEP_MARKS) -> pd.DataFrame:
+    """One row per finished run and step mark: the best memorized bits (clipped) [bits] of its
+    measurements up to that step. A run that stopped earlier (saturated, or its budget ended)
+    keeps its last best (``stopped`` True): what the run would have shown is not known, only
+    that the rule saw no growth. Marks beyond the grid's ``max_steps`` are left out."""
+    rows = []
+    for r in records:
+        if r.get("diverged") is True or not r["curve"]:
+            continue
+        s = r["settings"]
+        budget = s.get("train", {}).get("max_steps", r["steps"])
+        for mark in marks:
+            if mark > budget:
+                continue
+            upto = [p["mem_bits"] for p in r["curve"] if p["step"] <= mark]
+            rows.append({"model_id": s["model_id"], "family": s["family"], "dtype": s["dtype"],
+                         "seed": s["seed"], "n_train": s["n_train"], "step": mark,
+                         "mem_bits": float(max(upto)) if upto else 0.0,
+                         "stopped": r["steps"] < mark})  # fmt: skip
+    return pd.DataFrame(rows, columns=["model_id", "family", "dtype", "seed", "n_train", "step",
+                                       "mem_bits", "stopped"])  # fmt: skip
+
+
+def diverged_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per diverged run (loss no longer finite): its coordinates, steps and message."""
+    cols = ["run_id", "model_id", "family", "dtype", "seed", "n_train", "steps", "error"]
+    rows = [{"run_id": r["run_id"], **{k: r["settings"].get(k) for k in cols[1:6]},
+             "steps": r.get("steps"), "error": r.get("error")}
+            for r in records if r.get("diverged") is True]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
 
 
 def analyse(records: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
-    """All tables of a grid: runs, seed capacities, capacities, fits, and runs with ratios."""
-    runs = runs_table(records)
+    """All tables of a grid: runs, seed capacities, capacities, fits, runs with ratios, and the
+    diverged runs (left out of every other table)."""
+    diverged = diverged_table(records)
+    runs = runs_table([r for r in records if r.get("diverged") is not True])
     seeds = seed_capacities(runs) if len(runs) else pd.DataFrame()
     caps = capacity_table(seeds)
     return {"runs": runs, "seed_capacity": seeds, "capacity": caps,
-            "fit": fit_table(seeds), "ratio": ratio_table(runs, caps)}  # fmt: skip
+            "fit": fit_table(seeds), "ratio": ratio_table(runs, caps),
+            "steps": steps_table(records), "diverged": diverged}  # fmt: skip

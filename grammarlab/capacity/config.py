@@ -46,10 +46,13 @@ from typing import Any
 from grammarlab.errors import ConfigError
 from grammarlab.grammar.families import MAX_INDEXED
 from grammarlab.train.config import read_config_file
-from grammarlab.train.models import PRESETS, ModelSpec
+from grammarlab.train.models import MAX_POSITIONS, PRESETS, ModelSpec
 
 DTYPES = ("float32", "bfloat16")
 MAX_ALPHABET = MAX_INDEXED  # random_grammar: letters a..z up to 26 symbols, then t0, t1, ...
+MAX_LENGTH = MAX_POSITIONS - 2  # a tiny model's positions hold bos + L letters + eos
+MAX_SEED = 2**32 - 1  # torch.manual_seed and numpy's seed streams take every seed up to here
+MAX_STRINGS = 2**21  # training + test strings of one run (~2M: 0.3 GB of token ids at L = 64)
 
 
 def _positive_int(name: str, v: Any, lo: int = 1) -> None:
@@ -156,6 +159,12 @@ class CapacityConfig:
                 hint="letters a..z up to 26 symbols, t0, t1, ... beyond (Morris et al.: 2048)",
             )
         _positive_int("length", self.length)
+        if self.length > MAX_LENGTH:
+            raise ConfigError(
+                f"length must be <= {MAX_LENGTH}, got {self.length!r}",
+                hint=f"the tiny models have {MAX_POSITIONS} positions: bos, L letters, eos "
+                "(Morris et al.: L = 64)",
+            )
         _positive_int("n_test", self.n_test)
         if self.device not in ("cpu", "cuda", "auto"):
             raise ConfigError(f'device must be "cpu", "cuda" or "auto", got {self.device!r}')
@@ -166,8 +175,21 @@ class CapacityConfig:
             object.__setattr__(self, name, tuple(v))
         for n in self.dataset_sizes:
             _positive_int("dataset_sizes[]", n, lo=2)
+        # distinct strings the grammar has, without forming V^L (an integer of L log10 V digits)
+        distinct = math.inf if self.length * math.log2(self.alphabet_size) > 64 else (
+            self.alphabet_size**self.length)  # fmt: skip
+        for n in self.dataset_sizes:
+            need = n + min(self.n_test, n)
+            if need > min(MAX_STRINGS, distinct):
+                why = (f"the grammar has only {distinct} distinct strings" if need > distinct
+                       else f"at most {MAX_STRINGS} strings per run (memory)")  # fmt: skip
+                raise ConfigError(
+                    f"dataset_sizes[] {n} plus min(n_test, {n}) test strings is {need}: {why}"
+                )
         for s in self.seeds:
             _positive_int("seeds[]", s, lo=0)
+            if s > MAX_SEED:
+                raise ConfigError(f"seeds[] must be <= {MAX_SEED} (2^32 - 1), got {s!r}")
         for d in self.dtypes:
             if d not in DTYPES:
                 raise ConfigError(f"dtypes[] must be one of {', '.join(DTYPES)}, got {d!r}")

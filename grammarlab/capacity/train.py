@@ -31,6 +31,18 @@ from grammarlab.capacity.saturation import is_saturated
 from grammarlab.train.models import ModelSpec, count_parameters, load_model, resolve_device
 
 
+def used_parameters(model: torch.nn.Module, positions: int) -> int:
+    """Parameters that a string of ``positions`` inputs can use: all of them, less the rows of a
+    learned position table (GPT-2's ``wpe``, built for 256 positions) beyond ``positions``,
+    which never get a gradient and stay at their random start. Rotary models have no such
+    table."""
+    n = count_parameters(model)
+    wpe = getattr(getattr(model, "transformer", None), "wpe", None)
+    if isinstance(wpe, torch.nn.Embedding):
+        n -= max(wpe.num_embeddings - positions, 0) * wpe.embedding_dim
+    return n
+
+
 def lr_at(step: int, lr: float, warmup_steps: int) -> float:
     """Learning rate of update number ``step`` (1-based): linear warm-up to ``lr``, then flat."""
     if warmup_steps and step < warmup_steps:
@@ -76,6 +88,7 @@ def train_run(cfg: CapacityConfig, spec: ModelSpec, n_train: int, seed: int, dty
     batch = min(tc.batch_size, n_train)
     curve: list[dict[str, float]] = []
     sat_step = None
+    diverged = None
     step = 0
     model.train()
     while step < tc.max_steps:
@@ -88,11 +101,12 @@ def train_run(cfg: CapacityConfig, spec: ModelSpec, n_train: int, seed: int, dty
         ids = train_ids[torch.from_numpy(idx).to(device)]
         logits = model(input_ids=ids[:, :-1], use_cache=False).logits.float()
         loss = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:])
+        if not math.isfinite(loss.item()):  # diverged: stop before the update spreads it
+            diverged = f"loss {loss.item()} at step {step}"
+            break
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"loss is {float(loss)} at step {step}")
         if step % tc.eval_every == 0 or step == tc.max_steps:
             point = {"step": step, "loss_nats_per_token": loss.item(),
                      **evaluate(model, train_ids, test_ids, data, tc.eval_batch_size)}  # fmt: skip
@@ -103,9 +117,15 @@ def train_run(cfg: CapacityConfig, spec: ModelSpec, n_train: int, seed: int, dty
                             cfg.saturation):  # fmt: skip
                 sat_step = step
                 break
+    timing = {"steps": step, "seconds": time.perf_counter() - t0,
+              "cpu_seconds": time.process_time() - c0}  # fmt: skip
+    if diverged is not None:
+        return {"diverged": True, "error": diverged, "curve": curve, **timing}
     last = curve[-1]
     return {
-        "n_params": count_parameters(model),
+        "diverged": False,
+        "n_params": used_parameters(model, cfg.length + 1),
+        "n_params_built": count_parameters(model),
         "dataset_bits": data.dataset_bits,
         "string_bits": float(data.train_bits.mean()),
         "n_test": len(data.test),
@@ -113,10 +133,8 @@ def train_run(cfg: CapacityConfig, spec: ModelSpec, n_train: int, seed: int, dty
         "auc_chance_sd": mia_null_sd(n_train, len(data.test)),
         "saturated": sat_step is not None,
         "saturated_at_step": sat_step,
-        "steps": step,
-        "seconds": time.perf_counter() - t0,
-        # CPU time of this process: on a shared machine the honest measure of the run's cost
-        "cpu_seconds": time.process_time() - c0,
+        # cpu_seconds, the CPU time of this process: on a shared machine the honest cost
+        **timing,
         "final": last,
         "curve": curve,
     }

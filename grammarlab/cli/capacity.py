@@ -57,6 +57,10 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         if rec is None:
             print(f"[{done[0]}/{total}] {run_id}: done before, skipped", file=sys.stderr)
             return
+        if rec.get("diverged"):
+            print(f"[{done[0]}/{total}] {run_id}: DIVERGED ({rec['error']}), recorded; going on",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            return
         f = rec["final"]
         sat = f"saturated at {rec['saturated_at_step']}" if rec["saturated"] else "NOT saturated"
         print(f"[{done[0]}/{total}] {run_id}: {f['mem_bits']:.0f} of {rec['dataset_bits']:.0f} "

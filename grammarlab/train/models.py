@@ -51,6 +51,7 @@ LORA_TARGETS: dict[str, tuple[str, ...]] = {
     "gpt_neox": ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"),
     "llama": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
     "mistral": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    "gpt2": ("c_attn", "c_proj", "c_fc"),
 }
 
 
@@ -60,11 +61,16 @@ class ModelPreset:
 
     Tiny presets carry their default sizes; ``intermediate_size`` of the Llama/Mistral ones is
     smaller than GPT-NeoX's because their gated MLP has three matrices instead of two, so all
-    three tiny presets have about 0.1M parameters.
+    tiny presets have about 0.1M parameters.
+
+    ``parallel_residual`` (GPT-NeoX only): Pythia's ``x + attn(ln1(x)) + mlp(ln2(x))``, where
+    the MLP of a block reads the block's input, never its attention output; False is the
+    sequential ``h = x + attn(ln1(x)); h + mlp(ln2(h))`` of GPT-2 and Llama. In a 1-layer model
+    the parallel form means that no MLP ever sees what attention gathered from the context.
     """
 
     name: str
-    family: str  # "gpt_neox" | "llama" | "mistral"
+    family: str  # "gpt_neox" | "llama" | "mistral" | "gpt2"
     source: str  # "tiny" | "hub" | "gguf"
     lr: float
     hub_id: str | None = None
@@ -75,6 +81,7 @@ class ModelPreset:
     intermediate_size: int = 256
     gguf_package: str | None = None
     gguf_file: str | None = None
+    parallel_residual: bool = True
 
 
 def resolve_device(name: str) -> torch.device:
@@ -104,7 +111,11 @@ PRESETS: dict[str, ModelPreset] = {
         _preset("llama3-8b", "llama", "hub", 5e-6, hub_id="meta-llama/Meta-Llama-3-8B"),
         _preset("mistral-nemo-12b", "mistral", "hub", 5e-6,
                 hub_id="mistralai/Mistral-Nemo-Base-2407"),
-        _preset("pythia-tiny", "gpt_neox", "tiny", 3e-3),
+        _preset("pythia-tiny", "gpt_neox", "tiny", 3e-3),  # Pythia's parallel residual
+        _preset("pythia-tiny-seq", "gpt_neox", "tiny", 3e-3, parallel_residual=False),
+        # GPT-2 (Morris et al.'s architecture): learned absolute positions, GELU MLP, pre-LN,
+        # tied input and output embeddings as in GPT-2
+        _preset("gpt2-tiny", "gpt2", "tiny", 3e-3),
         _preset("llama-tiny", "llama", "tiny", 3e-3, intermediate_size=176),
         _preset("mistral-tiny", "mistral", "tiny", 3e-3, intermediate_size=176),
         _preset("smollm2-135m-instruct", "llama", "gguf", 1e-5,
@@ -344,7 +355,13 @@ def load_model(
 def _build_tiny(
     preset: ModelPreset, spec: ModelSpec, terminals: Sequence[str], seed: int
 ) -> tuple[torch.nn.Module, TokenMap]:
-    from transformers import AutoModelForCausalLM, GPTNeoXConfig, LlamaConfig, MistralConfig
+    from transformers import (
+        AutoModelForCausalLM,
+        GPT2Config,
+        GPTNeoXConfig,
+        LlamaConfig,
+        MistralConfig,
+    )
 
     tmap = TokenMap.for_tiny(terminals, spec.vocab_size)
     size = {n: getattr(spec, n) or getattr(preset, n) for n in _SIZE_FIELDS}
@@ -356,7 +373,16 @@ def _build_tiny(
         attention_dropout=0.0, tie_word_embeddings=False, use_cache=False,
     )  # fmt: skip
     if preset.family == "gpt_neox":
-        config = GPTNeoXConfig(**common, hidden_dropout=0.0)
+        config = GPTNeoXConfig(**common, hidden_dropout=0.0,
+                               use_parallel_residual=preset.parallel_residual)  # fmt: skip
+    elif preset.family == "gpt2":  # GPT-2 names the same sizes differently; no rotary
+        config = GPT2Config(
+            vocab_size=tmap.vocab_size, n_embd=size["hidden_size"], n_layer=size["num_layers"],
+            n_head=size["num_heads"], n_inner=size["intermediate_size"],
+            n_positions=MAX_POSITIONS, bos_token_id=tmap.bos_id, eos_token_id=tmap.eos_id,
+            pad_token_id=tmap.pad_id, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+            tie_word_embeddings=True, use_cache=False,
+        )  # fmt: skip
     elif preset.family == "llama":
         config = LlamaConfig(**common)
     else:  # Mistral = Llama plus a sliding window; ours covers the whole string

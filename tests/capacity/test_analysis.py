@@ -61,3 +61,29 @@ def test_a_runs_bits_are_its_best_measured_checkpoint():
     # the measurement at step 300 (3100 bits), not the last one (a drop to 1200)
     assert (row["mem_bits"], row["mem_bits_signed"], row["best_step"]) == (3100.0, 3095.0, 300)
     assert row["mem_bits_last"] == 1200.0
+
+
+def test_steps_table_reads_the_best_so_far_at_each_mark():
+    rec = fake("m0", "pythia-tiny", 100, 300.0, 4, 0)
+    rec["settings"]["train"] = {"max_steps": 2000}
+    rec["steps"] = 1200  # stopped by the saturation rule at 1200
+    points = [(400, 50.0), (800, 120.0), (1000, 90.0), (1200, 130.0)]
+    rec["curve"] = [{**rec["final"], "step": s, "mem_bits": b} for s, b in points]
+    t = analyse([rec])["steps"]
+    # marks 500, 1000, 2000 (3000.. beyond max_steps): best of the points up to each
+    assert t["step"].tolist() == [500, 1000, 2000]
+    assert t["mem_bits"].tolist() == [50.0, 120.0, 130.0]  # the drop at 1000 is not a best
+    assert t["stopped"].tolist() == [False, False, True]
+
+
+def test_the_ceiling_is_n_h_minus_n_log2_n():
+    from grammarlab.capacity.analysis import ceiling_bits
+
+    # 64 strings of 64 bits: 4096 - 64 * 6 = 3712; 128 strings: 8192 - 128 * 7 = 7296
+    assert ceiling_bits(4096.0, 64) == 3712.0 and ceiling_bits(8192.0, 128) == 7296.0
+    # a model that gives each of the N strings probability 1/N exactly meets it
+    h, n = 12.0, 8
+    assert ceiling_bits(n * h, n) == pytest.approx(n * (h - math.log2(n)))
+    t = analyse([fake("m0", "pythia-tiny", 100, 300.0, 4, 0)])["runs"]
+    assert t["ceiling_bits"].tolist() == [4 * 128.0 - 8.0]
+    assert t["of_ceiling"].tolist() == pytest.approx([300.0 / 504.0])

@@ -62,7 +62,15 @@ def test_other_settings_in_the_same_folder_is_an_error(config_file, tmp_path, ca
     cfg = load_config(config_file())
     run = expand(cfg)[0]
     (out / "runs").mkdir(parents=True)
-    (out / "runs" / f"{run.run_id}.json").write_text(json.dumps({"settings": {"seed": 99}}))
+    record = {
+        "run_id": "x",
+        "settings": {"seed": 99},
+        "n_params": 1,
+        "dataset_bits": 1.0,
+        "final": {"mem_bits": 0.0, "mem_bits_signed": 0.0, "auc": 0.5},
+        "curve": [],
+    }
+    (out / "runs" / f"{run.run_id(cfg)}.json").write_text(json.dumps(record))
     assert main(["capacity", str(config_file()), "--out", str(out), "--quiet"]) == 2
     assert "other settings" in capsys.readouterr().err
 
