@@ -31,7 +31,10 @@ from grammarlab.analysis.phases import (
     phases_over_seeds,
     summarize_event,
 )
+from grammarlab.cli.grammar import parquet_out, write_chunks, write_file
+from grammarlab.cli.outputs import output_file
 from grammarlab.errors import GrammarlabError
+from grammarlab.grammar.dataset import jsonl_chunks, write_parquet
 
 if TYPE_CHECKING:
     from grammarlab.runs.folder import RunDir
@@ -208,16 +211,12 @@ def cmd_measures(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from grammarlab.cli.grammar import parquet_out, write_chunks, write_file
-    from grammarlab.grammar.dataset import jsonl_chunks, write_parquet
-    from grammarlab.runs.folder import RunDir
+    from grammarlab.runs.folder import RunDir  # torch
 
     run = RunDir(Path(args.run_dir))
     if args.format == "parquet":
         parquet_out(args.out)
     if args.out is not None:
-        from grammarlab.cli.outputs import output_file
-
         output_file(args.out, "--out")
     sets = run.read_data()
     if not sets:
