@@ -38,7 +38,9 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     from grammarlab.capacity.config import load_config
     from grammarlab.capacity.grid import expand, run_grid
     from grammarlab.capacity.report import write_report
+    from grammarlab.cli.console import figure_backend
 
+    figure_backend()
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}", file="--workers")
     cfg = load_config(args.config)

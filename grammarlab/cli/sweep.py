@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import sys
 
-from grammarlab.cli.console import show_progress
+from grammarlab.cli.console import figure_backend, show_progress
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -83,6 +83,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    figure_backend()
     from grammarlab.plot.registry import plot_all
 
     written, notes = plot_all(args.path, args.out, kinds=args.kinds)
@@ -93,6 +94,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    figure_backend()
     from grammarlab.sweep.demo import run_demo
 
     return run_demo(out=args.out, figures=args.figures, seeds=args.seeds, workers=args.workers,

@@ -24,6 +24,7 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from grammarlab.analysis.phases import summarize_event
@@ -80,9 +81,14 @@ def attach(fig: Figure, data: pd.DataFrame) -> Figure:
 
 
 def new_figure(size: tuple[float, float] | None, default: tuple[float, float]) -> Figure:
-    """A plain Figure (not registered with pyplot) of ``size`` inches (width, height)."""
+    """A plain Figure (not registered with pyplot) of ``size`` inches (width, height), on an Agg
+    canvas of its own (the layout measures text with it; the global backend is untouched)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     w, h = size if size is not None else default
-    return Figure(figsize=(w, h))
+    fig = Figure(figsize=(w, h))
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def one_axes(ax: Any, size: tuple[float, float] | None, default: tuple[float, float]) -> tuple:
@@ -258,17 +264,51 @@ def display_labels(df: pd.DataFrame, labels: Mapping[str, str] | None = None) ->
     return out
 
 
+def table_labels(t: Any, labels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """:func:`display_labels` over every table of ``t`` that has grammars (phases, curves,
+    measures, per_string, per_position): a ``label`` column in any of them names the grammar."""
+    frames = []
+    for name in ("phases", "curves", "measures", "per_string", "per_position"):
+        df = getattr(t, name, None)
+        if isinstance(df, pd.DataFrame) and "grammar" in df.columns:
+            cols = ["grammar", "label"] if "label" in df.columns else ["grammar"]
+            frames.append(df[cols].drop_duplicates())
+    if not frames:
+        return dict(labels or {})
+    return display_labels(pd.concat(frames, ignore_index=True), labels)
+
+
 def resolve_palette(palette: Palette, keys: Sequence[Any], default: Mapping[Any, Any]) -> dict:
     """One colour per key: ``default`` when ``palette`` is None; a mapping overrides the default
     for its keys; a list or a palette name gives the keys' colours in order."""
     import seaborn as sns
 
     if palette is None:
-        return dict(default)
-    if isinstance(palette, Mapping):
-        return {**default, **palette}
-    colors = sns.color_palette(palette, len(keys))
-    return dict(zip(keys, colors, strict=True))
+        out = dict(default)
+    elif isinstance(palette, Mapping):
+        out = {**default, **palette}
+    else:
+        out = dict(zip(keys, sns.color_palette(palette, len(keys)), strict=True))
+    # resolved now: a "C1" is the house style's colour cycle, which is gone when the figure is
+    # saved outside the style's context
+    return {k: to_rgb(v) for k, v in out.items()}
+
+
+def points(ax: Any, x: Any, y: Any, **kw: Any) -> Any:
+    """``ax.plot`` of the finite (x, y) pairs, not clipped by the frame (a marker at the first
+    or last epoch shows whole); with none, an empty line (for the legend) that the layout
+    ignores (an empty unclipped line would count as an artist at the figure's origin)."""
+    x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return ax.plot([], [], **kw)
+    return ax.plot(x[ok], y[ok], clip_on=False, **kw)
+
+
+def cycle_color(i: int) -> tuple[float, float, float]:
+    """The i-th colour of the current colour cycle as RGB (``"C{i}"`` resolved now, inside the
+    house style, not when the figure is saved)."""
+    return to_rgb(f"C{i}")
 
 
 def mark_phases(ax: Any, c: pd.DataFrame, ph: pd.Series, color: Any) -> None:
@@ -283,11 +323,10 @@ def mark_phases(ax: Any, c: pd.DataFrame, ph: pd.Series, color: Any) -> None:
             continue
         y = loss_at(c, e, "test")
         if censored:
-            ax.plot([e], [y], marker=">", ms=8, mew=1.5, mfc="none", color=color, ls="none",
-                    zorder=5, clip_on=False)  # fmt: skip
+            points(ax, [e], [y], marker=">", ms=8, mew=1.5, mfc="none", color=color, ls="none",
+                   zorder=5)  # fmt: skip
         else:
-            ax.plot([e], [y], marker=marker, ms=8, mew=2, color=color, ls="none", zorder=5,
-                    clip_on=False)  # fmt: skip
+            points(ax, [e], [y], marker=marker, ms=8, mew=2, color=color, ls="none", zorder=5)
 
 
 def marker_handles() -> tuple[list, list[str]]:
@@ -299,7 +338,7 @@ def marker_handles() -> tuple[list, list[str]]:
          Line2D([], [], marker="^", ls="none", color="k"),
          Line2D([], [], marker=">", ls="none", color="k", mfc="none")],
         ["memorization onset", "end of generalization",
-         "still falling at the last epoch (censored)"],
+         "not reached by the last epoch (censored, drawn there)"],
     )  # fmt: skip
 
 

@@ -31,7 +31,7 @@ from grammarlab.plot.common import (
     attach,
     band_handle,
     curves_long,
-    display_labels,
+    cycle_color,
     families,
     figure_function,
     grammar_palette,
@@ -41,8 +41,10 @@ from grammarlab.plot.common import (
     mark_phases,
     mean_phases,
     panel_grid,
+    points,
     resolve_palette,
     sorted_grammars,
+    table_labels,
 )
 
 DATASET_NAMES = {"train": "train", "test": "test", "random": "random strings",
@@ -62,8 +64,7 @@ def _pick_grammars(c: pd.DataFrame, grammars: Sequence[str] | None, most: int) -
     if len(allg) <= most:
         return allg, ""
     picks = [allg[0], allg[len(allg) // 2], allg[-1]]
-    return picks, (f"{len(picks)} of {len(allg)} grammars (lowest, median and highest entropy; "
-                   "grammars= picks others)")  # fmt: skip
+    return picks, f"{len(picks)} of {len(allg)} grammars: the lowest, median and highest entropy"
 
 
 @figure_function
@@ -89,6 +90,7 @@ def fig1(
     mapping by dataset, a list or a palette name); size: (width, height) in inches."""
     c = curves_long(t, ("train", "test", "random"))
     grammars, note = _pick_grammars(c, grammars, 3)
+    explicit_run = n_train is not None and seed is not None
     c = c[c.grammar.isin(grammars)]
     if n_train is None:
         n_train = int(c.n_train.min())
@@ -104,11 +106,11 @@ def fig1(
     grammars = [g for g in grammars if g in set(c.grammar)]
     if not grammars:
         raise Skip(f"fig1: no run with n = {n_train}, seed = {seed}")
-    names = display_labels(c, labels)
+    names = table_labels(t, labels)
     datasets = ["train", "test", "random"]
     pal = resolve_palette(palette, datasets, dict(zip(datasets, ("C0", "C1", "C2"), strict=True)))
     own = axes is None
-    fig, axs = panel_grid(len(grammars), 3, axes, size, panel=(TWO_COLUMN_IN / 3, 1.6))
+    fig, axs = panel_grid(len(grammars), 3, axes, size, panel=(TWO_COLUMN_IN / 3, 1.8))
     ph = t.phases.set_index("run")
     rows = []
     for j, g in enumerate(grammars):
@@ -118,7 +120,7 @@ def fig1(
             sns.lineplot(d, x="epoch", y=what, hue="dataset_name", ax=ax, legend=i == j == 0,
                          hue_order=[DATASET_NAMES[k] for k in datasets],
                          palette={DATASET_NAMES[k]: pal[k] for k in datasets})  # fmt: skip
-            ax.set(ylabel=LOSS if what == "loss" else "next-token accuracy",
+            ax.set(ylabel=LOSS if what == "loss" else "next-token acc.",
                    xlabel="epoch" if j == len(grammars) - 1 else None)  # fmt: skip
         if d.run.iloc[0] in ph.index:
             mark_phases(axs[j, 0], d, ph.loc[d.run.iloc[0]], "k")
@@ -129,18 +131,21 @@ def fig1(
         acc_gap = pd.Series(memorization_score_acc(wide["acc"]["train"], wide["acc"]["test"]),
                             index=wide.index)  # fmt: skip
         ax = axs[j, 2]
-        ax.plot(score.index, score.values, color="C3", label="1 - L_train/L_test (clipped [0, 1])")
-        ax.plot(acc_gap.index, acc_gap.values, "--", color="C4", label="train_acc - test_acc")
+        ax.plot(score.index, score.values, color=cycle_color(3),
+                label="1 - L_train/L_test (clipped [0, 1])")  # fmt: skip
+        ax.plot(acc_gap.index, acc_gap.values, "--", color=cycle_color(4),
+                label="train_acc - test_acc")  # fmt: skip
         ax.set(xlabel="epoch" if j == len(grammars) - 1 else None, ylabel="memorization",
                ylim=(-0.05, 1.05))  # fmt: skip
         row = d[["run", "grammar", "entropy_bits", "n_train"]].iloc[0]
-        axs[j, 0].set_title(f"{names[g]}: H = {row.entropy_bits:.1f} bits/string", loc="left")
+        axs[j, 0].set_title(f"{names[g]}\nH = {row.entropy_bits:.1f} bits/string", loc="left")
         rows.append(pd.DataFrame({"grammar": g, "epoch": score.index, "memorization_loss_clipped":
                                   score.values, "memorization_acc": acc_gap.values}))  # fmt: skip
+    chosen = [] if explicit_run else ["the smallest n and first seed"]
     title = f"one run per grammar: n = {n_train}" + (f", seed {seed}" if seed is not None else "")
-    title += " (n_train=, seed= pick others)" if own else ""
+    title += f" ({chosen[0]})" if chosen else ""
     if note:
-        title += f"; {note}"
+        title += f";\n{note}"
     fig.suptitle(title)
     if own:
         fig.tight_layout()
@@ -167,7 +172,7 @@ def fig2(
     c = curves_long(t)
     ph = mean_phases(t)
     grammars = sorted_grammars(c)
-    names = display_labels(c, labels)
+    names = table_labels(t, labels)
     own = axes is None
     fig, axs = grid(len(grammars), axes=axes, size=size)
     ns = sorted(c.n_train.unique())
@@ -220,7 +225,7 @@ def fig3(
     if not cand:
         raise Skip("fig3 needs a grammar with two n and a memorization onset for the larger n")
     g = sorted(cand)[0][1]
-    names = display_labels(c, labels)
+    names = table_labels(t, labels)
     p = ph[ph.grammar == g].sort_values("n_train")
     small, large = p.iloc[0], p.iloc[-1]
     d = c[c.grammar == g]
@@ -240,13 +245,14 @@ def fig3(
                      ax=ax, color=colors[k])  # fmt: skip
         ax.axhline(level, color="gray", lw=1)
         ax.set(title=f"{names[g]}, n = {row.n_train}", ylabel=LOSS)
-    axs[1].plot([large.memorization_onset_epoch], [level], "x", ms=10, mew=2, color="k",
-                clip_on=False)  # fmt: skip
+    points(axs[1], [large.memorization_onset_epoch], [level], marker="x", ls="none", ms=10,
+           mew=2, color="k")  # fmt: skip
     note = "train loss where the larger n starts memorizing"
     if cross is not None:
         te = ds.loc[cross, "test"]
         # an open circle: the x is reserved for the memorization onset
-        axs[0].plot([cross], [level], "o", ms=8, mfc="none", mew=1.5, color="k", clip_on=False)
+        points(axs[0], [cross], [level], marker="o", ls="none", ms=8, mfc="none", mew=1.5,
+               color="k")  # fmt: skip
         axs[0].annotate(f"same train loss, test {te:.2f}", (cross, te), fontsize=8,
                         xytext=(5, 10), textcoords="offset points")  # fmt: skip
     fig.suptitle(
@@ -280,7 +286,7 @@ def fig4(
         raise Skip("fig4 needs sequential runs (d1/d2 losses); none found")
     d = c[c.run.isin(seq) & c.dataset.isin(["d1", "d2", "test"])]
     grammars = sorted_grammars(d)
-    names = display_labels(d, labels)
+    names = table_labels(t, labels)
     keys = ["d1", "d2", "test"]
     pal = resolve_palette(palette, keys, dict(zip(keys, ("C1", "C2", "C0"), strict=True)))
     own = axes is None
@@ -363,7 +369,7 @@ def fig5(
                     ax.set_ylim(lo, hi)
     else:
         fig.tight_layout()
-    _entropy_legend(fig, c, pal, bool(floors), display_labels(c, labels))
+    _entropy_legend(fig, c, pal, bool(floors), table_labels(t, labels))
     data = c.assign(entropy_floor_nats_per_token=c.grammar.map(floors))
     return attach(fig, data)
 

@@ -17,12 +17,12 @@ from grammarlab.plot.common import (
     Palette,
     Skip,
     attach,
-    display_labels,
     figure_function,
     grammar_palette,
     one_axes,
     resolve_palette,
     sorted_grammars,
+    table_labels,
 )
 
 
@@ -52,7 +52,7 @@ def onset_vs_load(
     fig, ax = one_axes(ax, size, (COLUMN_IN * 1.4, 2.8))
     order = sorted_grammars(tab)
     pal = resolve_palette(palette, order, grammar_palette(tab))
-    names = display_labels(tab, labels)
+    names = table_labels(t, labels)
     tab = tab.assign(grammar_name=tab.grammar.map(names))
     obs, cens = tab[~tab.onset_censored], tab[tab.onset_censored]
     sns.scatterplot(obs, x="load", y="onset_epoch", hue="grammar_name", style="n_train",

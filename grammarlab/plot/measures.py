@@ -19,7 +19,6 @@ from grammarlab.plot.common import (
     Palette,
     Skip,
     attach,
-    display_labels,
     figure_function,
     grammar_palette,
     grid,
@@ -27,6 +26,7 @@ from grammarlab.plot.common import (
     panel_grid,
     resolve_palette,
     sorted_grammars,
+    table_labels,
 )
 
 
@@ -60,7 +60,7 @@ def mia_auc(
     fig, axs = grid(len(ns), h=2.2, ncols=min(len(ns), 2), sharey=True, axes=axes, size=size)
     order = sorted_grammars(m)
     pal = resolve_palette(palette, order, grammar_palette(m))
-    names = display_labels(m, labels)
+    names = table_labels(t, labels)
     for ax, n in zip(axs, ns, strict=True):
         d = m[m.n_train == n].assign(grammar_name=lambda x: x.grammar.map(names))
         band = d.groupby("epoch")[["mia_null_lo", "mia_null_hi"]].mean()
@@ -108,7 +108,7 @@ def position_heatmap(
                   key=lambda k: (sorted_grammars(pp).index(k[0]), k[1]))  # fmt: skip
     own = axes is None
     fig, axs = grid(len(keys), h=1.9, ncols=2, axes=axes, size=size)
-    names = display_labels(pp, labels)
+    names = table_labels(t, labels)
     vmax = float(np.nanpercentile(np.abs(pp.excess_bits), 99)) or 1.0
     for ax, (g, n) in zip(axs, keys, strict=True):
         d = pp[(pp.grammar == g) & (pp.n_train == n)]
@@ -155,7 +155,7 @@ def generations_valid(
                           sharey=True)  # fmt: skip
     order = sorted_grammars(m)
     pal = resolve_palette(palette, order, grammar_palette(m))
-    names = display_labels(m, labels)
+    names = table_labels(t, labels)
     titles = {"gen_grammatical_share": "grammatical", "gen_copy_share": "copy of a training string",
               "gen_novel_share": "novel grammatical"}  # fmt: skip
     # a small horizontal offset per grammar, so that error bars at one epoch do not overlap

@@ -22,7 +22,6 @@ from grammarlab.plot.common import (
     Skip,
     attach,
     curves_long,
-    display_labels,
     families,
     figure_function,
     grammar_palette,
@@ -31,8 +30,10 @@ from grammarlab.plot.common import (
     marker_handles,
     mean_phases,
     panel_grid,
+    points,
     resolve_palette,
     sorted_grammars,
+    table_labels,
 )
 
 
@@ -48,13 +49,13 @@ def phase_diagram(
 ) -> Figure:
     """Epoch x grammar entropy, colour = memorization score clipped to [0, 1] (mean over
     seeds); one row per grammar family (the tables' ``family`` column, else the name up to its
-    first '_'), one column per n; one band per grammar (the grammars are discrete: markers only,
-    no line between them). On top: the onset (x) and end of generalization (triangle), the
+    first '_'), one column per n; one band of equal height per grammar, ordered by entropy (the
+    grammars are discrete: no entropy axis between them, markers only, no line joining them). On top: the onset (x) and end of generalization (triangle), the
     floor-corrected onset (+) where the runs have it (phases.json with the grammar's own losses:
     :func:`grammarlab.analysis.phases.floor_corrected_onset`); an event most seeds did not reach
-    is an open right-pointing triangle at the last epoch, the onset's in the upper half of its
-    band and the end's in the lower half, so both show when both are censored; cells whose runs
-    all stopped early get their onset as a hollow grey circle: provisional.
+    is an open right-pointing triangle at the last epoch (when both are, the onset's in the
+    upper half of the grammar's band and the end's in the lower half, so that both show);
+    cells whose runs all stopped early get their onset as a hollow grey circle: provisional.
 
     axes: families x n axes (row by row); labels: grammar -> name on the y ticks (default:
     the entropy in bits/string); palette: the marker colours, a mapping with keys ``onset``,
@@ -78,7 +79,9 @@ def phase_diagram(
     colors = {"onset": "cyan", "end": "lime", "floor": "white"}
     if isinstance(palette, Mapping):
         colors.update(palette)
-    names = display_labels(c, labels) if labels or "label" in c.columns else None
+    names = table_labels(t, labels)
+    if all(k == v for k, v in names.items()):
+        names = None  # no label but the name: the ticks give the entropy only
     fams, ns = sorted(w.family.unique()), sorted(w.n_train.unique())
     own = axes is None
     fig, axs = panel_grid(len(fams), len(ns), axes, size, panel=(TWO_COLUMN_IN / len(ns), 2.2),
@@ -91,45 +94,54 @@ def phase_diagram(
             if d.empty:
                 ax.set_visible(False)
                 continue
-            m = d.pivot_table(index="entropy_bits", columns="epoch", values="score")
-            hs, es = m.index.to_numpy(float), m.columns.to_numpy(float)
-            he = _edges(hs)
+            # one band of equal height per grammar, by entropy: the grammars are distinct
+            # points, not a continuum of entropies (the ticks give each one's entropy)
+            m = d.pivot_table(index="grammar", columns="epoch", values="score")
+            ent = d.groupby("grammar").entropy_bits.first()
+            rows = sorted(m.index, key=lambda g: (ent[g], str(g)))
+            m = m.loc[rows]
+            es, row_of = m.columns.to_numpy(float), {g: k for k, g in enumerate(rows)}
+            he = np.arange(len(rows) + 1) - 0.5
             mesh = ax.pcolormesh(_edges(es), he, m.to_numpy(), cmap=cmap, vmin=0, vmax=1)
-            # separate bands: the grammars are distinct points, not a continuum of entropies
             for y in he[1:-1]:
                 ax.axhline(y, color="white", lw=1.5)
-            half = dict(zip(hs, np.diff(he) / 2, strict=True))
-            p = ph[(ph.n_train == n) & ph.grammar.isin(d.grammar.unique())]
-            p = p.sort_values("entropy_bits")
-            h = p.entropy_bits.to_numpy(float)
-            dh = np.array([half.get(v, 0.5) for v in h]) * 0.5
+            p = ph[(ph.n_train == n) & ph.grammar.isin(rows)]
+            p = p.assign(row=p.grammar.map(row_of)).sort_values("row")
+            h = p.row.to_numpy(float)
+            # both events censored: both at the last epoch, so the onset goes up and the end
+            # down within the grammar's band, and both show
+            both = p.memorization_onset_censored.to_numpy(
+                bool
+            ) & p.generalization_end_censored.to_numpy(bool)
+            dh = 0.25 * both
             evs = (("memorization_onset", "x", colors["onset"], +1),
                    ("generalization_end", "^", colors["end"], -1))  # fmt: skip
             for ev, marker, color, shift in evs:
                 e = p[f"{ev}_epoch"].to_numpy(float)
                 cens = p[f"{ev}_censored"].to_numpy(bool)
                 name = "memorization onset" if ev[0] == "m" else "end of generalization"
-                ax.plot(e[~cens], h[~cens], marker=marker, ls="none", color=color, ms=7, mew=2,
-                        label=name, clip_on=False)  # fmt: skip
-                ax.plot(e[cens], (h + shift * dh)[cens], marker=">", ls="none", color=color,
-                        ms=7, mfc="none", mew=1.5, clip_on=False,
-                        label=f"{name}: not reached by the last epoch (censored)")  # fmt: skip
+                points(ax, e[~cens], h[~cens], marker=marker, ls="none", color=color, ms=7,
+                       mew=2, label=name)  # fmt: skip
+                points(ax, e[cens], (h + shift * dh)[cens], marker=">", ls="none", color=color,
+                       ms=7, mfc="none", mew=1.5,
+                       label=f"{name}: not reached by the last epoch (censored)")  # fmt: skip
             if "provisional_onset_epoch" in p:
                 e = p["provisional_onset_epoch"].to_numpy(float)
-                ax.plot(e, h, marker="o", ls="none", color="0.7", mfc="none", ms=7,
-                        label="onset, provisional (runs stopped early)", clip_on=False)  # fmt: skip
+                points(ax, e, h, marker="o", ls="none", color="0.7", mfc="none", ms=7,
+                       label="onset, provisional (runs stopped early)")  # fmt: skip
             if "floor_corrected_onset_epoch" in p:
                 e = p["floor_corrected_onset_epoch"].to_numpy(float)
-                ax.plot(e, h, marker="+", ls="none", color=colors["floor"], ms=8, mew=2,
-                        label="floor-corrected onset", clip_on=False)  # fmt: skip
+                points(ax, e, h, marker="+", ls="none", color=colors["floor"], ms=8, mew=2,
+                       label="floor-corrected onset")  # fmt: skip
             ticks = [f"{v:.0f}" for v in p.entropy_bits]
             if names is not None:
                 ticks = [f"{names.get(str(g), g)}\n{v:.0f} bits"
                          for g, v in zip(p.grammar, p.entropy_bits, strict=True)]  # fmt: skip
-            ax.set_yticks(p.entropy_bits, ticks)
+            ax.set_yticks(h, ticks)
+            ax.set_ylim(he[0], he[-1])
             ax.grid(False)
             ax.set(xlabel="epoch" if i == len(fams) - 1 else None, title=f"{fam}, n = {n}",
-                   ylabel="grammar entropy\n(bits/string)" if j == 0 else None)  # fmt: skip
+                   ylabel="grammar (entropy,\nbits/string)" if j == 0 else None)  # fmt: skip
     handles, labels_ = [], []
     for ax in axs.flat:
         for hd, lab in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -225,7 +237,7 @@ def phases_vs(
     npal = dict(zip(ns, sns.color_palette("tab10", len(ns)), strict=True))
     order = sorted_grammars(ph)
     gpal = resolve_palette(palette, order, grammar_palette(ph))
-    names = display_labels(ph, labels)
+    names = table_labels(t, labels)
     rows = []
     for ev, (marker, name) in events.items():
         for n, d in ph.groupby("n_train"):
@@ -255,15 +267,20 @@ def phases_vs(
 
 
 def _line(ax: Any, x: Any, d: pd.DataFrame, ev: str, marker: str, color: Any, ls: str) -> None:
-    """One line through a group's observed event epochs; censored ones open, pointing right."""
+    """One line through a group's observed event epochs; censored ones open, pointing right,
+    3.5 points above (onset) or below (end of generalization) the last epoch, so that an onset
+    and an end both censored at one spot show as two markers."""
+    from matplotlib.transforms import offset_copy
+
     y = d[f"{ev}_epoch"].to_numpy(float)
     cens = d[f"{ev}_censored"].to_numpy(bool)
     x = np.asarray(x, float)
     # the line joins observed events only: a censored one is a bound, not a point on a curve
-    ax.plot(x[~cens], y[~cens], ls=ls, color=color, lw=1, marker=marker, ms=6, mew=1.5,
-            clip_on=False)  # fmt: skip
-    ax.plot(x[cens], y[cens], marker=">", ls="none", color=color, ms=6, mfc="none",
-            clip_on=False)  # fmt: skip
+    points(ax, x[~cens], y[~cens], ls=ls, color=color, lw=1, marker=marker, ms=6, mew=1.5)
+    shifted = offset_copy(ax.transData, fig=ax.figure, y=3.5 if ev[0] == "m" else -3.5,
+                          units="points")  # fmt: skip
+    points(ax, x[cens], y[cens], marker=">", ls="none", color=color, ms=6, mfc="none",
+           transform=shifted)  # fmt: skip
 
 
 @figure_function
@@ -292,7 +309,7 @@ def memorized_bits(
             "excess_test_bits": "excess test bits/string\n(model - grammar)"}  # fmt: skip
     order = sorted_grammars(m)
     pal = resolve_palette(palette, order, grammar_palette(m))
-    names = display_labels(m, labels)
+    names = table_labels(t, labels)
     for j, n in enumerate(ns):
         for i, col in enumerate(cols):
             d = m[m.n_train == n].assign(grammar_name=lambda x: x.grammar.map(names))
@@ -345,7 +362,7 @@ def per_string(
         raise Skip("no training strings in per_string.csv")
     data = pd.concat(rows, ignore_index=True)
     grammars, ns = sorted_grammars(data), sorted(data.n_train.unique())
-    names = display_labels(data, labels)
+    names = table_labels(t, labels)
     present = set(zip(data.n_train, data.grammar, strict=True))
     keys = [(n, g) for n in ns for g in grammars if (n, g) in present]
     own = axes is None
@@ -412,7 +429,7 @@ def forgetting(
         raise Skip("forgetting needs sequential runs with both stages recorded")
     df = pd.DataFrame(rows)
     gs = sorted_grammars(df)
-    names = display_labels(c[c.grammar.isin(gs)], labels)
+    names = table_labels(t, labels)
     pal = resolve_palette(palette, gs, dict.fromkeys(gs, "C0"))
     own = axes is None
     fig, axs = grid(len(gs), ncols=len(gs), h=2.3, axes=axes, size=size, sharey=True)
