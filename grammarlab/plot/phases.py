@@ -50,7 +50,8 @@ def phase_diagram(
     """Epoch x grammar entropy, colour = memorization score clipped to [0, 1] (mean over
     seeds); one row per grammar family (the tables' ``family`` column, else the name up to its
     first '_'), one column per n; one band of equal height per grammar, ordered by entropy (the
-    grammars are discrete: no entropy axis between them, markers only, no line joining them). On top: the onset (x) and end of generalization (triangle), the
+    grammars are discrete: no entropy axis between them, markers only, no line joining them).
+    On top: the onset (x) and end of generalization (triangle), the
     floor-corrected onset (+) where the runs have it (phases.json with the grammar's own losses:
     :func:`grammarlab.analysis.phases.floor_corrected_onset`); an event most seeds did not reach
     is an open right-pointing triangle at the last epoch (when both are, the onset's in the
