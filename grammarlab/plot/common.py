@@ -241,13 +241,14 @@ def sorted_grammars(df: pd.DataFrame) -> list[str]:
 
 
 def band_handle() -> Any:
-    """The legend entry of a shaded +-1 SD band."""
+    """The legend entry of a line with its shaded +-1 SD band (a line over a patch)."""
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    return Patch(color="0.5", alpha=0.25, lw=0)
+    return (Patch(color="0.45", alpha=0.3, lw=0), Line2D([], [], color="0.2", lw=1.2))
 
 
-BAND = "shaded: mean +- 1 SD over seeds"
+BAND = "line: mean over seeds, shading: +- 1 SD"
 
 
 def display_labels(df: pd.DataFrame, labels: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -53,9 +53,9 @@ def onset_vs_load(
     order = sorted_grammars(tab)
     pal = resolve_palette(palette, order, grammar_palette(tab))
     names = table_labels(t, labels)
-    tab = tab.assign(grammar_name=tab.grammar.map(names))
+    tab = tab.assign(grammar_name=tab.grammar.map(names), n=tab.n_train.astype("Int64"))
     obs, cens = tab[~tab.onset_censored], tab[tab.onset_censored]
-    sns.scatterplot(obs, x="load", y="onset_epoch", hue="grammar_name", style="n_train",
+    sns.scatterplot(obs, x="load", y="onset_epoch", hue="grammar_name", style="n",
                     hue_order=[names[g] for g in order if g in set(obs.grammar)],
                     palette={names[g]: pal[g] for g in order}, ax=ax, s=28)  # fmt: skip
     if len(cens):
@@ -74,4 +74,4 @@ def onset_vs_load(
               frameon=False)  # fmt: skip
     if own:
         fig.tight_layout()
-    return attach(fig, tab.drop(columns="grammar_name"))
+    return attach(fig, tab.drop(columns=["grammar_name", "n"]))

@@ -282,6 +282,10 @@ def _line(ax: Any, x: Any, d: pd.DataFrame, ev: str, marker: str, color: Any, ls
                           units="points")  # fmt: skip
     points(ax, x[cens], y[cens], marker=">", ls="none", color=color, ms=6, mfc="none",
            transform=shifted)  # fmt: skip
+    ok = cens & np.isfinite(x) & np.isfinite(y)
+    if ok.any():  # an offset transform does not count for the limits: the data do
+        ax.update_datalim(np.column_stack([x[ok], y[ok]]))
+        ax.autoscale_view()
 
 
 @figure_function
@@ -367,11 +371,12 @@ def per_string(
     present = set(zip(data.n_train, data.grammar, strict=True))
     keys = [(n, g) for n in ns for g in grammars if (n, g) in present]
     own = axes is None
-    k = max(1, min(ncols, len(keys)))
+    # one row per n when the grammars fit in a row, else rows of ncols panels
+    k = max(1, min(ncols, len(grammars) if len(grammars) <= ncols else ncols, len(keys)))
     fig, axs = grid(len(keys), w=TWO_COLUMN_IN / k, h=2.0, ncols=k, axes=axes, size=size)
     whens = ["at memorization onset", "last epoch"]
     pal = resolve_palette(palette, whens, dict(zip(whens, ("C0", "C1"), strict=True)))
-    for ax, (n, g) in zip(axs, keys, strict=True):
+    for i, (ax, (n, g)) in enumerate(zip(axs, keys, strict=True)):
         d = data[(data.n_train == n) & (data.grammar == g)]
         sns.scatterplot(d, x="grammar_bits", y="memU_bits", hue="when", s=10, ax=ax,
                         hue_order=whens, palette=pal, legend=ax is axs[0])  # fmt: skip
@@ -383,7 +388,9 @@ def per_string(
         else:
             note = f"Spearman rho = {spearmanr(last.grammar_bits, last.memU_bits)[0]:.2f}"
         ax.set_title(f"{names[g]}, n = {n}\n({note})", fontsize=7)
-        ax.set(xlabel="surprisal under grammar (bits)", ylabel="memU (bits/string)")
+        # axis labels on the outer panels only (of a figure of ours)
+        ax.set(xlabel="surprisal under grammar (bits)" if not own or i + k >= len(keys) else None,
+               ylabel="memU (bits/string)" if not own or i % k == 0 else None)  # fmt: skip
     if own:
         fig.tight_layout()
     legend_outside(fig, *axs)
