@@ -158,6 +158,10 @@ def grid(
     return fig, list(arr.flat)[:n]
 
 
+LEGEND_TITLES = {"n_train": "n (training strings)", "dataset_name": "dataset",
+                 "grammar_name": "grammar"}  # fmt: skip
+
+
 def legend_outside(
     fig: Any, *axes: Any, markers: bool = False, title: str | None = None, band: bool = False
 ) -> None:
@@ -167,6 +171,7 @@ def legend_outside(
     handles, labels = [], []
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            lab = LEGEND_TITLES.get(lab, lab)  # seaborn's section titles are column names
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
