@@ -90,7 +90,9 @@ def fig1(
     mapping by dataset, a list or a palette name); size: (width, height) in inches."""
     c = curves_long(t, ("train", "test", "random"))
     grammars, note = _pick_grammars(c, grammars, 3)
-    explicit_run = n_train is not None and seed is not None
+    chosen = (["the smallest n"] if n_train is None else []) + (
+        ["the first seed"] if seed is None else []
+    )
     c = c[c.grammar.isin(grammars)]
     if n_train is None:
         n_train = int(c.n_train.min())
@@ -141,9 +143,8 @@ def fig1(
         axs[j, 0].set_title(f"{names[g]}\nH = {row.entropy_bits:.1f} bits/string", loc="left")
         rows.append(pd.DataFrame({"grammar": g, "epoch": score.index, "memorization_loss_clipped":
                                   score.values, "memorization_acc": acc_gap.values}))  # fmt: skip
-    chosen = [] if explicit_run else ["the smallest n and first seed"]
     title = f"one run per grammar: n = {n_train}" + (f", seed {seed}" if seed is not None else "")
-    title += f" ({chosen[0]})" if chosen else ""
+    title += f" ({' and '.join(chosen)})" if chosen else ""
     if note:
         title += f";\n{note}"
     fig.suptitle(title)

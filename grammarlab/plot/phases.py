@@ -389,9 +389,11 @@ def per_string(
             note = f"Spearman rho = {spearmanr(last.grammar_bits, last.memU_bits)[0]:.2f}"
         ax.set_title(f"{names[g]}, n = {n}\n({note})", fontsize=7)
         # axis labels on the outer panels only (of a figure of ours)
-        ax.set(xlabel="surprisal under grammar (bits)" if not own or i + k >= len(keys) else None,
+        ax.set(xlabel="surprisal (bits)" if not own or i + k >= len(keys) else None,
                ylabel="memU (bits/string)" if not own or i % k == 0 else None)  # fmt: skip
     if own:
+        fig.suptitle("memorized bits (memU) of each training string against its surprisal "
+                     "under the grammar")  # fmt: skip
         fig.tight_layout()
     legend_outside(fig, *axs)
     return attach(fig, data)

@@ -115,7 +115,9 @@ def test_labels_palette_and_size(sweep):
 
 def test_fig1_says_which_run_it_draws(sweep):
     t = collect(sweep)
-    assert "n = 4, seed 0 (the smallest n and first seed)" in draw("fig1", t)._suptitle.get_text()
+    assert (
+        "n = 4, seed 0 (the smallest n and the first seed)" in draw("fig1", t)._suptitle.get_text()
+    )
     fig = draw("fig1", t, n_train=8, seed=1, grammars=["high"])
     assert len(fig.axes) == 3 and set(fig.grammarlab_data.run) == {"high-n8-s1"}
     assert "n = 8, seed 1" in fig._suptitle.get_text()
