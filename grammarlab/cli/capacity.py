@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from grammarlab.cli.console import figure_backend
 from grammarlab.errors import ConfigError
 
 
@@ -38,7 +39,6 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     from grammarlab.capacity.config import load_config
     from grammarlab.capacity.grid import expand, run_grid
     from grammarlab.capacity.report import write_report
-    from grammarlab.cli.console import figure_backend
 
     figure_backend()
     if args.workers < 1:

@@ -24,6 +24,7 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
+from cycler import cycler
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
@@ -48,7 +49,6 @@ def house_style() -> dict[str, Any]:
     """The rcParams of the house style: seaborn's whitegrid axes, its paper context with the
     sizes of :data:`RC`, and seaborn's "deep" colour cycle."""
     import seaborn as sns
-    from cycler import cycler
 
     rc = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", rc=RC)}
     rc["axes.prop_cycle"] = cycler(color=sns.color_palette("deep"))

@@ -15,6 +15,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from grammarlab.analysis.phases import forgetting_share, is_stopped, summarize_event
 from grammarlab.plot.common import (
     SCORE,
     TWO_COLUMN_IN,
@@ -168,8 +169,6 @@ def _provisional(phases: pd.DataFrame) -> pd.DataFrame | None:
     """Per (grammar, n) whose runs all stopped early (status not done): the mean provisional
     onset epoch, drawn apart from the finished cells' (whose markers skip these cells); None
     when no cell is of stopped runs only."""
-    from grammarlab.analysis.phases import is_stopped
-
     if phases is None or phases.empty or "memorization_onset_epoch" not in phases.columns:
         return None
     rows = []
@@ -189,8 +188,6 @@ def _provisional(phases: pd.DataFrame) -> pd.DataFrame | None:
 def _floor_onsets(phases: pd.DataFrame) -> pd.DataFrame | None:
     """Per (grammar, n): the mean floor-corrected onset over the seeds that observed it, when at
     most half are censored (else NaN: not drawn); None when the runs lack it."""
-    from grammarlab.analysis.phases import summarize_event
-
     if phases is None or phases.empty or "floor_corrected_onset_epoch" not in phases.columns:
         return None
     rows = []
@@ -416,8 +413,6 @@ def forgetting(
 
     axes: one axes per grammar; labels: grammar -> displayed name; palette: grammar -> line
     colour (a mapping, a list or a palette name; default one blue); size: (width, height)."""
-    from grammarlab.analysis.phases import forgetting_share
-
     c = t.curves
     if c is None or c.empty or "stage" not in c or not c.dataset.isin(["d1"]).any():
         raise Skip("forgetting needs sequential runs (d1 losses by stage); none found")
