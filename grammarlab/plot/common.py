@@ -256,6 +256,15 @@ def band_handle() -> Any:
 BAND = "line: mean over seeds, shading: +- 1 SD"
 
 
+def several_seeds(df: pd.DataFrame) -> bool:
+    """Whether some (grammar, n) has more than one seed in ``df``: only then is there a band to
+    explain."""
+    keys = [k for k in ("grammar", "n_train") if k in df.columns]
+    if "seed" not in df.columns or not keys:
+        return "run" in df.columns and df["run"].nunique() > 1
+    return bool((df.groupby(keys)["seed"].nunique() > 1).any())
+
+
 def display_labels(df: pd.DataFrame, labels: Mapping[str, str] | None = None) -> dict[str, str]:
     """grammar -> the name shown in legends and titles: ``labels`` where given, else the
     tables' ``label`` column where present (readable names of the grammar families), else the

@@ -43,6 +43,7 @@ from grammarlab.plot.common import (
     panel_grid,
     points,
     resolve_palette,
+    several_seeds,
     sorted_grammars,
     table_labels,
 )
@@ -190,7 +191,7 @@ def fig2(
         ax.set(ylabel=LOSS, title=f"{names[g]} (H = {d.entropy_bits.iloc[0]:.1f} bits)")
     if own:
         fig.tight_layout()
-    legend_outside(fig, axs[0], markers=True, band=True)
+    legend_outside(fig, axs[0], markers=True, band=several_seeds(c))
     return attach(fig, c)
 
 
@@ -312,7 +313,7 @@ def fig4(
         ax.set(ylabel=LOSS)
     if own:
         fig.tight_layout()
-    legend_outside(fig, *axs, band=True)
+    legend_outside(fig, *axs, band=several_seeds(d))
     return attach(fig, d)
 
 
@@ -403,8 +404,11 @@ def _entropy_legend(
     handles = [Line2D([], [], color=pal[name]) for name in g.grammar]
     labels = [f"{names.get(str(name), name)}: {h:.1f} bits"
               for name, h in zip(g.grammar, g.entropy_bits, strict=True)]  # fmt: skip
-    handles += [Line2D([], [], color="k"), Line2D([], [], color="k", ls="--"), band_handle()]
-    labels += ["train", "test", BAND]
+    handles += [Line2D([], [], color="k"), Line2D([], [], color="k", ls="--")]
+    labels += ["train", "test"]
+    if several_seeds(c):
+        handles.append(band_handle())
+        labels.append(BAND)
     if floors:
         handles.append(Line2D([], [], color="k", ls=":", lw=0.8))
         labels.append("entropy floor (nats/token)")

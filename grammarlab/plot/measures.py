@@ -25,6 +25,7 @@ from grammarlab.plot.common import (
     legend_outside,
     panel_grid,
     resolve_palette,
+    several_seeds,
     sorted_grammars,
     table_labels,
 )
@@ -76,7 +77,7 @@ def mia_auc(
         ax.set(title=f"n = {n}", ylabel="membership-inference AUC", ylim=(0, 1.02))
     if own:
         fig.tight_layout()
-    legend_outside(fig, *axs, title="grammar", band=True)
+    legend_outside(fig, *axs, title="grammar", band=several_seeds(m))
     cols = ["run", "grammar", "entropy_bits", "n_train", "seed", "epoch", "mia_auc",
             "mia_null_lo", "mia_null_hi", "mia_pvalue", "mia_memorized"]  # fmt: skip
     return attach(fig, m[[c for c in cols if c in m]])

@@ -33,6 +33,7 @@ from grammarlab.plot.common import (
     panel_grid,
     points,
     resolve_palette,
+    several_seeds,
     sorted_grammars,
     table_labels,
 )
@@ -323,7 +324,7 @@ def memorized_bits(
                           title=f"n = {n}" if i == 0 else None)  # fmt: skip
     if own:
         fig.tight_layout()
-    legend_outside(fig, *axs.flat, title="grammar", band=True)
+    legend_outside(fig, *axs.flat, title="grammar", band=several_seeds(m))
     keep = ["run", "grammar", "entropy_bits", "n_train", "seed", "epoch", *cols]
     return attach(fig, m[[c for c in keep if c in m]])
 
