@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from grammarlab.cli.console import figure_backend
 from grammarlab.cli.outputs import output_folder
 from grammarlab.errors import ConfigError
 
@@ -40,6 +41,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     from grammarlab.capacity.grid import expand, run_grid
     from grammarlab.capacity.report import write_report
 
+    figure_backend()
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}", file="--workers")
     cfg = load_config(args.config)

@@ -1,4 +1,5 @@
-"""Console noise: progress bars only where someone watches, library chatter off unless asked."""
+"""Console noise: progress bars only where someone watches, library chatter off unless asked;
+the matplotlib backend of the commands that draw figures (the library itself never sets one)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,12 @@ def show_progress(args: argparse.Namespace) -> bool:
     """Draw progress bars: not under ``--quiet``, and only when stderr is a terminal (a log file
     gets no bar)."""
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def figure_backend() -> None:
+    """Draw with matplotlib's Agg backend (files only, no window): the commands that save
+    figures call this; importing grammarlab.plot leaves the backend alone, so a notebook keeps
+    its inline plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import sys
 
-from grammarlab.cli.console import show_progress
+from grammarlab.cli.console import figure_backend, show_progress
 from grammarlab.cli.outputs import output_folder, write_error
 
 # `grammarlab sweep` exit status (docs/runs.md): 0 every run finished (done or diverged),
@@ -125,6 +125,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    figure_backend()
     from grammarlab.plot.registry import plot_all
 
     output_folder(args.out, "--out")
@@ -139,6 +140,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    figure_backend()
     from grammarlab.sweep.demo import run_demo
 
     return run_demo(out=args.out, figures=args.figures, seeds=args.seeds, workers=args.workers,

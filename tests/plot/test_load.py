@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from grammarlab.analysis.load import collapse, load_table, n_params_of
-from grammarlab.plot.common import Skip
+from grammarlab.plot.common import Skip, save_figure
 from grammarlab.plot.load import onset_vs_load
 from tests.plot.synthetic import files_ok
 
@@ -48,9 +48,13 @@ def test_onset_vs_load_figure(tmp_path):
     ph = pd.DataFrame([row(g, n, s, None if (g, n) == ("h", 8) else 40 // n + s, H=H)
                        for g, H in (("g", 100.0), ("h", 30.0)) for n in (2, 8)
                        for s in (0, 1, 2)])  # fmt: skip
-    (stem,) = onset_vs_load(SimpleNamespace(phases=ph), tmp_path, bits_per_param=0.38)
-    files_ok(tmp_path, stem)
-    csv = pd.read_csv(tmp_path / f"{stem}.csv")
+    fig = onset_vs_load(SimpleNamespace(phases=ph), bits_per_param=0.38)
+    csv = fig.grammarlab_data
     assert set(csv.bits_per_param) == {0.38} and csv.onset_censored.sum() == 3
+    # one panel: 9 observed onsets as points, the 3 censored ones as open triangles
+    (ax,) = fig.axes
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 12
+    stem = save_figure(fig, csv, tmp_path, "onset_vs_load")
+    files_ok(tmp_path, stem)
     with pytest.raises(Skip):
-        onset_vs_load(SimpleNamespace(phases=pd.DataFrame()), tmp_path)
+        onset_vs_load(SimpleNamespace(phases=pd.DataFrame()))

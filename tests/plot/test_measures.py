@@ -7,7 +7,8 @@ import pandas as pd
 from tests.plot.synthetic import files_ok
 
 
-def test_position_heatmap_from_per_position_rows(tmp_path):
+def test_position_heatmap_from_per_position_rows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     from types import SimpleNamespace
 
     from grammarlab.plot.measures import position_heatmap
@@ -16,9 +17,13 @@ def test_position_heatmap_from_per_position_rows(tmp_path):
              "excess_bits": float(p - e), "run": "r"}
             for e in range(3) for p in range(4) for ds in ("train", "test")]  # fmt: skip
     t = SimpleNamespace(per_position=pd.DataFrame(rows))
-    assert position_heatmap(t, tmp_path) == ["excess_by_position"]
-    d = files_ok(tmp_path, "excess_by_position")
+    fig = position_heatmap(t)
+    d = fig.grammarlab_data
     assert set(d.dataset) == {"test"} and len(d) == 12
+    # the heatmap holds the mean excess of each (position, epoch): p - e
+    mesh = fig.axes[0].collections[0]
+    assert mesh.get_array().reshape(4, 3).tolist() == [[p - e for e in range(3)] for p in range(4)]
+    assert not list(tmp_path.iterdir())  # a figure function writes nothing
 
 
 def test_auc_band_and_generations_of_a_sweep(all_figures):

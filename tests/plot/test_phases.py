@@ -32,7 +32,7 @@ def test_phase_figures_of_a_sweep(all_figures):
     assert len(last) == 2 * 2 * (4 + 8) and (last.epoch == 20).all()
 
 
-def test_phase_diagram_draws_the_floor_corrected_onset(sweep, tmp_path):
+def test_phase_diagram_draws_the_floor_corrected_onset(sweep):
     from dataclasses import replace
 
     from grammarlab.plot.phases import phase_diagram
@@ -41,8 +41,7 @@ def test_phase_diagram_draws_the_floor_corrected_onset(sweep, tmp_path):
     t = collect(sweep)
     ph = t.phases.assign(floor_corrected_onset_epoch=7, floor_corrected_onset_censored=False)
     ph["status"] = ["running" if n == ph.n_train.min() else "done" for n in ph.n_train]
-    (stem,) = phase_diagram(replace(t, phases=ph), tmp_path)
-    d = files_ok(tmp_path, stem)
+    d = phase_diagram(replace(t, phases=ph)).grammarlab_data
     assert set(d["floor_corrected_onset_epoch"].dropna()) == {7}
     # the smaller n's runs all stopped early: their onset is drawn as provisional, apart
     small = d[d.n_train == ph.n_train.min()]
@@ -50,11 +49,10 @@ def test_phase_diagram_draws_the_floor_corrected_onset(sweep, tmp_path):
     assert d[d.n_train != ph.n_train.min()]["provisional_onset_epoch"].isna().all()
 
 
-def test_forgetting_share_figure(tmp_path):
+def test_forgetting_share_figure():
     import pandas as pd
 
     from grammarlab.plot.phases import forgetting
-    from tests.plot.synthetic import files_ok as ok
 
     # end of stage 1: test 1.0, d1 0.2 (advantage 0.8); stage 2: d1 0.6, 1.0 -> 1/2, 1 lost
     rows = []
@@ -69,6 +67,5 @@ def test_forgetting_share_figure(tmp_path):
                 rows.append({"run": f"r{s}", "grammar": "g", "seed": s, "n_train": 8,
                              "epoch": e, "stage": st, "dataset": ds, "loss": v})  # fmt: skip
     t = SimpleNamespace(curves=pd.DataFrame(rows))
-    (stem,) = forgetting(t, tmp_path)
-    d = ok(tmp_path, stem)
+    d = forgetting(t).grammarlab_data
     assert list(d[d.run == "r0"].share_lost) == pytest.approx([0.5, 1.0])
