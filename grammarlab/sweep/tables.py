@@ -165,11 +165,13 @@ def _grammar_facts(
     run's own copy of its grammar, which quantity it is and its standard error (NaN with a note
     when the grammar is missing). ``labels`` caches each folder's grammars.json."""
     text = run.grammar_text()
+    # the saved config's grammar path, read as plain TOML (a config that no longer validates,
+    # e.g. of an older version, still names its grammar)
     try:
-        cfg = run.read_config()
-        path = None if cfg is None else str(cfg.grammar)
-    except GrammarlabError:
-        path = None
+        saved = run.config_values().get("grammar")
+    except GrammarlabError:  # not TOML at all
+        saved = None
+    path = saved if isinstance(saved, str) and saved else None
     stem = Path(path).stem if path else "-"
     fields = HeaderFields()
     if text is not None:

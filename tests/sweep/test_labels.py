@@ -65,7 +65,7 @@ def test_families_from_the_sweep_file(tmp_path):
     assert dict(zip(ph.grammar, ph.label, strict=True)) == {n: f"Dyck {n[5:]}" for n in PS}
     assert len(read_labels(tmp_path / "out")) == 3
     # the figures group by the same family
-    assert set(families(ph, ph)) == {"dyck"}
+    assert set(families(ph)) == {"dyck"}
 
 
 def test_families_from_the_grammar_headers(tmp_path):
