@@ -26,6 +26,7 @@ Everything stays in log space (nats), so a 2^-1323 probability is an ordinary nu
 from __future__ import annotations
 
 import math
+from heapq import heappop, heappush
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,6 +67,9 @@ class Tables:
     unit_up: tuple[tuple[tuple[int, float], ...], ...]  # C -> (A, log R_U[A, C]), R_U[A, C] > 0
     by_left: tuple[tuple[tuple[int, int, float], ...], ...]  # C -> (A, D, log P(A -> C D))
     lc_log: np.ndarray  # [rows, k] log R_L[D, A] for D the start and the right children
+    lc_sparse: tuple[tuple[tuple[int, float], ...], ...]  # D -> (A, log R_L[D, A]), R_L > 0
+    lc_nnz: tuple[int, ...]  # D -> len(lc_sparse[D])
+    has_units: bool  # some unit closure row is not the identity
     lc_index: dict[int, int]  # D -> row of ``lc_log`` and ``next_log``
     next_log: np.ndarray  # [rows, n_terminals] log (R_L @ Lex)[D, a]
 
@@ -96,6 +100,10 @@ def tables(g: Grammar) -> Tables:
     with np.errstate(divide="ignore"):
         next_log = np.log(c.lc_mat @ lex_p)
         lc_log = np.log(c.lc_mat)
+    lc_sparse: list[tuple[tuple[int, float], ...]] = [() for _ in range(c.k)]
+    for r, d in enumerate(c.lc_rows):
+        cols = np.flatnonzero(np.isfinite(lc_log[r]))
+        lc_sparse[int(d)] = tuple(zip(cols.tolist(), lc_log[r, cols].tolist(), strict=True))
     return Tables(
         k=c.k,
         tid=c.tid,
@@ -103,6 +111,9 @@ def tables(g: Grammar) -> Tables:
         unit_up=tuple(map(tuple, unit_up)),
         by_left=tuple(map(tuple, by_left)),
         lc_log=lc_log,
+        lc_sparse=tuple(lc_sparse),
+        lc_nnz=tuple(map(len, lc_sparse)),
+        has_units=len(c.u_rows) > 0,
         lc_index={int(d): r for r, d in enumerate(c.lc_rows)},
         next_log=next_log,
     )
@@ -116,22 +127,37 @@ class _Column:
     def __init__(self) -> None:
         self.wait: dict[int, dict[tuple[int, int], float]] = {}  # D -> {(i, A): log inner}
         self.pi: dict[int, float] = {}  # D -> log forward mass waiting for D
-        self.closed: list[float] | None = None  # log pi'(A) per A, computed on first use
+        self.closed: dict[int, float] | None = None  # A -> log pi'(A) > -inf, on first use
         self.prefix = NEG_INF  # log P(x_1..x_j is a prefix)
         self.full = NEG_INF  # log P(x_1..x_j is the whole string)
         self.items = 0
 
-    def predicted(self, t: Tables) -> list[float]:
-        """log pi'(A) = log sum_D pi[D] R_L[D, A] for every A: the mass of the derivations in
-        which A starts here (as a left corner of something waiting, or waiting itself);
-        computed once per column, max-shifted per entry so that no term underflows."""
+    def predicted(self, t: Tables) -> dict[int, float]:
+        """A -> log pi'(A) = log sum_D pi[D] R_L[D, A] for the A with pi'(A) > 0: the mass of the
+        derivations in which A starts here (as a left corner of something waiting, or waiting
+        itself); computed once per column. The closure is sparse (a few nonzeros per row), so
+        it is summed term by term (pairwise log-add-exp); a column with more than
+        ``_DENSE_TERMS`` terms takes one max-shifted dense sum over the rows instead."""
         if self.closed is None:
-            if not self.pi:
-                self.closed = [NEG_INF] * t.k
+            pi = self.pi
+            if len(pi) == 1:
+                ((d, v),) = pi.items()
+                self.closed = {a: v + w for a, w in t.lc_sparse[d]}
+            elif sum(t.lc_nnz[d] for d in pi) <= _DENSE_TERMS:
+                out: dict[int, float] = {}
+                for d, v in pi.items():
+                    for a, w in t.lc_sparse[d]:
+                        old = out.get(a)
+                        out[a] = v + w if old is None else _lae(old, v + w)
+                self.closed = out
             else:
-                rows = [t.lc_index[d] for d in self.pi]
-                self.closed = _lse_cols(t.lc_log[rows], np.fromiter(self.pi.values(), float))
+                rows = [t.lc_index[d] for d in pi]
+                dense = _lse_cols(t.lc_log[rows], np.fromiter(pi.values(), float))
+                self.closed = {a: x for a, x in enumerate(dense) if x != NEG_INF}
         return self.closed
+
+
+_DENSE_TERMS = 4096  # closure terms of one column above which a dense numpy sum is cheaper
 
 
 def _lse_cols(logm: np.ndarray, logv: np.ndarray) -> list[float]:
@@ -192,46 +218,60 @@ class PrefixChart:
         terms = []
         pred = prev.predicted(t)
         for b, ll in t.lex_by_t[tok]:
-            pb = pred[b]
-            if pb != NEG_INF:
+            pb = pred.get(b)
+            if pb is not None:
                 lex[b] = ll
                 terms.append(pb + ll)
-        new.prefix = _lse(terms)
-        if new.prefix == NEG_INF:
+        if not terms:
             return child
+        new.prefix = terms[0] if len(terms) == 1 else _lse(terms)
         pending: dict[int, dict[int, float]] = {j - 1: lex}
-        unit_up, by_left = t.unit_up, t.by_left
+        unit_up, by_left, units = t.unit_up, t.by_left, t.has_units
         wait, pi = new.wait, new.pi
+        cols = self.cols
         n = 0
-        for k in range(j - 1, -1, -1):  # starts of complete items, later starts first
-            got = pending.pop(k, None)
-            if not got:
-                continue
-            col = self.cols[k]
+        starts = [1 - j]  # -k for the starts k of pending complete items (a max-heap)
+        while starts:  # later starts first: a completion at k only adds starts before k
+            k = -heappop(starts)
+            got = pending.pop(k)
+            col = cols[k]
             pred = col.predicted(t)
-            closed: dict[int, float] = {}
-            for c, b in got.items():  # unit closure of the inside weights
-                for a, w in unit_up[c]:
-                    old = closed.get(a)
-                    closed[a] = b + w if old is None else _lae(old, b + w)
+            if units:  # unit closure of the inside weights
+                closed: dict[int, float] = {}
+                for c, b in got.items():
+                    for a, w in unit_up[c]:
+                        old = closed.get(a)
+                        closed[a] = b + w if old is None else _lae(old, b + w)
+            else:
+                closed = got
+            col_wait = col.wait
             for c, b in closed.items():
-                if pred[c] == NEG_INF:
+                if c not in pred:
                     continue  # nothing at k can use c (top-down filter)
                 n += 1
                 if k == 0 and c == 0:
                     new.full = b
-                for (i, a), g_ in col.wait.get(c, {}).items():  # complete what waited for c
-                    d = pending.setdefault(i, {})
-                    old = d.get(a)
-                    d[a] = g_ + b if old is None else _lae(old, g_ + b)
+                waiting = col_wait.get(c)
+                if waiting:  # complete what waited for c
+                    for (i, a), g_ in waiting.items():
+                        d = pending.get(i)
+                        if d is None:
+                            pending[i] = {a: g_ + b}
+                            heappush(starts, -i)
+                        else:
+                            old = d.get(a)
+                            d[a] = g_ + b if old is None else _lae(old, g_ + b)
                 for a, right, lp in by_left[c]:  # c is the left child of a -> c right
-                    pa = pred[a]
-                    if pa == NEG_INF:
+                    pa = pred.get(a)
+                    if pa is None:
                         continue
                     g_ = lp + b
-                    w = wait.setdefault(right, {})
-                    old = w.get((k, a))
-                    w[(k, a)] = g_ if old is None else _lae(old, g_)
+                    w = wait.get(right)
+                    if w is None:
+                        wait[right] = {(k, a): g_}
+                    else:
+                        old = w.get((k, a))
+                        w[(k, a)] = g_ if old is None else _lae(old, g_)
                     old = pi.get(right)
                     pi[right] = pa + g_ if old is None else _lae(old, pa + g_)
                     n += 1
@@ -264,18 +304,17 @@ def trie_logprobs(
     """Per string of length L, ``L + 2`` natural logs (nats): log P(prefix of length i) for
     i = 0..L, then log P(string). Strings are parsed as a trie, depth first, so a shared prefix
     is parsed once and only the charts on the current path are kept."""
-    order = sorted(range(len(strings)), key=lambda i: tuple(strings[i]))
-    out: list[np.ndarray] = [np.zeros(0)] * len(strings)
+    first: dict[tuple[str, ...], int] = {}  # distinct string -> its first index
+    for i, s in enumerate(strings):
+        first.setdefault(tuple(s), i)
+    done: dict[tuple[str, ...], np.ndarray] = {}
     stack: list[PrefixChart] = []
     last: tuple[str, ...] = ()
-    done: dict[tuple[str, ...], np.ndarray] = {}
-    for i in order:
-        s = tuple(strings[i])
-        if s in done:
-            out[i] = done[s]
-            continue
+    for s in sorted(first):
+        i = first[s]
         shared = 0
-        while shared < min(len(s), len(last)) and s[shared] == last[shared]:
+        limit = min(len(s), len(last))
+        while shared < limit and s[shared] == last[shared]:
             shared += 1
         where = f"string {i} (length {len(s)})"
         if not stack:
@@ -285,7 +324,9 @@ def trie_logprobs(
             stack[-1].where = where
             stack.append(stack[-1].advance(tok))
         last = s
-        pre = np.array([c.prefix_logprob for c in stack[: len(s) + 1]]) if prefixes else None
         full = stack[len(s)].string_logprob if s else NEG_INF
-        done[s] = out[i] = np.r_[pre if pre is not None else [], full]
-    return out
+        if prefixes:
+            done[s] = np.array([*(c.prefix_logprob for c in stack[: len(s) + 1]), full])
+        else:
+            done[s] = np.array([full])
+    return [done[tuple(s)] for s in strings]
