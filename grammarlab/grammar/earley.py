@@ -26,10 +26,12 @@ Everything stays in log space (nats), so a 2^-1323 probability is an ordinary nu
 from __future__ import annotations
 
 import math
-from heapq import heappop, heappush
+import sys
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -296,6 +298,92 @@ class PrefixChart:
         rows = [t.lc_index[d] for d in col.pi]
         nxt = _lse_cols(t.next_log[rows], np.fromiter(col.pi.values(), float))
         return np.r_[nxt, col.full] - col.prefix
+
+
+_INT, _FLOAT, _PAIR = sys.getsizeof(10**6), sys.getsizeof(0.5), sys.getsizeof((10**6, 10**6))
+
+
+def column_bytes(col: _Column) -> int:
+    """Bytes of the Python objects one column holds (its dicts, their keys and values; every
+    int counted as a separate object, so an upper bound)."""
+    n = sys.getsizeof(col) + sys.getsizeof(col.wait) + sys.getsizeof(col.pi)
+    n += len(col.pi) * (_INT + _FLOAT) + len(col.wait) * _INT
+    for d in col.wait.values():
+        n += sys.getsizeof(d) + len(d) * (_PAIR + 2 * _INT + _FLOAT)
+    if col.closed is not None:
+        n += sys.getsizeof(col.closed) + len(col.closed) * (_INT + _FLOAT)
+    return n
+
+
+class _Node:
+    __slots__ = ("chart", "kids", "parent", "token", "nbytes")
+
+    def __init__(self, chart: PrefixChart, parent: _Node | None, token: str | None) -> None:
+        self.chart, self.parent, self.token = chart, parent, token
+        self.kids: dict[str, _Node] = {}
+        chart.cols[-1].predicted(chart.t)  # the closure every extension needs, counted now
+        self.nbytes = (
+            column_bytes(chart.cols[-1]) + sys.getsizeof(chart) + sys.getsizeof(chart.cols)
+        )
+
+
+class ChartCache:
+    """Prefix charts kept for repeated queries, least recently used first out, bounded by
+    ``max_bytes``: the bytes of the Python objects the cached charts hold (:func:`column_bytes`
+    of each chart's last column plus the chart and its tuple of columns).
+
+    The charts form a trie (a chart extends its parent prefix's chart by one column). A query
+    touches its path from the leaf up to the root, so a chart is never older than any of its
+    extensions and the least recently used chart is always a leaf: evicting it frees its last
+    column, and the bytes counted are the bytes held. A query's own path stays in the cache
+    even when it alone is over the bound (it is the chart being returned); everything older
+    goes first. Keyed by the identity of the grammar's parser tables, which every cached chart
+    holds, so an id is not reused while its entries exist."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._roots: dict[int, _Node] = {}
+        self._lru: OrderedDict[int, _Node] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def _add(self, node: _Node) -> _Node:
+        self._lru[id(node)] = node
+        self.nbytes += node.nbytes
+        return node
+
+    def chart(self, g: Grammar, prefix: Sequence[str]) -> PrefixChart:
+        """The chart of ``prefix``, extended from the longest cached prefix of it."""
+        t = tables(g)
+        node = self._roots.get(id(t))
+        if node is None:
+            node = self._roots[id(t)] = self._add(_Node(PrefixChart(g), None, None))
+        path = [node]
+        for tok in prefix:
+            nxt = node.kids.get(tok)
+            if nxt is None:
+                nxt = node.kids[tok] = self._add(_Node(node.chart.advance(tok), node, tok))
+            node = nxt
+            path.append(node)
+        lru = self._lru
+        for n in reversed(path):  # leaf first, root last: ancestors stay the more recent
+            lru.move_to_end(id(n))
+        keep = len(path)
+        while self.nbytes > self.max_bytes and len(lru) > keep:
+            _, old = lru.popitem(last=False)
+            self.nbytes -= old.nbytes
+            if old.parent is None:
+                del self._roots[id(old.chart.t)]
+            else:
+                del old.parent.kids[old.token]
+        return node.chart
+
+    def clear(self) -> None:
+        self._roots.clear()
+        self._lru.clear()
+        self.nbytes = 0
 
 
 def trie_logprobs(

@@ -16,8 +16,10 @@ Large general grammars are parsed left to right instead (:mod:`grammarlab.gramma
 probabilistic Earley chart extended one token at a time, the strings walked as a trie so a shared
 prefix is parsed once): its top-down filter touches only the items a prefix can use, where the
 chart path computes every nonterminal over every span. :func:`next_token_logprobs` always reads
-the distribution off one such chart. The chart path refuses, before allocating, a string whose
-tables would exceed :data:`CHART_LIMIT_BYTES`.
+the distribution off one such chart; the charts are kept between queries in a cache of at most
+:data:`CHART_CACHE_BYTES` (256 MiB of Python objects, least recently used out), so the queries
+along a test set's strings parse each token once. The chart path refuses, before allocating, a
+string whose tables would exceed :data:`CHART_LIMIT_BYTES`.
 
 A grammar with empty alternatives is scored through its empty-string split
 (:func:`grammarlab.grammar.cnf.empty_free`): every path above runs on the grammar of the non-empty
@@ -204,28 +206,16 @@ def _check_chart_size(c: Compiled, length: int, index: int, prefix: bool) -> Non
     )
 
 
-_CHARTS: dict[tuple[int, tuple[str, ...]], earley.PrefixChart] = {}
-# Cached prefix charts (all grammars; emptied when full). A column holds one float per compiled
-# nonterminal, so 2,000 charts of a 1,000-rule grammar stay under about 100 MB.
-_CHARTS_MAX = 2_000
+CHART_CACHE_BYTES = 256 * 2**20
+# The prefix charts kept between next-token queries (all grammars, one process), bounded by the
+# bytes of the Python objects they hold (least recently used out; earley.ChartCache).
+_CHARTS = earley.ChartCache(CHART_CACHE_BYTES)
 
 
 def _chart(g: Grammar, prefix: tuple[str, ...]) -> earley.PrefixChart:
     """The Earley chart of ``prefix``, extended from the longest cached prefix of it, so that
     successive next-token queries along a string (or a test set) parse each token once."""
-    # keyed by the id of the grammar's parser tables: every cached chart holds its tables, so
-    # the id cannot be reused by another grammar's tables while the entry exists
-    key = id(earley.tables(g))
-    k = len(prefix)
-    while k > 0 and (key, prefix[:k]) not in _CHARTS:
-        k -= 1
-    chart = _CHARTS.get((key, prefix[:k])) or earley.PrefixChart(g)
-    if len(_CHARTS) + len(prefix) - k > _CHARTS_MAX:
-        _CHARTS.clear()
-    for i in range(k, len(prefix)):
-        chart = chart.advance(prefix[i])
-        _CHARTS[(key, prefix[: i + 1])] = chart
-    return chart
+    return _CHARTS.chart(g, prefix)
 
 
 def _use_earley(c: Compiled) -> bool:
