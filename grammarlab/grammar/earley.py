@@ -41,6 +41,10 @@ from grammarlab.grammar.parse import Grammar
 
 NEG_INF = -math.inf
 MAX_ITEMS = 20_000_000  # items one chart may hold (about 3 GiB of Python objects) before refusing
+# completion steps (an item waiting at k met by a complete item from k) one chart may take
+# (about 1.5 million a second on a shared core): a string past it is refused, so no string
+# parses for more than about 7 s
+MAX_STEPS = 10_000_000
 
 
 def _lae(a: float, b: float) -> float:
@@ -179,7 +183,7 @@ class PrefixChart:
     """The Earley chart of a prefix. ``PrefixChart(g)`` is the empty prefix; :meth:`advance`
     extends it by one token (the original is unchanged and can be extended again)."""
 
-    __slots__ = ("t", "cols", "n_items", "where")
+    __slots__ = ("t", "cols", "n_items", "n_steps", "where")
 
     def __init__(self, g: Grammar, *, where: str = "the prefix") -> None:
         self.t = tables(g)
@@ -188,6 +192,7 @@ class PrefixChart:
         root.prefix = 0.0
         self.cols: tuple[_Column, ...] = (root,)
         self.n_items = 0
+        self.n_steps = 0
         self.where = where  # names the string in the memory guard's message
 
     def __len__(self) -> int:
@@ -213,6 +218,7 @@ class PrefixChart:
         child.t, child.where = t, self.where
         child.cols = (*self.cols, new)
         child.n_items = self.n_items
+        child.n_steps = self.n_steps
         tok = t.tid.get(token)
         if tok is None or prev.prefix == NEG_INF:
             return child
@@ -231,7 +237,7 @@ class PrefixChart:
         unit_up, by_left, units = t.unit_up, t.by_left, t.has_units
         wait, pi = new.wait, new.pi
         cols = self.cols
-        n = 0
+        n = steps = 0
         starts = [1 - j]  # -k for the starts k of pending complete items (a max-heap)
         while starts:  # later starts first: a completion at k only adds starts before k
             k = -heappop(starts)
@@ -255,6 +261,7 @@ class PrefixChart:
                     new.full = b
                 waiting = col_wait.get(c)
                 if waiting:  # complete what waited for c
+                    steps += len(waiting)
                     for (i, a), g_ in waiting.items():
                         d = pending.get(i)
                         if d is None:
@@ -278,6 +285,14 @@ class PrefixChart:
                     pi[right] = pa + g_ if old is None else _lae(old, pa + g_)
                     n += 1
         child.n_items += n
+        child.n_steps += steps
+        if child.n_steps > MAX_STEPS:
+            raise GrammarlabError(
+                f"{self.where}: the chart after {j} tokens took {child.n_steps:,} completion "
+                f"steps, over the bound of {MAX_STEPS:,} (about 7 s of work)",
+                hint="score shorter strings; this grammar's parses grow with the cube of the "
+                "length",
+            )
         if child.n_items > MAX_ITEMS:
             raise GrammarlabError(
                 f"{self.where}: the chart after {j} tokens holds {child.n_items:,} items, over "

@@ -215,10 +215,13 @@ def _ll1(g: Grammar) -> bool:
     terminal sets (FIRST, no epsilon rules) and there is no unit cycle, so the next token picks
     the rule of each leftmost step."""
     first: dict[str, set[str]] = {a: set() for a in g.nonterminals}
+    done = set(_postorder(g))  # children first: one pass settles a grammar without recursion
+    rules = [r for a in [*_postorder(g), *(a for a in g.nonterminals if a not in done)]
+             for r in g.by_lhs[a]]  # fmt: skip
     changed = True
     while changed:
         changed = False
-        for r in g.rules:
+        for r in rules:
             f = {r.rhs[0]} if r.terminal_mask[0] else first[r.rhs[0]]
             if not f <= first[r.lhs]:
                 first[r.lhs] |= f

@@ -65,6 +65,10 @@ _REGULAR_FAST_PATH = True  # tests switch it off to compare with the general pat
 EARLEY_MIN_RULES = 64
 CHART_LIMIT_BYTES = 8 * 2**30  # one string's chart-path tables; longer strings are refused
 _CHART_LENGTH_CHECK = 5_000  # above this length only the worst-case bound is affordable
+# (span, split, rule) terms one string's inside and prefix sums may take on the chart path
+# (about 10 million a second on a shared core); a longer string is refused before the work
+MAX_CHART_TERMS = 100_000_000
+_PAIRS_CHECK = 10_000_000  # (split, rule) pairs affordable to list for the exact term count
 
 
 def _closed(c: Compiled, kind: str, key: int, ins: np.ndarray, x: np.ndarray) -> tuple:
@@ -165,6 +169,7 @@ def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool):
             yield length, ids, None
             continue
         _check_chart_size(c, length, ids[0], prefix)
+        _check_chart_terms(c, length, ids[0], prefix)
         lay = _layouts(c, length)
         lens, ml = lay[:2]
         peak = max(
@@ -203,6 +208,41 @@ def _check_chart_size(c: Compiled, length: int, index: int, prefix: bool) -> Non
         f"string {index} (length {length}) needs {need / 2**30:,.1f} GiB of chart tables, over "
         f"the bound of {CHART_LIMIT_BYTES / 2**30:.0f} GiB",
         hint="score shorter strings (the tables grow with the square of the length)",
+    )
+
+
+def chart_terms(c: Compiled, length: int, prefix: bool) -> int:
+    """The number of (span, split, rule) terms the chart path sums for one string of
+    ``length`` tokens (inside, plus the prefix table when ``prefix``), from the lengths each
+    nonterminal derives."""
+    lay = _layouts(c, length)
+    lens, ml = lay[:2]
+    n = sum(
+        (length - w + 1) * len(pairs(c, "inside", w, lens, ml)[0]) for w in range(2, length + 1)
+    )
+    if prefix:
+        n += sum((length - d) * len(pairs(c, "prefix", d, lens, ml)[0]) for d in range(1, length))
+    return n
+
+
+def _check_chart_terms(c: Compiled, length: int, index: int, prefix: bool) -> None:
+    """Raise :class:`GrammarlabError` naming string ``index`` when the chart path would sum
+    more than :data:`MAX_CHART_TERMS` terms for it. Every binary rule at every (start, split,
+    end) bounds the count from above; the exact count is taken only when that bound is over
+    and listing the pairs is affordable (:data:`_PAIRS_CHECK`)."""
+    n_bin = len(c.b_lhs)
+    worst = (2 if prefix else 1) * n_bin * math.comb(length + 1, 3)
+    if worst <= MAX_CHART_TERMS:
+        return
+    need, up_to = worst, "up to "
+    if n_bin * (length + 1) ** 2 <= _PAIRS_CHECK:
+        need, up_to = chart_terms(c, length, prefix), ""
+        if need <= MAX_CHART_TERMS:
+            return
+    raise GrammarlabError(
+        f"string {index} (length {length}) needs {up_to}{need:,} terms of the chart's sums, "
+        f"over the bound of {MAX_CHART_TERMS:,} (about 10 s of work)",
+        hint="score shorter strings (the work grows with the cube of the length)",
     )
 
 
