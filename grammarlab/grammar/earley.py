@@ -331,10 +331,11 @@ def column_bytes(col: _Column) -> int:
 
 
 class _Node:
-    __slots__ = ("chart", "kids", "parent", "token", "nbytes")
+    __slots__ = ("chart", "kids", "parent", "token", "nbytes", "next")
 
     def __init__(self, chart: PrefixChart, parent: _Node | None, token: str | None) -> None:
         self.chart, self.parent, self.token = chart, parent, token
+        self.next: np.ndarray | None = None  # the next-token distribution, once asked for
         self.kids: dict[str, _Node] = {}
         chart.cols[-1].predicted(chart.t)  # the closure every extension needs, counted now
         self.nbytes = (
@@ -352,7 +353,8 @@ class ChartCache:
     extensions and the least recently used chart is always a leaf: evicting it frees its last
     column, and the bytes counted are the bytes held. A query's own path stays in the cache
     even when it alone is over the bound (it is the chart being returned); everything older
-    goes first. Keyed by the identity of the grammar's parser tables, which every cached chart
+    goes first. A chart's next-token distribution, once asked for, is kept with it (and
+    counted). Keyed by the identity of the grammar's parser tables, which every cached chart
     holds, so an id is not reused while its entries exist."""
 
     def __init__(self, max_bytes: int) -> None:
@@ -371,6 +373,18 @@ class ChartCache:
 
     def chart(self, g: Grammar, prefix: Sequence[str]) -> PrefixChart:
         """The chart of ``prefix``, extended from the longest cached prefix of it."""
+        return self._node(g, prefix).chart
+
+    def next_token_logprobs(self, g: Grammar, prefix: Sequence[str]) -> np.ndarray:
+        """:meth:`PrefixChart.next_token_logprobs` of ``prefix``, kept with its chart (a copy)."""
+        node = self._node(g, prefix)
+        if node.next is None:
+            node.next = node.chart.next_token_logprobs()
+            node.nbytes += sys.getsizeof(node.next)
+            self.nbytes += sys.getsizeof(node.next)
+        return node.next.copy()
+
+    def _node(self, g: Grammar, prefix: Sequence[str]) -> _Node:
         t = tables(g)
         node = self._roots.get(id(t))
         if node is None:
@@ -393,7 +407,7 @@ class ChartCache:
                 del self._roots[id(old.chart.t)]
             else:
                 del old.parent.kids[old.token]
-        return node.chart
+        return node
 
     def clear(self) -> None:
         self._roots.clear()

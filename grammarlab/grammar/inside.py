@@ -158,9 +158,27 @@ def _prefix(c: Compiled, tok: np.ndarray, chart: np.ndarray, lay: tuple) -> np.n
     return q[off[:, 0]]
 
 
-def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool):
+def _unique(
+    strings: Sequence[Sequence[str]],
+) -> tuple[list[tuple[str, ...]], list[int], np.ndarray]:
+    """The distinct strings (in order of first appearance), the index of each one's first
+    appearance and, per string, the position of its distinct string."""
+    pos: dict[tuple[str, ...], int] = {}
+    first: list[int] = []
+    inv = np.empty(len(strings), dtype=np.intp)
+    for i, s in enumerate(strings):
+        key = tuple(s)
+        j = pos.get(key)
+        if j is None:
+            j = pos[key] = len(first)
+            first.append(i)
+        inv[i] = j
+    return list(pos), first, inv
+
+
+def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool, first: list[int]):
     """(length, indices, layout) of same-length strings, in chunks whose tables stay under about
-    ``_CHART_BYTES``."""
+    ``_CHART_BYTES``; a refusal names string ``first[i]`` (its index in the caller's list)."""
     by_len: dict[int, list[int]] = {}
     for i, s in enumerate(strings):
         by_len.setdefault(len(s), []).append(i)
@@ -168,8 +186,8 @@ def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool):
         if length == 0:
             yield length, ids, None
             continue
-        _check_chart_size(c, length, ids[0], prefix)
-        _check_chart_terms(c, length, ids[0], prefix)
+        _check_chart_size(c, length, first[ids[0]], prefix)
+        _check_chart_terms(c, length, first[ids[0]], prefix)
         lay = _layouts(c, length)
         lens, ml = lay[:2]
         peak = max(
@@ -358,11 +376,13 @@ def string_logprobs(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
     c = compile_cnf(g)
     if _use_earley(c):
         return np.array([x[-1] for x in earley.trie_logprobs(g, strings, prefixes=False)])
-    for length, ids, lay in _batches(c, strings, False):
+    uniq, first, inv = _unique(strings)  # each distinct string scored once
+    res = np.full(len(uniq), -np.inf)
+    for length, ids, lay in _batches(c, uniq, False, first):
         if length > 0:
-            chart = _inside(c, _encode(c, [strings[i] for i in ids]), lay)
-            out[ids] = chart[lay[2][length, 0]]
-    return out
+            chart = _inside(c, _encode(c, [uniq[i] for i in ids]), lay)
+            res[ids] = chart[lay[2][length, 0]]
+    return res[inv]
 
 
 def surprisal_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
@@ -390,11 +410,13 @@ def prefix_logprobs(g: Grammar, prefixes: Sequence[Sequence[str]]) -> np.ndarray
     c = compile_cnf(g)
     if _use_earley(c):
         return np.array([x[-2] for x in earley.trie_logprobs(g, prefixes)])
-    for length, ids, lay in _batches(c, prefixes, True):
+    uniq, first, inv = _unique(prefixes)
+    res = np.zeros(len(uniq))
+    for length, ids, lay in _batches(c, uniq, True, first):
         if length > 0:
-            tok = _encode(c, [prefixes[i] for i in ids])
-            out[ids] = _prefix(c, tok, _inside(c, tok, lay), lay)[-1]
-    return out
+            tok = _encode(c, [uniq[i] for i in ids])
+            res[ids] = _prefix(c, tok, _inside(c, tok, lay), lay)[-1]
+    return res[inv]
 
 
 def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -406,17 +428,15 @@ def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, .
     if ef.grammar is not g:
         return _next_with_empty(g, ef, prefix)
     rc = _regular(g)
-    chart = None
-    if rc is not None:
-        base = prefix_logprobs(g, [prefix])[0]
-    else:
-        chart = _chart(g, prefix)
-        base = chart.prefix_logprob
+    if rc is None:
+        # the chart's terminals are numbered like g.terminals (compile_cnf)
+        nxt = _CHARTS.next_token_logprobs(g, prefix)
+        if np.all(np.isneginf(nxt)):  # an impossible prefix (a possible one sums to 1)
+            _impossible(g, prefix)
+        return (*g.terminals, END), nxt
+    base = prefix_logprobs(g, [prefix])[0]
     if not np.isfinite(base):
         _impossible(g, prefix)
-    if chart is not None:
-        # the chart's terminals are numbered like g.terminals (compile_cnf)
-        return (*g.terminals, END), chart.next_token_logprobs()
     ext = prefix_logprobs(g, [(*prefix, t) for t in g.terminals])
     end = string_logprobs(g, [prefix])[0] if prefix else -np.inf
     return (*g.terminals, END), np.r_[ext, end] - base
@@ -480,13 +500,15 @@ def token_surprisals_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> list[
     c = compile_cnf(g)
     if _use_earley(c):
         return [_bits(x) for x in earley.trie_logprobs(g, strings)]
-    for length, ids, lay in _batches(c, strings, True):
+    uniq, first, inv = _unique(strings)
+    res: list[np.ndarray] = [np.full(1, np.inf) for _ in uniq]
+    for length, ids, lay in _batches(c, uniq, True, first):
         if length == 0:
             continue
-        tok = _encode(c, [strings[i] for i in ids])
+        tok = _encode(c, [uniq[i] for i in ids])
         chart = _inside(c, tok, lay)
         pre = _prefix(c, tok, chart, lay)
         bits = _bits(np.vstack([np.zeros(len(ids)), pre, chart[lay[2][length, 0]][None, :]]))
         for col, i in enumerate(ids):
-            out[i] = bits[:, col].copy()
-    return out
+            res[i] = bits[:, col]
+    return [res[j].copy() for j in inv]
