@@ -331,11 +331,12 @@ def column_bytes(col: _Column) -> int:
 
 
 class _Node:
-    __slots__ = ("chart", "kids", "parent", "token", "nbytes", "next")
+    __slots__ = ("chart", "kids", "parent", "token", "nbytes", "next", "key")
 
     def __init__(self, chart: PrefixChart, parent: _Node | None, token: str | None) -> None:
         self.chart, self.parent, self.token = chart, parent, token
         self.next: np.ndarray | None = None  # the next-token distribution, once asked for
+        self.key: tuple | None = None  # (tables id, prefix) once queried directly
         self.kids: dict[str, _Node] = {}
         chart.cols[-1].predicted(chart.t)  # the closure every extension needs, counted now
         self.nbytes = (
@@ -361,13 +362,14 @@ class ChartCache:
         self.max_bytes = max_bytes
         self.nbytes = 0
         self._roots: dict[int, _Node] = {}
-        self._lru: OrderedDict[int, _Node] = OrderedDict()
+        self._lru: OrderedDict[_Node, None] = OrderedDict()  # by identity
+        self._index: dict[tuple, _Node] = {}  # (tables id, prefix) -> node, for queried prefixes
 
     def __len__(self) -> int:
         return len(self._lru)
 
     def _add(self, node: _Node) -> _Node:
-        self._lru[id(node)] = node
+        self._lru[node] = None
         self.nbytes += node.nbytes
         return node
 
@@ -386,23 +388,38 @@ class ChartCache:
 
     def _node(self, g: Grammar, prefix: Sequence[str]) -> _Node:
         t = tables(g)
+        key = (id(t), tuple(prefix))
+        lru = self._lru
+        hit = self._index.get(key)
+        if hit is not None:  # a repeated query: touch its path, leaf first, root last
+            n: _Node | None = hit
+            while n is not None:
+                lru.move_to_end(n)
+                n = n.parent
+            return hit
         node = self._roots.get(id(t))
         if node is None:
             node = self._roots[id(t)] = self._add(_Node(PrefixChart(g), None, None))
         path = [node]
-        for tok in prefix:
+        for tok in key[1]:
             nxt = node.kids.get(tok)
             if nxt is None:
                 nxt = node.kids[tok] = self._add(_Node(node.chart.advance(tok), node, tok))
             node = nxt
             path.append(node)
-        lru = self._lru
+        if node.key is None:
+            node.key = key
+            self._index[key] = node
+            node.nbytes += sys.getsizeof(key[1])
+            self.nbytes += sys.getsizeof(key[1])
         for n in reversed(path):  # leaf first, root last: ancestors stay the more recent
-            lru.move_to_end(id(n))
+            lru.move_to_end(n)
         keep = len(path)
         while self.nbytes > self.max_bytes and len(lru) > keep:
-            _, old = lru.popitem(last=False)
+            old, _ = lru.popitem(last=False)
             self.nbytes -= old.nbytes
+            if old.key is not None:
+                del self._index[old.key]
             if old.parent is None:
                 del self._roots[id(old.chart.t)]
             else:
@@ -411,6 +428,7 @@ class ChartCache:
 
     def clear(self) -> None:
         self._roots.clear()
+        self._index.clear()
         self._lru.clear()
         self.nbytes = 0
 

@@ -185,19 +185,19 @@ def test_chart_cache_evicts_by_bytes_least_recent_leaves_first() -> None:
     big = earley.ChartCache(10**9)
     big.chart(g, long)
     assert len(big) == len(long) + 1  # every prefix of the path, the empty one included
-    assert big.nbytes == sum(n.nbytes for n in big._lru.values())
+    assert big.nbytes == sum(n.nbytes for n in big._lru)
     per = big.nbytes / len(big)
     small = earley.ChartCache(int(3.5 * per))  # room for about three charts
     small.chart(g, long)  # the query's own path stays even when over the bound
     assert len(small) == len(long) + 1
     small.chart(g, ("b",))  # now everything older than ('b',) and its root may go
     assert small.nbytes <= small.max_bytes or len(small) == 2
-    kept = {n.chart.cols.__len__() - 1 for n in small._lru.values()}
+    kept = {len(n.chart) for n in small._lru}
     assert 0 in kept and 1 in kept and len(small) < len(long) + 1
     # the nodes left form a trie: every kept chart's parent is kept too
-    for n in small._lru.values():
-        assert n.parent is None or id(n.parent) in small._lru
-    assert small.nbytes == sum(n.nbytes for n in small._lru.values())
+    for n in small._lru:
+        assert n.parent is None or n.parent in small._lru
+    assert small.nbytes == sum(n.nbytes for n in small._lru)
 
 
 def test_cached_next_token_answers_equal_recomputed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
