@@ -219,3 +219,18 @@ def test_cached_next_token_answers_equal_recomputed_ones(monkeypatch: pytest.Mon
         for q, w in zip(queries, want, strict=True):
             np.testing.assert_array_equal(next_token_logprobs(g, q)[1], w)
         assert inside._CHARTS.nbytes <= cap or len(inside._CHARTS) <= max(map(len, queries)) + 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_closure_equals_the_sparse_one(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    # a column's left-corner closure summed term by term (sparse rows) or by one dense numpy
+    # pass: two summation orders of the same few log terms, equal to ~1e-15 relative
+    g = random_grammar(seed)
+    strings = [s for s in strings_of(g, seed) if s]
+    sparse = earley.trie_logprobs(g, strings)
+    monkeypatch.setattr(earley, "_DENSE_TERMS", 0)
+    dense = earley.trie_logprobs(g, strings)
+    for a, b in zip(sparse, dense, strict=True):
+        np.testing.assert_array_equal(np.isneginf(a), np.isneginf(b))
+        ok = np.isfinite(a)
+        np.testing.assert_allclose(a[ok], b[ok], rtol=1e-12, atol=0)
