@@ -39,6 +39,21 @@ def test_deep_dyck_nesting_is_scored_exactly() -> None:
         assert bits.sum() == pytest.approx(-want / math.log(2), rel=1e-12)
 
 
+def test_deep_dyck_40_nesting_is_scored_exactly_on_the_earley_path() -> None:
+    # 40 bracket pairs: 280 binary rules after binarization, so the Earley path; nested 300
+    # deep (brackets cycling through the 40 kinds), one derivation as above
+    k = 40
+    alts = " | ".join(f"'o{i}' S 'c{i}' S [{0.4 / k!r}]" for i in range(k))
+    g = loads(f"S -> {alts} | [0.6]")
+    assert inside._use_earley(inside.compile_cnf(inside.empty_free(g).grammar))
+    n = 300
+    s = tuple(f"o{i % k}" for i in range(n)) + tuple(f"c{i % k}" for i in reversed(range(n)))
+    want = n * math.log(0.4 / k) + (n + 1) * math.log(0.6)
+    assert string_logprobs(g, [s])[0] == pytest.approx(want, rel=1e-12)
+    bits = token_surprisals_bits(g, [s])[0]
+    assert bits.sum() == pytest.approx(-want / math.log(2), rel=1e-12)
+
+
 def test_cli_refuses_a_5000_token_ambiguous_string_before_the_work(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
