@@ -182,12 +182,16 @@ def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool, first:
     by_len: dict[int, list[int]] = {}
     for i, s in enumerate(strings):
         by_len.setdefault(len(s), []).append(i)
+    for length, ids in sorted(by_len.items()):  # every string checked before any work
+        if length:
+            _check_chart_size(c, length, first[ids[0]], prefix)
+            _check_chart_terms(c, length, first[ids[0]], prefix)
+    if by_len:
+        lengths(c, max(by_len))  # one length table and pair list for all batches (cached)
     for length, ids in sorted(by_len.items()):
         if length == 0:
             yield length, ids, None
             continue
-        _check_chart_size(c, length, first[ids[0]], prefix)
-        _check_chart_terms(c, length, first[ids[0]], prefix)
         lay = _layouts(c, length)
         lens, ml = lay[:2]
         peak = max(
