@@ -377,9 +377,12 @@ class ChartCache:
         """The chart of ``prefix``, extended from the longest cached prefix of it."""
         return self._node(g, prefix).chart
 
-    def next_token_logprobs(self, g: Grammar, prefix: Sequence[str]) -> np.ndarray:
-        """:meth:`PrefixChart.next_token_logprobs` of ``prefix``, kept with its chart (a copy)."""
+    def next_token_logprobs(self, g: Grammar, prefix: Sequence[str]) -> np.ndarray | None:
+        """:meth:`PrefixChart.next_token_logprobs` of ``prefix``, kept with its chart (a copy);
+        None when the prefix is impossible."""
         node = self._node(g, prefix)
+        if node.chart.cols[-1].prefix == NEG_INF:
+            return None
         if node.next is None:
             node.next = node.chart.next_token_logprobs()
             node.nbytes += sys.getsizeof(node.next)

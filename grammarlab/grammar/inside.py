@@ -435,7 +435,7 @@ def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, .
     if rc is None:
         # the chart's terminals are numbered like g.terminals (compile_cnf)
         nxt = _CHARTS.next_token_logprobs(g, prefix)
-        if np.all(np.isneginf(nxt)):  # an impossible prefix (a possible one sums to 1)
+        if nxt is None:
             _impossible(g, prefix)
         return (*g.terminals, END), nxt
     base = prefix_logprobs(g, [prefix])[0]
