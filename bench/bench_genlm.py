@@ -59,6 +59,8 @@ N_STRINGS = 10_000
 N_CONTEXTS = 200
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 GENLM_MAXITER = 1_000_000
+SWEEP_MAXITER = (100_000, 1_000_000, 10_000_000)  # genlm's agenda bound, on the ambiguous grammar
+N_SWEEP_CONTEXTS = 20
 
 FIELD = {
     "Dyck-2 (empty rule)": "S -> '(' S ')' S [0.2] | '[' S ']' S [0.2] | [0.6]",
@@ -91,13 +93,10 @@ class Genlm:
     """genlm-grammar's view of one grammar: nonterminals renamed X0.. (start X0) and terminals
     t0.. (genlm tells terminals by a lower-case first letter)."""
 
-    def __init__(self, g: Grammar) -> None:
+    def __init__(self, g: Grammar, maxiter: int = GENLM_MAXITER) -> None:
         from genlm.grammar import CFG, Float
-        from genlm.grammar.cfg import CFG as _CFG
 
-        defaults = list(_CFG.agenda.__defaults__)
-        defaults[-1] = GENLM_MAXITER  # agenda(self, tol=1e-12, maxiter=100_000)
-        _CFG.agenda.__defaults__ = tuple(defaults)
+        set_maxiter(maxiter)
         nts = [g.start, *(a for a in g.nonterminals if a != g.start)]
         nid = {a: f"X{i}" for i, a in enumerate(nts)}
         self.tid = {t: f"t{i}" for i, t in enumerate(g.terminals)}
@@ -132,6 +131,38 @@ class Genlm:
         for k, v in got.items():
             out[where[self.back.get(k, END)]] = float(v)
         return out
+
+
+def set_maxiter(maxiter: int) -> None:
+    """Set the default ``maxiter`` of genlm's ``CFG.agenda(self, tol=1e-12, maxiter=100_000)``,
+    which ``EarleyLM`` calls without passing it."""
+    from genlm.grammar.cfg import CFG
+
+    defaults = list(CFG.agenda.__defaults__)
+    defaults[-1] = maxiter
+    CFG.agenda.__defaults__ = tuple(defaults)
+
+
+def maxiter_sweep(g: Grammar) -> list[dict]:
+    """genlm's next-token values against ours at several agenda bounds: the build time of
+    ``EarleyLM`` and the largest absolute difference of a probability over the first
+    ``N_SWEEP_CONTEXTS`` of the longest strings."""
+    strings = sample(g, N_STRINGS, np.random.default_rng(0))
+    contexts = sorted(set(strings), key=lambda s: (len(s), s))[-N_SWEEP_CONTEXTS:]
+    names = (*g.terminals, END)
+    ours = ours_next(g, contexts)
+    out = []
+    for mi in SWEEP_MAXITER:
+        gl = Genlm(g, mi)
+        build, lm = timed(gl.lm)
+        diff = max(
+            float(np.max(np.abs(gl.p_next(lm, c, names) - o)))
+            for c, o in zip(contexts, ours, strict=True)
+        )
+        out.append({"maxiter": mi, "build_s": build, "next_max_abs_diff": diff})
+        print("maxiter", out[-1], flush=True)
+    set_maxiter(GENLM_MAXITER)
+    return out
 
 
 def timed(fn) -> tuple[float, object]:
@@ -207,6 +238,9 @@ def _cell(row: dict, what: str, have: bool) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", help="run only the grammars whose name contains this")
+    ap.add_argument(
+        "--no-sweep", action="store_true", help="skip the sweep of genlm's agenda maxiter"
+    )
     args = ap.parse_args()
     try:
         import genlm.grammar  # noqa: F401
@@ -217,6 +251,9 @@ def main() -> None:
         print("genlm-grammar is not installed: timing grammarlab alone", file=sys.stderr)
     load_before = os.getloadavg()
     rows = []
+    sweep = []
+    if have and not args.no_sweep:
+        sweep = maxiter_sweep(grammars()["ambiguous generated"])
     for name, g in grammars().items():
         if args.only and args.only not in name:
             continue
@@ -237,8 +274,8 @@ def main() -> None:
         "loadavg_after": os.getloadavg(),
     }
     out = Path(__file__).parent / "results"
-    write_json_atomic(out / "genlm.json", {"machine": info, "rows": rows})
-    write_text_atomic(out / "genlm.md", report(info, rows, have))
+    write_json_atomic(out / "genlm.json", {"machine": info, "rows": rows, "sweep": sweep})
+    write_text_atomic(out / "genlm.md", report(info, rows, have, sweep))
 
 
 def _genlm_version() -> str:
@@ -247,7 +284,7 @@ def _genlm_version() -> str:
     return version("genlm-grammar")
 
 
-def report(info: dict, rows: list[dict], have: bool) -> str:
+def report(info: dict, rows: list[dict], have: bool, sweep: list[dict] | None = None) -> str:
     lb, la = (", ".join(f"{x:.1f}" for x in info[k]) for k in ("loadavg_before", "loadavg_after"))
     lines = [
         "# grammarlab and genlm-grammar side by side (bench/bench_genlm.py)",
@@ -296,6 +333,19 @@ def report(info: dict, rows: list[dict], have: bool) -> str:
         f"{GENLM_MAXITER:,} before its fixed point (larger maxiter moves its values towards "
         "ours at a growing build time).",
     ]
+    if sweep:
+        lines += [
+            "",
+            "genlm's agenda bound on the ambiguous grammar (next-token distributions after the "
+            f"{N_SWEEP_CONTEXTS} longest strings, against grammarlab's):",
+            "",
+            "| maxiter | EarleyLM build (s) | largest absolute difference of a probability |",
+            "|---|---|---|",
+        ]
+        for x in sweep:
+            lines.append(
+                f"| {x['maxiter']:,} | {x['build_s']:.2f} | {x['next_max_abs_diff']:.1e} |"
+            )
     return "\n".join(lines) + "\n"
 
 
