@@ -43,7 +43,8 @@ def test_grammarlab_side_runs_and_the_report_says_genlm_is_absent(
     info = {
         "date": "d", "command": "c", "python": "3", "numpy": "2", "genlm_grammar": None,
         "genlm_maxiter": 10**6, "platform": "p", "cpus": 2, "niceness": 5,
-        "omp_num_threads": "1", "loadavg_before": (1.0, 1.0, 1.0), "loadavg_after": (1.0, 1.0, 1.0),
+        "omp_num_threads": "1", "pythonhashseed": None, "loadavg_before": (1.0, 1.0, 1.0),
+        "loadavg_after": (1.0, 1.0, 1.0),
     }  # fmt: skip
     text = bench.report(info, [row], False)
     assert "genlm-grammar not installed" in text and "| a^n b^n | 2 |" in text
