@@ -14,10 +14,11 @@ alternative of a nonterminal starts with its own terminal) and an ambiguous one 
 * ``pure Python``: a plain CKY inside algorithm written below (dicts, log space), timed on a
   subset and scaled, which also cross-checks the engine's numbers.
 
-The external mark is genlm-grammar 0.2.0 on the issue's grammars (not a dependency; its
-figures are quoted, not re-run): scoring 10,000 strings 0.24-0.70 s (LL(1), 1,078 rules) and
-0.78 s (ambiguous, 1,106 rules); next-token distributions of 189 contexts 0.0075 s; per-token
-surprisals 4.0 s. Our grammars are not the issue's, so the comparison is of orders of magnitude.
+The external mark here is genlm-grammar 0.2.0 on the issue's grammars, quoted, not re-run
+(bench/bench_genlm.py measures genlm side by side in one process on these grammars and
+more): scoring 10,000 strings 0.24-0.70 s (LL(1), 1,078 rules) and 0.78 s (ambiguous, 1,106
+rules); next-token distributions of 189 contexts 0.0075 s; per-token surprisals 4.0 s. Our
+grammars are not the issue's, so the comparison is of orders of magnitude.
 """
 
 from __future__ import annotations

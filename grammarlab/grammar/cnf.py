@@ -505,8 +505,11 @@ def pairs(c: Compiled, kind: str, w: int, lens: np.ndarray, ml: np.ndarray) -> t
                 lhs[starts],
             )
         c.cache[kind] = table
-    empty = np.zeros(0, dtype=np.int64)
-    return c.cache[kind].get(w, (empty, empty, empty, np.zeros(0), empty, empty))
+    got = c.cache[kind].get(w)
+    if got is None:
+        empty = np.zeros(0, dtype=np.int64)
+        got = (empty, empty, empty, np.zeros(0), empty, empty)
+    return got
 
 
 def closure_plan(c: Compiled, kind: str, key: int, ins: np.ndarray) -> tuple:

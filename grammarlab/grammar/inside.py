@@ -16,8 +16,10 @@ Large general grammars are parsed left to right instead (:mod:`grammarlab.gramma
 probabilistic Earley chart extended one token at a time, the strings walked as a trie so a shared
 prefix is parsed once): its top-down filter touches only the items a prefix can use, where the
 chart path computes every nonterminal over every span. :func:`next_token_logprobs` always reads
-the distribution off one such chart. The chart path refuses, before allocating, a string whose
-tables would exceed :data:`CHART_LIMIT_BYTES`.
+the distribution off one such chart; the charts are kept between queries in a cache of at most
+:data:`CHART_CACHE_BYTES` (256 MiB of Python objects, least recently used out), so the queries
+along a test set's strings parse each token once. The chart path refuses, before allocating, a
+string whose tables would exceed :data:`CHART_LIMIT_BYTES`.
 
 A grammar with empty alternatives is scored through its empty-string split
 (:func:`grammarlab.grammar.cnf.empty_free`): every path above runs on the grammar of the non-empty
@@ -63,6 +65,10 @@ _REGULAR_FAST_PATH = True  # tests switch it off to compare with the general pat
 EARLEY_MIN_RULES = 64
 CHART_LIMIT_BYTES = 8 * 2**30  # one string's chart-path tables; longer strings are refused
 _CHART_LENGTH_CHECK = 5_000  # above this length only the worst-case bound is affordable
+# (span, split, rule) terms one string's inside and prefix sums may take on the chart path
+# (about 10 million a second on a shared core); a longer string is refused before the work
+MAX_CHART_TERMS = 100_000_000
+_PAIRS_CHECK = 10_000_000  # (split, rule) pairs affordable to list for the exact term count
 
 
 def _closed(c: Compiled, kind: str, key: int, ins: np.ndarray, x: np.ndarray) -> tuple:
@@ -152,17 +158,40 @@ def _prefix(c: Compiled, tok: np.ndarray, chart: np.ndarray, lay: tuple) -> np.n
     return q[off[:, 0]]
 
 
-def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool):
+def _unique(
+    strings: Sequence[Sequence[str]],
+) -> tuple[list[tuple[str, ...]], list[int], np.ndarray]:
+    """The distinct strings (in order of first appearance), the index of each one's first
+    appearance and, per string, the position of its distinct string."""
+    pos: dict[tuple[str, ...], int] = {}
+    first: list[int] = []
+    inv = np.empty(len(strings), dtype=np.intp)
+    for i, s in enumerate(strings):
+        key = tuple(s)
+        j = pos.get(key)
+        if j is None:
+            j = pos[key] = len(first)
+            first.append(i)
+        inv[i] = j
+    return list(pos), first, inv
+
+
+def _batches(c: Compiled, strings: Sequence[Sequence[str]], prefix: bool, first: list[int]):
     """(length, indices, layout) of same-length strings, in chunks whose tables stay under about
-    ``_CHART_BYTES``."""
+    ``_CHART_BYTES``; a refusal names string ``first[i]`` (its index in the caller's list)."""
     by_len: dict[int, list[int]] = {}
     for i, s in enumerate(strings):
         by_len.setdefault(len(s), []).append(i)
+    for length, ids in sorted(by_len.items()):  # every string checked before any work
+        if length:
+            _check_chart_size(c, length, first[ids[0]], prefix)
+            _check_chart_terms(c, length, first[ids[0]], prefix)
+    if by_len:
+        lengths(c, max(by_len))  # one length table and pair list for all batches (cached)
     for length, ids in sorted(by_len.items()):
         if length == 0:
             yield length, ids, None
             continue
-        _check_chart_size(c, length, ids[0], prefix)
         lay = _layouts(c, length)
         lens, ml = lay[:2]
         peak = max(
@@ -204,28 +233,51 @@ def _check_chart_size(c: Compiled, length: int, index: int, prefix: bool) -> Non
     )
 
 
-_CHARTS: dict[tuple[int, tuple[str, ...]], earley.PrefixChart] = {}
-# Cached prefix charts (all grammars; emptied when full). A column holds one float per compiled
-# nonterminal, so 2,000 charts of a 1,000-rule grammar stay under about 100 MB.
-_CHARTS_MAX = 2_000
+def chart_terms(c: Compiled, length: int, prefix: bool) -> int:
+    """The number of (span, split, rule) terms the chart path sums for one string of
+    ``length`` tokens (inside, plus the prefix table when ``prefix``), from the lengths each
+    nonterminal derives."""
+    lay = _layouts(c, length)
+    lens, ml = lay[:2]
+    n = sum(
+        (length - w + 1) * len(pairs(c, "inside", w, lens, ml)[0]) for w in range(2, length + 1)
+    )
+    if prefix:
+        n += sum((length - d) * len(pairs(c, "prefix", d, lens, ml)[0]) for d in range(1, length))
+    return n
+
+
+def _check_chart_terms(c: Compiled, length: int, index: int, prefix: bool) -> None:
+    """Raise :class:`GrammarlabError` naming string ``index`` when the chart path would sum
+    more than :data:`MAX_CHART_TERMS` terms for it. Every binary rule at every (start, split,
+    end) bounds the count from above; the exact count is taken only when that bound is over
+    and listing the pairs is affordable (:data:`_PAIRS_CHECK`)."""
+    n_bin = len(c.b_lhs)
+    worst = (2 if prefix else 1) * n_bin * math.comb(length + 1, 3)
+    if worst <= MAX_CHART_TERMS:
+        return
+    need, up_to = worst, "up to "
+    if n_bin * (length + 1) ** 2 <= _PAIRS_CHECK:
+        need, up_to = chart_terms(c, length, prefix), ""
+        if need <= MAX_CHART_TERMS:
+            return
+    raise GrammarlabError(
+        f"string {index} (length {length}) needs {up_to}{need:,} terms of the chart's sums, "
+        f"over the bound of {MAX_CHART_TERMS:,} (about 10 s of work)",
+        hint="score shorter strings (the work grows with the cube of the length)",
+    )
+
+
+CHART_CACHE_BYTES = 256 * 2**20
+# The prefix charts kept between next-token queries (all grammars, one process), bounded by the
+# bytes of the Python objects they hold (least recently used out; earley.ChartCache).
+_CHARTS = earley.ChartCache(CHART_CACHE_BYTES)
 
 
 def _chart(g: Grammar, prefix: tuple[str, ...]) -> earley.PrefixChart:
     """The Earley chart of ``prefix``, extended from the longest cached prefix of it, so that
     successive next-token queries along a string (or a test set) parse each token once."""
-    # keyed by the id of the grammar's parser tables: every cached chart holds its tables, so
-    # the id cannot be reused by another grammar's tables while the entry exists
-    key = id(earley.tables(g))
-    k = len(prefix)
-    while k > 0 and (key, prefix[:k]) not in _CHARTS:
-        k -= 1
-    chart = _CHARTS.get((key, prefix[:k])) or earley.PrefixChart(g)
-    if len(_CHARTS) + len(prefix) - k > _CHARTS_MAX:
-        _CHARTS.clear()
-    for i in range(k, len(prefix)):
-        chart = chart.advance(prefix[i])
-        _CHARTS[(key, prefix[: i + 1])] = chart
-    return chart
+    return _CHARTS.chart(g, prefix)
 
 
 def _use_earley(c: Compiled) -> bool:
@@ -343,11 +395,13 @@ def string_logprobs(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
     c = compile_cnf(g)
     if _use_earley(c):
         return np.array([x[-1] for x in earley.trie_logprobs(g, strings, prefixes=False)])
-    for length, ids, lay in _batches(c, strings, False):
+    uniq, first, inv = _unique(strings)  # each distinct string scored once
+    res = np.full(len(uniq), -np.inf)
+    for length, ids, lay in _batches(c, uniq, False, first):
         if length > 0:
-            chart = _inside(c, _encode(c, [strings[i] for i in ids]), lay)
-            out[ids] = chart[lay[2][length, 0]]
-    return out
+            chart = _inside(c, _encode(c, [uniq[i] for i in ids]), lay)
+            res[ids] = chart[lay[2][length, 0]]
+    return res[inv]
 
 
 def surprisal_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> np.ndarray:
@@ -376,11 +430,13 @@ def prefix_logprobs(g: Grammar, prefixes: Sequence[Sequence[str]]) -> np.ndarray
     c = compile_cnf(g)
     if _use_earley(c):
         return np.array([x[-2] for x in earley.trie_logprobs(g, prefixes)])
-    for length, ids, lay in _batches(c, prefixes, True):
+    uniq, first, inv = _unique(prefixes)
+    res = np.zeros(len(uniq))
+    for length, ids, lay in _batches(c, uniq, True, first):
         if length > 0:
-            tok = _encode(c, [prefixes[i] for i in ids])
-            out[ids] = _prefix(c, tok, _inside(c, tok, lay), lay)[-1]
-    return out
+            tok = _encode(c, [uniq[i] for i in ids])
+            res[ids] = _prefix(c, tok, _inside(c, tok, lay), lay)[-1]
+    return res[inv]
 
 
 def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -393,17 +449,15 @@ def next_token_logprobs(g: Grammar, prefix: Sequence[str]) -> tuple[tuple[str, .
     if ef.grammar is not g:
         return _next_with_empty(g, ef, prefix)
     rc = _regular(g)
-    chart = None
-    if rc is not None:
-        base = prefix_logprobs(g, [prefix])[0]
-    else:
-        chart = _chart(g, prefix)
-        base = chart.prefix_logprob
+    if rc is None:
+        # the chart's terminals are numbered like g.terminals (compile_cnf)
+        nxt = _CHARTS.next_token_logprobs(g, prefix)
+        if nxt is None:
+            _impossible(g, prefix)
+        return (*g.terminals, END), nxt
+    base = prefix_logprobs(g, [prefix])[0]
     if not np.isfinite(base):
         _impossible(g, prefix)
-    if chart is not None:
-        # the chart's terminals are numbered like g.terminals (compile_cnf)
-        return (*g.terminals, END), chart.next_token_logprobs()
     ext = prefix_logprobs(g, [(*prefix, t) for t in g.terminals])
     end = string_logprobs(g, [prefix])[0] if prefix else -np.inf
     return (*g.terminals, END), np.r_[ext, end] - base
@@ -468,13 +522,15 @@ def token_surprisals_bits(g: Grammar, strings: Sequence[Sequence[str]]) -> list[
     c = compile_cnf(g)
     if _use_earley(c):
         return [_bits(x) for x in earley.trie_logprobs(g, strings)]
-    for length, ids, lay in _batches(c, strings, True):
+    uniq, first, inv = _unique(strings)
+    res: list[np.ndarray] = [np.full(1, np.inf) for _ in uniq]
+    for length, ids, lay in _batches(c, uniq, True, first):
         if length == 0:
             continue
-        tok = _encode(c, [strings[i] for i in ids])
+        tok = _encode(c, [uniq[i] for i in ids])
         chart = _inside(c, tok, lay)
         pre = _prefix(c, tok, chart, lay)
         bits = _bits(np.vstack([np.zeros(len(ids)), pre, chart[lay[2][length, 0]][None, :]]))
         for col, i in enumerate(ids):
-            out[i] = bits[:, col].copy()
-    return out
+            res[i] = bits[:, col]
+    return [res[j].copy() for j in inv]

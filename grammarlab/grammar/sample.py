@@ -223,12 +223,25 @@ def _fixed_length_tables(t: Tables, rhs: list[list[int]]) -> FixedTables | None:
         parts = [1 if b >= t.n_nt else size.get(b) for b in r]
         return None if None in parts else sum(parts)
 
-    changed = True
-    while changed:  # propagate lengths from rules whose symbols all have one
-        changed = False
-        for a, r in zip(lhs, rhs, strict=True):
-            if a not in size and (k := length(r)) is not None:
-                size[a], changed = k, True
+    # propagate lengths from rules whose symbols all have one, each rule visited once per
+    # nonterminal of its right side (a worklist: a unit chain of 100,000 rules is linear)
+    missing = [sum(1 for b in set(r) if b < t.n_nt) for r in rhs]
+    users: dict[int, list[int]] = {}
+    for i, r in enumerate(rhs):
+        for b in set(r):
+            if b < t.n_nt:
+                users.setdefault(b, []).append(i)
+    ready = [i for i, m in enumerate(missing) if m == 0]
+    while ready:
+        i = ready.pop()
+        a = lhs[i]
+        if a in size:
+            continue
+        size[a] = length(rhs[i])
+        for u in users.get(a, ()):
+            missing[u] -= 1
+            if missing[u] == 0:
+                ready.append(u)
     if any(a not in size or length(r) != size[a] for a, r in zip(lhs, rhs, strict=True)):
         return None
     if size[t.start] == 0:  # the empty string alone: nothing to place, the general path does it

@@ -177,3 +177,60 @@ def test_earley_refuses_charts_over_the_item_bound(monkeypatch: pytest.MonkeyPat
     assert np.isfinite(paths("earley", string_logprobs, g, [("a",) * 10])[0])
     with pytest.raises(GrammarlabError, match=r"string 1 \(length 400\).*500"):
         paths("earley", string_logprobs, g, [("a",) * 10, ("a",) * 400])
+
+
+def test_chart_cache_evicts_by_bytes_least_recent_leaves_first() -> None:
+    g = random_grammar(2)
+    long = max(strings_of(g, 2), key=len)
+    big = earley.ChartCache(10**9)
+    big.chart(g, long)
+    assert len(big) == len(long) + 1  # every prefix of the path, the empty one included
+    assert big.nbytes == sum(n.nbytes for n in big._lru)
+    per = big.nbytes / len(big)
+    small = earley.ChartCache(int(3.5 * per))  # room for about three charts
+    small.chart(g, long)  # the query's own path stays even when over the bound
+    assert len(small) == len(long) + 1
+    small.chart(g, ("b",))  # now everything older than ('b',) and its root may go
+    assert small.nbytes <= small.max_bytes or len(small) == 2
+    kept = {len(n.chart) for n in small._lru}
+    assert 0 in kept and 1 in kept and len(small) < len(long) + 1
+    # the nodes left form a trie: every kept chart's parent is kept too
+    for n in small._lru:
+        assert n.parent is None or n.parent in small._lru
+    assert small.nbytes == sum(n.nbytes for n in small._lru)
+
+
+def test_cached_next_token_answers_equal_recomputed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a cache of a few charts evicts along the way; its answers are the same bits as those
+    # of charts built from scratch and of an unbounded cache
+    g = random_grammar(0)
+    monkeypatch.setattr(inside, "_REGULAR_FAST_PATH", False)
+    monkeypatch.setattr(inside, "EARLEY_MIN_RULES", 0)
+    strings = [s for s in strings_of(g, 0) if s and np.isfinite(string_logprobs(g, [s])[0])]
+    queries = [s[:k] for s in strings for k in range(len(s) + 1)] * 2
+    fresh = [earley.PrefixChart(g) for _ in queries]
+    want = []
+    for ch, q in zip(fresh, queries, strict=True):
+        for tok in q:
+            ch = ch.advance(tok)
+        want.append(ch.next_token_logprobs())
+    for cap in (2_000, 10**9):
+        monkeypatch.setattr(inside, "_CHARTS", earley.ChartCache(cap))
+        for q, w in zip(queries, want, strict=True):
+            np.testing.assert_array_equal(next_token_logprobs(g, q)[1], w)
+        assert inside._CHARTS.nbytes <= cap or len(inside._CHARTS) <= max(map(len, queries)) + 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_closure_equals_the_sparse_one(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    # a column's left-corner closure summed term by term (sparse rows) or by one dense numpy
+    # pass: two summation orders of the same few log terms, equal to ~1e-15 relative
+    g = random_grammar(seed)
+    strings = [s for s in strings_of(g, seed) if s]
+    sparse = earley.trie_logprobs(g, strings)
+    monkeypatch.setattr(earley, "_DENSE_TERMS", 0)
+    dense = earley.trie_logprobs(g, strings)
+    for a, b in zip(sparse, dense, strict=True):
+        np.testing.assert_array_equal(np.isneginf(a), np.isneginf(b))
+        ok = np.isfinite(a)
+        np.testing.assert_allclose(a[ok], b[ok], rtol=1e-12, atol=0)
