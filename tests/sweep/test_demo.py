@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -49,8 +51,14 @@ def test_demo_fast_end_to_end(tmp_path, capsys):
     assert "sweep demo-fast" not in captured.err  # --quiet: no progress bar
     text = captured.out
     assert "onset" in text and "hierarchical_p0.5" in text and "random_l2" in text
-    # relaunch: both runs are finished and skipped
+    assert captured.err.count("note:") == 0  # no figure asked by name: no "skipped" notes
+    drawn = {p.name: p.stat().st_mtime_ns for p in fig.glob("*.png")}
+    # relaunch: both runs are finished and skipped; same tables, so the figures are not redrawn
     assert main(["demo", "--fast", "--out", str(out), "--figures", str(fig)]) == 0
+    err = capsys.readouterr().err  # off a terminal (capsys): progress lines with the time
+    assert re.search(r"^\d\d:\d\d:\d\d tables: reading 2 runs$", err, re.M), err
+    assert "figures: unchanged tables" in err and "note:" not in err
+    assert {p.name: p.stat().st_mtime_ns for p in fig.glob("*.png")} == drawn
     assert all(len((p / "metrics.jsonl").read_text().splitlines()) == 31
                for p in out.iterdir() if (p / "metrics.jsonl").exists())  # fmt: skip
 
