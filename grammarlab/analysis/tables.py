@@ -97,7 +97,8 @@ def load_runs(path: Path | str) -> Tables:
         for col in GRAMMAR_COLS:
             df[col] = df["run"].map({rid: f[col] for rid, f in facts.items()})
         keep = [c for c in df.columns if not c.startswith("config.") or c in varying]
-        tables.append(df[keep])
+        front = [c for c in _ID_COLS if c in keep]  # the run's columns first
+        tables.append(df[front + [c for c in keep if c not in front]])
     curves, phases, measures = tables
     ps_df = pd.concat(per_string, ignore_index=True) if per_string else pd.DataFrame()
     pp_df = pd.concat(per_position, ignore_index=True) if per_position else pd.DataFrame()

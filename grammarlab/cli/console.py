@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
 # Hugging Face libraries print download/loading progress bars and advisory logging by default;
 # the command's own output is what the user asked for. Set before transformers is imported (it
 # is imported lazily, and sweep workers inherit the environment); a value the user exported wins.
@@ -85,8 +87,6 @@ def progress(total: int, desc: str, unit: str, *, show: bool = True, initial: in
     """Progress over ``total`` steps: a tqdm bar when ``stream`` (stderr) is a terminal, else
     :class:`Lines` (one line every ``every`` steps and at the last, with the time); nothing when
     ``show`` is False. Use it as a context manager."""
-    from tqdm.auto import tqdm
-
     out = stream or sys.stderr
     tty = hasattr(out, "isatty") and out.isatty()
     if show and not tty:

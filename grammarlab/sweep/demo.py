@@ -40,6 +40,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from grammarlab import plot as plot_package
 from grammarlab.cli.console import step
 from grammarlab.errors import ConfigError
 from grammarlab.io import write_json_atomic
@@ -118,13 +119,11 @@ def run_demo(
 def tables_hash(out: Path | str) -> str:
     """SHA-256 of the sweep's saved tables (:data:`grammarlab.sweep.tables.SAVED`) and of the
     plotting code: what the figures are drawn from."""
-    import grammarlab.plot
-
     h = hashlib.sha256()
     for name in SAVED:
         p = Path(out) / f"{name}.csv"
         h.update(name.encode() + b"\0" + (p.read_bytes() if p.is_file() else b"-") + b"\0")
-    for p in sorted(Path(grammarlab.plot.__file__).parent.glob("*.py")):
+    for p in sorted(Path(plot_package.__file__).parent.glob("*.py")):
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
 

@@ -80,8 +80,11 @@ def init_worker() -> None:
 
 
 def finished(bar: Any, outcome: Outcome) -> None:
-    """Count a finished run on the sweep's progress, naming it, its state and its seconds."""
-    bar.set_postfix_str(f"{outcome.run_id} {outcome.state} in {outcome.seconds:.0f} s")
+    """Count a finished run on the sweep's progress, naming it, its state and its seconds (a
+    bar without ``set_postfix_str`` only counts it)."""
+    name = getattr(bar, "set_postfix_str", None)
+    if name is not None:
+        name(f"{outcome.run_id} {outcome.state} in {outcome.seconds:.0f} s")
     bar.update(1)
 
 
