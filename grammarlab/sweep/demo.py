@@ -90,13 +90,8 @@ def run_demo(
     step(f"tables: reading {len(sweep.runs)} runs", progress)
     t1 = time.perf_counter()
     tables = aggregate(out)
-    step(f"tables written to {out} in {time.perf_counter() - t1:.0f} s; figures: drawing", progress)
-    t1 = time.perf_counter()
-    written, notes, redrawn = draw_figures(out, figures)
-    if redrawn:
-        step(f"figures: {len(written)} drawn in {time.perf_counter() - t1:.0f} s", progress)
-    else:
-        step(f"figures: unchanged tables, the {len(written)} figures in {figures} kept", progress)
+    step(f"tables written to {out} in {time.perf_counter() - t1:.0f} s", progress)
+    written, notes = draw_figures(out, figures, progress)
     failed = [o for o in outcomes if o.state == "failed"]
     for o in failed:
         print(f"{o.run_id}: failed: {o.error}", file=sys.stderr)
@@ -128,10 +123,13 @@ def tables_hash(out: Path | str) -> str:
     return h.hexdigest()
 
 
-def draw_figures(out: Path | str, figures: Path | str) -> tuple[list[str], list[str], bool]:
+def draw_figures(
+    out: Path | str, figures: Path | str, progress: bool = False
+) -> tuple[list[str], list[str]]:
     """The demo's figures of the sweep folder ``out`` in ``figures``: drawn anew unless
     ``figures/drawn_from.json`` holds the hash of the same tables (:func:`tables_hash`) and
-    every figure it lists is there. Returns (figure stems, notes, whether they were drawn)."""
+    every figure it lists is there; with ``progress``, a line before and after drawing (or one
+    saying they were kept). Returns (figure stems, notes)."""
     figures, digest = Path(figures), tables_hash(out)
     try:
         drawn = json.loads((figures / DRAWN).read_text(encoding="utf-8"))
@@ -141,8 +139,12 @@ def draw_figures(out: Path | str, figures: Path | str) -> tuple[list[str], list[
     except (OSError, ValueError, KeyError, TypeError):
         same, kept, notes = False, [], []
     if same and all((figures / f"{stem}.png").is_file() for stem in kept):
-        return kept, notes, False
+        step(f"figures: tables unchanged, the {len(kept)} figures in {figures} kept", progress)
+        return kept, notes
+    step(f"figures: drawing into {figures}", progress)
+    t0 = time.perf_counter()
     written, notes = plot_all(out, figures)
     write_json_atomic(figures / DRAWN,
                       {"tables_sha256": digest, "figures": written, "notes": notes})  # fmt: skip
-    return written, notes, True
+    step(f"figures: {len(written)} drawn in {time.perf_counter() - t0:.0f} s", progress)
+    return written, notes
