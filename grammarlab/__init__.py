@@ -16,8 +16,9 @@ __all__ = ["Grammar", "GrammarlabError", "__version__", "load", "loads", "load_r
 
 
 def load_runs(path):  # noqa: ANN001, ANN201 - re-exported lazily (pandas import is slow)
-    """Metrics, phases and measures of a run, or of every run under a folder, as tidy DataFrames.
-    See :func:`grammarlab.analysis.results.load_runs`."""
-    from grammarlab.analysis.results import load_runs as _load_runs
+    """The tidy tables (curves, phases, measures, per_string, per_position) of a run folder, a
+    sweep folder or a folder of saved tables, with each run's family, label and exact
+    ``entropy_bits``. See :func:`grammarlab.analysis.tables.load_runs`."""
+    from grammarlab.analysis.tables import load_runs as _load_runs
 
     return _load_runs(path)

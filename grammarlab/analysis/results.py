@@ -1,4 +1,6 @@
-"""Run folders as tidy tables: :func:`load_runs`.
+"""The records of run folders as raw per-run tables: :func:`read_runs`, the first step of
+:func:`grammarlab.load_runs` (:mod:`grammarlab.analysis.tables`, which adds the grammar columns
+and the measure summaries: use that one).
 
 A run folder is any folder holding metrics (runs/folder.py reads it). Tables load runs that are
 still being written: an incomplete last metrics line is left out with a warning naming it,
@@ -23,7 +25,6 @@ from grammarlab.runs.folder import PHASES, RunDir, find_runs, run_id
 # standard config columns -> config keys (leaf names) that may hold them, first found wins
 CONFIG_COLUMNS = {
     "grammar": ("grammar", "grammar_path", "grammar_file", "grammar_name"),
-    "entropy_bits": ("entropy_bits", "grammar_entropy_bits", "target_bits", "entropy"),
     "n_train": ("n_train", "train_size", "n_train_strings"),
     "seed": ("seed", "data_seed"),
     "model": ("model", "model_name", "preset"),
@@ -32,8 +33,9 @@ _SERIES = re.compile(r"^(?P<dataset>.+)_(?P<kind>loss|acc)$")
 
 
 def config_columns(flat: dict[str, Any]) -> dict[str, Any]:
-    """Standard columns (grammar, entropy_bits, n_train, seed, model; None when unknown) plus every
-    config value as ``config.<dotted key>``."""
+    """Standard columns (grammar, n_train, seed, model; None when unknown) plus every config
+    value as ``config.<dotted key>``. The grammar's entropy is not a config value: the tables
+    compute it from the run's grammar (:mod:`grammarlab.analysis.tables`)."""
     out: dict[str, Any] = {}
     for col, leaves in CONFIG_COLUMNS.items():
         out[col] = next(
@@ -47,7 +49,7 @@ def config_columns(flat: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True, eq=False)
 class RunTables:
-    """Tidy tables of one or more runs.
+    """Raw per-run tables of one or more runs (:func:`read_runs`).
 
     metrics: one row per (run, epoch, dataset) with loss (nats/token) and acc, plus stage, lr and
     config columns. phases: one row per run (``phases_source`` says file or computed). measures:
@@ -92,7 +94,7 @@ def read_records(run: RunDir, notes: list[str]) -> list[dict[str, Any]]:
     return records
 
 
-def load_runs(path: Path | str) -> RunTables:
+def read_runs(path: Path | str) -> RunTables:
     """Metrics, phases and measures of the run folder ``path``, or of every run below it.
 
     Phases come from phases.json, else are computed from the metrics (pure and cheap); measures

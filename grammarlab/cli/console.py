@@ -1,11 +1,16 @@
-"""Console noise: progress bars only where someone watches, library chatter off unless asked;
-the matplotlib backend of the commands that draw figures (the library itself never sets one)."""
+"""Console noise: progress only where asked (grammarlab.progress draws it: a bar on a terminal,
+lines with the time off one), library chatter off unless asked; the matplotlib backend of the
+commands that draw figures (the library itself never sets one)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
+
+from grammarlab.progress import Lines, elapsed, progress, step
+
+__all__ = ["Lines", "elapsed", "figure_backend", "progress", "quiet_libraries", "show_progress",
+           "step"]  # fmt: skip
 
 # Hugging Face libraries print download/loading progress bars and advisory logging by default;
 # the command's own output is what the user asked for. Set before transformers is imported (it
@@ -25,9 +30,8 @@ def quiet_libraries() -> None:
 
 
 def show_progress(args: argparse.Namespace) -> bool:
-    """Draw progress bars: not under ``--quiet``, and only when stderr is a terminal (a log file
-    gets no bar)."""
-    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+    """Show progress unless ``--quiet``: a bar on a terminal, lines off one (:func:`progress`)."""
+    return not getattr(args, "quiet", False)
 
 
 def figure_backend() -> None:

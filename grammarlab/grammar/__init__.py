@@ -13,8 +13,8 @@ from grammarlab.grammar.load import load, loads
 from grammarlab.grammar.parse import Grammar, Rule
 
 SUBMODULES = (
-    "cnf", "dataset", "earley", "entropy", "families", "formal", "header", "inside", "language", "load",
-    "parse", "sample", "strings", "structure", "tune", "unambiguity", "validate",
+    "cnf", "dataset", "earley", "entropy", "families", "formal", "header", "inside", "language",
+    "load", "parse", "sample", "strings", "structure", "tune", "unambiguity", "validate",
 )  # fmt: skip
 
 __all__ = ["Grammar", "Rule", "load", "loads", *SUBMODULES]

@@ -31,6 +31,8 @@ The ``[fast]`` table of the sweep file is a reduced variant (2 grammars, n = 8, 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import sys
 import time
 import tomllib
@@ -38,11 +40,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from grammarlab import plot as plot_package
 from grammarlab.errors import ConfigError
-from grammarlab.plot.registry import plot_all
+from grammarlab.io import write_json_atomic
+from grammarlab.plot.registry import PLOTS, plot_all
+from grammarlab.progress import step
 from grammarlab.sweep.execute import run_sweep
 from grammarlab.sweep.spec import expand
-from grammarlab.sweep.tables import aggregate, summary_table
+from grammarlab.sweep.tables import SAVED, aggregate, summary_table
+
+# beside the figures: the hash of the tables (and plotting code) they were drawn from
+DRAWN = "drawn_from.json"
 
 
 def demo_spec(seeds: int = 1, fast: bool = False) -> dict[str, Any]:
@@ -79,11 +87,17 @@ def run_demo(
     executor = "local" if workers == 1 else "parallel"
     outcomes = run_sweep(sweep, executor=executor, workers=workers, progress=progress)
     t_runs = time.perf_counter() - t0
+    step(f"tables: reading {len(sweep.runs)} runs", progress)
+    t1 = time.perf_counter()
     tables = aggregate(out)
-    written, notes = plot_all(out, figures)
+    step(f"tables written to {out} in {time.perf_counter() - t1:.0f} s", progress)
+    written, notes = draw_figures(out, figures, progress)
     failed = [o for o in outcomes if o.state == "failed"]
     for o in failed:
         print(f"{o.run_id}: failed: {o.error}", file=sys.stderr)
+    # the demo asks for no figure by name: a kind its tables cannot show is no news
+    skipped = tuple(f"{kind} skipped:" for kind in PLOTS)
+    notes = [n for n in notes if not n.startswith(skipped) and n not in tables.notes]
     for note in [*tables.notes, *notes]:
         print(f"note: {note}", file=sys.stderr)
     print(summary_table(tables.phases))
@@ -95,3 +109,42 @@ def run_demo(
         f"in the runs; tables in {out}, {len(written)} figures in {figures}; total {wall:.0f} s"
     )
     return 1 if failed else 0
+
+
+def tables_hash(out: Path | str) -> str:
+    """SHA-256 of the sweep's saved tables (:data:`grammarlab.sweep.tables.SAVED`) and of the
+    plotting code: what the figures are drawn from."""
+    h = hashlib.sha256()
+    for name in SAVED:
+        p = Path(out) / f"{name}.csv"
+        h.update(name.encode() + b"\0" + (p.read_bytes() if p.is_file() else b"-") + b"\0")
+    for p in sorted(Path(plot_package.__file__).parent.glob("*.py")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def draw_figures(
+    out: Path | str, figures: Path | str, progress: bool = False
+) -> tuple[list[str], list[str]]:
+    """The demo's figures of the sweep folder ``out`` in ``figures``: drawn anew unless
+    ``figures/drawn_from.json`` holds the hash of the same tables (:func:`tables_hash`) and
+    every figure it lists is there; with ``progress``, a line before and after drawing (or one
+    saying they were kept). Returns (figure stems, notes)."""
+    figures, digest = Path(figures), tables_hash(out)
+    try:
+        drawn = json.loads((figures / DRAWN).read_text(encoding="utf-8"))
+        same = drawn["tables_sha256"] == digest
+        kept = [str(s) for s in drawn["figures"]]
+        notes = [str(n) for n in drawn["notes"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        same, kept, notes = False, [], []
+    if same and all((figures / f"{stem}.png").is_file() for stem in kept):
+        step(f"figures: tables unchanged, the {len(kept)} figures in {figures} kept", progress)
+        return kept, notes
+    step(f"figures: drawing into {figures}", progress)
+    t0 = time.perf_counter()
+    written, notes = plot_all(out, figures)
+    write_json_atomic(figures / DRAWN,
+                      {"tables_sha256": digest, "figures": written, "notes": notes})  # fmt: skip
+    step(f"figures: {len(written)} drawn in {time.perf_counter() - t0:.0f} s", progress)
+    return written, notes

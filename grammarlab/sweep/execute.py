@@ -12,15 +12,13 @@ others go on.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from grammarlab.errors import ConfigError
 from grammarlab.io import write_text_atomic
+from grammarlab.progress import progress as progress_bar
 from grammarlab.runs.launch import FINISHED
 from grammarlab.sweep.jobs import (
     TRAIN_TARGET,
@@ -52,7 +50,8 @@ def run_sweep(
 ) -> list[Outcome]:
     """Run every unfinished run of ``sweep`` (finished ones are skipped, unfinished ones resume);
     the caller then writes the sweep's tables (:func:`grammarlab.sweep.tables.aggregate`).
-    A progress bar is drawn when ``progress`` is asked for and stderr is a terminal. Returns one
+    With ``progress``, a bar on a terminal, else one line per finished run with the time (run
+    id, state, seconds; :func:`grammarlab.cli.console.progress`). Returns one
     outcome per run, skipped runs included with their state."""
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}", hint=f"one of {sorted(EXECUTORS)}")
@@ -81,9 +80,8 @@ def run_sweep(
             save_resources(sweep.root, sweep.resources)
     # the gpus executor takes workers per GPU (default 1), the others workers in all
     n = workers or (1 if executor == "gpus" else os.cpu_count() or 1)
-    show = progress and sys.stderr.isatty()
-    with tqdm(total=len(sweep.runs), initial=len(outcomes), desc=f"sweep {sweep.name}",
-              unit="run", disable=not show) as bar:  # fmt: skip
+    with progress_bar(len(sweep.runs), f"sweep {sweep.name}", "runs", show=progress,
+                      initial=len(outcomes)) as bar:  # fmt: skip
         outcomes += EXECUTORS[executor](jobs, n, bar)
     order = {r.run_id: i for i, r in enumerate(sweep.runs)}
     return sorted(outcomes, key=lambda o: order[o.run_id])

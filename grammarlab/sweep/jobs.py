@@ -79,12 +79,21 @@ def init_worker() -> None:
     torch.set_num_threads(1)
 
 
+def finished(bar: Any, outcome: Outcome) -> None:
+    """Count a finished run on the sweep's progress, naming it, its state and its seconds (a
+    bar without ``set_postfix_str`` only counts it)."""
+    name = getattr(bar, "set_postfix_str", None)
+    if name is not None:
+        name(f"{outcome.run_id} {outcome.state} in {outcome.seconds:.0f} s")
+    bar.update(1)
+
+
 def execute_local(jobs: list[Job], workers: int, bar: Any) -> list[Outcome]:
     """One run after another in this process (``workers`` is unused)."""
     out = []
     for job in jobs:
         out.append(run_job(job))
-        bar.update(1)
+        finished(bar, out[-1])
     return out
 
 
@@ -98,7 +107,7 @@ def run_in_pool(jobs: list[Job], pool: ProcessPoolExecutor, bar: Any) -> list[Ou
             out.append(f.result())
         except Exception as e:  # noqa: BLE001 - reported per run, the other runs go on
             out.append(Outcome(futures[f].run_id, "failed", f"{type(e).__name__}: {e}", 0.0))
-        bar.update(1)
+        finished(bar, out[-1])
     return out
 
 

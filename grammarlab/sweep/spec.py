@@ -73,6 +73,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grammarlab.analysis.labels import LABELS, read_labels  # noqa: F401 - re-exported
 from grammarlab.errors import ConfigError, GrammarlabError
 from grammarlab.grammar.families import hierarchical_grammar, random_grammar
 from grammarlab.grammar.load import load, loads
@@ -88,7 +89,6 @@ from grammarlab.train.config import (
 )
 
 SWEEP_KEYS = {"name", "out", "base", "grid", "derive", "resources"}
-LABELS = "grammars.json"  # in the sweep folder: the families and labels the sweep file sets
 GENERATORS = {"hierarchical": hierarchical_grammar, "random": random_grammar}
 # the keys of a [[derive]] table that tunes a grammar (the others go to the generators)
 TUNE_KEYS = {"name", "grammar", "entropy_bits", "method", "toward", "entropy", "mc_samples",
@@ -348,20 +348,6 @@ def write_labels(root: Path, grammars: list[SweepGrammar]) -> None:
         old = None
     if old != new and (table or path.exists()):
         write_json_atomic(path, new)
-
-
-def read_labels(root: Path | str) -> dict[str, dict[str, str]]:
-    """The families and labels of ``<root>/grammars.json`` (grammar path -> {family, label});
-    empty when the file is missing or not such a table (tables fall back on the headers)."""
-    try:
-        data = json.loads((Path(root) / LABELS).read_text(encoding="utf-8"))
-        table = data["grammars"]
-    except (OSError, ValueError, TypeError, KeyError):
-        return {}
-    if not isinstance(table, dict):
-        return {}
-    return {str(k): {f: str(v[f]) for f in ("family", "label") if isinstance(v, dict) and f in v}
-            for k, v in table.items()}  # fmt: skip
 
 
 def _check_inside(folder: Path, root: Path, source: str) -> None:

@@ -1,284 +1,34 @@
-"""A sweep's tidy tables: curves.csv, phases.csv, measures.csv, per_string.csv and
-per_position.csv.
+"""The sweep's writer of its tidy tables and their plain-text summary.
 
-:func:`collect` reads every run folder below a path
-(:func:`grammarlab.analysis.results.load_runs`, runs/folder.py), or a folder of saved tables when
-it holds no runs (:func:`load_saved`: the small tables committed in experiments/results/), adds
-each grammar's family and label (the sweep file's ``grammars.json``, else the grammar's header,
-else its file name: :mod:`grammarlab.grammar.header`), its entropy (``entropy_bits``, cached by
-the grammar's text) with which entropy it is (``entropy_quantity``: ``string`` exact,
-``derivational`` or ``monte-carlo``, as the header states or the engine computes) and its
-standard error (``entropy_se_bits``, 0 when exact), and per-run summaries of the memorization
-measures to the phases; :func:`aggregate` writes the tables into the sweep
-folder; :func:`summary_table` prints the phases as plain text, censored events as censored
-(:func:`grammarlab.analysis.phases.format_event`).
+:func:`aggregate` writes curves.csv, phases.csv, measures.csv, per_string.csv and
+per_position.csv into the sweep folder, the tables :func:`grammarlab.load_runs`
+(:mod:`grammarlab.analysis.tables`, which builds them) reads back from runs or saved tables alike;
+:func:`summary_table` prints the phases as plain text, censored events as censored
+(:func:`grammarlab.analysis.phases.format_event`). ``collect``, ``load_saved`` and
+``SweepTables`` are the names the loader had here before: the same functions and class.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grammarlab.analysis.phases import format_event
-from grammarlab.analysis.results import load_runs
-from grammarlab.errors import GrammarlabError
-from grammarlab.grammar.entropy import analyze, derivational_entropy_bits
-from grammarlab.grammar.header import HeaderFields, family_from_name, header_fields
-from grammarlab.grammar.load import loads
+from grammarlab.analysis.tables import GRAMMAR_COLS, SAVED, Tables, load_runs, load_saved
 from grammarlab.io import write_atomic
-from grammarlab.runs.folder import RunDir, find_runs, has_runs, run_id
-from grammarlab.sweep.spec import read_labels
+
+__all__ = ["GRAMMAR_COLS", "SAVED", "SweepTables", "aggregate", "collect", "load_saved",
+           "summary_table"]  # fmt: skip
+
+SweepTables = Tables
+collect = load_runs
 
 
-@dataclass(frozen=True, eq=False)
-class SweepTables:
-    """Tidy tables of a sweep (or one run). curves: one row per (run, epoch, dataset) with loss
-    (nats/token) and acc; phases: one row per run with exact ``entropy_bits`` (bits/string) and
-    the phase and memorization summaries; measures: one row per (run, epoch); per_string: the
-    runs' per_string.csv rows (bits per string); per_position: the runs' per_position.csv rows
-    (excess bits of the next token by position). notes: what was missing."""
-
-    curves: Any
-    phases: Any
-    measures: Any
-    per_string: Any
-    notes: tuple[str, ...]
-    per_position: Any = None
-
-
-_ID_COLS = ["run", "grammar", "family", "label", "entropy_bits", "entropy_quantity",
-            "entropy_se_bits", "n_train", "seed", "model"]  # fmt: skip
-# the per-run grammar columns collect adds to every table
-GRAMMAR_COLS = ("family", "label", "entropy_bits", "entropy_quantity", "entropy_se_bits")
-
-
-def collect(path: Path | str) -> SweepTables:
-    """The tables of the run folder ``path`` or of every run below it (nothing is written); a
-    folder without runs that holds a saved phases.csv gives its saved tables."""
-    import pandas as pd
-
-    root = Path(path)
-    saved = any((root / f).is_file() for f in ("phases.csv", "phases.csv.gz"))
-    if saved and not has_runs(root):
-        return load_saved(root)
-    t = load_runs(root)
-    notes = list(t.notes)
-    facts, per_string, per_position, labels = {}, [], [], {}
-    for run in find_runs(root):
-        rid = run_id(run, root)
-        facts[rid] = _grammar_facts(run, root, notes, labels)
-        ps = run.read_per_string()
-        if ps is not None:
-            per_string.append(ps.assign(run=rid))
-        pp = run.read_per_position()
-        if pp is not None:
-            per_position.append(pp.assign(run=rid))
-    # repr, not astype(str): a key set in some runs and unset (NaN) in others varies too
-    varying = [c for c in t.metrics.columns if c.startswith("config.")
-               and t.metrics[c].map(repr).nunique() > 1]  # fmt: skip
-    tables = []
-    for df in (t.metrics, t.phases, t.measures):
-        if df.empty:
-            tables.append(df)
-            continue
-        df = df.copy()
-        for col in GRAMMAR_COLS:
-            df[col] = df["run"].map({rid: f[col] for rid, f in facts.items()})
-        keep = [c for c in df.columns if not c.startswith("config.") or c in varying]
-        tables.append(df[keep])
-    curves, phases, measures = tables
-    ps_df = pd.concat(per_string, ignore_index=True) if per_string else pd.DataFrame()
-    pp_df = pd.concat(per_position, ignore_index=True) if per_position else pd.DataFrame()
-    if not phases.empty:
-        phases = _add_measure_summaries(phases, measures)
-        front = [c for c in _ID_COLS if c in phases.columns]
-        phases = phases[front + [c for c in phases.columns if c not in front]]
-        ids = phases[[c for c in _ID_COLS if c in phases.columns]]
-        ps_df = ps_df.merge(ids, on="run") if not ps_df.empty else ps_df
-        pp_df = pp_df.merge(ids, on="run") if not pp_df.empty else pp_df
-    return SweepTables(curves, phases, measures, ps_df, tuple(notes), pp_df)
-
-
-# the tables of a sweep, each a SweepTables field and the stem of its file
-SAVED = ("curves", "phases", "measures", "per_string", "per_position")
-
-
-def load_saved(root: Path | str) -> SweepTables:
-    """The tables saved in ``root`` (``NAME.csv`` or ``NAME.csv.gz`` for each of :data:`SAVED`,
-    as :func:`aggregate` writes them or as experiments/results/ keeps them gzipped); a missing
-    table is empty, and named in the notes if it is the curves or the phases."""
-    import pandas as pd
-
-    root, frames, notes = Path(root), [], []
-    for name in SAVED:
-        found = [p for p in (root / f"{name}.csv", root / f"{name}.csv.gz") if p.is_file()]
-        if not found and name in ("curves", "phases"):
-            notes.append(f"{root}: no saved {name}.csv")
-        frames.append(_read_saved(found[0], name) if found else pd.DataFrame())
-    return SweepTables(**dict(zip(SAVED, frames, strict=True)), notes=tuple(notes))
-
-
-# the columns a saved table must have for the report and the figures to read it
-SAVED_COLUMNS = {
-    "curves": ("run", "epoch", "dataset", "loss"),
-    "phases": ("run",),
-    "measures": ("run", "epoch"),
-    "per_string": ("run",),
-    "per_position": ("run", "epoch", "position"),
-}
-
-
-def _read_saved(path: Path, name: str) -> Any:
-    """A saved table, or a GrammarlabError naming the file: unreadable, not CSV, or without the
-    columns of :data:`SAVED_COLUMNS`."""
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, ValueError) as e:
-        raise GrammarlabError(
-            f"not a readable CSV table ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
-            file=str(path),
-            hint=f"{name}.csv is written by `grammarlab sweep`; rewrite or remove it",
-        ) from None
-    missing = [c for c in SAVED_COLUMNS[name] if c not in df.columns]
-    if missing:
-        raise GrammarlabError(
-            f"the saved {name} table lacks the column(s) {', '.join(missing)}",
-            file=str(path),
-            hint=f"a {name} table has {', '.join(SAVED_COLUMNS[name])} (as `grammarlab sweep` "
-            "writes it); rewrite or remove it",
-        )
-    return df
-
-
-def _grammar_facts(
-    run: RunDir, root: Path, notes: list[str], labels: dict[Path, dict[str, dict[str, str]]]
-) -> dict[str, Any]:
-    """A run's grammar columns (:data:`GRAMMAR_COLS`): family and label from the sweep's
-    grammars.json, else the grammar's header, else its file name; the entropy (bits) of the
-    run's own copy of its grammar, which quantity it is and its standard error (NaN with a note
-    when the grammar is missing). ``labels`` caches each folder's grammars.json."""
-    text = run.grammar_text()
-    # the saved config's grammar path, read as plain TOML (a config that no longer validates,
-    # e.g. of an older version, still names its grammar)
-    try:
-        saved = run.config_values().get("grammar")
-    except GrammarlabError:  # not TOML at all
-        saved = None
-    path = saved if isinstance(saved, str) and saved else None
-    stem = Path(path).stem if path else "-"
-    fields = HeaderFields()
-    if text is not None:
-        try:
-            fields = header_fields(text, str(run.grammar_path))
-        except GrammarlabError as e:
-            notes.append(f"{e.diagnostics[0].format()}; header fields ignored")
-    for folder in (root, run.path.parent):
-        if folder not in labels:
-            labels[folder] = read_labels(folder)
-    sweep = {**labels[root], **labels[run.path.parent]}.get(path or "", {})
-    out: dict[str, Any] = {
-        "family": sweep.get("family") or fields.family or family_from_name(stem),
-        "label": sweep.get("label") or fields.label or stem,
-    }
-    if text is None:
-        notes.append(f"{run.grammar_path}: missing; entropy_bits left empty")
-        return {**out, "entropy_bits": math.nan, "entropy_quantity": None,
-                "entropy_se_bits": math.nan}  # fmt: skip
-    bits = _entropy_of_text(text, str(run.grammar_path), notes)
-    quantity, se = _ENTROPY_KIND.get(_key(text), (None, math.nan))
-    return {**out, "entropy_bits": bits, "entropy_quantity": quantity, "entropy_se_bits": se}
-
-
-_ENTROPY_CACHE: dict[str, float] = {}
-# text key -> (which entropy _ENTROPY_CACHE holds, its standard error in bits)
-_ENTROPY_KIND: dict[str, tuple[str, float]] = {}
-
-
-def _key(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _entropy_of_text(text: str, source: str, notes: list[str]) -> float:
-    """The entropy of grammar text in bits, cached by content: the one its header states
-    (``entropy: derivational`` is recomputed exactly, a ``monte-carlo`` value is taken as
-    stated with its standard error), else the engine's string entropy, exact where it can be
-    computed, else its Monte Carlo estimate (:func:`grammarlab.grammar.entropy.analyze`)."""
-    key = _key(text)
-    if key not in _ENTROPY_CACHE:
-        try:
-            g = loads(text, source)
-            fields = header_fields(text, source)
-            if fields.entropy == "derivational":
-                bits, kind = derivational_entropy_bits(g), ("derivational", 0.0)
-            elif fields.entropy == "monte-carlo" and fields.entropy_bits is not None:
-                se = math.nan if fields.entropy_se_bits is None else fields.entropy_se_bits
-                bits, kind = fields.entropy_bits, ("monte-carlo", se)
-            else:
-                rep = analyze(g)
-                if rep.entropy_bits is None:
-                    raise GrammarlabError(rep.entropy_method)
-                bits = rep.entropy_bits
-                kind = ("string", 0.0) if rep.entropy_exact else (
-                    "monte-carlo", rep.entropy_stderr_bits)  # fmt: skip
-            _ENTROPY_CACHE[key], _ENTROPY_KIND[key] = float(bits), kind
-        except (GrammarlabError, KeyError) as e:
-            notes.append(f"{source}: entropy unavailable ({e})")
-            return math.nan
-    return _ENTROPY_CACHE[key]
-
-
-# measures.jsonl column -> (summary column, how), added to phases.csv per run
-_SUMMARIES = {
-    "excess_test_bits": [("min_excess_test_bits", "min"), ("final_excess_test_bits", "last")],
-    "memU_train_bits_total": [("final_memU_train_bits_total", "last"),
-                              ("max_memU_train_bits_total", "max")],
-    "memU_test_bits_total": [("final_memU_test_bits_total", "last")],
-    "memU_bits_per_param": [("final_memU_bits_per_param", "last")],
-    "memU_train_bits_signed_total": [("final_memU_train_bits_signed_total", "last")],
-    "memU_test_bits_signed_total": [("final_memU_test_bits_signed_total", "last")],
-    "excess_test_bits_vs_untrained": [("min_excess_test_bits_vs_untrained", "min")],
-    "excess_test_bits_vs_uniform": [("min_excess_test_bits_vs_uniform", "min")],
-    # the baselines' own excess over the grammar: one value per run (the same every epoch)
-    "untrained_excess_test_bits": [("untrained_excess_test_bits", "last")],
-    "uniform_excess_test_bits": [("uniform_excess_test_bits", "last")],
-    "mia_auc": [("final_mia_auc", "last"), ("max_mia_auc", "max")],
-    "mia_pvalue": [("final_mia_pvalue", "last")],
-}  # fmt: skip
-
-
-def _add_measure_summaries(phases: Any, measures: Any) -> Any:
-    """phases + per-run summaries of measures (bits); NaN where a run has no measures."""
-    import pandas as pd
-
-    phases = phases.copy()
-    for col, outs in _SUMMARIES.items():
-        for name, how in outs:
-            phases[name] = math.nan
-            if measures.empty or col not in measures.columns:
-                continue
-            m = measures.dropna(subset=[col]).sort_values("epoch").groupby("run")[col]
-            phases[name] = phases["run"].map(getattr(m, how)()).astype(float)
-    if not measures.empty and "excess_test_bits" in measures.columns:
-        m = measures.dropna(subset=["excess_test_bits"])
-        idx = m.groupby("run")["excess_test_bits"].idxmin()
-        phases["min_excess_test_bits_epoch"] = phases["run"].map(
-            pd.Series(m.loc[idx, "epoch"].to_numpy(), index=m.loc[idx, "run"].to_numpy())
-        )
-    return phases
-
-
-def aggregate(root: Path | str) -> SweepTables:
+def aggregate(root: Path | str) -> Tables:
     """Write ``curves.csv``, ``phases.csv``, ``measures.csv`` (and ``per_string.csv``,
     ``per_position.csv``) into the sweep folder ``root`` (atomically) and return the tables."""
     root = Path(root)
-    t = collect(root)
+    t = load_runs(root)
     for name in SAVED:
         df = getattr(t, name)
         write_atomic(root / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))

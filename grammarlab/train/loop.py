@@ -35,12 +35,12 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from tqdm import tqdm
 
 from grammarlab.errors import ConfigError, GrammarlabError
 from grammarlab.grammar.entropy import expected_length
 from grammarlab.grammar.load import load
 from grammarlab.grammar.structure import CRITICAL_TOL, spectral_radius
+from grammarlab.progress import progress
 from grammarlab.runs.folder import RunDir, Status
 from grammarlab.train.config import TrainConfig, memory_problem, resolve
 from grammarlab.train.cpu_parallel import Workers, resolve_workers
@@ -306,8 +306,13 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
         return plans[names, training]
 
     workers = stack.enter_context(Workers(n_workers))
-    bar = stack.enter_context(tqdm(total=T + 1, initial=r.start, unit="epoch",
-                                   disable=quiet or not sys.stderr.isatty()))  # fmt: skip
+    # progress counts epochs of training (updates): a T-epoch run shows T; epoch 0 is the
+    # evaluation before any update. Off a terminal, a line every tenth of the run (and the last).
+    bar = stack.enter_context(
+        progress(
+            T, "train", "epochs", show=not quiet, initial=max(r.start - 1, 0), every=max(1, T // 10)
+        )
+    )
     # checkpoint policy (checkpoint_due): the last write's seconds and when it ended; 0 s at the
     # start, so the first update is followed by a checkpoint whose cost then sets the pace
     write_s, ckpt_s, last_save = 0.0, 0.0, time.perf_counter()
@@ -344,8 +349,12 @@ def _run(cfg: TrainConfig, run: RunDir, grammar: Any, quiet: bool, stack: ExitSt
         _write_surprisals(run, k, res)
         run.append_metrics(record)
         run.write_status(Status("running", k))
-        bar.update(1)
-        bar.set_postfix(train=f"{record['train_loss']:.3f}", test=f"{record['test_loss']:.3f}")
+        bar.set_postfix(epoch=k, train=f"{record['train_loss']:.3f}",
+                        test=f"{record['test_loss']:.3f}")  # fmt: skip
+        if k:
+            bar.update(1)
+        elif not quiet:
+            bar.write("epoch 0: the evaluation before any update")
         bad = _non_finite_loss(res, (train_name, upd))
         if bad:
             return Status("analysing", k, f"diverged: {bad} at epoch {k}", trained="diverged")

@@ -429,7 +429,7 @@ def test_markdown_has_every_claim_its_verdict_and_censored_cells():
 
 
 def test_cli_report_writes_markdown_and_tables(tmp_path, monkeypatch, capsys):
-    import grammarlab.sweep.tables as tables_mod
+    import grammarlab.analysis.tables as tables_mod
     from grammarlab.cli import main
 
     monkeypatch.setattr(tables_mod, "_entropy_of_text", lambda text, src, notes: 10.0)

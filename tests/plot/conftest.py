@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-import grammarlab.sweep.tables as sweep_tables_mod
+import grammarlab.analysis.tables as sweep_tables_mod
 from grammarlab.plot.registry import plot_all
 from tests.plot.synthetic import GRAMMARS, write_run
 

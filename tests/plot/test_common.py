@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-import grammarlab.sweep.tables as sweep_tables_mod
+import grammarlab.analysis.tables as sweep_tables_mod
 from grammarlab.plot.registry import plot_all
 from tests.plot.synthetic import write_run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import grammarlab.sweep.tables as sweep_tables_mod
+import grammarlab.analysis.tables as sweep_tables_mod
 from grammarlab.plot.registry import plot_all
 from tests.plot.synthetic import files_ok, write_run
 

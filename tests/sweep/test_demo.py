@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -49,8 +51,14 @@ def test_demo_fast_end_to_end(tmp_path, capsys):
     assert "sweep demo-fast" not in captured.err  # --quiet: no progress bar
     text = captured.out
     assert "onset" in text and "hierarchical_p0.5" in text and "random_l2" in text
-    # relaunch: both runs are finished and skipped
+    assert captured.err.count("note:") == 0  # no figure asked by name: no "skipped" notes
+    drawn = {p.name: p.stat().st_mtime_ns for p in fig.glob("*.png")}
+    # relaunch: both runs are finished and skipped; same tables, so the figures are not redrawn
     assert main(["demo", "--fast", "--out", str(out), "--figures", str(fig)]) == 0
+    err = capsys.readouterr().err  # off a terminal (capsys): progress lines with the time
+    assert re.search(r"^\d\d:\d\d:\d\d tables: reading 2 runs$", err, re.M), err
+    assert "figures: tables unchanged" in err and "drawing" not in err and "note:" not in err
+    assert {p.name: p.stat().st_mtime_ns for p in fig.glob("*.png")} == drawn
     assert all(len((p / "metrics.jsonl").read_text().splitlines()) == 31
                for p in out.iterdir() if (p / "metrics.jsonl").exists())  # fmt: skip
 
@@ -63,3 +71,28 @@ def test_demo_full_within_budget(tmp_path):
     assert main(["demo", "--out", str(out), "--figures", str(fig), "--workers", "2"]) == 0
     assert (fig / "phase_diagram.png").stat().st_size > 0
     assert len(pd.read_csv(out / "phases.csv")) == 12
+
+
+def test_figures_are_redrawn_only_when_their_tables_change(tmp_path, monkeypatch):
+    from grammarlab.sweep import demo
+
+    drawn = []
+
+    def fake_plot_all(out, figures):
+        drawn.append(out)
+        figures.mkdir(exist_ok=True)
+        (figures / "f.png").write_bytes(b"png")
+        return ["f"], ["fig4 skipped: one stage"]
+
+    monkeypatch.setattr(demo, "plot_all", fake_plot_all)
+    (tmp_path / "phases.csv").write_text("run\nr1\n")
+    fig = tmp_path / "fig"
+    assert demo.draw_figures(tmp_path, fig) == (["f"], ["fig4 skipped: one stage"])
+    assert demo.draw_figures(tmp_path, fig) == (["f"], ["fig4 skipped: one stage"])
+    assert len(drawn) == 1  # same tables: kept, with the notes they were drawn with
+    (tmp_path / "phases.csv").write_text("run\nr2\n")
+    demo.draw_figures(tmp_path, fig)
+    assert len(drawn) == 2  # the tables changed
+    (fig / "f.png").unlink()
+    demo.draw_figures(tmp_path, fig)
+    assert len(drawn) == 3  # a figure is missing

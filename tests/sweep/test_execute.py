@@ -33,3 +33,18 @@ def test_skip_finished_resume_unfinished_and_failures(tmp_path):
     ]
     assert epochs == list(range(7))
     assert {o.state for o in out if o.run_id == unfinished.name} == {"done"}
+
+
+def test_a_sweep_off_a_terminal_prints_one_line_per_finished_run(tmp_path, capsys):
+    import re
+
+    f = write_sweep(tmp_path, "n_train = [4, 8]\n")
+    sw = load_sweep(f, out=tmp_path / "o")
+    run_sweep(sw, target=FAKE, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    for i, (line, r) in enumerate(zip(lines, sw.runs, strict=True)):
+        pat = rf"\d\d:\d\d:\d\d sweep t: {i + 1}/2 runs \({r.run_id} done in \d+ s\), \d+ s"
+        assert re.fullmatch(pat, line), line
+    run_sweep(sw, target=FAKE, progress=True)  # all finished: nothing to report per run
+    assert capsys.readouterr().err == ""

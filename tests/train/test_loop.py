@@ -541,3 +541,16 @@ def test_a_compiled_run_matches_the_eager_run(tiny_cfg, tmp_path, monkeypatch):
             assert abs(a[k] - b[k]) <= REL_TINY * b[k], (a["epoch"], k, a[k], b[k])
     assert json.loads((tmp_path / "c/env.json").read_text())["cpu_workers"] == 1
     assert (tmp_path / "inductor").is_dir()  # the compiler used the fresh cache
+
+
+def test_progress_counts_epochs_off_a_terminal(tiny_cfg, tmp_path, capsys):
+    """A 10-epoch run shows 10 epochs (not 0/11: epoch 0 is the evaluation before any update),
+    one line per epoch here (a tenth of 10), each with the time."""
+    import re
+
+    train(tiny_cfg(epochs=10, n_generate=0), tmp_path / "r")  # capsys: stderr is no terminal
+    lines = [x for x in capsys.readouterr().err.splitlines() if " train: " in x or "epoch 0" in x]
+    assert lines[0] == "epoch 0: the evaluation before any update"
+    counts = [re.match(r"\d\d:\d\d:\d\d train: (\d+)/(\d+) epochs \(epoch=(\d+)", x).groups()
+              for x in lines[1:]]  # fmt: skip
+    assert counts == [(str(k), "10", str(k)) for k in range(1, 11)]
