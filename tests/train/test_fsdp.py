@@ -91,9 +91,14 @@ def test_cpu_offload_without_a_gpu_is_a_one_line_error():
 
 def _state_file(folder: Path, sharding) -> None:
     folder.mkdir()
-    state = {"format": checkpoint.FORMAT, "epoch": 1, "world_size": 2, "scheduler": {},
-             "optimizer": {"state": {}, "param_groups": []},
-             "rng": {"numpy": ["MT19937", 624, 0, 0.0]}}  # fmt: skip (a well-formed state)
+    state = {
+        "format": checkpoint.FORMAT,
+        "epoch": 1,
+        "world_size": 2,
+        "scheduler": {},
+        "optimizer": {"state": {}, "param_groups": []},
+        "rng": {"numpy": ["MT19937", 624, 0, 0.0]},
+    }  # fmt: skip (a well-formed state)
     if sharding is not None:
         state["sharding"] = sharding
     (folder / checkpoint.STATE).write_text(json.dumps(state))
