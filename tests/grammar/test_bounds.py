@@ -108,10 +108,8 @@ def test_info_and_sample_on_a_long_unit_chain(
     lines = [f"N{i} -> N{i + 1} [{p}]{alt}" for i in range(n - 1)] + [f"N{n - 1} -> 'a' [1.0]"]
     gfile = tmp_path / "chain.cfg"
     gfile.write_text("\n".join(lines) + "\n")
-    t = time.perf_counter()
     rc, out, _ = run(capsys, "info", str(gfile))
     assert rc == 0 and "strings           1\n" in out  # one string: 'a'
     assert f"derivations       {n if mixed else 1}" in out
     rc, out, _ = run(capsys, "sample", str(gfile), "-n", "3")
     assert rc == 0 and out.split() == ["a", "a", "a"]
-    assert time.perf_counter() - t < 60  # linear passes: a few seconds
