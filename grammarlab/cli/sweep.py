@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 
 from grammarlab.cli.console import figure_backend, show_progress
 from grammarlab.cli.outputs import output_folder, write_error
+from grammarlab.progress import elapsed, step
 
 # `grammarlab sweep` exit status (docs/runs.md): 0 every run finished (done or diverged),
 # 1 some run failed, 2 a user error, LOCKED some run is held by another process (not run)
@@ -116,7 +118,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not has_runs(sweep.root):  # e.g. every run is locked by another process, or failed
         print(f"note: no run in {sweep.root} has metrics yet: no tables written", file=sys.stderr)
         return _report(outcomes)
+    t0 = time.perf_counter()
+    step(f"tables: reading {len(sweep.runs)} runs (phases, measures, exact entropies)",
+         show=show_progress(args))  # fmt: skip
     tables = aggregate(sweep.root)
+    step(f"tables: done in {elapsed(time.perf_counter() - t0)}", show=show_progress(args))
     print(summary_table(tables.phases))
     for note in tables.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -126,15 +132,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     figure_backend()
-    from grammarlab.plot.registry import plot_all
+    from grammarlab.plot.registry import PLOTS, plot_all
 
     output_folder(args.out, "--out")
     try:
         written, notes = plot_all(args.path, args.out, kinds=args.kinds)
     except OSError as e:
         raise write_error(args.out, "--out", e) from None
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+    asked = set(args.kinds or ())
+    skipped = [n for n in notes if n.split(" ", 1)[0] in PLOTS and " skipped: " in n]
+    for note in notes:  # a figure these tables cannot give is news only if it was asked for
+        if note not in skipped or note.split(" ", 1)[0] in asked:
+            print(f"note: {note}", file=sys.stderr)
+    if skipped and not asked:
+        print(f"{len(skipped)} kind(s) not drawn from these tables (name one with --kinds to see "
+              "why)", file=sys.stderr)  # fmt: skip
     print(f"{len(written)} figure(s) in {args.out}", file=sys.stderr)
     return 0
 

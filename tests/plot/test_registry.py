@@ -28,3 +28,15 @@ def test_all_figures_of_a_sweep(all_figures):
 def test_unknown_kind_is_a_user_error(sweep, tmp_path):
     with pytest.raises(GrammarlabError, match="unknown plot kind"):
         plot_all(sweep, tmp_path / "f", kinds=["nope"])
+
+
+def test_the_plot_command_notes_a_skipped_figure_only_when_it_was_asked_for(
+    sweep, tmp_path, capsys
+):
+    from grammarlab.cli import main
+
+    assert main(["plot", str(sweep), "--out", str(tmp_path / "f")]) == 0
+    err = capsys.readouterr().err
+    assert "fig4 skipped" not in err and "kind(s) not drawn from these tables" in err
+    assert main(["plot", str(sweep), "--out", str(tmp_path / "g"), "--kinds", "fig4"]) == 0
+    assert "note: fig4 skipped" in capsys.readouterr().err
