@@ -24,7 +24,7 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
-from cycler import cycler
+from matplotlib import cycler
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 

@@ -39,7 +39,7 @@ def _per_position() -> pd.DataFrame:
 
 @pytest.fixture
 def seq_tables(tmp_path, monkeypatch):
-    import grammarlab.sweep.tables as sweep_tables_mod
+    import grammarlab.analysis.tables as sweep_tables_mod
 
     monkeypatch.setattr(sweep_tables_mod, "_entropy_of_text", lambda text, src, notes: 10.0)
     for s in (0, 1):
@@ -146,7 +146,7 @@ import grammarlab
 import grammarlab.capacity.plot
 import grammarlab.plot.common, grammarlab.plot.curves, grammarlab.plot.load
 import grammarlab.plot.measures, grammarlab.plot.phases, grammarlab.plot.registry
-import grammarlab.sweep.tables as tables
+import grammarlab.analysis.tables as tables
 from tests.plot.test_api import _onset_phases, _per_position
 from tests.plot.conftest import _entropy_by_name, _write_sweep
 from pathlib import Path
@@ -186,7 +186,7 @@ def test_importing_and_drawing_changes_no_global_state(tmp_path):
 
 
 def test_censored_onset_and_end_at_one_spot_show_two_markers(tmp_path, monkeypatch):
-    import grammarlab.sweep.tables as sweep_tables_mod
+    import grammarlab.analysis.tables as sweep_tables_mod
 
     monkeypatch.setattr(sweep_tables_mod, "_entropy_of_text", lambda text, src, notes: 10.0)
     # train = test at every epoch, both falling: neither event is reached
