@@ -154,7 +154,7 @@ after_import = snapshot()
 tables._entropy_of_text = _entropy_by_name
 root = _write_sweep(Path(sys.argv[1]) / "sw")
 from grammarlab.plot.registry import PLOTS, draw, plot_all
-t = tables.collect(root)
+t = tables.load_runs(root)
 for kind in PLOTS:
     try:
         draw(kind, t)
