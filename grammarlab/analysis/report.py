@@ -227,18 +227,10 @@ def config_id(run: Any) -> str:
 
 def _stage1_curves(curves: Any) -> dict[str, Any]:
     """run -> stage-1 (epoch, train, test) losses as one float64 array, for equality tests."""
-    if curves is None or len(curves) == 0 or "dataset" not in curves:
-        return {}
-    c = curves[curves.dataset.isin(["train", "test"])]
-    if "stage" in c:
-        c = c[c["stage"].fillna(1) <= 1]
-    out = {}
-    for run, d in c.groupby("run"):
-        w = d.pivot_table(index="epoch", columns="dataset", values="loss", aggfunc="first")
-        if {"train", "test"} <= set(w.columns):
-            w = w.sort_index()
-            out[run] = np.column_stack([w.index.to_numpy(np.float64), w["train"], w["test"]])
-    return out
+    return {
+        run: np.column_stack([w.index.to_numpy(np.float64), w["train"], w["test"]])
+        for run, w in _run_curves(curves).items()
+    }
 
 
 def mark_duplicates(phases: Any, curves: Any = None) -> Any:
