@@ -48,3 +48,15 @@ def files_ok(out: Path, stem: str) -> pd.DataFrame:
     for ext in ("png", "pdf", "csv"):
         assert (out / f"{stem}.{ext}").stat().st_size > 0, f"{stem}.{ext}"
     return pd.read_csv(out / f"{stem}.csv")
+
+
+def write_never_reached_sweep(root: Path) -> None:
+    """Two seeds whose train and test losses are equal at every epoch and both fall for 20
+    epochs: the onset is never reached and the test minimum is at the last epoch (both events
+    censored at epoch 20)."""
+    for s in (0, 1):
+        run = root / f"r{s}"
+        write_run(run, "low", 4, s)
+        recs = [{"epoch": e, "train_loss": 2.0 / (1 + e), "test_loss": 2.0 / (1 + e)}
+                for e in range(21)]  # fmt: skip
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))

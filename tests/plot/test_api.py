@@ -20,7 +20,7 @@ from grammarlab.errors import GrammarlabError
 from grammarlab.plot.common import Skip, display_labels
 from grammarlab.plot.registry import PLOTS, draw
 from grammarlab.sweep.tables import collect
-from tests.plot.synthetic import write_run
+from tests.plot.synthetic import write_never_reached_sweep, write_run
 from tests.plot.test_load import row
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,13 +189,7 @@ def test_censored_onset_and_end_at_one_spot_show_two_markers(tmp_path, monkeypat
     import grammarlab.analysis.tables as sweep_tables_mod
 
     monkeypatch.setattr(sweep_tables_mod, "_entropy_of_text", lambda text, src, notes: 10.0)
-    # train = test at every epoch, both falling: neither event is reached
-    for s in (0, 1):
-        run = tmp_path / "sw" / f"r{s}"
-        write_run(run, "low", 4, s)
-        recs = [{"epoch": e, "train_loss": 2.0 / (1 + e), "test_loss": 2.0 / (1 + e)}
-                for e in range(21)]  # fmt: skip
-        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    write_never_reached_sweep(tmp_path / "sw")
     t = collect(tmp_path / "sw")
     fig = draw("phase_diagram", t)
     ax = fig.axes[0]

@@ -3,13 +3,11 @@ grammar family."""
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 import grammarlab.analysis.tables as sweep_tables_mod
 from grammarlab.plot.registry import plot_all
-from tests.plot.synthetic import write_run
+from tests.plot.synthetic import write_never_reached_sweep
 
 
 def test_censored_events_are_flagged_not_averaged(tmp_path, monkeypatch):
@@ -17,13 +15,7 @@ def test_censored_events_are_flagged_not_averaged(tmp_path, monkeypatch):
     from grammarlab.sweep.tables import collect
 
     monkeypatch.setattr(sweep_tables_mod, "_entropy_of_text", lambda text, src, notes: 10.0)
-    # train = test at every epoch, both falling: onset never reached, minimum at the last epoch
-    for s in (0, 1):
-        run = tmp_path / "sw" / f"r{s}"
-        write_run(run, "low", 4, s)
-        recs = [{"epoch": e, "train_loss": 2.0 / (1 + e), "test_loss": 2.0 / (1 + e)}
-                for e in range(21)]  # fmt: skip
-        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    write_never_reached_sweep(tmp_path / "sw")
     ph = mean_phases(collect(tmp_path / "sw"))
     row = ph.iloc[0]
     assert row.memorization_onset_censored and row.generalization_end_censored
